@@ -1,0 +1,7 @@
+"""``python -m tffix``."""
+
+from __future__ import annotations
+
+from tffix.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""The single subprocess wrapper: argv lists only, never a shell, failures as values."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """How a child process ended."""
+
+    argv: tuple[str, ...]
+    returncode: int | None
+    """None when the child could not be started or was killed at the time limit."""
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+    error: str | None = None
+    """Why the child could not be started (``OSError`` text)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the child ran and exited 0."""
+        return self.returncode == 0
+
+    def describe_exit(self) -> str | None:
+        """A short phrase for an abnormal end, or None for a normal exit."""
+        if self.error is not None:
+            return f"could not start: {self.error}"
+        if self.timed_out:
+            return f"timeout after {self.seconds:.0f}s"
+        if self.returncode is not None and self.returncode < 0:
+            try:
+                name = signal.Signals(-self.returncode).name
+            except ValueError:
+                name = f"signal {-self.returncode}"
+            return f"killed by {name}"
+        return None
+
+    def __str__(self) -> str:
+        lines = [f"command: {' '.join(self.argv)}", f"return code: {self.returncode}"]
+        if self.stdout.strip():
+            lines.append("stdout:\n" + self.stdout.rstrip())
+        if self.stderr.strip():
+            lines.append("stderr:\n" + self.stderr.rstrip())
+        return "\n".join(lines)
+
+
+def child_env(
+    overrides: Mapping[str, str | None] | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Return *base* (default: this process's environment) with *overrides* applied.
+
+    A ``None`` value removes the variable.
+    """
+    env = dict(os.environ if base is None else base)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    env_overrides: Mapping[str, str | None] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    stdin: str | None = None,
+) -> Completed:
+    """Run *argv* to completion and return what happened; never raises for the child's sake.
+
+    *env* replaces the environment (default: this process's); *env_overrides* then applies on
+    top of it. On timeout the child's whole process group is killed, so a hanging import
+    cannot leave grandchildren behind.
+    """
+    full_env = child_env(env_overrides, env)
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(  # argv list, no shell
+            list(argv),
+            env=full_env,
+            cwd=cwd,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return Completed(tuple(argv), None, "", "", time.monotonic() - start, error=str(exc))
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return Completed(tuple(argv), None, out, err, time.monotonic() - start, timed_out=True)
+    return Completed(tuple(argv), proc.returncode, out, err, time.monotonic() - start)

@@ -1,0 +1,144 @@
+"""The command line: argv -> a command module -> an exit code. The only place that catches.
+
+``tffix`` with no subcommand diagnoses the target and offers to repair it; subcommands are
+``snapshot``, ``diagnose``, ``explain``, ``scan`` and ``undo``. Each lives in
+``tffix.commands.<name>`` and provides ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from tffix import __version__
+from tffix.errors import ExitCode, TffixError
+
+COMMANDS: dict[str, str] = {
+    "snapshot": "Write what tffix sees as a tffix.snapshot/1 JSON document.",
+    "diagnose": "Diagnose a saved snapshot (or the live target) and print the ranked plan.",
+    "explain": "Read TensorFlow or pip log text and name the causes it shows.",
+    "scan": "Find code that keeps TensorFlow off the GPU (CUDA_VISIBLE_DEVICES, tf.device, …).",
+    "undo": "Restore the target venv to its state before the last tffix run.",
+}
+DEFAULT_COMMAND = "fix"
+"""The module behind a bare ``tffix``: diagnose, confirm, apply, re-verify."""
+
+_EPILOG = """\
+exit codes:
+  0  TensorFlow sees the GPU (or every applied step was re-verified)
+  1  problems remain that tffix can fix in the venv
+  2  usage error or unreadable input
+  3  problems remain that only an outside action can fix (driver, container, platform)
+  4  a step failed and could not be fully rolled back
+  5  internal error (a bug; the traceback is written to a log file)
+  130 interrupted
+"""
+
+
+def _add_target_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("target")
+    group.add_argument(
+        "--venv",
+        metavar="DIR",
+        default=default,
+        help="the virtualenv to inspect (default: $VIRTUAL_ENV, $CONDA_PREFIX, ./.venv)",
+    )
+    group.add_argument(
+        "--python",
+        metavar="PATH",
+        default=default,
+        help="the interpreter of the environment to inspect",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--json",
+        action="store_true",
+        default=default if suppress else False,
+        help="print a JSON document instead of text",
+    )
+    out.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default if suppress else 0,
+        help="show the evidence behind each check",
+    )
+
+
+def _command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"tffix.commands.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole argument parser (also used to check README.md against ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="tffix",
+        description="Find out why TensorFlow does not use the GPU, and repair it.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tffix {__version__}")
+    _add_target_options(parser, suppress=False)
+    _command_module(DEFAULT_COMMAND).add_arguments(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        _add_target_options(child, suppress=True)
+        _command_module(name).add_arguments(child)
+    return parser
+
+
+def _crash_log(exc: BaseException) -> Path | None:
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tffix"
+    text = f"tffix {__version__}\npython {sys.version}\nargv {sys.argv}\n\n" + "".join(
+        traceback.format_exception(exc)
+    )
+    for base in (folder, Path(tempfile.gettempdir())):
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            path = base / f"tffix-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+            path.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        return path
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run tffix with *argv* (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    name = args.command or DEFAULT_COMMAND
+    try:
+        return int(_command_module(name).run(args))
+    except TffixError as exc:
+        print(f"tffix: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("tffix: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # `tffix ... | head`: the reader left; nothing more to say.
+        sys.stderr.close()
+        return int(ExitCode.OK)
+    except Exception as exc:  # the one place that turns a bug into a message
+        log = _crash_log(exc)
+        where = f"; details in {log}" if log else ""
+        print(f"tffix: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        return int(ExitCode.INTERNAL)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

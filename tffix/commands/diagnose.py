@@ -1,0 +1,21 @@
+"""`tffix diagnose` (not yet built)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tffix.errors import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No options yet."""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Not built yet."""
+    raise UsageError("'diagnose' is not available yet")
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """Not built yet."""
+    raise UsageError("--dry-run is not available yet")

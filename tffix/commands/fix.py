@@ -1,0 +1,52 @@
+"""A bare ``tffix``: diagnose the target, then preview (``--dry-run``) or repair it.
+
+The flags live here; the work is in ``tffix.commands.diagnose`` (the preview) and
+``tffix.commands.repair`` (confirm, apply, re-verify).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of a bare ``tffix``."""
+    group = parser.add_argument_group("repair")
+    mode = group.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--dry-run", action="store_true", help="show the diagnosis and plan; change nothing"
+    )
+    mode.add_argument(
+        "--yes", "-y", action="store_true", help="apply the safe steps without asking"
+    )
+    group.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="also apply unsafe steps (another TensorFlow release, overriding pins)",
+    )
+    group.add_argument(
+        "--no-scan",
+        action="store_true",
+        help="do not scan the current project's code for GPU-hiding settings",
+    )
+    group.add_argument(
+        "--allow-system",
+        action="store_true",
+        help="allow changes to a system Python or conda base (not recommended)",
+    )
+    group.add_argument(
+        "--create-venv",
+        metavar="DIR",
+        help="make a fresh virtualenv with a working TensorFlow instead of repairing",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the preview or the repair."""
+    if args.dry_run:
+        from tffix.commands import diagnose
+
+        return diagnose.run_live(args)
+    from tffix.commands import repair
+
+    return repair.run(args)

@@ -1,0 +1,1 @@
+"""Effects: the only code that changes the system (pip, activate scripts, the journal)."""

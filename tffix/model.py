@@ -1,0 +1,280 @@
+"""The frozen data tffix reasons about: what it saw (a snapshot) and what it concludes.
+
+Nothing here reads or writes the system. Probes build a ``Snapshot``; diagnosis and planning
+are pure functions from a ``Snapshot`` to a ``Diagnosis``. JSON conversion lives in
+``tffix.document``.
+
+Partial knowledge is the normal case (a user pastes ``pip list`` and ten log lines), so every
+field that may be unknown is ``None`` when unknown. Where the contract gives ``null`` a meaning
+of its own (``driver: null`` = "no driver answered", ``libraries[x].path: null`` = "nothing
+resolves"), the absent case is the ``UNKNOWN`` sentinel instead, so the two never blur.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeVar, Union
+
+SNAPSHOT_SCHEMA = "tffix.snapshot/1"
+DIAGNOSIS_SCHEMA = "tffix.diagnosis/1"
+
+
+class _Unknown(enum.Enum):
+    """Single-member sentinel: the fact was not observed (absent from the document)."""
+
+    UNKNOWN = "unknown"
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNKNOWN = _Unknown.UNKNOWN
+T = TypeVar("T")
+Maybe = Union[T, _Unknown]  # noqa: UP007  # a generic alias needs the Union form on 3.10
+
+
+def frozen_map(items: Mapping[str, T] | None = None) -> Mapping[str, T]:
+    """Return a read-only copy of *items* (keys sorted, so output order is deterministic)."""
+    return MappingProxyType(dict(sorted((items or {}).items())))
+
+
+# --------------------------------------------------------------------------- snapshot parts
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """The operating system and runtime around the interpreter."""
+
+    os: str | None = None
+    """``linux``, ``windows`` or ``macos``."""
+    arch: str | None = None
+    """``x86_64``, ``aarch64``, ``arm64``, …"""
+    wsl: bool | None = None
+    """True under WSL2."""
+    container: str | _Unknown | None = UNKNOWN
+    """``docker``, ``podman``, ``kubernetes``, ``lxc``, … or None when not in a container."""
+    libc: str | None = None
+    """For example ``glibc 2.35``."""
+    distro: str | None = None
+    """``PRETTY_NAME`` from os-release."""
+    kernel: str | None = None
+    """``uname -r``."""
+    jetson: bool | None = None
+    """True on an NVIDIA Jetson (L4T) board."""
+    shell: str | None = None
+    """The user's interactive shell (``bash``, ``zsh``, ``fish``, ``pwsh``, …)."""
+    scheduler: str | _Unknown | None = UNKNOWN
+    """``slurm``, ``kubernetes`` or ``ray`` when a scheduler assigned the devices, else None."""
+    cpu_flags: tuple[str, ...] | None = None
+    """The CPU features TensorFlow cares about (``avx``, ``avx2``, …) when known."""
+
+
+@dataclass(frozen=True, slots=True)
+class PythonInfo:
+    """The target interpreter."""
+
+    version: str | None = None
+    executable: str | None = None
+    venv: str | _Unknown | None = UNKNOWN
+    """The virtualenv's folder, or None when the target is not a virtualenv."""
+    kind: str | None = None
+    """``venv``, ``conda``, ``conda-base``, ``system`` (see ``tffix.probes.target``)."""
+    implementation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """The NVIDIA driver, as NVML (or ``/proc/driver/nvidia/version``) reports it."""
+
+    version: str | None = None
+    """For example ``550.54.14``."""
+    cuda: str | None = None
+    """The highest CUDA version the driver supports, ``12.4``."""
+    source: str | None = None
+    """``nvml``, ``proc`` or ``log``: where the version came from."""
+    kernel_module: str | None = None
+    """The kernel module's version from ``/proc/driver/nvidia/version``, when readable."""
+    error: str | None = None
+    """The driver answered but refused (``Driver/library version mismatch``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gpu:
+    """One GPU as the driver reports it, before ``CUDA_VISIBLE_DEVICES`` is applied."""
+
+    name: str | None = None
+    compute_capability: str | None = None
+    """``8.6``."""
+    uuid: str | None = None
+    index: int | None = None
+    memory_mib: int | None = None
+    mig: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """Which file the dynamic loader resolves for one soname, for TensorFlow."""
+
+    path: str | _Unknown | None = UNKNOWN
+    """The resolved file; None when nothing resolves."""
+    version: str | None = None
+    via: str | None = None
+    """``LD_LIBRARY_PATH``, ``RUNPATH``, ``ld.so.cache``, ``default``, ``preloaded``."""
+    loaded: str | None = None
+    """The file TensorFlow actually had mapped after discovery, where it was seen."""
+    candidates: tuple[str, ...] = ()
+    """Every file of that soname on the search path, in the loader's order."""
+    error: str | None = None
+    """``dlerror()`` text when the resolved file exists but does not load."""
+
+
+@dataclass(frozen=True, slots=True)
+class TensorFlowBuild:
+    """``tf.sysconfig.get_build_info()``."""
+
+    cuda_version: str | None = None
+    cudnn_version: str | None = None
+    is_cuda_build: bool | None = None
+    is_rocm_build: bool | None = None
+    cuda_compute_capabilities: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TensorFlowInfo:
+    """What TensorFlow itself said in a fresh child process of the target interpreter."""
+
+    version: str | None = None
+    import_error: str | _Unknown | None = UNKNOWN
+    """The exception text when ``import tensorflow`` failed; None when it imported."""
+    build: TensorFlowBuild | None = None
+    gpus: tuple[str, ...] | None = None
+    """``list_physical_devices('GPU')`` names; None when not asked or it failed."""
+    file: str | None = None
+    """``tensorflow.__file__``."""
+    exit: str | None = None
+    """How the child ended when not normally (``timeout after 60s``, ``killed by SIGSEGV``)."""
+    seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything tffix saw, as the ``tffix.snapshot/1`` document says it."""
+
+    platform: Platform = field(default_factory=Platform)
+    python: PythonInfo = field(default_factory=PythonInfo)
+    packages: Mapping[str, str] | None = None
+    """Canonical distribution name -> version; None when unknown."""
+    env: Mapping[str, str] = field(default_factory=frozen_map)
+    """Only variables that matter, verbatim; an absent key means unset or unknown."""
+    driver: Driver | _Unknown | None = UNKNOWN
+    gpus: tuple[Gpu, ...] | None = None
+    libraries: Mapping[str, Library] = field(default_factory=frozen_map)
+    tensorflow: TensorFlowInfo | _Unknown | None = UNKNOWN
+    """None when the target has no TensorFlow to ask."""
+    log: tuple[str, ...] = ()
+    extra: Mapping[str, object] = field(default_factory=frozen_map)
+    """Probe details beyond the contract (owners of ``tensorflow/``, nvidia lib folders,
+    activate-script settings, device nodes, …), keyed by probe."""
+    unknown: Mapping[str, str] = field(default_factory=frozen_map)
+    """Probe key -> why it could not be determined ("unknown, because …")."""
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+
+class Severity(str, enum.Enum):
+    """How much a finding matters."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class FixSide(str, enum.Enum):
+    """Who can fix a finding: tffix inside the venv, or a person outside it."""
+
+    VENV = "venv"
+    OUTSIDE = "outside"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Safety(str, enum.Enum):
+    """How safe a plan step is to apply (ruff's fix-safety model)."""
+
+    SAFE = "safe"
+    """Applied after one confirmation, or by ``--yes``."""
+    UNSAFE = "unsafe"
+    """Applied only with ``--unsafe`` (changes the TensorFlow release, overrides pins)."""
+    MANUAL = "manual"
+    """Shown with exact commands, never applied."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class StepKind(str, enum.Enum):
+    """The plan step kinds of ``tffix.diagnosis/1``."""
+
+    PIP_INSTALL = "pip-install"
+    PIP_UNINSTALL = "pip-uninstall"
+    ENV_SET = "env-set"
+    ENV_UNSET = "env-unset"
+    ENV_PATH_PREPEND = "env-path-prepend"
+    ENV_PATH_REMOVE = "env-path-remove"
+    MANUAL = "manual"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One cause, with the evidence that points into the snapshot."""
+
+    id: str
+    severity: Severity
+    fix: FixSide
+    title: str
+    evidence: tuple[str, ...] = ()
+    detail: str = ""
+    """A longer explanation, shown with ``-v``."""
+    blocks: tuple[str, ...] = ()
+    """Ids of findings that cannot be judged (or fixed) until this one is."""
+    location: str | None = None
+    """``file:line`` for findings from the code scan."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStep:
+    """One action. Exactly the fields its ``kind`` needs are set."""
+
+    kind: StepKind
+    summary: str
+    safety: Safety
+    resolves: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    variable: str | None = None
+    value: str | None = None
+    entry: str | None = None
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """The ``tffix.diagnosis/1`` document: ranked findings and the ranked plan."""
+
+    gpu_visible: bool | None
+    findings: tuple[Finding, ...] = ()
+    plan: tuple[PlanStep, ...] = ()
