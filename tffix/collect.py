@@ -1,0 +1,244 @@
+"""Collect a live snapshot: run every probe against a target and assemble a ``Snapshot``.
+
+``collect_snapshot`` is the one function other code calls for a live snapshot (``tffix
+snapshot``, ``tffix --dry-run``, re-verification after a repair step). It runs the probes that
+do not depend on each other concurrently, in threads, starting the TensorFlow child first since
+it is the long pole; the packages probe feeds the loader probe (which sonames, where TensorFlow
+lives). Every probe failure lands in ``Snapshot.unknown[key]`` as "unknown, because …"; this
+module never raises for the target's sake.
+
+``target_environment`` gives the environment the target's children run in: the caller's
+environment as activating the venv would leave it (``tffix.probes.env.activated_env``).
+``verify_gpu`` runs the re-verification snippet in that environment.
+
+This module only orchestrates: the probes in ``tffix.probes`` do the reading.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tffix.model import (
+    UNKNOWN,
+    Driver,
+    Gpu,
+    Library,
+    Platform,
+    PythonInfo,
+    Snapshot,
+    TensorFlowInfo,
+    _Unknown,
+    frozen_map,
+)
+from tffix.probes import env as env_probe
+from tffix.probes import gpu as gpu_probe
+from tffix.probes import host as host_probe
+from tffix.probes import loader as loader_probe
+from tffix.probes import packages as packages_probe
+from tffix.probes import tensorflow as tf_probe
+from tffix.probes.target import Target, TargetKind
+
+_T = TypeVar("_T")
+
+DEFAULT_TF_TIMEOUT = tf_probe.DEFAULT_TIMEOUT
+
+
+def target_environment(
+    target: Target, environ: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, object]]:
+    """(the environment the target's children run in, what the activate script sets).
+
+    For a virtualenv, *environ* is overlaid with what sourcing ``bin/activate`` does, tffix's
+    recorded edits included; for a conda or system interpreter it is used as it is.
+    """
+    if target.kind is not TargetKind.VENV:
+        return dict(environ), {}
+    text, why = env_probe.read_activate(target.prefix)
+    if text is None:
+        return dict(environ), {"script": str(target.prefix / "bin" / "activate"), "error": why}
+    info: dict[str, object] = {"script": str(target.prefix / "bin" / "activate")}
+    info.update(env_probe.activate_settings(text))
+    active = os.path.realpath(environ.get("VIRTUAL_ENV", "") or "/nonexistent") == (
+        os.path.realpath(target.prefix)
+    )
+    info["active"] = active
+    return env_probe.activated_env(environ, target.prefix, text), info
+
+
+def _python_info(target: Target) -> PythonInfo:
+    return PythonInfo(
+        version=target.version,
+        executable=str(target.python),
+        venv=str(target.venv) if target.venv is not None else None,
+        kind=str(target.kind),
+        implementation=target.implementation,
+    )
+
+
+def _guarded(key: str, unknown: dict[str, str], future: Future[_T], default: _T) -> _T:
+    """The probe's result, or *default* with the failure recorded under *key*."""
+    try:
+        return future.result()
+    except Exception as exc:  # a probe bug must cost one section, not the snapshot
+        unknown[key] = f"the {key} probe failed: {type(exc).__name__}: {exc}"
+        return default
+
+
+def _match_loaded(soname: str, loaded: Mapping[str, str]) -> str | None:
+    for name, path in loaded.items():
+        if name == soname or name.startswith(soname + "."):
+            return path
+    return None
+
+
+def _ptxas(env: Mapping[str, str], nvidia_dirs: tuple[str, ...]) -> dict[str, object]:
+    found = shutil.which("ptxas", path=env.get("PATH", ""))
+    wheel = [
+        str(Path(d).parent / "bin" / "ptxas")
+        for d in nvidia_dirs
+        if (Path(d).parent / "bin" / "ptxas").is_file()
+    ]
+    return {"on_path": found, "in_wheels": wheel}
+
+
+def collect_snapshot(
+    target: Target,
+    *,
+    environ: Mapping[str, str],
+    tf_timeout: float = DEFAULT_TF_TIMEOUT,
+    nvml: Any = None,
+    host_root: Path = Path("/"),
+) -> Snapshot:
+    """Everything tffix sees about *target*, as a ``Snapshot``; never raises for the target.
+
+    *environ* is the caller's environment (normally ``os.environ``); *nvml* replaces the NVML
+    binding (tests); *host_root* is where the platform probe reads ``/etc``, ``/proc``.
+    """
+    unknown: dict[str, str] = {}
+    extra: dict[str, object] = {}
+    try:
+        env, activate = target_environment(target, environ)
+    except Exception as exc:  # unreadable activate script: use the caller's environment
+        env, activate = dict(environ), {"error": f"{type(exc).__name__}: {exc}"}
+    if activate:
+        extra["activate"] = activate
+    sys_path = target.sys_path or tuple(str(p) for p in target.site_packages)
+
+    def packages_then_libraries() -> tuple[
+        packages_probe.PackagesReport, loader_probe.LoaderReport | Exception
+    ]:
+        report = packages_probe.probe_packages(target.python, sys_path)
+        try:
+            libraries: loader_probe.LoaderReport | Exception = loader_probe.probe_libraries(
+                python=target.python,
+                machine=target.machine,
+                env=env,
+                tf_dir=report.tensorflow_dir,
+                tf_version=packages_probe.tensorflow_version(report),
+            )
+        except Exception as exc:
+            libraries = exc
+        return report, libraries
+
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="tffix-probe") as pool:
+        # The TensorFlow child is the long pole: start it first.
+        tf_future = pool.submit(tf_probe.probe_tensorflow, target.python, env, timeout=tf_timeout)
+        pkg_future = pool.submit(packages_then_libraries)
+        drv_future = pool.submit(gpu_probe.probe_driver, nvml=nvml)
+        host_future = pool.submit(
+            host_probe.probe_platform,
+            sys_platform=target.platform,
+            machine=target.machine,
+            environ=env,
+            root=host_root,
+        )
+
+        platform = _guarded("platform", unknown, host_future, Platform(os=None))
+        drv = _guarded("driver", unknown, drv_future, None)
+        pkg_result = _guarded("packages", unknown, pkg_future, None)
+        tf_report = _guarded("tensorflow", unknown, tf_future, None)
+
+    # driver
+    driver: Driver | _Unknown | None = UNKNOWN
+    gpus: tuple[Gpu, ...] | None = None
+    if drv is not None:
+        driver, gpus = drv.driver, drv.gpus
+        extra.update(drv.extra)
+
+    # packages and libraries
+    packages: Mapping[str, str] | None = None
+    libraries: Mapping[str, Library] = frozen_map()
+    nvidia_dirs: tuple[str, ...] = ()
+    if pkg_result is not None:
+        report, lib_report = pkg_result
+        packages = report.packages
+        nvidia_dirs = report.nvidia_lib_dirs
+        extra["tensorflow_owners"] = list(report.tensorflow_owners)
+        extra["nvidia_lib_dirs"] = list(report.nvidia_lib_dirs)
+        extra["packages_source"] = report.source
+        if report.unknown:
+            unknown["packages"] = report.unknown
+        if isinstance(lib_report, Exception):
+            unknown["libraries"] = (
+                f"the loader probe failed: {type(lib_report).__name__}: {lib_report}"
+            )
+        else:
+            libraries = lib_report.libraries
+            extra["loader"] = dict(lib_report.extra)
+            if lib_report.unknown:
+                unknown["libraries"] = lib_report.unknown
+    extra["ptxas"] = _ptxas(env, nvidia_dirs)
+
+    # TensorFlow
+    tensorflow: TensorFlowInfo | _Unknown | None = UNKNOWN
+    log: tuple[str, ...] = ()
+    if tf_report is not None:
+        tensorflow = tf_report.info
+        log = tf_report.log
+        if tf_report.stage:
+            extra["tensorflow_stage"] = tf_report.stage
+        if tf_report.unknown:
+            unknown["tensorflow"] = tf_report.unknown
+        if tf_report.loaded:
+            extra["tensorflow_loaded"] = dict(tf_report.loaded)
+            libraries = frozen_map(
+                {
+                    soname: replace(lib, loaded=_match_loaded(soname, tf_report.loaded))
+                    for soname, lib in libraries.items()
+                }
+            )
+
+    return Snapshot(
+        platform=platform,
+        python=_python_info(target),
+        packages=packages,
+        env=frozen_map(env_probe.select_env(env)),
+        driver=driver,
+        gpus=gpus,
+        libraries=libraries,
+        tensorflow=tensorflow,
+        log=log,
+        extra=frozen_map(extra),
+        unknown=frozen_map(unknown),
+    )
+
+
+def verify_gpu(
+    target: Target,
+    *,
+    environ: Mapping[str, str],
+    timeout: float = DEFAULT_TF_TIMEOUT,
+) -> tf_probe.VerifyResult:
+    """Re-verify in a fresh child: list GPUs and run one op on ``/GPU:0`` (never raises).
+
+    The child runs in ``target_environment(target, environ)``, so edits just written to the
+    venv's activate script count, as they will for the user.
+    """
+    env, _ = target_environment(target, environ)
+    return tf_probe.verify_gpu(target.python, env, timeout=timeout)

@@ -1,0 +1,186 @@
+"""The packages probe: what is installed in the target, who owns ``tensorflow/``, where the
+``nvidia/*/lib`` folders are.
+
+Two ways to list distributions, both aimed at the *target* interpreter's environment:
+
+- ``read_metadata`` reads ``*.dist-info``/``*.egg-info`` in the target's ``sys.path`` folders
+  directly (what ``importlib.metadata`` does inside the target). It needs no pip and takes a few
+  milliseconds, so it is the primary path; it also gives each distribution's ``RECORD``, which
+  is how the owners of ``tensorflow/`` are found.
+- ``list_with_pip_api`` asks the target's own pip through pip-api (``PIPAPI_PYTHON_LOCATION``
+  set to the target interpreter). It costs a pip start (about a second with TensorFlow's
+  dependency tree) and needs pip in the target; ``probe_packages`` uses it when the metadata
+  read finds nothing, e.g. for an interpreter whose ``sys.path`` tffix cannot read.
+
+Nothing here writes; nothing here raises for the target's sake.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from tffix.model import frozen_map
+
+TF_PACKAGE_DIR = "tensorflow"
+
+_PIP_API_LOCK = threading.Lock()
+"""pip-api reads ``PIPAPI_PYTHON_LOCATION`` from ``os.environ`` at each call; calls are
+serialised so that two targets never see each other's setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class PackagesReport:
+    """The packages probe's answer."""
+
+    packages: Mapping[str, str] | None
+    """Canonical name -> version; None when unknown."""
+    tensorflow_owners: tuple[str, ...] = ()
+    """Distributions whose ``RECORD`` lists files under ``tensorflow/``."""
+    tensorflow_dir: Path | None = None
+    """The ``tensorflow/`` folder the target imports first (None when there is none)."""
+    nvidia_lib_dirs: tuple[str, ...] = ()
+    locations: Mapping[str, str] = field(default_factory=frozen_map)
+    """Canonical name -> the folder its metadata lives in."""
+    source: str | None = None
+    """``metadata`` or ``pip-api``."""
+    unknown: str | None = None
+
+
+def _search_dirs(sys_path: Iterable[str]) -> list[str]:
+    return [p for p in dict.fromkeys(sys_path) if p and os.path.isdir(p)]
+
+
+def read_metadata(
+    sys_path: Iterable[str],
+) -> tuple[dict[str, str], tuple[str, ...], dict[str, str]]:
+    """(packages, owners of ``tensorflow/``, locations) from the metadata in *sys_path*.
+
+    The first distribution of a name on the path wins, as for ``importlib.metadata``.
+    """
+    packages: dict[str, str] = {}
+    owners: list[str] = []
+    locations: dict[str, str] = {}
+    for folder in _search_dirs(sys_path):
+        for dist in metadata.distributions(path=[folder]):
+            name = dist.metadata["Name"] if dist.metadata else None
+            version = dist.version
+            if not name or version is None:
+                continue
+            canonical = canonicalize_name(name)
+            if canonical in packages:
+                continue
+            packages[canonical] = str(version)
+            locations[canonical] = folder
+            if _owns_tensorflow(dist):
+                owners.append(canonical)
+    return packages, tuple(sorted(owners)), locations
+
+
+def _owns_tensorflow(dist: metadata.Distribution) -> bool:
+    try:
+        files = dist.files
+    except (OSError, ValueError):
+        return False
+    prefix = TF_PACKAGE_DIR + "/"
+    return any(str(f).replace("\\", "/").startswith(prefix) for f in files or ())
+
+
+def list_with_pip_api(python: Path) -> dict[str, str]:
+    """Ask the target's pip (through pip-api) for name -> version; raises on failure."""
+    with _PIP_API_LOCK:
+        saved = os.environ.get("PIPAPI_PYTHON_LOCATION")
+        os.environ["PIPAPI_PYTHON_LOCATION"] = str(python)
+        try:
+            import pip_api  # imported late: importing it runs `pip --version` in the target
+
+            dists = pip_api.installed_distributions()
+        finally:
+            if saved is None:
+                os.environ.pop("PIPAPI_PYTHON_LOCATION", None)
+            else:
+                os.environ["PIPAPI_PYTHON_LOCATION"] = saved
+    # pip-api hands back its vendored Version; keep the text.
+    return {canonicalize_name(name): str(dist.version) for name, dist in dists.items()}
+
+
+def find_tensorflow_dir(sys_path: Iterable[str]) -> Path | None:
+    """The ``tensorflow/`` package the target would import first (a folder with ``__init__``)."""
+    for folder in _search_dirs(sys_path):
+        candidate = Path(folder) / TF_PACKAGE_DIR
+        if (candidate / "__init__.py").is_file():
+            return candidate
+    return None
+
+
+def nvidia_lib_dirs(sys_path: Iterable[str]) -> tuple[str, ...]:
+    """Every ``nvidia/*/lib`` folder (and ``nvidia/cu13/lib``) in the target's path folders."""
+    out: list[str] = []
+    for folder in _search_dirs(sys_path):
+        base = Path(folder) / "nvidia"
+        if not base.is_dir():
+            continue
+        try:
+            children = sorted(base.iterdir())
+        except OSError:
+            continue
+        out.extend(str(child / "lib") for child in children if (child / "lib").is_dir())
+    return tuple(out)
+
+
+def probe_packages(python: Path, sys_path: Iterable[str]) -> PackagesReport:
+    """List the target's distributions; never raises."""
+    paths = list(sys_path)
+    try:
+        packages, owners, locations = read_metadata(paths)
+        source = "metadata"
+    except Exception as exc:  # a corrupt METADATA must not end the snapshot
+        packages, owners, locations = {}, (), {}
+        source = f"metadata read failed: {type(exc).__name__}: {exc}"
+    unknown = None
+    if not packages:
+        try:
+            packages = list_with_pip_api(python)
+            source = "pip-api"
+        except Exception as exc:  # pip missing in the target, or pip failing
+            unknown = f"no distribution metadata found, and pip-api failed ({type(exc).__name__})"
+    tf_dir = find_tensorflow_dir(paths)
+    return PackagesReport(
+        packages=frozen_map(packages) if packages or unknown is None else None,
+        tensorflow_owners=owners,
+        tensorflow_dir=tf_dir,
+        nvidia_lib_dirs=nvidia_lib_dirs(paths),
+        locations=frozen_map(locations),
+        source=source,
+        unknown=unknown,
+    )
+
+
+def tensorflow_version(report: PackagesReport) -> str | None:
+    """The version of the distribution that provides ``tensorflow/`` (first owner that is a
+    TensorFlow distribution, else any TensorFlow-named distribution installed)."""
+    if report.packages is None:
+        return None
+    preferred = (
+        "tensorflow",
+        "tf-nightly",
+        "tensorflow-cpu",
+        "tensorflow-gpu",
+        "tensorflow-intel",
+        "tensorflow-cpu-aws",
+        "tensorflow-macos",
+        "tensorflow-aarch64",
+    )
+    for name in report.tensorflow_owners:
+        if name in report.packages and name in preferred:
+            return report.packages[name]
+    for name in preferred:
+        if name in report.packages:
+            return report.packages[name]
+    return None

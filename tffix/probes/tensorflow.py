@@ -1,0 +1,277 @@
+"""The TensorFlow probe: ask TensorFlow itself, in a fresh child of the target interpreter.
+
+The child imports TensorFlow with its log verbosity raised (``TF_CPP_MIN_LOG_LEVEL=0``,
+``TF_CPP_MAX_VLOG_LEVEL=1``: at VLOG 1 the loader names each library it failed to open,
+``dso_loader.cc … Could not load dynamic library 'libcudnn.so.9'; dlerror: …``), reports its
+version, ``tf.sysconfig.get_build_info()``, ``list_physical_devices('GPU')`` and which CUDA
+library files ended up mapped in the process (``/proc/self/maps``). Everything TensorFlow
+prints on stderr is kept verbatim as log lines.
+
+The child reports after each stage, so a crash or a hang keeps what was learned before it:
+a hang ends at the time limit (``exit: "timeout after 120s"``), a crash is named by its
+signal (``exit: "killed by SIGSEGV"``). Nothing here raises for the child's sake.
+
+``verify_gpu`` runs the re-verification snippet (list GPUs, run one op on ``/GPU:0``) the
+same way; the repair step calls it after each change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tffix import _subprocess
+from tffix.model import UNKNOWN, TensorFlowBuild, TensorFlowInfo
+
+DEFAULT_TIMEOUT = 120.0
+
+LOG_ENV = {"TF_CPP_MIN_LOG_LEVEL": "0", "TF_CPP_MAX_VLOG_LEVEL": "1"}
+"""TensorFlow's log settings in the child: everything, and VLOG 1 for the loader's lines."""
+
+_MARK = "@@tffix-tf "
+
+_CUDA_LIB = re.compile(
+    r"/(lib(?:cuda|cudart|cudnn\w*|cublas|cublasLt|cufft|curand|cusolver|cusparse|nccl|nvJitLink"
+    r"|nvidia-ml|nvinfer|nvrtc|cupti)\.so[.\d]*)$"
+)
+
+_CHILD = r"""
+import json, sys, time, traceback
+MARK = "@@tffix-tf "
+out = {"stage": "start"}
+def emit(stage):
+    out["stage"] = stage
+    sys.stdout.write(MARK + json.dumps(out, default=str) + "\n")
+    sys.stdout.flush()
+t0 = time.monotonic()
+emit("importing")
+try:
+    import tensorflow as tf
+except BaseException as exc:
+    out["import_error"] = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    out["import_error_type"] = type(exc).__name__
+    out["missing_module"] = getattr(exc, "name", None)
+    out["seconds"] = time.monotonic() - t0
+    emit("import-failed")
+    sys.exit(0)
+out["import_error"] = None
+out["version"] = getattr(tf, "__version__", None)
+out["file"] = getattr(tf, "__file__", None)
+emit("imported")
+try:
+    info = dict(tf.sysconfig.get_build_info())
+    out["build"] = {k: info.get(k) for k in (
+        "cuda_version", "cudnn_version", "is_cuda_build", "is_rocm_build",
+        "cuda_compute_capabilities")}
+except BaseException as exc:
+    out["build_error"] = traceback.format_exception_only(type(exc), exc)[-1].strip()
+emit("build-info")
+try:
+    out["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+except BaseException as exc:
+    out["gpus_error"] = traceback.format_exception_only(type(exc), exc)[-1].strip()
+emit("listed")
+try:
+    with open("/proc/self/maps") as fh:
+        out["maps"] = sorted({l.split(None, 5)[5].strip() for l in fh
+                              if len(l.split(None, 5)) == 6 and "/lib" in l})
+except OSError:
+    pass
+out["seconds"] = time.monotonic() - t0
+emit("done")
+"""
+
+_VERIFY = r"""
+import json, sys, traceback
+MARK = "@@tffix-verify "
+out = {}
+try:
+    import tensorflow as tf
+    tf.debugging.set_log_device_placement(True)
+    gpus = tf.config.list_physical_devices("GPU")
+    out["gpus"] = [g.name for g in gpus]
+    sys.stdout.write(MARK + json.dumps(out) + "\n"); sys.stdout.flush()
+    if gpus:
+        with tf.device("/GPU:0"):
+            t = tf.reduce_sum(tf.ones([2, 2]))
+        out["op_device"] = t.device
+        out["op_value"] = float(t.numpy())
+except BaseException as exc:
+    out["error"] = traceback.format_exception_only(type(exc), exc)[-1].strip()
+sys.stdout.write(MARK + json.dumps(out) + "\n"); sys.stdout.flush()
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TensorFlowReport:
+    """The TensorFlow probe's answer."""
+
+    info: TensorFlowInfo | None
+    """None when the target has no ``tensorflow`` module at all."""
+    log: tuple[str, ...]
+    loaded: dict[str, str]
+    """soname-like file name -> the file TensorFlow had mapped after listing GPUs."""
+    unknown: str | None = None
+    stage: str | None = None
+    """The last stage the child reported (``importing``, ``imported``, ``listed``, ``done``)."""
+
+
+def _last_report(stdout: str, mark: str) -> dict[str, object] | None:
+    last = None
+    for line in stdout.splitlines():
+        if line.startswith(mark):
+            try:
+                last = json.loads(line[len(mark) :])
+            except json.JSONDecodeError:
+                continue
+    return last
+
+
+def _build(data: object) -> TensorFlowBuild | None:
+    if not isinstance(data, dict):
+        return None
+    caps = data.get("cuda_compute_capabilities")
+    if isinstance(caps, str):
+        caps = [c.strip() for c in caps.split(",") if c.strip()]
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return None if value is None else str(value)
+
+    def flag(key: str) -> bool | None:
+        value = data.get(key)
+        if isinstance(value, str):
+            return value.strip().lower() == "true"
+        return None if value is None else bool(value)
+
+    return TensorFlowBuild(
+        cuda_version=text("cuda_version"),
+        cudnn_version=text("cudnn_version"),
+        is_cuda_build=flag("is_cuda_build"),
+        is_rocm_build=flag("is_rocm_build"),
+        cuda_compute_capabilities=None if caps is None else tuple(str(c) for c in caps),
+    )
+
+
+def loaded_libraries(maps: object) -> dict[str, str]:
+    """From the child's mapped files: CUDA library file name -> path (first of each name)."""
+    out: dict[str, str] = {}
+    if not isinstance(maps, list):
+        return out
+    for path in maps:
+        match = _CUDA_LIB.search(str(path))
+        if match:
+            out.setdefault(match.group(1), str(path))
+    return out
+
+
+_STAGE_WORDS = {
+    "start": "before Python started",
+    "importing": "while importing tensorflow",
+    "imported": "while reading tf.sysconfig.get_build_info()",
+    "build-info": "while listing GPUs (tf.config.list_physical_devices)",
+    "listed": "after listing GPUs",
+}
+
+
+def interpret(result: _subprocess.Completed, timeout: float) -> TensorFlowReport:
+    """Turn the child's output into a report (pure: used by tests with recorded output)."""
+    log = tuple(line for line in result.stderr.splitlines() if line.strip())
+    data = _last_report(result.stdout, _MARK)
+    exit_text = result.describe_exit()
+    if result.timed_out:
+        exit_text = f"timeout after {timeout:g}s"
+    if data is None:
+        why = exit_text or f"exit status {result.returncode}"
+        tail = log[-1] if log else ""
+        return TensorFlowReport(
+            info=TensorFlowInfo(exit=exit_text),
+            log=log,
+            loaded={},
+            unknown=f"the TensorFlow child gave no answer ({why})" + (f": {tail}" if tail else ""),
+        )
+    stage = str(data.get("stage"))
+    if data.get("missing_module") == "tensorflow" and data.get("import_error_type") == (
+        "ModuleNotFoundError"
+    ):
+        return TensorFlowReport(info=None, log=log, loaded={}, stage=stage)
+    gpus = data.get("gpus")
+    seconds = data.get("seconds")
+    info = TensorFlowInfo(
+        version=None if data.get("version") is None else str(data["version"]),
+        # absent: the child never got past the import (a crash or a hang inside it)
+        import_error=str(data["import_error"])
+        if data.get("import_error")
+        else (None if "import_error" in data else UNKNOWN),
+        build=_build(data.get("build")),
+        gpus=tuple(str(g) for g in gpus) if isinstance(gpus, list) else None,
+        file=None if data.get("file") is None else str(data["file"]),
+        exit=exit_text if stage != "done" and stage != "import-failed" else None,
+        seconds=float(seconds) if isinstance(seconds, (int, float)) else result.seconds,
+    )
+    unknown = None
+    if stage not in ("done", "import-failed"):
+        how = exit_text or f"exit status {result.returncode}"
+        unknown = f"the TensorFlow child ended {_STAGE_WORDS.get(stage, stage)} ({how})"
+    elif "gpus_error" in data:
+        unknown = f"list_physical_devices failed: {data['gpus_error']}"
+    return TensorFlowReport(
+        info=info, log=log, loaded=loaded_libraries(data.get("maps")), unknown=unknown, stage=stage
+    )
+
+
+def probe_tensorflow(
+    python: Path, env: Mapping[str, str], *, timeout: float = DEFAULT_TIMEOUT
+) -> TensorFlowReport:
+    """Import TensorFlow in a fresh child of *python* with *env*; never raises."""
+    result = _subprocess.run(
+        [str(python), "-c", _CHILD], env=dict(env), env_overrides=LOG_ENV, timeout=timeout
+    )
+    return interpret(result, timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """What the re-verification snippet saw (see HARNESS_API.md)."""
+
+    gpus: tuple[str, ...]
+    """``list_physical_devices('GPU')`` names (empty when none, or when it failed)."""
+    op_device: str | None = None
+    """The device of ``reduce_sum(ones([2, 2]))`` under ``/GPU:0``; None when not run."""
+    op_value: float | None = None
+    error: str | None = None
+    """The last line of the exception, when import, listing or the op failed."""
+    exit: str | None = None
+    """``timeout after Ns`` or ``killed by SIGSEGV`` when the child did not end normally."""
+    log: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when a GPU is listed and the op ran on a GPU."""
+        return bool(self.gpus) and self.op_device is not None and "GPU" in self.op_device.upper()
+
+
+def verify_gpu(
+    python: Path, env: Mapping[str, str], *, timeout: float = DEFAULT_TIMEOUT
+) -> VerifyResult:
+    """Run the verification snippet in a fresh child of *python* with *env*; never raises."""
+    result = _subprocess.run([str(python), "-c", _VERIFY], env=dict(env), timeout=timeout)
+    log = tuple(line for line in result.stderr.splitlines() if line.strip())
+    data = _last_report(result.stdout, "@@tffix-verify ") or {}
+    exit_text = f"timeout after {timeout:g}s" if result.timed_out else result.describe_exit()
+    error = data.get("error")
+    if not data and exit_text is None and result.returncode:
+        error = log[-1] if log else f"exit status {result.returncode}"
+    gpus = data.get("gpus")
+    value = data.get("op_value")
+    return VerifyResult(
+        gpus=tuple(str(g) for g in gpus) if isinstance(gpus, list) else (),
+        op_device=None if data.get("op_device") is None else str(data["op_device"]),
+        op_value=float(value) if isinstance(value, (int, float)) else None,
+        error=None if error is None else str(error),
+        exit=exit_text,
+        log=log,
+    )
