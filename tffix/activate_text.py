@@ -447,3 +447,20 @@ def render_conda(edits: Iterable[EnvEdit]) -> tuple[str, str]:
         "unset -f _tffix_restore _tffix_path_drop 2>/dev/null",
     ]
     return "\n".join([*activate, BLOCK_END]) + "\n", "\n".join([*deactivate, BLOCK_END]) + "\n"
+
+
+def merge(current: Iterable[EnvEdit], edit: EnvEdit) -> tuple[EnvEdit, ...]:
+    """*current* with *edit* added last, dropping earlier edits it makes pointless.
+
+    A set or unset replaces every earlier edit of that variable; a prepend or remove replaces
+    earlier prepends/removes of the same entry. Merging an edit already in effect returns
+    *current* unchanged, which is how tffix stays idempotent.
+    """
+    entry_ops = (EditOp.PREPEND, EditOp.REMOVE)
+
+    def superseded(old: EnvEdit) -> bool:
+        if old.variable != edit.variable:
+            return False
+        return edit.op not in entry_ops or (old.op in entry_ops and old.value == edit.value)
+
+    return (*(old for old in current if not superseded(old)), edit)

@@ -1,0 +1,51 @@
+"""The per-environment lock: two tffix runs on one environment cannot interleave.
+
+An advisory ``fcntl.flock`` on ``<env>/.tffix/lock``, held for the whole run and released by
+the kernel when the process ends in any way (kill -9 included), so a stale lock cannot exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from tffix.errors import UsageError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover  # Windows: msvcrt below
+    fcntl = None  # type: ignore[assignment]
+
+
+def state_dir(prefix: Path) -> Path:
+    """``<env>/.tffix``: the journal and the lock."""
+    return prefix / ".tffix"
+
+
+@contextlib.contextmanager
+def hold(prefix: Path) -> Iterator[Path]:
+    """Hold the environment's lock; ``UsageError`` when another tffix run holds it."""
+    folder = state_dir(prefix)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {folder}: {exc.strerror or exc}") from exc
+    path = folder / "lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                raise UsageError(
+                    f"another tffix run holds {path} (process {holder}); "
+                    "wait for it to finish, then run tffix again"
+                ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)

@@ -1,0 +1,201 @@
+"""The effects of plan steps: each with ``check() -> str | None``, ``apply()``, ``revert()``.
+
+``Workspace`` binds one modifiable environment (a virtualenv or a conda environment) to the
+user's pip configuration; it captures the state the journal records (installed distributions,
+the bytes of every file tffix may write), restores such a state, and makes the action for a
+plan step. Actions record what they need to undo themselves when they apply.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from tffix import activate_text
+from tffix.effects import activate
+from tffix.effects.pip import PackageManager
+from tffix.envedit import EditOp, EnvEdit
+from tffix.errors import ApplyError
+from tffix.model import PlanStep, StepKind
+
+_ENV_OPS = {
+    StepKind.ENV_SET: EditOp.SET,
+    StepKind.ENV_UNSET: EditOp.UNSET,
+    StepKind.ENV_PATH_PREPEND: EditOp.PREPEND,
+    StepKind.ENV_PATH_REMOVE: EditOp.REMOVE,
+}
+
+
+def edit_for(step: PlanStep) -> EnvEdit:
+    """The environment edit an env-* plan step stands for."""
+    op = _ENV_OPS[step.kind]
+    value = step.entry if op in (EditOp.PREPEND, EditOp.REMOVE) else step.value
+    return EnvEdit(op, step.variable or "", None if op is EditOp.UNSET else value)
+
+
+def encode_files(files: Mapping[str, bytes | None]) -> dict[str, str | None]:
+    """File bytes as JSON-safe base64 strings."""
+    return {k: None if v is None else base64.b64encode(v).decode() for k, v in files.items()}
+
+
+def decode_files(files: Mapping[str, str | None]) -> dict[str, bytes | None]:
+    """The inverse of :func:`encode_files`."""
+    return {k: None if v is None else base64.b64decode(v) for k, v in files.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """One environment tffix may change."""
+
+    prefix: Path
+    conda: bool
+    pip: PackageManager
+
+    def files(self) -> list[str]:
+        """The files tffix may write here (relative to the prefix)."""
+        return list(activate.managed_files(self.prefix, conda=self.conda))
+
+    def edits(self) -> tuple[EnvEdit, ...]:
+        """The environment edits currently recorded in the tffix block."""
+        return activate.current_edits(self.prefix, conda=self.conda)
+
+    def capture(self) -> dict[str, Any]:
+        """The state the journal records: distributions and file bytes (JSON-safe)."""
+        return {
+            "packages": self.pip.installed(),
+            "files": encode_files(activate.read_bytes(self.prefix, self.files())),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> list[str]:
+        """Bring the environment back to *state*; returns what could not be restored."""
+        problems = activate.restore_bytes(self.prefix, decode_files(state.get("files", {})))
+        if "packages" in state:
+            problems += self.pip.restore(state["packages"])
+        return problems
+
+    def action(self, step: PlanStep) -> Action:
+        """The action that applies *step* here."""
+        if step.kind is StepKind.PIP_INSTALL:
+            return PipInstall(self, step)
+        if step.kind is StepKind.PIP_UNINSTALL:
+            return PipUninstall(self, step)
+        if step.kind in _ENV_OPS:
+            return EnvAction(self, step)
+        return Manual(step)
+
+
+class Action:
+    """The protocol every step's effect follows (conda's verify/execute/reverse)."""
+
+    step: PlanStep
+
+    def check(self) -> str | None:
+        """Why this step cannot or need not be applied now, or None."""
+        return None
+
+    def apply(self) -> None:
+        """Change the environment; ``ApplyError`` when it did not work."""
+
+    def revert(self) -> list[str]:
+        """Undo :meth:`apply` (also a partial one); returns what could not be undone."""
+        return []
+
+
+class Manual(Action):
+    """A step only a person can take: never applied."""
+
+    def __init__(self, step: PlanStep) -> None:
+        self.step = step
+
+    def check(self) -> str | None:
+        return "a manual step: run its commands yourself"
+
+
+class PipInstall(Action):
+    """``pip install`` of exact requirements."""
+
+    def __init__(self, ws: Workspace, step: PlanStep) -> None:
+        self.ws, self.step = ws, step
+        self.before: dict[str, str] | None = None
+
+    def check(self) -> str | None:
+        if not self.step.requirements:
+            return "the step names no requirement"
+        for text in self.step.requirements:
+            try:
+                Requirement(text)
+            except InvalidRequirement as exc:
+                return f"not a valid requirement {text!r}: {exc}"
+            if text.lstrip().startswith("-"):
+                return f"refusing a pip option as a requirement: {text!r}"
+        return None
+
+    def apply(self) -> None:
+        self.before = self.ws.pip.installed()
+        self.ws.pip.install(self.step.requirements)
+
+    def revert(self) -> list[str]:
+        return [] if self.before is None else self.ws.pip.restore(self.before)
+
+
+class PipUninstall(Action):
+    """``pip uninstall`` of the named distributions that are installed."""
+
+    def __init__(self, ws: Workspace, step: PlanStep) -> None:
+        self.ws, self.step = ws, step
+        self.before: dict[str, str] | None = None
+
+    def _present(self) -> list[str]:
+        installed = self.ws.pip.installed()
+        return [p for p in self.step.packages if str(canonicalize_name(p)) in installed]
+
+    def check(self) -> str | None:
+        if not self.step.packages:
+            return "the step names no package"
+        if not self._present():
+            return "none of " + ", ".join(self.step.packages) + " is installed"
+        return None
+
+    def apply(self) -> None:
+        self.before = self.ws.pip.installed()
+        present = [p for p in self.step.packages if str(canonicalize_name(p)) in self.before]
+        if present:
+            self.ws.pip.uninstall(present)
+
+    def revert(self) -> list[str]:
+        return [] if self.before is None else self.ws.pip.restore(self.before)
+
+
+class EnvAction(Action):
+    """An environment edit, written into the tffix block of the activate scripts."""
+
+    def __init__(self, ws: Workspace, step: PlanStep) -> None:
+        self.ws, self.step = ws, step
+        self.edit = edit_for(step)
+        self.before: dict[str, bytes | None] | None = None
+
+    def check(self) -> str | None:
+        try:
+            activate_text.check_edit(self.edit)
+        except ApplyError as exc:
+            return str(exc)
+        if not self.ws.conda and not self.ws.files():
+            return f"{self.ws.prefix} has no activate script to record the setting in"
+        current = self.ws.edits()
+        if activate_text.merge(current, self.edit) == current:
+            return "already set in the activate scripts"
+        return None
+
+    def apply(self) -> None:
+        self.before = activate.read_bytes(self.ws.prefix, self.ws.files())
+        new = activate_text.merge(self.ws.edits(), self.edit)
+        activate.write_edits(self.ws.prefix, new, conda=self.ws.conda)
+
+    def revert(self) -> list[str]:
+        return [] if self.before is None else activate.restore_bytes(self.ws.prefix, self.before)
