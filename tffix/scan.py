@@ -1,0 +1,1385 @@
+"""Find the places in a user's own code that keep TensorFlow off the GPU, without running it.
+
+The analysis is pure: ``analyze_source`` and ``analyze_notebook`` take text and return
+``Finding`` values, read with Python's ``ast`` (never by importing or running the code).
+``scan_paths`` and ``scan_project`` are the thin edge that walks folders and reads files
+through ``tffix.probes.project`` (the only I/O) and counts what it could not read.
+
+What is judged (the pattern data is in ``rules/code.toml``):
+
+- ``CUDA_VISIBLE_DEVICES`` set in code (``os.environ[...] =``, ``setdefault``, ``update``,
+  ``os.putenv``), in ``%env``/``%set_env`` magics and in shell lines that start a program,
+  to a value that hides every GPU (``-1``, empty, a first entry that is no device, an index
+  the machine does not have when its GPU count is known);
+- ``tf.config.set_visible_devices([], 'GPU')`` (and the ``experimental``/``compat.v1``
+  spellings), a CPU-only device list, ``ConfigProto(device_count={'GPU': 0})``;
+- a ``tf.device('/CPU:0')`` block around model construction, ``fit`` or a training loop, a
+  CPU-only ``OneDeviceStrategy``, and ``tf.device('/GPU:N')`` past the machine's GPU count;
+- other variables set in code that change the picture (``CUDA_DEVICE_ORDER``,
+  ``KERAS_BACKEND``, ``LD_LIBRARY_PATH``, ``TF_CPP_MIN_LOG_LEVEL``).
+
+A missing ``tf.device`` block is never a finding: TensorFlow places ops on a visible GPU by
+itself. Test code is not judged (it pins the CPU on purpose): files and folders named like
+tests, ``test*`` functions, ``Test*``/``*TestCase`` classes, and modules whose
+``if __name__ == "__main__":`` block runs a test runner. Code under any other ``if``
+(``if args.cpu:``) is reported one severity lower, with the condition in the title, because
+it may be a deliberate switch. tffix never edits code: each finding's ``detail`` names the
+line, the code, why it matters, and the exact edit to make.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import functools
+import io
+import json
+import re
+import shlex
+import time
+import tokenize
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from tffix.errors import RuleError, UsageError
+from tffix.model import Finding, FixSide, Severity
+from tffix.probes import project
+from tffix.probes.project import looks_like_project
+from tffix.resources import rules_dir
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
+
+__all__ = [
+    "ScanResult",
+    "ScanRules",
+    "analyze_notebook",
+    "analyze_source",
+    "judge_visible_devices",
+    "load_scan_rules",
+    "looks_like_project",
+    "parse_device",
+    "scan_paths",
+    "scan_project",
+]
+
+RULES_FILE = "code.toml"
+
+MASKED = "cuda-visible-devices-masked"
+HIDES = "code-hides-gpus"
+PINS_CPU = "code-pins-cpu"
+OUT_OF_RANGE = "code-gpu-index-out-of-range"
+DEVICE_ORDER = "code-cuda-device-order"
+KERAS_BACKEND = "code-keras-backend-not-tensorflow"
+LOADER_PATH = "code-ld-library-path-too-late"
+LOG_SILENCED = "code-tf-log-silenced"
+EXPORT_NO_EFFECT = "code-shell-export-no-effect"
+
+# Skip reasons besides the probe's (too large, unreadable, vanished).
+SYNTAX_ERROR = "syntax error"
+NOT_TEXT = "not text"
+NOT_NOTEBOOK = "not a notebook"
+TOO_COMPLEX = "too complex"
+TEST_FILE = "test file"
+FILE_LIMIT = "over the file limit"
+
+_SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+_LOWER = {Severity.ERROR: Severity.WARNING, Severity.WARNING: Severity.INFO}
+_MAX_SNIPPET = 100
+_MAX_COND = 60
+_MAX_DEPTH = 8
+"""How far a name may be chased through ``a = b``, ``b = "x"`` before giving up."""
+
+_DEFAULT_NAMES = {"tf": "tensorflow", "os": "os", "keras": "keras"}
+"""What these names mean when the code uses them without importing them (a notebook that
+imports in a cell the scan could not parse, a snippet): the universal convention."""
+
+_CANONICAL = (
+    ("tensorflow.compat.v1.", "tensorflow."),
+    ("tensorflow.compat.v2.", "tensorflow."),
+    ("tensorflow._api.v2.", "tensorflow."),
+    ("tensorflow.config.experimental.", "tensorflow.config."),
+    ("tensorflow.python.keras.", "keras."),
+    ("tensorflow.keras.", "keras."),
+    ("tf_keras.", "keras."),
+    ("keras.src.", "keras."),
+    ("keras.api.", "keras."),
+)
+
+_DEVICE_RE = re.compile(
+    r"^(?:/job:[^/]*)?(?:/replica:\d+)?(?:/task:\d+)?/?(?:device:)?"
+    r"(?P<type>[A-Za-z_]+)(?::(?P<index>\d+|\*))?$"
+)
+_ASSIGNMENT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
+_ENV_MAGIC_RE = re.compile(r"^%(?:env|set_env)\s+(.*)$")
+_SHELL_SPLIT_RE = re.compile(r"&&|\|\||;|\|")
+_MAGIC_ASSIGN_RE = re.compile(r"^[\w.\[\]'\", ]+=\s*[!%]")
+
+
+# --------------------------------------------------------------------------- rules data
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """One cause id's metadata from ``rules/code.toml``."""
+
+    severity: Severity
+    fix: FixSide
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRules:
+    """The scan's pattern data (``[scan]`` in ``rules/code.toml``)."""
+
+    causes: Mapping[str, Cause]
+    triggers: tuple[str, ...]
+    skip_dirs: frozenset[str]
+    max_python_bytes: int
+    max_notebook_bytes: int
+    test_dirs: frozenset[str]
+    test_file_globs: tuple[str, ...]
+    test_runners: tuple[str, ...]
+    visible_devices: str
+    device_order: str
+    device_orders: frozenset[str]
+    keras_backend: str
+    keras_backends_ok: frozenset[str]
+    loader_path: str
+    log_level: str
+    log_level_hides_warnings: frozenset[str]
+    uuid_prefixes: tuple[str, ...]
+    training_methods: frozenset[str]
+    training_constructors: frozenset[str]
+    training_modules: tuple[str, ...]
+    training_functions: tuple[re.Pattern[str], ...]
+    graph_mode: frozenset[str]
+
+
+def _table(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise RuleError(f"{RULES_FILE}: [{where}] must be a table")
+    return value
+
+
+def _strings(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RuleError(f"{RULES_FILE}: {where}.{key} must be a list of strings")
+    return tuple(value)
+
+
+def _string(table: Mapping[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str):
+        raise RuleError(f"{RULES_FILE}: {where}.{key} must be a string")
+    return value
+
+
+def _integer(table: Mapping[str, Any], key: str, where: str) -> int:
+    value = table.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise RuleError(f"{RULES_FILE}: {where}.{key} must be a positive whole number")
+    return value
+
+
+def parse_scan_rules(text: str) -> ScanRules:
+    """Read the text of ``rules/code.toml``; a missing or mistyped key is a ``RuleError``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{RULES_FILE}: {exc}") from exc
+    causes: dict[str, Cause] = {}
+    for cause_id, entry in _table(data, "causes", "causes").items():
+        where = f"causes.{cause_id}"
+        if not isinstance(entry, dict):
+            raise RuleError(f"{RULES_FILE}: [{where}] must be a table")
+        try:
+            causes[cause_id] = Cause(
+                severity=Severity(_string(entry, "severity", where)),
+                fix=FixSide(_string(entry, "fix", where)),
+                summary=_string(entry, "summary", where),
+            )
+        except ValueError as exc:
+            raise RuleError(f"{RULES_FILE}: [{where}]: {exc}") from exc
+    # The shared id is defined in causes.md; a code location is fixed by editing the code.
+    causes.setdefault(
+        MASKED,
+        Cause(Severity.ERROR, FixSide.OUTSIDE, "CUDA_VISIBLE_DEVICES hides every GPU"),
+    )
+    missing = {HIDES, PINS_CPU, OUT_OF_RANGE, DEVICE_ORDER, KERAS_BACKEND, LOADER_PATH}
+    missing |= {LOG_SILENCED, EXPORT_NO_EFFECT}
+    missing -= causes.keys()
+    if missing:
+        raise RuleError(f"{RULES_FILE}: missing [causes.{sorted(missing)[0]}]")
+    scan = _table(data, "scan", "scan")
+    env = _table(scan, "env", "scan.env")
+    training = _table(scan, "training", "scan.training")
+    soft = _table(scan, "soft_placement", "scan.soft_placement")
+    try:
+        patterns = tuple(
+            re.compile(p) for p in _strings(training, "function_patterns", "scan.training")
+        )
+    except re.error as exc:
+        raise RuleError(f"{RULES_FILE}: scan.training.function_patterns: {exc}") from exc
+    return ScanRules(
+        causes=MappingProxyType(causes),
+        triggers=_strings(scan, "triggers", "scan"),
+        skip_dirs=frozenset(_strings(scan, "skip_dirs", "scan")),
+        max_python_bytes=_integer(scan, "max_python_bytes", "scan"),
+        max_notebook_bytes=_integer(scan, "max_notebook_bytes", "scan"),
+        test_dirs=frozenset(_strings(scan, "test_dirs", "scan")),
+        test_file_globs=_strings(scan, "test_file_globs", "scan"),
+        test_runners=_strings(scan, "test_runners", "scan"),
+        visible_devices=_string(env, "visible_devices", "scan.env"),
+        device_order=_string(env, "device_order", "scan.env"),
+        device_orders=frozenset(_strings(env, "device_orders", "scan.env")),
+        keras_backend=_string(env, "keras_backend", "scan.env"),
+        keras_backends_ok=frozenset(_strings(env, "keras_backends_ok", "scan.env")),
+        loader_path=_string(env, "loader_path", "scan.env"),
+        log_level=_string(env, "log_level", "scan.env"),
+        log_level_hides_warnings=frozenset(_strings(env, "log_level_hides_warnings", "scan.env")),
+        uuid_prefixes=_strings(env, "uuid_prefixes", "scan.env"),
+        training_methods=frozenset(_strings(training, "methods", "scan.training")),
+        training_constructors=frozenset(_strings(training, "constructors", "scan.training")),
+        training_modules=_strings(training, "constructor_modules", "scan.training"),
+        training_functions=patterns,
+        graph_mode=frozenset(_strings(soft, "graph_mode", "scan.soft_placement")),
+    )
+
+
+@functools.cache
+def load_scan_rules() -> ScanRules:
+    """The shipped ``rules/code.toml`` (read once per process)."""
+    try:
+        text = rules_dir().joinpath(RULES_FILE).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleError(f"cannot read {RULES_FILE}: {exc}") from exc
+    return parse_scan_rules(text)
+
+
+# --------------------------------------------------------------------------- pure judgements
+
+
+def parse_device(spec: str) -> tuple[str, int | None] | None:
+    """``'/device:GPU:1'`` -> ``('GPU', 1)``; ``'/cpu:0'`` -> ``('CPU', 0)``; junk -> None."""
+    match = _DEVICE_RE.match(spec.strip())
+    if match is None:
+        return None
+    index = match.group("index")
+    return match.group("type").upper(), int(index) if index and index.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """What a ``CUDA_VISIBLE_DEVICES`` value does on a machine with a known GPU count."""
+
+    verdict: str
+    """``hides`` (no GPU visible), ``partial`` (entries after an invalid one are dropped),
+    ``selects`` (names specific GPUs that exist or cannot be judged)."""
+    reason: str = ""
+    indices: tuple[int, ...] = ()
+
+
+def judge_visible_devices(
+    value: str, gpu_count: int | None, uuid_prefixes: Sequence[str] = ("GPU-", "MIG-")
+) -> Visibility:
+    """Judge *value* the way CUDA reads it.
+
+    CUDA reads the comma-separated list left to right and stops at the first entry that is
+    not a device (``-1``, ``none``, an index past the device count): only the entries before
+    it are visible. Indices are judged only when *gpu_count* is known and positive (with no
+    GPU at all the machine, not the code, is the problem); UUIDs are never judged here.
+    """
+    if value.strip() == "":
+        return Visibility("hides", "an empty value hides every GPU")
+    entries = [entry.strip() for entry in value.split(",")]
+    indices: list[int] = []
+    for position, entry in enumerate(entries):
+        bad = ""
+        if entry.isdigit():
+            index = int(entry)
+            if gpu_count and index >= gpu_count:
+                have = f"GPU {gpu_count - 1}" if gpu_count == 1 else f"GPUs 0–{gpu_count - 1}"
+                bad = f"there is no GPU {index} (this machine has {have})"
+            else:
+                indices.append(index)
+        elif not entry.startswith(tuple(uuid_prefixes)):
+            bad = f"{entry!r} is not a GPU index or UUID" if entry else "an empty entry"
+        if bad:
+            if position == 0:
+                return Visibility("hides", f"{bad}, so CUDA makes no GPU visible")
+            return Visibility(
+                "partial", f"{bad}; CUDA ignores it and every entry after it", tuple(indices)
+            )
+    return Visibility("selects", "", tuple(indices))
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@dataclass(frozen=True, slots=True)
+class _Cond:
+    """Why a statement may not run: the ``if`` test (rendered only when a finding needs it)."""
+
+    node: ast.expr | None
+    negate: bool = False
+    text: str | None = None
+
+    def render(self) -> str:
+        if self.text is not None:
+            return self.text
+        assert self.node is not None
+        source = ast.unparse(self.node)
+        if len(source) > _MAX_COND:
+            source = source[: _MAX_COND - 1] + "…"
+        return f"not ({source})" if self.negate else source
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """One parsed piece of a file: a whole module, or one notebook cell."""
+
+    tree: ast.Module
+    lines: tuple[str, ...]
+    cell: int | None = None
+
+
+class _Analyzer:
+    """Walks the chunks of one file and collects findings. One instance per file."""
+
+    def __init__(self, rules: ScanRules, display: str, gpu_count: int | None) -> None:
+        self.rules = rules
+        self.display = display
+        self.gpu_count = gpu_count
+        self.aliases: dict[str, str | None] = {}
+        self.assign_count: dict[str, int] = {}
+        self.assigned: dict[str, ast.expr] = {}
+        self.soft_placement: bool | None = None
+        self.graph_mode = False
+        self.test_module = False
+        self.chunk: _Chunk | None = None
+        self.found: list[tuple[tuple[int, int], Finding]] = []
+        self._seen: set[tuple[str, str | None, str]] = set()
+        self.order_fastest_first: list[tuple[int, str]] = []
+        self.index_selections = 0
+
+    # ----------------------------------------------------------------- first pass: names
+
+    def prepass(self, chunks: Sequence[_Chunk]) -> None:
+        """Learn imports, names assigned once, soft placement and graph mode."""
+        for chunk in chunks:
+            for node in ast.walk(chunk.tree):
+                if isinstance(node, ast.Import):
+                    for alias in node.names:
+                        if alias.asname:
+                            self.aliases[alias.asname] = alias.name
+                        else:
+                            top = alias.name.split(".")[0]
+                            self.aliases[top] = top
+                elif isinstance(node, ast.ImportFrom):
+                    for alias in node.names:
+                        local = alias.asname or alias.name
+                        if node.level or not node.module:
+                            self.aliases[local] = None  # relative: not one we know
+                        else:
+                            self.aliases[local] = f"{node.module}.{alias.name}"
+                elif isinstance(node, ast.Assign):
+                    for target in node.targets:
+                        self._bind(target, node.value)
+                elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+                    self._bind(node.target, None)
+                    if not isinstance(node, ast.AugAssign) and node.value is not None:
+                        self._bind(node.target, node.value)
+                elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+                    self._bind(node.target, None)
+        for chunk in chunks:
+            for node in ast.walk(chunk.tree):
+                if isinstance(node, ast.Call):
+                    self._note_placement(node)
+            for stmt in chunk.tree.body:
+                if isinstance(stmt, ast.If) and self._if_kind(stmt.test) == "main":
+                    self.test_module |= self._runs_tests(stmt.body)
+
+    def _bind(self, target: ast.expr, value: ast.expr | None) -> None:
+        if isinstance(target, ast.Name):
+            count = self.assign_count.get(target.id, 0) + (1 if value is not None else 2)
+            self.assign_count[target.id] = count
+            if value is not None and count == 1:
+                self.assigned[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._bind(element, None)
+        elif isinstance(target, ast.Starred):
+            self._bind(target.value, None)
+
+    def _note_placement(self, call: ast.Call) -> None:
+        name = self.qualname(call.func)
+        if name is None:
+            return
+        if name == "tensorflow.config.set_soft_device_placement" and call.args:
+            value = self._const(call.args[0])
+            if isinstance(value, bool):
+                self.soft_placement = value
+        elif name in self.rules.graph_mode:
+            self.graph_mode = True
+        if name.endswith("ConfigProto"):
+            for keyword in call.keywords:
+                if keyword.arg == "allow_soft_placement":
+                    value = self._const(keyword.value)
+                    if isinstance(value, bool):
+                        self.soft_placement = value
+
+    def _runs_tests(self, body: Sequence[ast.stmt]) -> bool:
+        for stmt in body:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Call):
+                    name = self.qualname(node.func) or ""
+                    if any(name == r or name.endswith("." + r) for r in self.rules.test_runners):
+                        return True
+        return False
+
+    # ----------------------------------------------------------------- names and values
+
+    def _binding(self, name: str, depth: int) -> str | None:
+        if name in self.aliases:
+            return self.aliases[name]
+        value = self.assigned.get(name)
+        if value is not None and depth < _MAX_DEPTH:
+            if isinstance(value, (ast.Name, ast.Attribute)):
+                return self._qual(value, depth + 1)
+            return None
+        if name in self.assign_count:
+            return None
+        return _DEFAULT_NAMES.get(name)
+
+    def _qual(self, node: ast.expr, depth: int = 0) -> str | None:
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name):
+            base = self._binding(node.id, depth)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "get_ipython"
+        ):
+            base = "get_ipython()"
+        else:
+            return None
+        if base is None:
+            return None
+        return ".".join([base, *reversed(parts)])
+
+    def qualname(self, node: ast.expr) -> str | None:
+        """The canonical dotted name *node* refers to (aliases resolved), or None."""
+        name = self._qual(node)
+        return None if name is None else canonical_name(name)
+
+    def _const(self, node: ast.expr, depth: int = 0) -> str | bool | None:
+        """A string (or bool) the expression always has, or None."""
+        if depth > _MAX_DEPTH:
+            return None
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, (str, bool)):
+                return value
+            if isinstance(value, int):
+                return str(value)
+            return None
+        if isinstance(node, ast.Name):
+            value_node = self.assigned.get(node.id)
+            return None if value_node is None else self._const(value_node, depth + 1)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = self._const(node.operand, depth + 1)
+            return f"-{inner}" if isinstance(inner, str) and inner.isdigit() else None
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "str"
+            and len(node.args) == 1
+            and not node.keywords
+        ):
+            inner = self._const(node.args[0], depth + 1)
+            return inner if isinstance(inner, str) else None
+        if isinstance(node, ast.JoinedStr):
+            out = []
+            for part in node.values:
+                if isinstance(part, ast.FormattedValue):
+                    if part.format_spec is not None or part.conversion not in (-1, 115):
+                        return None
+                    part = part.value
+                value = self._const(part, depth + 1)
+                if not isinstance(value, str):
+                    return None
+                out.append(value)
+            return "".join(out)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left = self._const(node.left, depth + 1)
+            right = self._const(node.right, depth + 1)
+            if isinstance(left, str) and isinstance(right, str):
+                return left + right
+        return None
+
+    def _values(self, node: ast.expr, cond: _Cond | None) -> list[tuple[str, _Cond | None]]:
+        """Each string *node* may have, with the extra condition under which it has it."""
+        if isinstance(node, ast.IfExp):
+            return [
+                *self._values(node.body, cond or _Cond(node.test)),
+                *self._values(node.orelse, cond or _Cond(node.test, negate=True)),
+            ]
+        value = self._const(node)
+        return [(value, cond)] if isinstance(value, str) else []
+
+    # ----------------------------------------------------------------- second pass: walk
+
+    def run(self, chunks: Sequence[_Chunk]) -> None:
+        """Judge every chunk (after ``prepass`` saw them all)."""
+        if self.test_module:
+            return
+        for chunk in chunks:
+            self.chunk = chunk
+            self._stmts(chunk.tree.body, None)
+        self._finish_device_order()
+
+    def _stmts(self, body: Iterable[ast.stmt], cond: _Cond | None) -> None:
+        for stmt in body:
+            self._stmt(stmt, cond)
+
+    def _stmt(self, node: ast.stmt, cond: _Cond | None) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if not node.name.startswith("test"):
+                self._stmts(node.body, cond)
+        elif isinstance(node, ast.ClassDef):
+            if not self._is_test_class(node):
+                self._stmts(node.body, cond)
+        elif isinstance(node, ast.If):
+            kind = self._if_kind(node.test)
+            self._calls(node.test, cond)
+            if kind == "main":
+                self._stmts(node.body, cond)
+            elif kind != "type_checking":
+                self._stmts(node.body, cond or _Cond(node.test))
+            self._stmts(node.orelse, cond or _Cond(node.test, negate=True))
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                self._calls(item.context_expr, cond)
+                self._device_block(item.context_expr, node, cond)
+            self._stmts(node.body, cond)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            self._calls(node.iter if not isinstance(node, ast.While) else node.test, cond)
+            self._stmts(node.body, cond)
+            self._stmts(node.orelse, cond)
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            self._stmts(node.body, cond)  # type: ignore[attr-defined]
+            for handler in node.handlers:  # type: ignore[attr-defined]
+                self._stmts(handler.body, cond or _Cond(None, text="an exception is caught"))
+            self._stmts(node.orelse, cond)  # type: ignore[attr-defined]
+            self._stmts(node.finalbody, cond)  # type: ignore[attr-defined]
+        elif isinstance(node, ast.Match):
+            for case in node.cases:
+                self._stmts(case.body, cond or _Cond(None, text="a match case applies"))
+        else:
+            self._simple(node, cond)
+
+    def _is_test_class(self, node: ast.ClassDef) -> bool:
+        if node.name.startswith("Test"):
+            return True
+        for base in node.bases:
+            name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+            if name.endswith("TestCase"):
+                return True
+        return False
+
+    @staticmethod
+    def _if_kind(test: ast.expr) -> str:
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+            sides = [test.left, test.comparators[0]]
+            names = {s.id for s in sides if isinstance(s, ast.Name)}
+            consts = {s.value for s in sides if isinstance(s, ast.Constant)}
+            if names == {"__name__"} and consts == {"__main__"}:
+                return "main"
+        if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+            isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+        ):
+            return "type_checking"
+        return ""
+
+    def _simple(self, node: ast.stmt, cond: _Cond | None) -> None:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                self._environ_item(target, node.value, node, cond)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            self._environ_item(node.target, node.value, node, cond)
+        elif (
+            isinstance(node, ast.AugAssign)
+            and isinstance(node.op, ast.BitOr)
+            and self.qualname(node.target) == "os.environ"
+        ):
+            self._environ_mapping(node.value, node, cond)
+        self._calls(node, cond)
+
+    def _calls(self, node: ast.AST, cond: _Cond | None) -> None:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                self._call(sub, cond)
+
+    # ----------------------------------------------------------------- patterns
+
+    def _environ_item(
+        self, target: ast.expr, value: ast.expr, stmt: ast.stmt, cond: _Cond | None
+    ) -> None:
+        if isinstance(target, ast.Subscript) and self.qualname(target.value) == "os.environ":
+            key = self._const(target.slice)
+            if isinstance(key, str):
+                self._env_expr(key, value, stmt, cond)
+
+    def _environ_mapping(self, value: ast.expr, stmt: ast.AST, cond: _Cond | None) -> None:
+        if isinstance(value, ast.Dict):
+            for key_node, item in zip(value.keys, value.values, strict=False):
+                key = None if key_node is None else self._const(key_node)
+                if isinstance(key, str):
+                    self._env_expr(key, item, stmt, cond)
+        elif (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Name)
+            and value.func.id == "dict"
+        ):
+            for keyword in value.keywords:
+                if keyword.arg:
+                    self._env_expr(keyword.arg, keyword.value, stmt, cond)
+
+    def _env_expr(self, var: str, value: ast.expr, stmt: ast.AST, cond: _Cond | None) -> None:
+        for text, extra in self._values(value, cond):
+            self.env_set(var, text, getattr(stmt, "lineno", 1), extra, how="python")
+
+    def _call(self, call: ast.Call, cond: _Cond | None) -> None:
+        name = self.qualname(call.func)
+        if name is None:
+            return
+        args = call.args
+        if name in ("os.putenv", "os.environ.setdefault", "os.environ.__setitem__"):
+            if len(args) >= 2:
+                key = self._const(args[0])
+                if isinstance(key, str):
+                    self._env_expr(key, args[1], call, cond)
+        elif name == "os.environ.update":
+            for arg in args:
+                self._environ_mapping(arg, call, cond)
+            for keyword in call.keywords:
+                if keyword.arg:
+                    self._env_expr(keyword.arg, keyword.value, call, cond)
+        elif name == "tensorflow.config.set_visible_devices":
+            self._set_visible_devices(call, cond)
+        elif name.endswith("ConfigProto"):
+            self._config_proto(call, cond)
+        elif name in ("tensorflow.distribute.OneDeviceStrategy", "keras.config.set_backend"):
+            spec = self._arg(call, 0, "device" if "Strategy" in name else "backend")
+            value = None if spec is None else self._const(spec)
+            if isinstance(value, str) and "Strategy" in name:
+                device = parse_device(value)
+                if device and device[0] == "CPU":
+                    self._strategy_cpu(call, value, cond)
+            elif isinstance(value, str):
+                self._keras_backend(value, call.lineno, cond, how="python")
+        elif name.startswith("get_ipython()."):
+            self._ipython_call(name.rsplit(".", 1)[1], call, cond)
+
+    @staticmethod
+    def _arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
+        if len(call.args) > position:
+            return call.args[position]
+        for item in call.keywords:
+            if item.arg == keyword:
+                return item.value
+        return None
+
+    def _device_kind(self, node: ast.expr, depth: int = 0) -> str | None:
+        """``CPU``/``GPU`` when *node* is a device list of one kind only, else None."""
+        if depth > _MAX_DEPTH:
+            return None
+        if isinstance(node, ast.Name) and node.id in self.assigned:
+            return self._device_kind(self.assigned[node.id], depth + 1)
+        if isinstance(node, ast.Subscript):
+            return self._device_kind(node.value, depth + 1)
+        if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
+            kinds = {self._device_kind(e, depth + 1) for e in node.elts}
+            return kinds.pop() if len(kinds) == 1 else None
+        if isinstance(node, ast.Call):
+            name = self.qualname(node.func) or ""
+            if name.rsplit(".", 1)[-1] in (
+                "list_physical_devices",
+                "get_visible_devices",
+                "list_logical_devices",
+            ):
+                kind_node = self._arg(node, 0, "device_type")
+                kind = None if kind_node is None else self._const(kind_node)
+                return kind.upper() if isinstance(kind, str) else None
+        return None
+
+    def _set_visible_devices(self, call: ast.Call, cond: _Cond | None) -> None:
+        devices = self._arg(call, 0, "devices")
+        kind_node = self._arg(call, 1, "device_type")
+        kind = None if kind_node is None else self._const(kind_node)
+        kind = kind.upper() if isinstance(kind, str) else None
+        if devices is None or (kind_node is not None and kind is None):
+            return
+        empty = isinstance(devices, (ast.List, ast.Tuple)) and not devices.elts
+        if (empty and kind in ("GPU", None)) or (
+            kind is None and self._device_kind(devices) == "CPU"
+        ):
+            what = "an empty GPU list" if empty else "a list of CPU devices only"
+            self.add(
+                HIDES,
+                call.lineno,
+                cond,
+                title="tf.config.set_visible_devices hides every GPU from TensorFlow",
+                why=f"it is given {what}, so TensorFlow registers no GPU device and every op "
+                "runs on the CPU",
+                edit="delete {code} (TensorFlow sees every GPU by default; to use one GPU "
+                "only, pass tf.config.list_physical_devices('GPU')[:1], 'GPU')",
+            )
+
+    def _config_proto(self, call: ast.Call, cond: _Cond | None) -> None:
+        for keyword in call.keywords:
+            if keyword.arg != "device_count" or not isinstance(keyword.value, ast.Dict):
+                continue
+            for key_node, value_node in zip(keyword.value.keys, keyword.value.values, strict=False):
+                key = None if key_node is None else self._const(key_node)
+                if isinstance(key, str) and key.upper() == "GPU" and self._const(value_node) == "0":
+                    self.add(
+                        HIDES,
+                        call.lineno,
+                        cond,
+                        title="ConfigProto(device_count={'GPU': 0}) gives TensorFlow no GPU",
+                        why="a session built with this config creates no GPU device, so "
+                        "everything it runs is placed on the CPU",
+                        edit="in {code}, remove the 'GPU': 0 entry from device_count",
+                    )
+
+    def _strategy_cpu(self, call: ast.Call, spec: str, cond: _Cond | None) -> None:
+        self.add(
+            PINS_CPU,
+            call.lineno,
+            cond,
+            title=f"OneDeviceStrategy({spec!r}) trains on the CPU",
+            why="every variable and step created under this strategy is placed on the CPU, "
+            "even when a GPU is visible",
+            edit="in {code}, use '/GPU:0' instead of " + repr(spec) + " (or "
+            "tf.distribute.get_strategy() to let TensorFlow choose)",
+        )
+
+    def _device_block(
+        self, expr: ast.expr, block: ast.With | ast.AsyncWith, cond: _Cond | None
+    ) -> None:
+        if not isinstance(expr, ast.Call):
+            return
+        if self.qualname(expr.func) not in ("tensorflow.device", "keras.device"):
+            return
+        spec_node = self._arg(expr, 0, "device_name")
+        spec = None if spec_node is None else self._const(spec_node)
+        device = parse_device(spec) if isinstance(spec, str) else None
+        if device is None:
+            return
+        kind, index = device
+        if kind == "CPU" and self._trains(block.body):
+            self.add(
+                PINS_CPU,
+                expr.lineno,
+                cond,
+                title=f"with tf.device({spec!r}) pins model building or training to the CPU",
+                why="everything created or run inside this block is placed on the CPU even "
+                "when a GPU is visible; without a tf.device block TensorFlow already uses the "
+                "GPU",
+                edit="remove {code} and dedent the block under it (keep a CPU block around the "
+                "input pipeline only, if that was the intent)",
+            )
+        elif kind == "GPU" and index is not None and self.gpu_count and index >= self.gpu_count:
+            soft_off = self.soft_placement is False or (
+                self.graph_mode and self.soft_placement is not True
+            )
+            severity = Severity.ERROR if soft_off else Severity.INFO
+            why = (
+                "soft device placement is off here, so TensorFlow fails with "
+                "'Could not satisfy explicit device specification'"
+                if soft_off
+                else "with soft device placement (TensorFlow 2's default in eager mode) the "
+                "ops silently go to another device instead"
+            )
+            self.add(
+                OUT_OF_RANGE,
+                expr.lineno,
+                cond,
+                severity=severity,
+                title=f"tf.device({spec!r}) names GPU {index}, but this machine has "
+                f"{self.gpu_count} GPU{'s' if self.gpu_count != 1 else ''}",
+                why=why,
+                edit=f"in {{code}}, use a GPU that exists ('/GPU:0' … '/GPU:{self.gpu_count - 1}')",
+            )
+
+    def _trains(self, body: Sequence[ast.stmt]) -> bool:
+        rules = self.rules
+        for node in _walk_same_scope(body):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if isinstance(func, ast.Attribute) and last in rules.training_methods:
+                return True
+            name = self.qualname(func) or ""
+            if name in rules.training_constructors or name.startswith(
+                tuple(m + "." for m in rules.training_modules)
+            ):
+                return True
+            lowered = last.lower()
+            if any(p.search(lowered) for p in rules.training_functions):
+                return True
+        return False
+
+    def _ipython_call(self, method: str, call: ast.Call, cond: _Cond | None) -> None:
+        args = [self._const(a) for a in call.args]
+        if method in ("run_line_magic", "magic") and args and isinstance(args[0], str):
+            line = args[0] if method == "magic" else f"{args[0]} {args[1] or ''}"
+            if len(args) >= 2 or method == "magic":
+                self.magic(f"%{line.lstrip('%')}", call.lineno, cond)
+        elif method == "system" and args and isinstance(args[0], str):
+            self.shell([(call.lineno, args[0])], cond)
+
+    # ----------------------------------------------------------------- env settings
+
+    def magic(self, line: str, lineno: int, cond: _Cond | None) -> None:
+        """Judge a ``%env``/``%set_env`` magic line."""
+        match = _ENV_MAGIC_RE.match(line.strip())
+        if match is None:
+            return
+        body = match.group(1).strip()
+        assignment = _ASSIGNMENT_RE.match(body)
+        if assignment:
+            var, value = assignment.group(1), assignment.group(2)
+        else:
+            parts = body.split(None, 1)
+            if len(parts) != 2:
+                return  # `%env VAR` reads a variable; `%env` lists them
+            var, value = parts
+        self.env_set(var, _unquote(value.strip()), lineno, cond, how="magic")
+
+    def shell(self, lines: Sequence[tuple[int, str]], cond: _Cond | None) -> None:
+        """Judge shell lines (a ``!`` line, or a ``%%bash`` cell's lines in order)."""
+        pending: list[tuple[int, str, str]] = []
+        for lineno, text in lines:
+            for command in _SHELL_SPLIT_RE.split(text):
+                try:
+                    words = shlex.split(command, comments=True)
+                except ValueError:
+                    words = command.split()
+                if not words:
+                    continue
+                if words[0] == "export":
+                    for word in words[1:]:
+                        assignment = _ASSIGNMENT_RE.match(word)
+                        if assignment:
+                            pending.append((lineno, assignment.group(1), assignment.group(2)))
+                    continue
+                if words[0] == "env":
+                    words = words[1:]
+                prefix = []
+                while words and _ASSIGNMENT_RE.match(words[0]):
+                    assignment = _ASSIGNMENT_RE.match(words.pop(0))
+                    assert assignment is not None
+                    prefix.append((lineno, assignment.group(1), assignment.group(2)))
+                if words:  # a program runs with the exports so far and its own prefix
+                    for where, var, value in [*pending, *prefix]:
+                        self.env_set(var, value, where, cond, how="shell")
+                    pending = []
+        for where, var, value in pending:
+            visibility = judge_visible_devices(value, self.gpu_count, self.rules.uuid_prefixes)
+            if var == self.rules.visible_devices and visibility.verdict == "hides":
+                self.add(
+                    EXPORT_NO_EFFECT,
+                    where,
+                    cond,
+                    title=f"'!export {var}={value}' has no effect on this kernel",
+                    why="a '!' line runs in a throw-away subshell; the kernel running "
+                    "TensorFlow keeps its own environment (use %env to change it)",
+                    edit="delete {code}",
+                )
+
+    def env_set(self, var: str, value: str, lineno: int, cond: _Cond | None, *, how: str) -> None:
+        """Judge one environment variable set to *value* in code."""
+        rules = self.rules
+        shown = f"{var}={value!r}" if how != "shell" else f"{var}={shlex.quote(value)}"
+        edit = f"in {{code}}, remove {shown}" if how == "shell" else "delete {code}"
+        if var == rules.visible_devices:
+            visibility = judge_visible_devices(value, self.gpu_count, rules.uuid_prefixes)
+            if visibility.verdict == "hides":
+                hint = ' (to choose a GPU, set it to "0" instead)'
+                self.add(
+                    MASKED,
+                    lineno,
+                    cond,
+                    title=f"{shown} hides every GPU from TensorFlow",
+                    why=f"{visibility.reason}; TensorFlow then finds no GPU and runs on the CPU",
+                    edit=edit + hint,
+                )
+            elif visibility.verdict == "partial":
+                self.add(
+                    OUT_OF_RANGE,
+                    lineno,
+                    cond,
+                    title=f"{shown} names a GPU this machine does not have",
+                    why=visibility.reason,
+                    edit=f"in {{code}}, list only GPUs 0–{(self.gpu_count or 1) - 1}",
+                )
+            if visibility.indices:
+                self.index_selections += 1
+        elif var == rules.device_order:
+            if value not in rules.device_orders:
+                self.add(
+                    DEVICE_ORDER,
+                    lineno,
+                    cond,
+                    title=f"{shown} is not a device order CUDA knows",
+                    why=f"CUDA_DEVICE_ORDER takes {' or '.join(sorted(rules.device_orders))}; "
+                    "any other value is ignored (an index belongs in CUDA_VISIBLE_DEVICES)",
+                    edit=f"in {{code}}, set {var} to 'PCI_BUS_ID' (the order nvidia-smi uses)",
+                )
+            elif value == "FASTEST_FIRST":
+                self.order_fastest_first.append((lineno, shown))
+        elif var == rules.keras_backend:
+            self._keras_backend(value, lineno, cond, how=how)
+        elif var == rules.loader_path:
+            if how == "shell":
+                return  # set before the program starts: that is how it works
+            self.add(
+                LOADER_PATH,
+                lineno,
+                cond,
+                title=f"{var} set inside Python cannot help TensorFlow find CUDA libraries",
+                why="the dynamic loader reads LD_LIBRARY_PATH once, when the process starts; "
+                "changing it later has no effect on libraries TensorFlow loads",
+                edit="delete {code} and set it before Python starts (in the shell, or let "
+                "tffix set it in the venv's activate script)",
+            )
+        elif var == rules.log_level and value.strip() in rules.log_level_hides_warnings:
+            self.add(
+                LOG_SILENCED,
+                lineno,
+                cond,
+                title=f"{shown} hides TensorFlow's GPU warnings",
+                why="at level 2 or 3 TensorFlow no longer prints 'Cannot dlopen some GPU "
+                "libraries … Skipping registering GPU devices', the line that says why the GPU "
+                "is not used",
+                edit="while diagnosing, delete {code} or set it to '1'",
+            )
+
+    def _keras_backend(self, value: str, lineno: int, cond: _Cond | None, *, how: str) -> None:
+        if value.strip().lower() in self.rules.keras_backends_ok:
+            return
+        self.add(
+            KERAS_BACKEND,
+            lineno,
+            cond,
+            title=f"Keras backend {value!r} moves training away from TensorFlow",
+            why=f"with Keras 3 the model then trains on {value}, not TensorFlow, so "
+            "TensorFlow's GPU setup does not apply (and that backend may have no GPU support "
+            "installed)",
+            edit="delete {code} (or set it to 'tensorflow')"
+            if how != "shell"
+            else "in {code}, remove the KERAS_BACKEND setting",
+        )
+
+    def _finish_device_order(self) -> None:
+        if not self.index_selections or (self.gpu_count is not None and self.gpu_count < 2):
+            return
+        for lineno, shown in self.order_fastest_first:
+            self.add(
+                DEVICE_ORDER,
+                lineno,
+                None,
+                title=f"{shown} makes GPU indices differ from nvidia-smi's",
+                why="this code picks a GPU by index, and FASTEST_FIRST numbers GPUs by speed, "
+                "not by PCI bus as nvidia-smi does, so the index may name another GPU",
+                edit="in {code}, set CUDA_DEVICE_ORDER to 'PCI_BUS_ID'",
+            )
+
+    # ----------------------------------------------------------------- findings
+
+    def add(
+        self,
+        cause: str,
+        lineno: int,
+        cond: _Cond | None,
+        *,
+        title: str,
+        why: str,
+        edit: str,
+        severity: Severity | None = None,
+    ) -> None:
+        """Record a finding at *lineno* of the current chunk."""
+        info = self.rules.causes[cause]
+        severity = severity or info.severity
+        if cond is not None:
+            severity = _LOWER.get(severity, severity)
+            title = f"{title} (only when `{cond.render()}`)"
+        chunk = self.chunk
+        cell = chunk.cell if chunk else None
+        if cell is None:
+            location = f"{self.display}:{lineno}"
+            where = f"{self.display} line {lineno}"
+        else:
+            location = f"{self.display}:cell {cell}:line {lineno}"
+            where = f"{self.display} cell {cell} line {lineno}"
+        key = (cause, location, title)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        line = chunk.lines[lineno - 1].strip() if chunk and 0 < lineno <= len(chunk.lines) else ""
+        if len(line) > _MAX_SNIPPET:
+            line = line[: _MAX_SNIPPET - 1] + "…"
+        fix = f"edit {where}: " + edit.replace("{code}", f"`{line}`")
+        if cell is not None and cause != EXPORT_NO_EFFECT:
+            fix += ", then restart the kernel (the old setting stays until it restarts)"
+        finding = Finding(
+            id=cause,
+            severity=severity,
+            fix=info.fix,
+            title=title,
+            evidence=(f"code:{location}",),
+            detail=f"code: {line}\nwhy: {why}\nfix: {fix}",
+            location=location,
+        )
+        self.found.append(((cell or 0, lineno), finding))
+
+    def findings(self) -> tuple[Finding, ...]:
+        """The findings in file order."""
+        return tuple(f for _, f in sorted(self.found, key=lambda pair: pair[0]))
+
+
+def canonical_name(name: str) -> str:
+    """``tensorflow.compat.v1.config.experimental.X`` -> ``tensorflow.config.X``, etc."""
+    changed = True
+    while changed:
+        changed = False
+        for old, new in _CANONICAL:
+            if name.startswith(old):
+                name = new + name[len(old) :]
+                changed = True
+    return "keras" if name == "tensorflow.keras" else name
+
+
+_NEW_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def _walk_same_scope(body: Sequence[ast.stmt]) -> Iterator[ast.AST]:
+    """Every node under *body*, not entering nested functions, classes or lambdas."""
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(
+            child for child in ast.iter_child_nodes(node) if not isinstance(child, _NEW_SCOPES)
+        )
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def _parse(text: str, filename: str) -> ast.Module:
+    return ast.parse(text, filename=filename)
+
+
+def analyze_source(
+    text: str, filename: str, *, gpu_count: int | None = None, rules: ScanRules | None = None
+) -> tuple[Finding, ...]:
+    """The findings in Python source *text*; *filename* is how findings name the file.
+
+    Raises ``SyntaxError`` (or ``ValueError`` for a NUL byte) when the text is not Python;
+    ``RecursionError`` for code nested too deeply to parse.
+    """
+    rules = rules or load_scan_rules()
+    tree = _parse(text, filename)
+    analyzer = _Analyzer(rules, filename, gpu_count)
+    chunks = [_Chunk(tree, tuple(text.splitlines()))]
+    analyzer.prepass(chunks)
+    analyzer.run(chunks)
+    return analyzer.findings()
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    number: int
+    python: str | None
+    """The cell as Python, magics and shell lines replaced by ``pass`` (None: not Python)."""
+    lines: tuple[str, ...]
+    magics: tuple[tuple[int, str], ...]
+    shell: tuple[tuple[int, str], ...]
+    shell_cell: bool
+
+
+_SHELL_CELLS = ("%%bash", "%%sh", "%%script bash", "%%script sh")
+_PYTHON_CELLS = ("%%time", "%%timeit", "%%capture", "%%prun", "%%debug", "%%python")
+
+
+def _cell_source(cell: Mapping[str, Any]) -> str:
+    source = cell.get("source", cell.get("input", ""))
+    if isinstance(source, list):
+        return "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
+
+
+def _translate(number: int, source: str) -> _Cell:
+    lines = source.splitlines()
+    first = lines[0].strip() if lines else ""
+    if first.startswith("%%"):
+        if first.startswith(_SHELL_CELLS):
+            shell = tuple((i, line) for i, line in enumerate(lines[1:], start=2))
+            return _Cell(number, None, tuple(lines), (), shell, True)
+        if not first.startswith(_PYTHON_CELLS):
+            return _Cell(number, None, tuple(lines), (), (), False)  # %%writefile, %%html, …
+    out: list[str] = []
+    magics: list[tuple[int, str]] = []
+    shell: list[tuple[int, str]] = []
+    for lineno, line in enumerate(lines, start=1):
+        stripped = line.lstrip()
+        indent = line[: len(line) - len(stripped)]
+        if stripped.startswith("%%") and lineno == 1:
+            out.append("")
+        elif stripped.startswith("%"):
+            magics.append((lineno, stripped))
+            out.append(indent + "pass")
+        elif stripped.startswith("!"):
+            shell.append((lineno, stripped[1:]))
+            out.append(indent + "pass")
+        elif _MAGIC_ASSIGN_RE.match(stripped) or stripped.endswith("?"):
+            out.append(indent + "pass")  # files = !ls, x = %time f(), obj?
+        else:
+            out.append(line)
+    return _Cell(number, "\n".join(out), tuple(lines), tuple(magics), tuple(shell), False)
+
+
+def notebook_cells(json_text: str) -> list[_Cell]:
+    """The code cells of a notebook, numbered from 1 in notebook order (all cells counted).
+
+    Raises ``ValueError`` when the text is not a notebook.
+    """
+    data = json.loads(json_text)
+    if not isinstance(data, dict):
+        raise ValueError("not a notebook")
+    cells = data.get("cells")
+    if cells is None and isinstance(data.get("worksheets"), list) and data["worksheets"]:
+        cells = data["worksheets"][0].get("cells")  # nbformat 3
+    if not isinstance(cells, list):
+        raise ValueError("not a notebook")
+    out = []
+    for number, cell in enumerate(cells, start=1):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            out.append(_translate(number, _cell_source(cell)))
+    return out
+
+
+def analyze_notebook(
+    json_text: str,
+    filename: str,
+    *,
+    gpu_count: int | None = None,
+    rules: ScanRules | None = None,
+) -> tuple[Finding, ...]:
+    """The findings in a Jupyter notebook's code cells, magics and shell lines.
+
+    The cells are read as one module in notebook order (an import in cell 1 names things in
+    cell 5). A cell that is not valid Python is left out; the rest are still judged.
+    Raises ``ValueError`` when the text is not a notebook.
+    """
+    rules = rules or load_scan_rules()
+    analyzer = _Analyzer(rules, filename, gpu_count)
+    cells = notebook_cells(json_text)
+    chunks: list[_Chunk] = []
+    for cell in cells:
+        if cell.python is None:
+            continue
+        try:
+            tree = _parse(cell.python, filename)
+        except (SyntaxError, ValueError):
+            continue
+        chunks.append(_Chunk(tree, cell.lines, cell.number))
+    analyzer.prepass(chunks)
+    if analyzer.test_module:
+        return ()
+    analyzer.run(chunks)
+    for cell in cells:
+        analyzer.chunk = _Chunk(ast.Module(body=[], type_ignores=[]), cell.lines, cell.number)
+        for lineno, line in cell.magics:
+            analyzer.magic(line, lineno, None)
+        if cell.shell:
+            analyzer.shell(cell.shell if cell.shell_cell else cell.shell[:1], None)
+            if not cell.shell_cell:
+                for item in cell.shell[1:]:
+                    analyzer.shell([item], None)
+    return analyzer.findings()
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What a scan found, and how much it looked at."""
+
+    findings: tuple[Finding, ...]
+    """Errors first, then warnings, then info; within each, in file and line order."""
+    files: int
+    """Files read and judged."""
+    skipped: Mapping[str, int]
+    """Reason -> how many files (or folders) were not judged: ``syntax error``, ``not
+    text``, ``too large``, ``unreadable``, ``test file``, …"""
+    seconds: float
+
+    @property
+    def skipped_total(self) -> int:
+        """How many files were skipped, for every reason together."""
+        return sum(self.skipped.values())
+
+
+def is_test_path(display: str, rules: ScanRules) -> bool:
+    """True for a file named or filed like a test (``tests/x.py``, ``test_x.py``, ``x_test.py``)."""
+    parts = display.replace("\\", "/").split("/")
+    if any(part in rules.test_dirs for part in parts[:-1]):
+        return True
+    return any(fnmatch.fnmatchcase(parts[-1], glob) for glob in rules.test_file_globs)
+
+
+def decode_source(data: bytes) -> str | None:
+    """Python source bytes as text (UTF-8, or the file's coding cookie), or None for binary."""
+    if b"\x00" in data:
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError):
+        return None
+
+
+def _judge_file(
+    source: project.SourceFile, rules: ScanRules, gpu_count: int | None
+) -> tuple[Finding, ...] | str:
+    """The findings of one file, or why it was skipped."""
+    limit = rules.max_notebook_bytes if source.notebook else rules.max_python_bytes
+    data = project.read(source.path, max_bytes=limit)
+    if isinstance(data, str):
+        return data
+    text = decode_source(data)
+    if text is None:
+        return NOT_TEXT
+    try:
+        if source.notebook:
+            return analyze_notebook(text, source.display, gpu_count=gpu_count, rules=rules)
+        if not any(trigger in text for trigger in rules.triggers):
+            return ()
+        return analyze_source(text, source.display, gpu_count=gpu_count, rules=rules)
+    except (RecursionError, MemoryError):
+        return TOO_COMPLEX
+    except (SyntaxError, ValueError):
+        return NOT_NOTEBOOK if source.notebook else SYNTAX_ERROR
+
+
+def _sources(
+    paths: Sequence[Path], rules: ScanRules, *, relative: bool
+) -> Iterator[project.SourceFile | project.Skipped]:
+    for path in paths:
+        if path.is_dir():
+            shown = "" if relative or path == Path() else path.as_posix()
+            yield from project.walk(path, display=shown, skip_dirs=rules.skip_dirs)
+        else:
+            notebook = path.suffix == project.NOTEBOOK_SUFFIX
+            yield project.SourceFile(path, path.as_posix(), notebook)
+
+
+def _scan(
+    paths: Sequence[Path],
+    *,
+    gpu_count: int | None,
+    max_files: int | None,
+    explicit: frozenset[Path] = frozenset(),
+    relative: bool = False,
+) -> ScanResult:
+    start = time.perf_counter()
+    rules = load_scan_rules()
+    skipped: dict[str, int] = {}
+    per_file: list[tuple[Finding, ...]] = []
+    files = 0
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+    for source in _sources(paths, rules, relative=relative):
+        if isinstance(source, project.Skipped):
+            skip(source.reason)
+            continue
+        if source.path not in explicit and is_test_path(source.display, rules):
+            skip(TEST_FILE)
+            continue
+        if max_files is not None and files >= max_files:
+            skip(FILE_LIMIT)
+            continue
+        result = _judge_file(source, rules, gpu_count)
+        if isinstance(result, str):
+            skip(result)
+            continue
+        files += 1
+        if result:
+            per_file.append(result)
+    ordered = sorted(
+        (f for group in per_file for f in group), key=lambda f: _SEVERITY_RANK[f.severity]
+    )
+    return ScanResult(
+        findings=tuple(ordered),
+        files=files,
+        skipped=MappingProxyType(dict(sorted(skipped.items()))),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def scan_paths(
+    paths: Sequence[Path], *, gpu_count: int | None = None, max_files: int | None = None
+) -> ScanResult:
+    """Scan files and folders named by a user; findings name files as the paths were given.
+
+    A file named explicitly is read whatever its name (a test file, a script without
+    ``.py``). Raises ``UsageError`` for a path that does not exist.
+    """
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"no such file or folder: {path}")
+    explicit = frozenset(p for p in paths if not p.is_dir())
+    return _scan(list(paths), gpu_count=gpu_count, max_files=max_files, explicit=explicit)
+
+
+def scan_project(
+    root: Path, *, gpu_count: int | None = None, max_files: int | None = None
+) -> ScanResult:
+    """Scan the project folder *root*; findings name files relative to it.
+
+    *gpu_count* is the number of GPUs the driver reports (``None`` when unknown: indices
+    are then not judged). *max_files* bounds the work when the folder is not known to be a
+    project (a home folder with a notebook in it); files past it are counted as skipped.
+    """
+    if not root.is_dir():
+        raise UsageError(f"no such folder: {root}")
+    return _scan([root], gpu_count=gpu_count, max_files=max_files, relative=True)
