@@ -1,0 +1,63 @@
+"""The confirmation seam, asked with questionary (the only module that imports it).
+
+``QuestionaryConfirm`` implements ``tffix.repair.Confirm``: apply all, go step by step,
+choose steps, or quit. ``ask_interrupted`` asks what to do about an interrupted run. Nothing
+here decides anything: it only turns the user's keys into a ``Selection``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import questionary
+
+from tffix.model import Diagnosis, PlanStep
+from tffix.repair import Mode, Selection
+
+_ALL, _STEPWISE, _CHOOSE, _QUIT = "Apply all", "Go step by step", "Choose steps", "Quit"
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionaryConfirm:
+    """Asks on the terminal. Ctrl-C at a question means quit (questionary returns None)."""
+
+    def select(self, diagnosis: Diagnosis, offered: tuple[int, ...]) -> Selection:
+        """Ask what to do with the offered steps."""
+        count = len(offered)
+        answer = questionary.select(
+            f"Apply the {count} step{'s' if count != 1 else ''} tffix can make?",
+            choices=[f"{_ALL} ({count})", _STEPWISE, _CHOOSE, _QUIT],
+        ).ask()
+        if answer is None or answer == _QUIT:
+            return Selection(Mode.QUIT)
+        if answer.startswith(_ALL):
+            return Selection(Mode.ALL, offered)
+        if answer == _STEPWISE:
+            return Selection(Mode.STEPWISE, offered)
+        chosen = questionary.checkbox(
+            "Which steps?",
+            choices=[
+                questionary.Choice(f"{n}. {diagnosis.plan[n - 1].summary}", value=n, checked=True)
+                for n in offered
+            ],
+        ).ask()
+        return Selection(Mode.CHOSEN, tuple(chosen or ()))
+
+    def step(self, number: int, step: PlanStep) -> bool:
+        """Ask about one step."""
+        return bool(questionary.confirm(f"Step {number}: {step.summary}?", default=True).ask())
+
+
+def ask_interrupted(description: str) -> str:
+    """``undo``, ``resume`` or ``quit``: what to do about an interrupted run."""
+    answer = questionary.select(
+        f"{description} What now?",
+        choices=[
+            questionary.Choice("Undo it (restore the state before that run)", value="undo"),
+            questionary.Choice(
+                "Resume (roll back the unfinished step, then repair)", value="resume"
+            ),
+            questionary.Choice("Quit", value="quit"),
+        ],
+    ).ask()
+    return answer or "quit"

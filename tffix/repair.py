@@ -1,0 +1,513 @@
+"""The repair transaction: confirm, apply each step, re-verify, roll back what made it worse.
+
+``repair`` takes every collaborator as a parameter (a ``Confirm``, a factory of step actions,
+an ``observe`` callable that re-collects and re-diagnoses in a fresh process, a ``verify``
+callable that runs one op on the GPU, a ``Recorder`` that journals, a ``capture`` callable
+that snapshots the state to journal), so it runs in-process with fakes in tests and for real
+from ``tffix.commands.repair``. It does no I/O of its own apart from calling those, and the
+``say`` callable for progress lines.
+
+Rules (STYLE.md 6–12): only offered steps run (safe ones; unsafe ones with ``--unsafe``;
+manual ones never); each step is checked first, journalled with the state before it, applied,
+and followed by a fresh observation; a step that fails is reverted, and so is one whose
+result is worse (more error findings, or the GPU lost); Ctrl-C reverts the step in progress
+and re-raises. The ``Outcome`` carries its exit code and renders as text or as a JSON
+document.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tffix.model import Diagnosis, Finding, FixSide, PlanStep, Safety, Severity, StepKind
+
+OUTCOME_SCHEMA = "tffix.outcome/1"
+
+
+# --------------------------------------------------------------------------- findings
+
+
+class FindingStatus(str, enum.Enum):
+    """What became of a finding after a step (or the whole run)."""
+
+    RESOLVED = "resolved"
+    STILL_PRESENT = "still present"
+    REGRESSED = "regressed"
+    """A new error finding that was not there before."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class FindingResult:
+    """One finding, compared between two diagnoses."""
+
+    id: str
+    title: str
+    severity: Severity
+    fix: FixSide
+    status: FindingStatus
+
+
+def _errors(diagnosis: Diagnosis) -> list[Finding]:
+    return [f for f in diagnosis.findings if f.severity is Severity.ERROR]
+
+
+def classify(before: Diagnosis, after: Diagnosis) -> tuple[FindingResult, ...]:
+    """Each finding of *before* as resolved or still present; new errors as regressed."""
+    after_ids = {f.id for f in after.findings}
+    before_ids = {f.id for f in before.findings}
+    out = [
+        FindingResult(
+            f.id,
+            f.title,
+            f.severity,
+            f.fix,
+            FindingStatus.STILL_PRESENT if f.id in after_ids else FindingStatus.RESOLVED,
+        )
+        for f in before.findings
+    ]
+    out += [
+        FindingResult(f.id, f.title, f.severity, f.fix, FindingStatus.REGRESSED)
+        for f in _errors(after)
+        if f.id not in before_ids
+    ]
+    return tuple(out)
+
+
+def worse_because(before: Diagnosis, after: Diagnosis) -> str | None:
+    """Why *after* is worse than *before* (more error findings, GPU lost), or None."""
+    if before.gpu_visible is True and after.gpu_visible is not True:
+        return "TensorFlow no longer lists the GPU"
+    if len(_errors(after)) > len(_errors(before)):
+        new = sorted({f.id for f in _errors(after)} - {f.id for f in _errors(before)})
+        return "new problems: " + ", ".join(new) if new else "more problems than before"
+    return None
+
+
+def healthy(diagnosis: Diagnosis) -> bool:
+    """True when TensorFlow lists the GPU and no error finding remains."""
+    return diagnosis.gpu_visible is True and not _errors(diagnosis)
+
+
+# --------------------------------------------------------------------------- collaborators
+
+
+class Mode(str, enum.Enum):
+    """What the user chose to do with the plan."""
+
+    ALL = "all"
+    STEPWISE = "step by step"
+    CHOSEN = "chosen"
+    QUIT = "quit"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The user's answer: a mode and the step numbers (1-based, as the plan shows them)."""
+
+    mode: Mode
+    steps: tuple[int, ...] = ()
+
+
+class Confirm(Protocol):
+    """The confirmation seam (``tffix.prompt`` implements it with questionary)."""
+
+    def select(self, diagnosis: Diagnosis, offered: tuple[int, ...]) -> Selection:
+        """Choose among the offered steps."""
+        ...
+
+    def step(self, number: int, step: PlanStep) -> bool:
+        """In step-by-step mode: apply this one?"""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AutoConfirm:
+    """``--yes``: every offered step, no questions."""
+
+    def select(self, diagnosis: Diagnosis, offered: tuple[int, ...]) -> Selection:
+        return Selection(Mode.ALL, offered)
+
+    def step(self, number: int, step: PlanStep) -> bool:
+        return True
+
+
+class Action(Protocol):
+    """A step's effect (``tffix.effects.steps``)."""
+
+    step: PlanStep
+
+    def check(self) -> str | None: ...
+
+    def apply(self) -> None: ...
+
+    def revert(self) -> list[str]: ...
+
+
+class Recorder(Protocol):
+    """The journal as the transaction sees it."""
+
+    def start_run(self, state: Mapping[str, Any]) -> None: ...
+
+    def step_start(self, number: int, step: PlanStep, state: Mapping[str, Any]) -> None: ...
+
+    def step_done(self, number: int, findings: Sequence[FindingResult]) -> None: ...
+
+    def step_reverted(self, number: int, reason: str, problems: Sequence[str]) -> None: ...
+
+    def end_run(self, status: str, exit_code: int) -> None: ...
+
+
+class Verification(Protocol):
+    """What the final op check saw (``tffix.probes.tensorflow.VerifyResult``)."""
+
+    gpus: tuple[str, ...]
+    op_device: str | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool: ...
+
+
+# --------------------------------------------------------------------------- outcome
+
+
+class StepStatus(str, enum.Enum):
+    """What happened to one plan step."""
+
+    APPLIED = "applied"
+    """Applied and kept: the re-verification found nothing worse."""
+    REVERTED = "rolled back"
+    """Applied, found to make things worse, and rolled back."""
+    FAILED = "failed"
+    """Could not be applied; rolled back."""
+    INCOMPLETE = "rollback incomplete"
+    SKIPPED = "skipped"
+    DECLINED = "declined"
+    HIDDEN = "not offered"
+    """Unsafe, and ``--unsafe`` was not given."""
+    MANUAL = "manual"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One plan step's fate."""
+
+    number: int
+    step: PlanStep
+    status: StepStatus
+    message: str = ""
+    findings: tuple[FindingResult, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of a repair run; carries its exit code."""
+
+    before: Diagnosis
+    after: Diagnosis
+    steps: tuple[StepResult, ...]
+    findings: tuple[FindingResult, ...]
+    exit_code: int
+    verification: Any = None
+    left_changed: tuple[str, ...] = ()
+    reactivate: tuple[str, ...] = ()
+    """Lines telling the user how to pick up environment changes in their shell."""
+    notes: tuple[str, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        """True when any step was applied and kept."""
+        return any(s.status is StepStatus.APPLIED for s in self.steps)
+
+
+class ExitCodes:
+    """The exit codes ``Outcome`` uses (mirrors ``tffix.errors.ExitCode``, kept import-free)."""
+
+    OK, FIXABLE, OUTSIDE, ROLLBACK_INCOMPLETE = 0, 1, 3, 4
+
+
+def offered_steps(diagnosis: Diagnosis, *, unsafe: bool) -> tuple[int, ...]:
+    """The plan step numbers tffix may apply: safe ones, and unsafe ones with ``--unsafe``."""
+    allowed = {Safety.SAFE, Safety.UNSAFE} if unsafe else {Safety.SAFE}
+    return tuple(
+        n
+        for n, step in enumerate(diagnosis.plan, start=1)
+        if step.safety in allowed and step.kind is not StepKind.MANUAL
+    )
+
+
+def exit_code_for(diagnosis: Diagnosis, verification: Any = None) -> int:
+    """0 when the GPU works; 1 when venv-fixable errors remain; 3 when only outside ones do."""
+    if verification is not None and verification.ok:
+        return ExitCodes.OK
+    if verification is None and healthy(diagnosis):
+        return ExitCodes.OK
+    errors = _errors(diagnosis)
+    if errors and all(f.fix is FixSide.OUTSIDE for f in errors):
+        return ExitCodes.OUTSIDE
+    return ExitCodes.FIXABLE
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a step, after the step was rolled back (carries the partial outcome)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__("interrupted")
+        self.outcome = outcome
+
+
+def repair(
+    diagnosis: Diagnosis,
+    *,
+    confirm: Confirm,
+    actions: Callable[[PlanStep], Action],
+    observe: Callable[[], Diagnosis],
+    verify: Callable[[], Any],
+    recorder: Recorder,
+    capture: Callable[[], Mapping[str, Any]],
+    unsafe: bool = False,
+    say: Callable[[str], None] = lambda text: None,
+) -> Outcome:
+    """Apply the plan of *diagnosis* as a transaction and return what happened."""
+    offered = offered_steps(diagnosis, unsafe=unsafe)
+    results: dict[int, StepResult] = {}
+    for n, step in enumerate(diagnosis.plan, start=1):
+        if step.safety is Safety.MANUAL or step.kind is StepKind.MANUAL:
+            results[n] = StepResult(n, step, StepStatus.MANUAL)
+        elif n not in offered:
+            results[n] = StepResult(n, step, StepStatus.HIDDEN, "unsafe: add --unsafe to apply")
+    selection = confirm.select(diagnosis, offered) if offered else Selection(Mode.QUIT)
+    current = diagnosis
+    started = False
+    left: list[str] = []
+    timings = {"steps": 0.0, "observe": 0.0, "verify": 0.0}
+
+    def result(n: int, status: StepStatus, message: str = "", **kw: Any) -> None:
+        results[n] = StepResult(n, diagnosis.plan[n - 1], status, message, **kw)
+
+    for n in offered:
+        step = diagnosis.plan[n - 1]
+        if left:  # a rollback failed: change nothing more
+            result(n, StepStatus.SKIPPED, "not applied: an earlier rollback was incomplete")
+            continue
+        if selection.mode is Mode.QUIT or n not in selection.steps:
+            result(n, StepStatus.DECLINED)
+            continue
+        if healthy(current) and current is not diagnosis:
+            result(n, StepStatus.SKIPPED, "not needed: TensorFlow already uses the GPU")
+            continue
+        if selection.mode is Mode.STEPWISE and not confirm.step(n, step):
+            result(n, StepStatus.DECLINED)
+            continue
+        action = actions(step)
+        why = action.check()
+        if why is not None:
+            result(n, StepStatus.SKIPPED, why)
+            say(f"step {n}: skipped: {why}")
+            continue
+        if not started:
+            recorder.start_run(capture())
+            started = True
+        recorder.step_start(n, step, capture())
+        say(f"step {n}: {step.summary}")
+        t0 = time.monotonic()
+        try:
+            try:
+                action.apply()
+            except Exception as exc:  # ApplyError, or an OSError the effect did not wrap
+                problems = action.revert()
+                recorder.step_reverted(n, f"failed: {exc}", problems)
+                left += problems
+                status = StepStatus.INCOMPLETE if problems else StepStatus.FAILED
+                result(n, status, f"{exc}", seconds=time.monotonic() - t0)
+                say(f"step {n}: failed and rolled back: {str(exc).splitlines()[0]}")
+                continue
+            timings["steps"] += time.monotonic() - t0
+            t1 = time.monotonic()
+            after = observe()
+            timings["observe"] += time.monotonic() - t1
+        except BaseException as exc:  # Ctrl-C, or a bug while observing: undo the step first
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            problems = action.revert()
+            recorder.step_reverted(n, "interrupted" if interrupted else repr(exc), problems)
+            left += problems
+            result(n, StepStatus.INTERRUPTED, "rolled back")
+            code = ExitCodes.ROLLBACK_INCOMPLETE if problems else 130
+            recorder.end_run("interrupted" if interrupted else "error", code)
+            if not interrupted:
+                raise
+            outcome = _finish(diagnosis, current, results, None, left, code, timings)
+            raise Interrupted(outcome) from None
+        worse = worse_because(current, after)
+        findings = classify(current, after)
+        if worse is not None:
+            problems = action.revert()
+            recorder.step_reverted(n, f"made things worse: {worse}", problems)
+            left += problems
+            status = StepStatus.INCOMPLETE if problems else StepStatus.REVERTED
+            result(n, status, worse, findings=findings, seconds=time.monotonic() - t0)
+            say(f"step {n}: rolled back: {worse}")
+            continue
+        recorder.step_done(n, findings)
+        result(n, StepStatus.APPLIED, findings=findings, seconds=time.monotonic() - t0)
+        resolved = [f.id for f in findings if f.status is FindingStatus.RESOLVED]
+        say(f"step {n}: done" + (f" (resolved: {', '.join(resolved)})" if resolved else ""))
+        current = after
+    verification = None
+    if started:
+        t2 = time.monotonic()
+        verification = verify()
+        timings["verify"] = time.monotonic() - t2
+    code = ExitCodes.ROLLBACK_INCOMPLETE if left else exit_code_for(current, verification)
+    if started:
+        recorder.end_run("done", code)
+    return _finish(diagnosis, current, results, verification, left, code, timings)
+
+
+def _finish(
+    before: Diagnosis,
+    after: Diagnosis,
+    results: Mapping[int, StepResult],
+    verification: Any,
+    left: Sequence[str],
+    code: int,
+    timings: Mapping[str, float],
+) -> Outcome:
+    return Outcome(
+        before=before,
+        after=after,
+        steps=tuple(results[n] for n in sorted(results)),
+        findings=classify(before, after),
+        exit_code=code,
+        verification=verification,
+        left_changed=tuple(left),
+        timings=dict(timings),
+    )
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render_plan(diagnosis: Diagnosis, *, unsafe: bool) -> str:
+    """The findings and the numbered plan, as shown before asking."""
+    lines = []
+    if diagnosis.findings:
+        lines.append("Problems found:")
+        lines.extend(
+            f"  [{f.severity}] {f.title} ({f.id}; fix: {f.fix})" for f in diagnosis.findings
+        )
+    else:
+        lines.append("No problems found.")
+    if diagnosis.plan:
+        lines.append("")
+        lines.append("Plan:")
+        for n, step in enumerate(diagnosis.plan, start=1):
+            hidden = step.safety is Safety.UNSAFE and not unsafe
+            tag = f"{step.safety}" + (", needs --unsafe" if hidden else "")
+            lines.append(f"  {n}. {step.summary} [{tag}]")
+            lines.extend(f"       $ {c}" for c in step.commands)
+    return "\n".join(lines)
+
+
+def render_outcome(outcome: Outcome) -> str:
+    """The outcome for a person: what changed, what was verified, what is left."""
+    lines: list[str] = []
+    for s in outcome.steps:
+        if s.status in (StepStatus.MANUAL, StepStatus.HIDDEN):
+            continue
+        text = f"  step {s.number}: {s.status}: {s.step.summary}"
+        if s.message:
+            text += f" — {s.message.splitlines()[0]}"
+        lines.append(text)
+    if lines:
+        lines.insert(0, "Steps:")
+    if outcome.findings:
+        lines.append("Findings:")
+        lines.extend(f"  {f.status}: {f.title} ({f.id})" for f in outcome.findings)
+    v = outcome.verification
+    if v is not None:
+        if v.ok:
+            lines.append(
+                f"Verified: TensorFlow lists {', '.join(v.gpus)}; a test op ran on {v.op_device}."
+            )
+        else:
+            lines.append(
+                "Verified: TensorFlow does NOT use the GPU"
+                + (f" ({v.error})" if v.error else "")
+                + "."
+            )
+    manual = [s for s in outcome.steps if s.status is StepStatus.MANUAL]
+    hidden = [s for s in outcome.steps if s.status is StepStatus.HIDDEN]
+    if manual:
+        lines.append("Left for you to do (outside the venv):")
+        for s in manual:
+            lines.append(f"  {s.number}. {s.step.summary}")
+            lines.extend(f"       $ {c}" for c in s.step.commands)
+    if hidden:
+        numbers = ", ".join(str(s.number) for s in hidden)
+        lines.append(f"Unsafe steps not applied ({numbers}): add --unsafe to apply them.")
+    if outcome.left_changed:
+        lines.append("Rollback incomplete; still changed:")
+        lines.extend(f"  {p}" for p in outcome.left_changed)
+    lines.extend(outcome.notes)
+    lines.extend(outcome.reactivate)
+    return "\n".join(lines)
+
+
+def _finding_dict(f: FindingResult) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "title": f.title,
+        "severity": str(f.severity),
+        "fix": str(f.fix),
+        "status": str(f.status),
+    }
+
+
+def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
+    """The outcome as a ``tffix.outcome/1`` JSON document."""
+    v = outcome.verification
+    return {
+        "schema": OUTCOME_SCHEMA,
+        "exit_code": outcome.exit_code,
+        "changed": outcome.changed,
+        "gpu_visible": outcome.after.gpu_visible,
+        "steps": [
+            {
+                "step": s.number,
+                "kind": str(s.step.kind),
+                "summary": s.step.summary,
+                "safety": str(s.step.safety),
+                "status": str(s.status),
+                "message": s.message,
+                "findings": [_finding_dict(f) for f in s.findings],
+                "seconds": round(s.seconds, 3),
+                **({"commands": list(s.step.commands)} if s.step.commands else {}),
+            }
+            for s in outcome.steps
+        ],
+        "findings": [_finding_dict(f) for f in outcome.findings],
+        "verification": None
+        if v is None
+        else {"ok": bool(v.ok), "gpus": list(v.gpus), "op_device": v.op_device, "error": v.error},
+        "left_changed": list(outcome.left_changed),
+        "reactivate": list(outcome.reactivate),
+        "notes": list(outcome.notes),
+        "timings": {k: round(t, 3) for k, t in outcome.timings.items()},
+    }
