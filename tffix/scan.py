@@ -914,7 +914,7 @@ class _Analyzer:
     def env_set(self, var: str, value: str, lineno: int, cond: _Cond | None, *, how: str) -> None:
         """Judge one environment variable set to *value* in code."""
         rules = self.rules
-        shown = f"{var}={value!r}" if how != "shell" else f"{var}={shlex.quote(value)}"
+        shown = f"{var}={json.dumps(value)}" if how != "shell" else f"{var}={shlex.quote(value)}"
         edit = f"in {{code}}, remove {shown}" if how == "shell" else "delete {code}"
         if var == rules.visible_devices:
             visibility = judge_visible_devices(value, self.gpu_count, rules.uuid_prefixes)

@@ -1,16 +1,124 @@
-"""`tffix scan` (not yet built)."""
+"""`tffix scan [PATH ...]`: find code that keeps TensorFlow off the GPU, and print the edits.
+
+A thin adapter: arguments in, ``tffix.scan.scan_paths``/``scan_project`` called with typed
+values, the result rendered as text or as a ``tffix.diagnosis/1`` document. tffix never
+edits the scanned code; each finding says what to change. Exit code: 0 when no finding is an
+error, 1 when at least one is (the user can fix it by the printed edit), 2 for a path that
+does not exist.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from tffix.errors import UsageError
+from tffix.document import diagnosis_to_dict
+from tffix.errors import ExitCode, UsageError
+from tffix.model import Diagnosis, Finding, Severity
+from tffix.scan import ScanResult, scan_paths, scan_project
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """``PATH ...`` and ``--gpus N``."""
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        type=Path,
+        help="files or folders to scan (default: the current folder)",
+    )
+    parser.add_argument(
+        "--gpus",
+        metavar="N",
+        type=_gpu_count,
+        default=None,
+        help="how many GPUs the machine that runs the code has; lets the scan judge GPU "
+        "indices (CUDA_VISIBLE_DEVICES=1, tf.device('/GPU:3')); without it indices are not "
+        "judged",
+    )
+
+
+def _gpu_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def scan_document(result: ScanResult) -> dict[str, Any]:
+    """The ``tffix.diagnosis/1`` document for a scan, with a ``scan`` summary added."""
+    doc = diagnosis_to_dict(Diagnosis(gpu_visible=None, findings=result.findings, plan=()))
+    doc["scan"] = {
+        "files": result.files,
+        "skipped": dict(result.skipped),
+        "seconds": round(result.seconds, 3),
+    }
+    return doc
+
+
+def summary_line(result: ScanResult) -> str:
+    """``scanned 42 files in 0.05 s (3 skipped: 2 syntax error, 1 too large)``."""
+    files = f"{result.files} file{'s' if result.files != 1 else ''}"
+    line = f"scanned {files} in {result.seconds:.2f} s"
+    if result.skipped:
+        parts = ", ".join(f"{count} {reason}" for reason, count in result.skipped.items())
+        line += f" ({result.skipped_total} skipped: {parts})"
+    return line
+
+
+def render_text(result: ScanResult, *, verbose: int = 0) -> str:
+    """Human output: each finding with its code, why and the edit; then the summary."""
+    lines: list[str] = []
+    for finding in result.findings:
+        lines.extend(_finding_lines(finding))
+    if not result.findings:
+        lines.append("nothing in the code keeps TensorFlow off the GPU")
+    counts = _counts(result.findings)
+    if counts:
+        lines.append(counts)
+    lines.append(summary_line(result))
+    if verbose and result.findings:
+        lines.append("tffix does not edit code: make the edits above, then run again")
+    return "\n".join(lines) + "\n"
+
+
+def _finding_lines(finding: Finding) -> list[str]:
+    out = [f"{finding.location}: {finding.severity} [{finding.id}] {finding.title}"]
+    out.extend(f"    {line}" for line in finding.detail.splitlines())
+    return out
+
+
+def _counts(findings: Sequence[Finding]) -> str:
+    parts = []
+    for severity in Severity:
+        n = sum(1 for f in findings if f.severity is severity)
+        if n:
+            parts.append(f"{n} {severity}{'s' if n != 1 else ''}")
+    return ", ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise UsageError("'scan' is not available yet")
+    """Scan, print, and exit 1 when an error finding remains."""
+    paths: list[Path] = list(getattr(args, "paths", None) or [])
+    gpus: int | None = getattr(args, "gpus", None)
+    if paths:
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            raise UsageError(f"no such file or folder: {missing[0]}")
+        result = scan_paths(paths, gpu_count=gpus)
+    else:
+        result = scan_project(Path.cwd(), gpu_count=gpus)
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(scan_document(result), indent=2) + "\n")
+    else:
+        sys.stdout.write(render_text(result, verbose=getattr(args, "verbose", 0) or 0))
+    if any(f.severity is Severity.ERROR for f in result.findings):
+        return int(ExitCode.FIXABLE)
+    return int(ExitCode.OK)
