@@ -35,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow changes to a system Python or conda base (not recommended)",
     )
     group.add_argument(
+        "--resume",
+        action="store_true",
+        help="after an interrupted run: roll back its unfinished step, then repair",
+    )
+    group.add_argument(
+        "--no-uv", action="store_true", help="install with pip even when uv is on PATH"
+    )
+    group.add_argument(
         "--create-venv",
         metavar="DIR",
         help="make a fresh virtualenv with a working TensorFlow instead of repairing",
