@@ -1,16 +1,361 @@
-"""`tffix repair` (not yet built)."""
+"""A bare ``tffix`` (without ``--dry-run``): diagnose, confirm, repair, re-verify, report.
+
+Glue only: it resolves the target, takes the environment's lock, deals with an interrupted
+earlier run (offer undo or resume; ``--resume`` without a terminal), collects and diagnoses,
+then hands ``tffix.repair.repair`` its real collaborators: the questionary ``Confirm`` (or
+``--yes``), the effects of ``tffix.effects.steps``, a fresh snapshot + diagnosis in a new
+process of the target interpreter after every step, and the journal.
+
+A system Python or conda base is never changed without ``--allow-system``; ``--create-venv
+DIR`` makes a fresh virtualenv with the TensorFlow the diagnosis calls for instead. With no
+terminal and no ``--yes``, tffix prints the plan and refuses (exit 2, naming ``--yes``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
-from tffix.errors import UsageError
+from tffix import repair as core
+from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
+from tffix.effects.lock import hold
+from tffix.effects.pip import PackageManager
+from tffix.effects.steps import Workspace
+from tffix.envedit import EditOp, apply_edits
+from tffix.errors import ApplyError, ExitCode, RollbackIncomplete, UsageError
+from tffix.model import Diagnosis, Snapshot, StepKind
+from tffix.probes.target import Target, TargetKind, resolve_target
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """The repair flags live in ``tffix.commands.fix`` (a bare ``tffix``)."""
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def pre_activation_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """*environ* with tffix's activate-block settings undone (what ``deactivate`` restores).
+
+    The block exports ``_TFFIX_SET_<VAR>`` / ``_TFFIX_OLD_<VAR>``, so the values a user had
+    before activating can be rebuilt exactly; re-activating then applies the new block.
+    """
+    env = dict(environ)
+    for key in [k for k in env if k.startswith("_TFFIX_SET_")]:
+        name = key[len("_TFFIX_SET_") :]
+        flag = env.pop(key)
+        old = env.pop(f"_TFFIX_OLD_{name}", "")
+        if flag == "1":
+            env[name] = old
+        elif flag == "0":
+            env.pop(name, None)
+    return env
+
+
+def interactive(args: argparse.Namespace) -> bool:
+    """True when tffix may ask questions (a terminal on both ends, and not ``--json``)."""
+    return sys.stdin.isatty() and sys.stdout.isatty() and not getattr(args, "json", False)
+
+
+# --------------------------------------------------------------------------- collaborators
+
+
+def load_diagnoser() -> Callable[[Snapshot], Diagnosis]:
+    """The pure diagnosis with the shipped rules (``tffix.diagnose`` + ``tffix.ruleset``)."""
+    try:
+        from tffix import diagnose as diagnose_mod
+        from tffix import ruleset
+    except ImportError as exc:  # pragma: no cover  # only while the package is incomplete
+        raise UsageError(f"diagnosis is not available in this build ({exc})") from exc
+    rules = ruleset.load_rules()
+    return lambda snapshot: diagnose_mod.diagnose(snapshot, rules)
+
+
+class Session:
+    """The real collaborators for one target."""
+
+    def __init__(self, target: Target, environ: Mapping[str, str], *, allow_uv: bool) -> None:
+        self.target = target
+        self.environ = pre_activation_environ(environ)
+        self.conda = target.kind is not TargetKind.VENV
+        self.workspace = Workspace(
+            target.prefix,
+            self.conda,
+            PackageManager(target.python, target.prefix, self.environ, allow_uv=allow_uv, say=_err),
+        )
+        self.diagnose = load_diagnoser()
+
+    def child_environ(self) -> dict[str, str]:
+        """The environment a user has after re-activating (tffix's block applied)."""
+        if self.conda:  # conda's activate.d edits; a venv's are applied by collect itself
+            return apply_edits(self.environ, self.workspace.edits())
+        return dict(self.environ)
+
+    def observe(self) -> Diagnosis:
+        """A fresh snapshot (new processes of the target interpreter), diagnosed."""
+        from tffix.collect import collect_snapshot
+
+        return self.diagnose(collect_snapshot(self.target, environ=self.child_environ()))
+
+    def verify(self) -> Any:
+        """The op check: TensorFlow lists the GPU and one op runs there."""
+        from tffix.collect import verify_gpu
+
+        return verify_gpu(self.target, environ=self.child_environ())
+
+
+# --------------------------------------------------------------------------- interrupted runs
+
+
+def _handle_interrupted(
+    args: argparse.Namespace, session: Session, journal: Journal
+) -> dict[str, Any] | None:
+    """Deal with a run that never finished; returns the base state when resuming."""
+    stories = runs(journal.records())
+    if not stories or not stories[-1].interrupted:
+        return None
+    last = stories[-1]
+    step = last.step_in_progress
+    where = f" during step {step['step']}" if step else " between steps"
+    what = f"The last tffix run on {session.target.prefix} ({last.run}) was interrupted{where}."
+    if getattr(args, "resume", False):
+        choice = "resume"
+    elif interactive(args) and not args.yes:
+        from tffix import prompt
+
+        choice = prompt.ask_interrupted(what)
+    else:
+        raise UsageError(
+            what + " Run `tffix undo` to restore the state before it, "
+            "or `tffix --resume` to roll back the unfinished step and repair from there"
+        )
+    if choice == "quit":
+        raise UsageError(what + " Nothing changed; run `tffix undo` or `tffix --resume`")
+    if choice == "undo":
+        from tffix.commands.undo import undo_story
+
+        undo_story(session.workspace, journal, last, say=_err)
+        return {}
+    if step is not None:
+        problems = session.workspace.restore(step["state"])
+        if problems:
+            raise RollbackIncomplete(
+                "could not roll back the unfinished step: " + "; ".join(problems)
+            )
+        _err(f"tffix: rolled back the unfinished step {step['step']} of run {last.run}")
+    journal.append({"type": "run-end", "run": last.run, "status": "resumed", "exit_code": 130})
+    return last.base_state
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def reactivate_lines(
+    session: Session, outcome: core.Outcome, environ: Mapping[str, str]
+) -> list[str]:
+    """How the user picks up environment changes in the shell they are in."""
+    env_kinds = {
+        StepKind.ENV_SET,
+        StepKind.ENV_UNSET,
+        StepKind.ENV_PATH_PREPEND,
+        StepKind.ENV_PATH_REMOVE,
+    }
+    applied = [
+        s for s in outcome.steps if s.status is core.StepStatus.APPLIED and s.step.kind in env_kinds
+    ]
+    if not applied:
+        return []
+    prefix = session.target.prefix
+    if session.conda:
+        lines = [
+            f"Re-activate the environment to use the new settings: "
+            f"conda deactivate && conda activate {prefix}"
+        ]
+    else:
+        active = os.path.realpath(environ.get("VIRTUAL_ENV") or "/nonexistent") == (
+            os.path.realpath(prefix)
+        )
+        lines = [
+            (
+                "Re-activate the venv to use the new settings: deactivate && source "
+                if active
+                else "Activate the venv to use the new settings: source "
+            )
+            + f"{prefix}/bin/activate"
+        ]
+    for s in applied:
+        var = s.step.variable
+        if s.step.kind is StepKind.ENV_UNSET and var and var in environ:
+            lines.append(f"  (or, in this shell only: unset {var})")
+    edits = session.workspace.edits()
+    if any(e.op is EditOp.SET and e.variable in environ for e in edits):
+        lines.append(
+            "  Your shell exports some of these variables itself (~/.bashrc?): "
+            "the venv's settings win while it is active."
+        )
+    return lines
+
+
+def _print_outcome(args: argparse.Namespace, outcome: core.Outcome) -> None:
+    if args.json:
+        print(json.dumps(core.outcome_to_dict(outcome), indent=2, sort_keys=True))
+    else:
+        print(core.render_outcome(outcome))
+
+
+# --------------------------------------------------------------------------- commands
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise UsageError("'repair' is not available yet")
+    """Repair the target (or make a fresh venv with ``--create-venv``)."""
+    environ = dict(os.environ)
+    target = resolve_target(venv=args.venv, python=args.python, environ=environ)
+    if args.create_venv:
+        return create_venv(args, target, environ)
+    if not target.is_modifiable and not args.allow_system:
+        session_env = pre_activation_environ(environ)
+        diagnosis = load_diagnoser()(_collect(target, session_env))
+        if not args.json:
+            print(core.render_plan(diagnosis, unsafe=args.unsafe))
+        if not core.offered_steps(diagnosis, unsafe=args.unsafe):
+            return core.exit_code_for(diagnosis)
+        raise UsageError(
+            f"{target.python} is a {target.kind} Python: tffix does not change it without "
+            "--allow-system; run `tffix --create-venv DIR` to get a fresh virtualenv with a "
+            "working TensorFlow instead"
+        )
+    session = Session(target, environ, allow_uv=not getattr(args, "no_uv", False))
+    with hold(target.prefix):
+        journal = Journal(journal_path(target.prefix))
+        base = _handle_interrupted(args, session, journal)
+        diagnosis = session.observe()
+        offered = core.offered_steps(diagnosis, unsafe=args.unsafe)
+        if not args.json:
+            print(core.render_plan(diagnosis, unsafe=args.unsafe), flush=True)
+        if offered and not args.yes and not interactive(args):
+            if args.json:
+                print(json.dumps({"schema": core.OUTCOME_SCHEMA, "refused": "no --yes"}))
+            raise UsageError(
+                "no terminal to ask for confirmation: run `tffix --yes` to apply the safe "
+                "steps (add --unsafe for the unsafe ones), or `tffix --dry-run` to only look"
+            )
+        if args.yes:
+            confirm: core.Confirm = core.AutoConfirm()
+        else:
+            from tffix.prompt import QuestionaryConfirm
+
+            confirm = QuestionaryConfirm()
+        recorder = RunRecorder(journal, base=base or None, argv=sys.argv[1:])
+        try:
+            outcome = core.repair(
+                diagnosis,
+                confirm=confirm,
+                actions=session.workspace.action,
+                observe=session.observe,
+                verify=session.verify,
+                recorder=recorder,
+                capture=session.workspace.capture,
+                unsafe=args.unsafe,
+                say=_err,
+            )
+        except core.Interrupted as exc:
+            _print_outcome(args, exc.outcome)
+            if exc.outcome.left_changed:
+                return int(ExitCode.ROLLBACK_INCOMPLETE)
+            _err("tffix: interrupted; the step in progress was rolled back")
+            return int(ExitCode.INTERRUPTED)
+    lines = reactivate_lines(session, outcome, environ)
+    if not outcome.changed and not any(
+        s.status in (core.StepStatus.FAILED, core.StepStatus.REVERTED) for s in outcome.steps
+    ):
+        lines.insert(0, "Nothing changed.")
+    from dataclasses import replace
+
+    outcome = replace(outcome, reactivate=tuple(lines))
+    if not args.json:
+        print()
+    _print_outcome(args, outcome)
+    return outcome.exit_code
+
+
+def tensorflow_requirement(diagnosis: Diagnosis, snapshot: Snapshot) -> str:
+    """The TensorFlow requirement a fresh venv should get, from the plan or what is there."""
+    for step in diagnosis.plan:
+        for req in step.requirements:
+            if req.replace("_", "-").lower().startswith(("tensorflow[", "tensorflow==")):
+                return req
+    version = (snapshot.packages or {}).get("tensorflow")
+    return f"tensorflow[and-cuda]=={version}" if version else "tensorflow[and-cuda]"
+
+
+def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, str]) -> int:
+    """``--create-venv DIR``: a fresh venv with the right TensorFlow, verified."""
+    from tffix import _subprocess
+    from tffix.collect import verify_gpu
+
+    dest = Path(args.create_venv).absolute()
+    if dest.exists() and any(dest.iterdir()):
+        raise UsageError(f"--create-venv {dest}: the folder exists and is not empty")
+    env = pre_activation_environ(environ)
+    snapshot = _collect(target, env)
+    requirement = tensorflow_requirement(load_diagnoser()(snapshot), snapshot)
+    _err(f"tffix: creating {dest} with {target.python}")
+    made = _subprocess.run([str(target.python), "-m", "venv", str(dest)], env=env)
+    if not made.ok:
+        raise UsageError(f"cannot create a venv at {dest}: {made.stderr.strip() or made}")
+    fresh = resolve_target(venv=str(dest), environ=env)
+    manager = PackageManager(
+        fresh.python, fresh.prefix, env, allow_uv=not getattr(args, "no_uv", False), say=_err
+    )
+    try:
+        manager.install([requirement])
+    except ApplyError as exc:
+        raise ApplyError(
+            f"{exc}\n(the new venv {dest} is left as it is; remove it with rm -rf {dest})"
+        ) from exc
+    result = verify_gpu(fresh, environ=env)
+    ok = bool(result.ok)
+    doc = {
+        "schema": core.OUTCOME_SCHEMA,
+        "created": str(dest),
+        "requirement": requirement,
+        "verification": {
+            "ok": ok,
+            "gpus": list(result.gpus),
+            "op_device": result.op_device,
+            "error": result.error,
+        },
+        "exit_code": 0 if ok else 1,
+    }
+    if args.json:
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        print(f"Created {dest} with {requirement}.")
+        if ok:
+            print(
+                f"Verified: TensorFlow lists {', '.join(result.gpus)}; a test op ran on "
+                f"{result.op_device}."
+            )
+        else:
+            print(
+                "Verified: TensorFlow does NOT use the GPU there"
+                + (f" ({result.error})" if result.error else "")
+                + f"; run `tffix --venv {dest}` to see why."
+            )
+        print(f"Use it: source {dest}/bin/activate")
+    return 0 if ok else int(ExitCode.FIXABLE)
+
+
+def _collect(target: Target, environ: Mapping[str, str]) -> Snapshot:
+    from tffix.collect import collect_snapshot
+
+    return collect_snapshot(target, environ=environ)

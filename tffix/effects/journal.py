@@ -132,3 +132,78 @@ def runs(records: list[dict[str, Any]]) -> list[RunStory]:
         elif kind == "undo":
             story.undone = rec
     return list(stories.values())
+
+
+class RunRecorder:
+    """Journals one run (``tffix.repair.Recorder``); the run-start is written lazily, so a run
+    that changes nothing leaves no trace and ``tffix undo`` keeps pointing at the last real one.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        run_id: str | None = None,
+        base: Mapping[str, Any] | None = None,
+        argv: list[str] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.run = run_id or new_run_id()
+        self.base = base
+        self.argv = argv or []
+        self.started = False
+
+    def start_run(self, state: Mapping[str, Any]) -> None:
+        from tffix import __version__
+
+        record: dict[str, Any] = {
+            "type": "run-start",
+            "run": self.run,
+            "state": dict(state),
+            "tffix": __version__,
+            "argv": self.argv,
+            "pid": os.getpid(),
+        }
+        if self.base is not None:
+            record["base"] = dict(self.base)
+        self.journal.append(record)
+        self.started = True
+
+    def step_start(self, number: int, step: Any, state: Mapping[str, Any]) -> None:
+        from tffix.document import step_to_dict
+
+        self.journal.append(
+            {
+                "type": "step-start",
+                "run": self.run,
+                "step": number,
+                "plan_step": step_to_dict(number, step),
+                "state": dict(state),
+            }
+        )
+
+    def step_done(self, number: int, findings: Any) -> None:
+        self.journal.append(
+            {
+                "type": "step-done",
+                "run": self.run,
+                "step": number,
+                "findings": [{"id": f.id, "status": str(f.status)} for f in findings],
+            }
+        )
+
+    def step_reverted(self, number: int, reason: str, problems: Any) -> None:
+        self.journal.append(
+            {
+                "type": "step-reverted",
+                "run": self.run,
+                "step": number,
+                "reason": reason,
+                "problems": list(problems),
+            }
+        )
+
+    def end_run(self, status: str, exit_code: int) -> None:
+        self.journal.append(
+            {"type": "run-end", "run": self.run, "status": status, "exit_code": exit_code}
+        )
