@@ -657,7 +657,10 @@ class _Analyzer:
                     self._env_expr(keyword.arg, keyword.value, stmt, cond)
 
     def _env_expr(self, var: str, value: ast.expr, stmt: ast.AST, cond: _Cond | None) -> None:
-        for text, extra in self._values(value, cond):
+        values = self._values(value, cond)
+        if not values and var == self.rules.loader_path:
+            values = [("…", cond)]  # any value is too late: the loader has already read it
+        for text, extra in values:
             self.env_set(var, text, getattr(stmt, "lineno", 1), extra, how="python")
 
     def _call(self, call: ast.Call, cond: _Cond | None) -> None:
@@ -933,7 +936,8 @@ class _Analyzer:
                     OUT_OF_RANGE,
                     lineno,
                     cond,
-                    title=f"{shown} names a GPU this machine does not have",
+                    severity=Severity.INFO,  # the GPUs before the bad entry stay visible
+                    title=f"{shown} lists a GPU that does not exist",
                     why=visibility.reason,
                     edit=f"in {{code}}, list only GPUs 0–{(self.gpu_count or 1) - 1}",
                 )
@@ -1079,7 +1083,7 @@ _NEW_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 def _walk_same_scope(body: Sequence[ast.stmt]) -> Iterator[ast.AST]:
     """Every node under *body*, not entering nested functions, classes or lambdas."""
-    stack: list[ast.AST] = list(body)
+    stack: list[ast.AST] = [node for node in body if not isinstance(node, _NEW_SCOPES)]
     while stack:
         node = stack.pop()
         yield node
@@ -1316,7 +1320,6 @@ def _scan(
     *,
     gpu_count: int | None,
     max_files: int | None,
-    explicit: frozenset[Path] = frozenset(),
     relative: bool = False,
 ) -> ScanResult:
     start = time.perf_counter()
@@ -1332,7 +1335,7 @@ def _scan(
         if isinstance(source, project.Skipped):
             skip(source.reason)
             continue
-        if source.path not in explicit and is_test_path(source.display, rules):
+        if source.relative and is_test_path(source.relative, rules):
             skip(TEST_FILE)
             continue
         if max_files is not None and files >= max_files:
@@ -1367,8 +1370,7 @@ def scan_paths(
     for path in paths:
         if not path.exists():
             raise UsageError(f"no such file or folder: {path}")
-    explicit = frozenset(p for p in paths if not p.is_dir())
-    return _scan(list(paths), gpu_count=gpu_count, max_files=max_files, explicit=explicit)
+    return _scan(list(paths), gpu_count=gpu_count, max_files=max_files)
 
 
 def scan_project(

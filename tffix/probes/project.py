@@ -39,6 +39,8 @@ class SourceFile:
     """How findings name it: relative to the scanned root, or as the user gave it."""
     notebook: bool
     """True for a Jupyter notebook, False for Python source."""
+    relative: str = ""
+    """Its path below the folder the walk started from (``""`` for a file named directly)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,23 +84,23 @@ def walk(
     itself always is (a user who names a folder means it). Symlinked folders are not followed
     (a link back up the tree would loop); symlinked files are read.
     """
-    stack: list[tuple[str, str]] = [(os.fspath(root), display)]
+    stack: list[tuple[str, str, str]] = [(os.fspath(root), display, "")]
     while stack:
-        folder, shown = stack.pop()
+        folder, shown, below = stack.pop()
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError:
             yield Skipped(shown or ".", UNREADABLE)
             continue
-        subfolders: list[tuple[str, str]] = []
+        subfolders: list[tuple[str, str, str]] = []
         for entry in entries:
             name = entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
                     if name in skip_dirs or name.endswith(".egg-info") or _is_env(entry.path):
                         continue
-                    subfolders.append((entry.path, _join(shown, name)))
+                    subfolders.append((entry.path, _join(shown, name), _join(below, name)))
                     continue
                 if not name.endswith((PYTHON_SUFFIX, NOTEBOOK_SUFFIX)):
                     continue
@@ -108,7 +110,10 @@ def walk(
                 yield Skipped(_join(shown, name), UNREADABLE)
                 continue
             yield SourceFile(
-                Path(entry.path), _join(shown, name), notebook=name.endswith(NOTEBOOK_SUFFIX)
+                Path(entry.path),
+                _join(shown, name),
+                notebook=name.endswith(NOTEBOOK_SUFFIX),
+                relative=_join(below, name),
             )
         # Depth-first, in name order: push in reverse so the first name is popped first.
         stack.extend(reversed(subfolders))
