@@ -28,6 +28,10 @@ _HEADER = (
     "# `deactivate` restores the previous values; `tffix undo` removes this block.",
 )
 _PS_SIGNATURE = "# SIG # Begin signature block"
+_RESTORE_COMMENT = (
+    "# re-sourced without deactivate (the venv redefines deactivate before calling it):"
+    " restore first"
+)
 
 
 class Shell(str, enum.Enum):
@@ -146,6 +150,8 @@ def _posix(edits: Sequence[EnvEdit]) -> list[str]:
         "        unset -f _tffix_restore _tffix_venv_deactivate _tffix_path_drop",
         "    fi",
         "}",
+        _RESTORE_COMMENT,
+        "_tffix_restore",
     ]
     for name in names:
         lines += [
@@ -216,6 +222,8 @@ def _fish(edits: Sequence[EnvEdit]) -> list[str]:
         "        functions -e _tffix_restore _tffix_venv_deactivate _tffix_path_drop",
         "    end",
         "end",
+        _RESTORE_COMMENT,
+        "_tffix_restore",
     ]
     for name in names:
         lines += [
@@ -269,8 +277,9 @@ def _csh(edits: Sequence[EnvEdit]) -> list[str]:
     restore = []
     for name in names:
         restore += [
-            f'test "$_TFFIX_SET_{name}" = 1 && setenv {name} "$_TFFIX_OLD_{name}:q";',
-            f'test "$_TFFIX_SET_{name}" = 0 && unsetenv {name};',
+            f'test $?_TFFIX_SET_{name} = 1 && test "$_TFFIX_SET_{name}" = 1 '
+            f'&& setenv {name} "$_TFFIX_OLD_{name}:q";',
+            f'test $?_TFFIX_SET_{name} = 1 && test "$_TFFIX_SET_{name}" = 0 && unsetenv {name};',
             f"unsetenv _TFFIX_OLD_{name} _TFFIX_SET_{name};",
         ]
     lines = [
@@ -279,6 +288,8 @@ def _csh(edits: Sequence[EnvEdit]) -> list[str]:
         'alias _tffix_venv_deactivate "`alias deactivate`"',
         "alias deactivate '_tffix_restore; _tffix_venv_deactivate \\!:*; "
         'test "\\!:*" != "nondestructive" && unalias _tffix_restore _tffix_venv_deactivate\'',
+        _RESTORE_COMMENT,
+        "_tffix_restore",
     ]
     for name in names:
         lines += [
@@ -343,6 +354,8 @@ def _powershell(edits: Sequence[EnvEdit]) -> list[str]:
         "    Remove-Item function:_tffix_restore, function:_tffix_venv_deactivate, "
         "function:_tffix_path_edit -ErrorAction SilentlyContinue",
         "}",
+        _RESTORE_COMMENT,
+        "_tffix_restore",
     ]
     for name in names:
         lines += [
