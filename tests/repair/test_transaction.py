@@ -1,0 +1,356 @@
+"""The repair transaction with fakes: a world of named problems that steps fix or break.
+
+The fake world is a set of finding ids; each fake action adds and removes ids, and can fail
+or be interrupted. ``observe`` diagnoses the world as it is; revert restores the world as it
+was before the step, so every test can check "repaired or exactly as before".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tffix import repair as core
+from tffix.errors import ApplyError
+from tffix.model import Diagnosis, Finding, FixSide, PlanStep, Safety, Severity, StepKind
+
+TITLES = {
+    "cpu-only-wheel": FixSide.VENV,
+    "cuda-visible-devices-hidden": FixSide.VENV,
+    "ld-library-path-shadowing": FixSide.VENV,
+    "driver-too-old": FixSide.OUTSIDE,
+    "new-breakage": FixSide.VENV,
+}
+
+
+def finding(fid: str, severity: Severity = Severity.ERROR) -> Finding:
+    return Finding(id=fid, severity=severity, fix=TITLES.get(fid, FixSide.VENV), title=fid)
+
+
+@dataclass
+class World:
+    problems: set[str]
+    plan: tuple[PlanStep, ...] = ()
+    journal: list[tuple[Any, ...]] = field(default_factory=list)
+    observations: int = 0
+
+    def diagnose(self) -> Diagnosis:
+        self.observations += 1
+        errors = sorted(self.problems)
+        return Diagnosis(
+            gpu_visible=not errors, findings=tuple(finding(f) for f in errors), plan=self.plan
+        )
+
+
+@dataclass
+class FakeAction:
+    world: World
+    step: PlanStep
+    adds: frozenset[str] = frozenset()
+    removes: frozenset[str] = frozenset()
+    fail: bool = False
+    interrupt: bool = False
+    revert_fails: bool = False
+    problem: str | None = None
+    saved: set[str] | None = None
+
+    def check(self) -> str | None:
+        return self.problem
+
+    def apply(self) -> None:
+        self.saved = set(self.world.problems)
+        self.world.problems -= self.removes
+        self.world.problems |= self.adds
+        self.world.journal.append(("apply", self.step.summary))
+        if self.interrupt:
+            raise KeyboardInterrupt
+        if self.fail:
+            raise ApplyError(f"{self.step.summary}: pip failed")
+
+    def revert(self) -> list[str]:
+        self.world.journal.append(("revert", self.step.summary))
+        if self.revert_fails:
+            return [f"{self.step.summary}: still changed"]
+        assert self.saved is not None
+        self.world.problems = set(self.saved)
+        return []
+
+
+@dataclass
+class FakeRecorder:
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def start_run(self, state: Mapping[str, Any]) -> None:
+        self.events.append(("run-start", dict(state)))
+
+    def step_start(self, number: int, step: PlanStep, state: Mapping[str, Any]) -> None:
+        self.events.append(("step-start", number))
+
+    def step_done(self, number: int, findings: Sequence[core.FindingResult]) -> None:
+        self.events.append(("step-done", number, tuple((f.id, str(f.status)) for f in findings)))
+
+    def step_reverted(self, number: int, reason: str, problems: Sequence[str]) -> None:
+        self.events.append(("step-reverted", number, reason, tuple(problems)))
+
+    def end_run(self, status: str, exit_code: int) -> None:
+        self.events.append(("run-end", status, exit_code))
+
+
+@dataclass(frozen=True)
+class FakeVerify:
+    gpus: tuple[str, ...]
+    op_device: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.gpus)
+
+
+@dataclass
+class Script:
+    """Answers a Confirm would give."""
+
+    selection: core.Selection | None = None
+    stepwise_answers: dict[int, bool] = field(default_factory=dict)
+    asked: list[int] = field(default_factory=list)
+
+    def select(self, diagnosis: Diagnosis, offered: tuple[int, ...]) -> core.Selection:
+        return self.selection or core.Selection(core.Mode.ALL, offered)
+
+    def step(self, number: int, step: PlanStep) -> bool:
+        self.asked.append(number)
+        return self.stepwise_answers.get(number, True)
+
+
+def step(
+    summary: str, safety: Safety = Safety.SAFE, kind: StepKind = StepKind.ENV_UNSET
+) -> PlanStep:
+    return PlanStep(kind=kind, summary=summary, safety=safety, variable="X")
+
+
+def run(world: World, behaviours: dict[str, dict[str, Any]], **kw: Any) -> tuple[Any, ...]:
+    recorder = FakeRecorder()
+    actions: dict[str, FakeAction] = {}
+
+    def make(s: PlanStep) -> FakeAction:
+        actions[s.summary] = FakeAction(world, s, **behaviours.get(s.summary, {}))
+        return actions[s.summary]
+
+    outcome = core.repair(
+        world.diagnose(),
+        confirm=kw.pop("confirm", core.AutoConfirm()),
+        actions=make,
+        observe=world.diagnose,
+        verify=lambda: FakeVerify(() if world.problems else ("/physical_device:GPU:0",)),
+        recorder=recorder,
+        capture=lambda: {"problems": sorted(world.problems)},
+        **kw,
+    )
+    return outcome, recorder.events
+
+
+def test_all_safe_steps_applied_and_verified() -> None:
+    world = World({"cuda-visible-devices-hidden", "ld-library-path-shadowing"})
+    world.plan = (step("unset CVD"), step("fix LDLP"))
+    outcome, events = run(
+        world,
+        {
+            "unset CVD": {"removes": frozenset({"cuda-visible-devices-hidden"})},
+            "fix LDLP": {"removes": frozenset({"ld-library-path-shadowing"})},
+        },
+    )
+    assert outcome.exit_code == 0
+    assert [s.status for s in outcome.steps] == [core.StepStatus.APPLIED] * 2
+    assert {f.status for f in outcome.findings} == {core.FindingStatus.RESOLVED}
+    assert events[0][0] == "run-start"
+    assert events[-1] == ("run-end", "done", 0)
+    assert (
+        "step-done",
+        1,
+        (
+            ("cuda-visible-devices-hidden", "resolved"),
+            ("ld-library-path-shadowing", "still present"),
+        ),
+    ) in events
+
+
+def test_failed_step_is_rolled_back_and_the_rest_continue() -> None:
+    world = World({"cpu-only-wheel", "cuda-visible-devices-hidden"})
+    world.plan = (step("install tf", kind=StepKind.PIP_INSTALL), step("unset CVD"))
+    outcome, events = run(
+        world,
+        {
+            "install tf": {"removes": frozenset({"cpu-only-wheel"}), "fail": True},
+            "unset CVD": {"removes": frozenset({"cuda-visible-devices-hidden"})},
+        },
+    )
+    assert [s.status for s in outcome.steps] == [core.StepStatus.FAILED, core.StepStatus.APPLIED]
+    assert world.problems == {"cpu-only-wheel"}  # the failed step left nothing behind
+    assert outcome.exit_code == 1
+    assert ("step-reverted", 1, "failed: install tf: pip failed", ()) in events
+
+
+def test_step_that_makes_things_worse_is_rolled_back() -> None:
+    world = World({"cuda-visible-devices-hidden"})
+    world.plan = (step("bad step"), step("good step"))
+    outcome, _ = run(
+        world,
+        {
+            "bad step": {"adds": frozenset({"new-breakage", "ld-library-path-shadowing"})},
+            "good step": {"removes": frozenset({"cuda-visible-devices-hidden"})},
+        },
+    )
+    assert outcome.steps[0].status is core.StepStatus.REVERTED
+    assert "new problems: ld-library-path-shadowing, new-breakage" in outcome.steps[0].message
+    regressed = {
+        f.id for f in outcome.steps[0].findings if f.status is core.FindingStatus.REGRESSED
+    }
+    assert regressed == {"new-breakage", "ld-library-path-shadowing"}
+    assert outcome.steps[1].status is core.StepStatus.APPLIED
+    assert world.problems == set()
+    assert outcome.exit_code == 0
+
+
+def test_rollback_failure_stops_the_run_with_exit_4() -> None:
+    world = World({"cpu-only-wheel", "cuda-visible-devices-hidden"})
+    world.plan = (step("install tf"), step("unset CVD"))
+    outcome, _ = run(world, {"install tf": {"fail": True, "revert_fails": True}})
+    assert outcome.exit_code == 4
+    assert outcome.left_changed == ("install tf: still changed",)
+    assert outcome.steps[1].status is core.StepStatus.SKIPPED
+
+
+def test_ctrl_c_reverts_the_step_in_progress_and_reraises() -> None:
+    world = World({"cpu-only-wheel", "cuda-visible-devices-hidden"})
+    world.plan = (step("unset CVD"), step("install tf"))
+    recorder_events: list[Any] = []
+    with pytest.raises(core.Interrupted) as info:
+        recorder = FakeRecorder(recorder_events)
+        core.repair(
+            world.diagnose(),
+            confirm=core.AutoConfirm(),
+            actions=lambda s: FakeAction(
+                world,
+                s,
+                removes=frozenset(
+                    {"cuda-visible-devices-hidden"}
+                    if s.summary == "unset CVD"
+                    else {"cpu-only-wheel"}
+                ),
+                interrupt=s.summary == "install tf",
+            ),
+            observe=world.diagnose,
+            verify=lambda: None,
+            recorder=recorder,
+            capture=dict,
+        )
+    assert isinstance(info.value, KeyboardInterrupt)
+    assert world.problems == {"cpu-only-wheel"}  # step 1 kept, step 2 rolled back
+    assert info.value.outcome.steps[1].status is core.StepStatus.INTERRUPTED
+    assert recorder_events[-2][:3] == ("step-reverted", 2, "interrupted")
+    assert recorder_events[-1] == ("run-end", "interrupted", 130)
+
+
+def test_unsafe_and_manual_steps_are_never_applied_without_flags() -> None:
+    world = World({"driver-too-old", "cpu-only-wheel"})
+    world.plan = (
+        step("upgrade tf", Safety.UNSAFE, StepKind.PIP_INSTALL),
+        PlanStep(
+            StepKind.MANUAL,
+            "install a newer driver",
+            Safety.MANUAL,
+            commands=("sudo apt install nvidia-driver-550",),
+        ),
+    )
+    outcome, events = run(world, {"upgrade tf": {"removes": frozenset({"cpu-only-wheel"})}})
+    assert [s.status for s in outcome.steps] == [core.StepStatus.HIDDEN, core.StepStatus.MANUAL]
+    assert events == []  # nothing journalled: nothing changed
+    assert world.journal == []
+    assert outcome.exit_code == 1
+    text = core.render_outcome(outcome)
+    assert "$ sudo apt install nvidia-driver-550" in text
+    assert "add --unsafe" in text
+    outcome, _ = run(world, {"upgrade tf": {"removes": frozenset({"cpu-only-wheel"})}}, unsafe=True)
+    assert outcome.steps[0].status is core.StepStatus.APPLIED
+    assert outcome.exit_code == 3  # only the driver is left: outside
+
+
+def test_outside_only_touches_nothing_and_exits_3() -> None:
+    world = World({"driver-too-old"})
+    world.plan = (
+        PlanStep(
+            StepKind.MANUAL,
+            "upgrade the driver",
+            Safety.MANUAL,
+            commands=("sudo ubuntu-drivers install",),
+        ),
+    )
+    outcome, events = run(world, {})
+    assert outcome.exit_code == 3 and events == [] and world.journal == []
+
+
+def test_declined_steps_in_stepwise_mode() -> None:
+    world = World({"cuda-visible-devices-hidden", "ld-library-path-shadowing"})
+    world.plan = (step("unset CVD"), step("fix LDLP"))
+    script = Script(core.Selection(core.Mode.STEPWISE, (1, 2)), {1: False})
+    outcome, _ = run(
+        world,
+        {"fix LDLP": {"removes": frozenset({"ld-library-path-shadowing"})}},
+        confirm=script,
+    )
+    assert script.asked == [1, 2]
+    assert [s.status for s in outcome.steps] == [core.StepStatus.DECLINED, core.StepStatus.APPLIED]
+    assert outcome.exit_code == 1
+
+
+def test_quit_changes_nothing() -> None:
+    world = World({"cuda-visible-devices-hidden"})
+    world.plan = (step("unset CVD"),)
+    outcome, events = run(world, {}, confirm=Script(core.Selection(core.Mode.QUIT)))
+    assert events == [] and outcome.steps[0].status is core.StepStatus.DECLINED
+    assert outcome.exit_code == 1
+
+
+def test_check_problem_skips_without_journal() -> None:
+    world = World({"cuda-visible-devices-hidden"})
+    world.plan = (step("unset CVD"),)
+    outcome, events = run(world, {"unset CVD": {"problem": "already set"}})
+    assert outcome.steps[0].status is core.StepStatus.SKIPPED and events == []
+
+
+def test_stops_once_healthy() -> None:
+    world = World({"cpu-only-wheel"})
+    world.plan = (step("install tf"), step("belt and braces"))
+    outcome, _ = run(world, {"install tf": {"removes": frozenset({"cpu-only-wheel"})}})
+    assert outcome.steps[1].status is core.StepStatus.SKIPPED
+    assert world.journal == [("apply", "install tf")]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "worse"),
+    [
+        ({"a"}, {"a", "b"}, True),
+        ({"a"}, {"b"}, False),
+        ({"a", "b"}, {"a"}, False),
+        (set(), {"a"}, True),  # GPU lost
+    ],
+)
+def test_worse_because(before: set[str], after: set[str], worse: bool) -> None:
+    b, a = World(before).diagnose(), World(after).diagnose()
+    assert (core.worse_because(b, a) is not None) is worse
+
+
+def test_outcome_json_document() -> None:
+    world = World({"cuda-visible-devices-hidden"})
+    world.plan = (step("unset CVD"),)
+    outcome, _ = run(world, {"unset CVD": {"removes": frozenset({"cuda-visible-devices-hidden"})}})
+    doc = core.outcome_to_dict(outcome)
+    assert doc["schema"] == "tffix.outcome/1"
+    assert doc["exit_code"] == 0 and doc["changed"] is True
+    assert doc["steps"][0]["status"] == "applied"
+    assert doc["verification"]["ok"] is True
+    assert set(doc) >= {"findings", "left_changed", "reactivate", "timings"}
