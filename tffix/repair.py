@@ -297,6 +297,7 @@ def repair(
     started = False
     left: list[str] = []
     timings = {"steps": 0.0, "observe": 0.0, "verify": 0.0}
+    journal_error: str | None = None
 
     def result(n: int, status: StepStatus, message: str = "", **kw: Any) -> None:
         results[n] = StepResult(n, diagnosis.plan[n - 1], status, message, **kw)
@@ -321,10 +322,16 @@ def repair(
             result(n, StepStatus.SKIPPED, why)
             say(f"step {n}: skipped: {why}")
             continue
-        if not started:
-            recorder.start_run(capture())
-            started = True
-        recorder.step_start(n, step, capture())
+        try:
+            if not started:
+                recorder.start_run(capture())
+                started = True
+            recorder.step_start(n, step, capture())
+        except Exception as exc:  # no record of the state before it: the step must not run
+            result(n, StepStatus.FAILED, f"not applied: {exc}")
+            say(f"step {n}: not applied: {exc}")
+            journal_error = str(exc)
+            break
         say(f"step {n}: {step.summary}")
         t0 = time.monotonic()
         try:
@@ -369,14 +376,22 @@ def repair(
         resolved = [f.id for f in findings if f.status is FindingStatus.RESOLVED]
         say(f"step {n}: done" + (f" (resolved: {', '.join(resolved)})" if resolved else ""))
         current = after
+    for n in offered:
+        if n not in results:
+            result(n, StepStatus.SKIPPED, "not applied: the run stopped early")
     verification = None
-    if started:
+    if started and any(r.status is StepStatus.APPLIED for r in results.values()):
         t2 = time.monotonic()
         verification = verify()
         timings["verify"] = time.monotonic() - t2
     code = ExitCodes.ROLLBACK_INCOMPLETE if left else exit_code_for(current, verification)
+    if journal_error is not None and code == ExitCodes.OK:
+        code = ExitCodes.FIXABLE
     if started:
-        recorder.end_run("done", code)
+        try:
+            recorder.end_run("done", code)
+        except Exception as exc:  # the changes are made; say the journal could not close
+            say(f"warning: {exc}")
     return _finish(diagnosis, current, results, verification, left, code, timings)
 
 

@@ -92,7 +92,13 @@ class Session:
             self.conda,
             PackageManager(target.python, target.prefix, self.environ, allow_uv=allow_uv, say=_err),
         )
-        self.diagnose = load_diagnoser()
+        self._diagnose: Callable[[Snapshot], Diagnosis] | None = None
+
+    def diagnose(self, snapshot: Snapshot) -> Diagnosis:
+        """The pure diagnosis (rules loaded on first use)."""
+        if self._diagnose is None:
+            self._diagnose = load_diagnoser()
+        return self._diagnose(snapshot)
 
     def child_environ(self) -> dict[str, str]:
         """The environment a user has after re-activating (tffix's block applied)."""

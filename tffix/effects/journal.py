@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tffix.effects.lock import state_dir
+from tffix.errors import ApplyError
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -44,11 +45,26 @@ class Journal:
         data = {"time": time.time(), **record}
         line = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
         new = not self.path.exists()
+        try:
+            self._write(line.encode("utf-8"), new)
+        except OSError as exc:
+            raise ApplyError(
+                f"cannot write the journal {self.path}: {exc.strerror or exc}"
+            ) from exc
+
+    def _write(self, data: bytes, new: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(28, "short write")
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)  # no torn record left behind
+                raise
         finally:
             os.close(fd)
         if new:
