@@ -413,6 +413,8 @@ class _Analyzer:
             self.assign_count[target.id] = count
             if value is not None and count == 1:
                 self.assigned[target.id] = value
+            else:
+                self.assigned.pop(target.id, None)
         elif isinstance(target, (ast.Tuple, ast.List)):
             for element in target.elts:
                 self._bind(element, None)
