@@ -46,8 +46,10 @@ def tf_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "libtensorflow_framework.c",
         build / "libtensorflow_framework.so.2",
         soname="libtensorflow_framework.so.2",
-        runpath=["$ORIGIN/../nvidia/cudnn/lib", "$ORIGIN/../nvidia/cuda_runtime/lib"],
+        runpath=["$ORIGIN/../nvidia/cudnn/lib", "$ORIGIN/../nvidia/cublas/lib"],
     )
+    # a library with no version entry point: its version comes from the wheel that installed it
+    cublas = compile_lib(cache, "libdep.c", build / "libcublas.so.12", soname="libcublas.so.12")
     cudnn = compile_lib(
         cache,
         "libcudnn.c",
@@ -64,7 +66,13 @@ def tf_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "tensorflow/__init__.py": fixture_path("loader", "fake_tensorflow_init.py").read_text(),
             "tensorflow/libtensorflow_framework.so.2": framework.read_bytes(),
         },
-        requires=["nvidia-cudnn-cu12==9.3.0.75"],
+        requires=["nvidia-cudnn-cu12==9.3.0.75", "nvidia-cublas-cu12==12.5.3.2"],
+    )
+    write_wheel(
+        wheels,
+        "nvidia-cublas-cu12",
+        "12.5.3.2",
+        {"nvidia/cublas/lib/libcublas.so.12": cublas.read_bytes()},
     )
     write_wheel(
         wheels,
@@ -156,7 +164,10 @@ def test_stale_cudnn_on_ld_library_path_is_named(
     assert doc["env"]["LD_LIBRARY_PATH"] == str(stale_cudnn)
     assert doc["packages"]["nvidia-cudnn-cu12"] == "9.3.0.75"
     assert doc["extra"]["tensorflow_owners"] == ["tensorflow"]
-    assert doc["extra"]["nvidia_lib_dirs"] == [str(site / "nvidia/cudnn/lib")]
+    assert doc["extra"]["nvidia_lib_dirs"] == [
+        str(site / "nvidia/cublas/lib"),
+        str(site / "nvidia/cudnn/lib"),
+    ]
 
 
 @pytest.mark.slow
@@ -172,7 +183,12 @@ def test_wheel_cudnn_through_runpath_and_what_tensorflow_said(
         "9.3.0",
     )
     assert cudnn["loaded"] == cudnn["path"]
-    assert doc["libraries"]["libcublas.so.12"]["path"] is None
+    cublas = doc["libraries"]["libcublas.so.12"]
+    assert (cublas["via"], cublas["version"]) == ("RUNPATH", "12.5.3.2")
+    assert doc["extra"]["loader"]["version_sources"]["libcublas.so.12"] == (
+        "wheel nvidia-cublas-cu12"
+    )
+    assert doc["libraries"]["libcufft.so.11"]["path"] is None
     tf = doc["tensorflow"]
     assert tf["version"] == "2.18.1"
     assert tf["import_error"] is None
@@ -180,7 +196,7 @@ def test_wheel_cudnn_through_runpath_and_what_tensorflow_said(
     assert tf["gpus"] == []
     assert any("Could not find cuda drivers on your machine" in line for line in doc["log"])
     # VLOG 1 makes the loader name each library it could not open.
-    assert any("Could not load dynamic library 'libcublas.so.12'" in line for line in doc["log"])
+    assert any("Could not load dynamic library 'libcufft.so.11'" in line for line in doc["log"])
     assert doc["python"]["venv"] == str(tf_venv)
     assert doc["python"]["kind"] == "venv"
     assert doc["env"]["VIRTUAL_ENV"] == str(tf_venv)  # the activated environment

@@ -90,11 +90,20 @@ def _guarded(key: str, unknown: dict[str, str], future: Future[_T], default: _T)
         return default
 
 
-def _match_loaded(soname: str, loaded: Mapping[str, str]) -> str | None:
+def _match_loaded(soname: str, lib: Library, loaded: Mapping[str, str]) -> str | None:
+    """The file TensorFlow had mapped for *soname*: a candidate's real file, else a file of
+    that soname (``libcudart.so.12.5.82`` for ``libcudart.so.12``), else the only file of that
+    library (``libcuda.so.550.54.14`` for ``libcuda.so.1``)."""
+    reals = {os.path.realpath(c) for c in lib.candidates}
+    for path in loaded.values():
+        if path in reals:
+            return path
     for name, path in loaded.items():
         if name == soname or name.startswith(soname + "."):
             return path
-    return None
+    stem = soname.split(".so")[0] + ".so."
+    same = [path for name, path in loaded.items() if name.startswith(stem)]
+    return same[0] if len(same) == 1 else None
 
 
 def _ptxas(env: Mapping[str, str], nvidia_dirs: tuple[str, ...]) -> dict[str, object]:
@@ -141,6 +150,7 @@ def collect_snapshot(
                 env=env,
                 tf_dir=report.tensorflow_dir,
                 tf_version=packages_probe.tensorflow_version(report),
+                library_owners=report.library_owners,
             )
         except Exception as exc:
             libraries = exc
@@ -209,7 +219,7 @@ def collect_snapshot(
             extra["tensorflow_loaded"] = dict(tf_report.loaded)
             libraries = frozen_map(
                 {
-                    soname: replace(lib, loaded=_match_loaded(soname, tf_report.loaded))
+                    soname: replace(lib, loaded=_match_loaded(soname, lib, tf_report.loaded))
                     for soname, lib in libraries.items()
                 }
             )

@@ -497,9 +497,15 @@ def probe_libraries(
     tf_dir: Path | None,
     tf_version: str | None,
     eras: Sequence[Era] | None = None,
+    library_owners: Mapping[str, tuple[str, str]] | None = None,
     timeout: float = PROOF_TIMEOUT,
 ) -> LoaderReport:
-    """Resolve and prove every soname TensorFlow *tf_version* needs, in environment *env*."""
+    """Resolve and prove every soname TensorFlow *tf_version* needs, in environment *env*.
+
+    A library's version comes from its own entry point (in the proving child), else from its
+    file name (``libcudart.so.12.5.82``), else from the ``nvidia-*`` wheel that installed it
+    (*library_owners*: real path -> (distribution, version)).
+    """
     if eras is None:
         eras = load_soname_table()
     era = era_for(tf_version, eras)
@@ -535,15 +541,21 @@ def probe_libraries(
     if proof_problem:
         problems.append(proof_problem)
     libraries = {}
+    sources: dict[str, str] = {}
     for soname, lib in resolved.items():
         proof = proofs.get(soname)
-        version = None
-        error = None
-        if proof is not None:
-            version = proof.version
-            error = proof.error
-        if version is None and isinstance(lib.path, str):
-            version = version_from_filename(os.path.realpath(lib.path))
+        version = proof.version if proof is not None else None
+        error = proof.error if proof is not None else None
+        if version is not None:
+            sources[soname] = "entry point"
+        elif isinstance(lib.path, str):
+            real = os.path.realpath(lib.path)
+            version = version_from_filename(real)
+            if version is not None:
+                sources[soname] = "file name"
+            elif real in (library_owners or {}):
+                dist, version = (library_owners or {})[real]
+                sources[soname] = f"wheel {dist}"
         libraries[soname] = replace(lib, version=version, error=error)
     extra: dict[str, object] = {
         "era": {"tf": str(era.tf), "cuda": era.cuda},
@@ -557,6 +569,7 @@ def probe_libraries(
         },
         "tensorflow_libraries": list(tf_dirs.libraries),
         "proven": sorted(s for s, p in proofs.items() if p.loaded),
+        "version_sources": sources,
     }
     if problems:
         extra["problems"] = problems

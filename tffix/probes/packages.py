@@ -48,6 +48,8 @@ class PackagesReport:
     nvidia_lib_dirs: tuple[str, ...] = ()
     locations: Mapping[str, str] = field(default_factory=frozen_map)
     """Canonical name -> the folder its metadata lives in."""
+    library_owners: Mapping[str, tuple[str, str]] = field(default_factory=frozen_map)
+    """Real path of each shared library an ``nvidia-*`` wheel installed -> (name, version)."""
     source: str | None = None
     """``metadata`` or ``pip-api``."""
     unknown: str | None = None
@@ -90,6 +92,28 @@ def _owns_tensorflow(dist: metadata.Distribution) -> bool:
         return False
     prefix = TF_PACKAGE_DIR + "/"
     return any(str(f).replace("\\", "/").startswith(prefix) for f in files or ())
+
+
+def nvidia_library_owners(sys_path: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Real path of every ``.so`` an ``nvidia-*`` distribution's RECORD lists -> (name, version).
+
+    The loader probe falls back to the wheel's version for a library that cannot tell its own.
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for folder in _search_dirs(sys_path):
+        for dist in metadata.distributions(path=[folder]):
+            name = dist.metadata["Name"] if dist.metadata else None
+            if not name or not canonicalize_name(name).startswith("nvidia-"):
+                continue
+            try:
+                files = dist.files or ()
+            except (OSError, ValueError):
+                continue
+            for f in files:
+                if ".so" in f.name:
+                    real = os.path.realpath(os.path.join(folder, str(f)))
+                    out.setdefault(real, (canonicalize_name(name), str(dist.version)))
+    return out
 
 
 def list_with_pip_api(python: Path) -> dict[str, str]:
@@ -151,12 +175,17 @@ def probe_packages(python: Path, sys_path: Iterable[str]) -> PackagesReport:
         except Exception as exc:  # pip missing in the target, or pip failing
             unknown = f"no distribution metadata found, and pip-api failed ({type(exc).__name__})"
     tf_dir = find_tensorflow_dir(paths)
+    try:
+        owners_of_libs = nvidia_library_owners(paths)
+    except Exception:  # a corrupt RECORD: the fallback version is simply not there
+        owners_of_libs = {}
     return PackagesReport(
         packages=frozen_map(packages) if packages or unknown is None else None,
         tensorflow_owners=owners,
         tensorflow_dir=tf_dir,
         nvidia_lib_dirs=nvidia_lib_dirs(paths),
         locations=frozen_map(locations),
+        library_owners=frozen_map(owners_of_libs),
         source=source,
         unknown=unknown,
     )
