@@ -1,0 +1,41 @@
+"""The pure pipeline: snapshot (+ rules, + code-scan findings) -> ``Diagnosis``.
+
+No I/O: the caller loads the rules (``tffix.ruleset.load_rules``, cached) and the snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tffix.graph import build_graph
+from tffix.model import Diagnosis, Finding, FixSide, Severity, Snapshot
+from tffix.planner import make_plan
+from tffix.ruleset import Ruleset
+from tffix.errors import ExitCode
+
+
+def diagnose(
+    snapshot: Snapshot, rules: Ruleset, *, extra_findings: tuple[Finding, ...] = ()
+) -> Diagnosis:
+    """Name every cause in *snapshot* (ranked, with evidence) and the plan that fixes them."""
+    graph = build_graph(snapshot, rules, extra_findings=extra_findings)
+    return Diagnosis(gpu_visible=graph.gpu_visible, findings=graph.findings, plan=make_plan(graph))
+
+
+def exit_code(diagnosis: Diagnosis) -> ExitCode:
+    """What a diagnosing command exits with (the README's exit-code rule).
+
+    No error finding: 0. Only venv-fixable errors: 1. Only outside errors: 3. Both: 3 when an
+    outside error blocks another finding (nothing below it can be judged or fixed until a
+    person acts, e.g. no driver), else 1 (tffix can still make progress).
+    """
+    errors: Sequence[Finding] = [f for f in diagnosis.findings if f.severity == Severity.ERROR]
+    if not errors:
+        return ExitCode.OK
+    outside = [f for f in errors if f.fix == FixSide.OUTSIDE]
+    venv = [f for f in errors if f.fix == FixSide.VENV]
+    if outside and not venv:
+        return ExitCode.OUTSIDE
+    if venv and not outside:
+        return ExitCode.FIXABLE
+    return ExitCode.OUTSIDE if any(f.blocks for f in outside) else ExitCode.FIXABLE

@@ -1,0 +1,586 @@
+"""Load and validate the rules data (``rules/*.toml``) into frozen objects.
+
+Every ``*.toml`` file in the rules folder is read; each top-level table this module knows
+(``causes``, ``release``, ``line``, ``minimum``, ``toolkit``, ``signature``, ``noise``, ``gpu``,
+``known_bad``, ``platform``, ``framework``) is validated key by key, and a mistake is a
+``RuleError`` naming the file and the key. Tables it does not know belong to other modules
+(``era`` in ``sonames.toml``, the code-scan patterns) and are left alone. ``[causes.<id>]`` may
+appear in any file; the same id in two files is an error naming both.
+
+Reading files is the only I/O here and happens once per process (``load_rules`` caches).
+Nothing here looks at the machine being diagnosed.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from tffix.errors import RuleError
+from tffix.model import FixSide, Severity, frozen_map
+from tffix.resources import rules_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+# --------------------------------------------------------------------------- rule objects
+
+
+@dataclass(frozen=True, slots=True)
+class CauseMeta:
+    """One cause id: who fixes it, how bad it is, and its edges to other causes."""
+
+    id: str
+    fix: FixSide
+    severity: Severity
+    summary: str
+    rank: int = 90
+    """Lower is earlier when the graph does not decide (the layer order of causes.md)."""
+    blocks: tuple[str, ...] = ()
+    """Causes that cannot be judged or fixed until this one is."""
+    hides: tuple[str, ...] = ()
+    """Causes this one fully explains: when both fire, the hidden one is not reported."""
+    file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """One TensorFlow release in the matrix (Linux x86_64 wheels)."""
+
+    version: str
+    python: tuple[str, ...]
+    """``major.minor`` of the Pythons with a Linux x86_64 wheel."""
+    cuda: str
+    cudnn: str
+    compute_capabilities: tuple[str, ...]
+    requires_python: str = ""
+    glibc: str = ""
+    and_cuda: tuple[str, ...] = ()
+    """The ``[and-cuda]`` requirements exactly as the wheel METADATA states them."""
+    and_cuda_resolves: bool = False
+    and_cuda_error: str = ""
+    source: Mapping[str, str] = field(default_factory=frozen_map)
+
+    @property
+    def key(self) -> Version:
+        """The version as a comparable ``Version``."""
+        return Version(self.version)
+
+    @property
+    def line(self) -> str:
+        """``2.18`` for ``2.18.1``."""
+        return ".".join(self.version.split(".")[:2])
+
+    def pins(self) -> Mapping[str, SpecifierSet]:
+        """The ``[and-cuda]`` requirements as name -> specifier."""
+        out = {}
+        for text in self.and_cuda:
+            req = Requirement(text)
+            out[req.name] = req.specifier
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A release line (``2.4``): its CUDA/cuDNN and the sonames it loads."""
+
+    name: str
+    cuda: str
+    cudnn: str
+    sonames: Mapping[str, str] = field(default_factory=frozen_map)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverFloor:
+    """A driver version floor for a CUDA major (``minimum``) or toolkit (``toolkit``)."""
+
+    cuda: str
+    linux: str
+    windows: str
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A log line pattern and what it signals."""
+
+    signal: str
+    pattern: re.Pattern[str]
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class Noise:
+    """A known-harmless log line."""
+
+    pattern: re.Pattern[str]
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class GpuName:
+    """A GPU marketing-name pattern and its compute capability."""
+
+    match: re.Pattern[str]
+    compute_capability: str
+
+
+@dataclass(frozen=True, slots=True)
+class KnownBad:
+    """A release with a known defect."""
+
+    id: str
+    releases: tuple[str, ...]
+    cause: str
+    fixed_in: str
+    why: str
+    python: SpecifierSet | None = None
+    requires: Requirement | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Platform policy values from ``[platform]``."""
+
+    windows_last_gpu: str = "2.10"
+    cpu_only_packages: tuple[str, ...] = ()
+    tf_distributions: tuple[str, ...] = ()
+    tensorflow_gpu_last: str = "2.11.0"
+
+
+@dataclass(frozen=True, slots=True)
+class Ruleset:
+    """Everything in ``rules/`` that diagnosis and planning read."""
+
+    causes: Mapping[str, CauseMeta]
+    releases: tuple[Release, ...] = ()
+    """Oldest first."""
+    lines: Mapping[str, Line] = field(default_factory=frozen_map)
+    minimums: tuple[DriverFloor, ...] = ()
+    toolkits: tuple[DriverFloor, ...] = ()
+    signatures: tuple[Signature, ...] = ()
+    noise: tuple[Noise, ...] = ()
+    gpus: tuple[GpuName, ...] = ()
+    known_bad: tuple[KnownBad, ...] = ()
+    policy: Policy = field(default_factory=Policy)
+    frameworks: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=frozen_map)
+    """framework -> version -> distribution -> specifier."""
+
+    def release(self, version: str | None) -> Release | None:
+        """The matrix entry of *version*, if it is in the matrix."""
+        if not version:
+            return None
+        for rel in self.releases:
+            if rel.version == version:
+                return rel
+        return None
+
+    def line_of(self, version: str | None) -> Line | None:
+        """The release line of *version* (``2.4.1`` -> line ``2.4``)."""
+        if not version:
+            return None
+        return self.lines.get(".".join(version.split(".")[:2]))
+
+    def cause(self, cause_id: str) -> CauseMeta:
+        """The metadata of *cause_id* (a ``KeyError`` for an unknown id is a bug)."""
+        return self.causes[cause_id]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Reader:
+    """Typed access to one file's data, raising ``RuleError`` with file and key."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, key: str, message: str) -> RuleError:
+        return RuleError(f"{self.file}: {key}: {message}")
+
+    def table(self, value: object, key: str) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a table")
+        return value
+
+    def tables(self, value: object, key: str) -> list[Mapping[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(key, "must be an array of tables ([[...]])")
+        return value
+
+    def keys(self, obj: Mapping[str, Any], key: str, required: set[str], optional: set[str]):
+        for name in obj:
+            if name not in required | optional:
+                allowed = ", ".join(sorted(required | optional))
+                raise self.fail(f"{key}.{name}", f"unknown key (allowed: {allowed})")
+        for name in sorted(required):
+            if name not in obj:
+                raise self.fail(f"{key}.{name}", "is required")
+
+    def string(self, obj: Mapping[str, Any], name: str, key: str, default: str | None = None):
+        value = obj.get(name, default)
+        if not isinstance(value, str):
+            raise self.fail(f"{key}.{name}", "must be a string")
+        return value
+
+    def strings(self, obj: Mapping[str, Any], name: str, key: str) -> tuple[str, ...]:
+        value = obj.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{key}.{name}", "must be a list of strings")
+        return tuple(value)
+
+    def integer(self, obj: Mapping[str, Any], name: str, key: str, default: int) -> int:
+        value = obj.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(f"{key}.{name}", "must be a whole number")
+        return value
+
+    def boolean(self, obj: Mapping[str, Any], name: str, key: str, default: bool) -> bool:
+        value = obj.get(name, default)
+        if not isinstance(value, bool):
+            raise self.fail(f"{key}.{name}", "must be true or false")
+        return value
+
+    def regex(self, obj: Mapping[str, Any], name: str, key: str, flags: int = 0):
+        text = self.string(obj, name, key)
+        try:
+            return re.compile(text, flags)
+        except re.error as exc:
+            raise self.fail(f"{key}.{name}", f"is not a valid regular expression: {exc}") from exc
+
+    def version(self, obj: Mapping[str, Any], name: str, key: str) -> str:
+        text = self.string(obj, name, key)
+        try:
+            Version(text)
+        except InvalidVersion as exc:
+            raise self.fail(f"{key}.{name}", f"{text!r} is not a version") from exc
+        return text
+
+
+def _cause(r: _Reader, cause_id: str, obj: Mapping[str, Any]) -> CauseMeta:
+    key = f"causes.{cause_id}"
+    r.keys(obj, key, {"fix", "severity", "summary"}, {"rank", "blocks", "hides"})
+    fix = r.string(obj, "fix", key)
+    if fix not in {"venv", "outside"}:
+        raise r.fail(f"{key}.fix", "must be 'venv' or 'outside'")
+    severity = r.string(obj, "severity", key)
+    if severity not in {"error", "warning", "info"}:
+        raise r.fail(f"{key}.severity", "must be 'error', 'warning' or 'info'")
+    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", cause_id):
+        raise r.fail(key, "a cause id is kebab-case (a-z, 0-9, -)")
+    return CauseMeta(
+        id=cause_id,
+        fix=FixSide(fix),
+        severity=Severity(severity),
+        summary=r.string(obj, "summary", key),
+        rank=r.integer(obj, "rank", key, 90),
+        blocks=r.strings(obj, "blocks", key),
+        hides=r.strings(obj, "hides", key),
+        file=r.file,
+    )
+
+
+def _release(r: _Reader, version: str, obj: Mapping[str, Any]) -> Release:
+    key = f'release."{version}"'
+    r.keys(
+        obj,
+        key,
+        {"python", "cuda", "cudnn", "compute_capabilities"},
+        {
+            "requires_python",
+            "glibc",
+            "and_cuda",
+            "and_cuda_resolves",
+            "and_cuda_error",
+            "source",
+        },
+    )
+    try:
+        Version(version)
+    except InvalidVersion as exc:
+        raise r.fail(key, f"{version!r} is not a version") from exc
+    and_cuda = r.strings(obj, "and_cuda", key)
+    for i, text in enumerate(and_cuda):
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
+            raise r.fail(f"{key}.and_cuda[{i}]", f"not a requirement: {exc}") from exc
+    requires_python = r.string(obj, "requires_python", key, "")
+    if requires_python:
+        try:
+            SpecifierSet(requires_python)
+        except InvalidSpecifier as exc:
+            raise r.fail(f"{key}.requires_python", "is not a version specifier") from exc
+    source = r.table(obj.get("source", {}), f"{key}.source")
+    for name, value in source.items():
+        if not isinstance(value, str):
+            raise r.fail(f"{key}.source.{name}", "must be a string")
+    return Release(
+        version=version,
+        python=r.strings(obj, "python", key),
+        cuda=r.string(obj, "cuda", key),
+        cudnn=r.string(obj, "cudnn", key),
+        compute_capabilities=r.strings(obj, "compute_capabilities", key),
+        requires_python=requires_python,
+        glibc=r.string(obj, "glibc", key, ""),
+        and_cuda=and_cuda,
+        and_cuda_resolves=r.boolean(obj, "and_cuda_resolves", key, bool(and_cuda)),
+        and_cuda_error=r.string(obj, "and_cuda_error", key, ""),
+        source=frozen_map(source),
+    )
+
+
+def _line(r: _Reader, name: str, obj: Mapping[str, Any]) -> Line:
+    key = f'line."{name}"'
+    r.keys(obj, key, {"cuda", "cudnn"}, {"sonames"})
+    sonames = r.table(obj.get("sonames", {}), f"{key}.sonames")
+    for comp, value in sonames.items():
+        if not isinstance(value, str):
+            raise r.fail(f"{key}.sonames.{comp}", "must be a string")
+    return Line(
+        name=name,
+        cuda=r.string(obj, "cuda", key),
+        cudnn=r.string(obj, "cudnn", key),
+        sonames=frozen_map(sonames),
+    )
+
+
+def _floor(r: _Reader, obj: Mapping[str, Any], key: str) -> DriverFloor:
+    r.keys(obj, key, {"cuda", "linux"}, {"windows"})
+    return DriverFloor(
+        cuda=r.string(obj, "cuda", key),
+        linux=r.string(obj, "linux", key),
+        windows=r.string(obj, "windows", key, ""),
+    )
+
+
+def _signature(r: _Reader, obj: Mapping[str, Any], key: str) -> Signature:
+    r.keys(obj, key, {"signal", "pattern"}, {"cause"})
+    return Signature(
+        signal=r.string(obj, "signal", key),
+        pattern=r.regex(obj, "pattern", key),
+        cause=r.string(obj, "cause", key, ""),
+    )
+
+
+def _noise(r: _Reader, obj: Mapping[str, Any], key: str) -> Noise:
+    r.keys(obj, key, {"pattern"}, {"why"})
+    return Noise(pattern=r.regex(obj, "pattern", key), why=r.string(obj, "why", key, ""))
+
+
+def _gpu(r: _Reader, obj: Mapping[str, Any], key: str) -> GpuName:
+    r.keys(obj, key, {"match", "compute_capability"}, set())
+    return GpuName(
+        match=r.regex(obj, "match", key, re.IGNORECASE),
+        compute_capability=r.string(obj, "compute_capability", key),
+    )
+
+
+def _known_bad(r: _Reader, obj: Mapping[str, Any], key: str) -> KnownBad:
+    r.keys(obj, key, {"id", "releases", "cause", "fixed_in", "why"}, {"python", "requires"})
+    python = requires = None
+    if "python" in obj:
+        try:
+            python = SpecifierSet(r.string(obj, "python", key))
+        except InvalidSpecifier as exc:
+            raise r.fail(f"{key}.python", "is not a version specifier") from exc
+    if "requires" in obj:
+        try:
+            requires = Requirement(r.string(obj, "requires", key))
+        except InvalidRequirement as exc:
+            raise r.fail(f"{key}.requires", f"not a requirement: {exc}") from exc
+    return KnownBad(
+        id=r.string(obj, "id", key),
+        releases=r.strings(obj, "releases", key),
+        cause=r.string(obj, "cause", key),
+        fixed_in=r.version(obj, "fixed_in", key),
+        why=r.string(obj, "why", key),
+        python=python,
+        requires=requires,
+    )
+
+
+def _policy(r: _Reader, obj: Mapping[str, Any]) -> Policy:
+    key = "platform"
+    r.keys(
+        obj,
+        key,
+        set(),
+        {"windows_last_gpu", "cpu_only_packages", "tf_distributions", "tensorflow_gpu_last"},
+    )
+    return Policy(
+        windows_last_gpu=r.string(obj, "windows_last_gpu", key, "2.10"),
+        cpu_only_packages=r.strings(obj, "cpu_only_packages", key),
+        tf_distributions=r.strings(obj, "tf_distributions", key),
+        tensorflow_gpu_last=r.string(obj, "tensorflow_gpu_last", key, "2.11.0"),
+    )
+
+
+def _frameworks(r: _Reader, obj: Mapping[str, Any]) -> dict[str, dict[str, dict[str, str]]]:
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for name, versions in obj.items():
+        for version, pins in r.table(versions, f"framework.{name}").items():
+            key = f'framework.{name}."{version}"'
+            table = r.table(pins, key)
+            for dist, spec in table.items():
+                if not isinstance(spec, str):
+                    raise r.fail(f"{key}.{dist}", "must be a string")
+                try:
+                    SpecifierSet(spec)
+                except InvalidSpecifier as exc:
+                    raise r.fail(f"{key}.{dist}", f"{spec!r} is not a specifier") from exc
+            out.setdefault(name, {})[version] = dict(table)
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.causes: dict[str, CauseMeta] = {}
+        self.releases: dict[str, Release] = {}
+        self.lines: dict[str, Line] = {}
+        self.minimums: list[DriverFloor] = []
+        self.toolkits: list[DriverFloor] = []
+        self.signatures: list[Signature] = []
+        self.noise: list[Noise] = []
+        self.gpus: list[GpuName] = []
+        self.known_bad: list[KnownBad] = []
+        self.policy = Policy()
+        self.frameworks: dict[str, dict[str, dict[str, str]]] = {}
+
+    def add(self, file: str, data: Mapping[str, Any]) -> None:
+        r = _Reader(file)
+        handlers: dict[str, Callable[[Any], None]] = {
+            "causes": lambda v: self._causes(r, v),
+            "release": lambda v: self._keyed(r, v, "release", _release, self.releases),
+            "line": lambda v: self._keyed(r, v, "line", _line, self.lines),
+            "minimum": lambda v: self._list(r, v, "minimum", _floor, self.minimums),
+            "toolkit": lambda v: self._list(r, v, "toolkit", _floor, self.toolkits),
+            "signature": lambda v: self._list(r, v, "signature", _signature, self.signatures),
+            "noise": lambda v: self._list(r, v, "noise", _noise, self.noise),
+            "gpu": lambda v: self._list(r, v, "gpu", _gpu, self.gpus),
+            "known_bad": lambda v: self._list(r, v, "known_bad", _known_bad, self.known_bad),
+            "platform": lambda v: setattr(self, "policy", _policy(r, r.table(v, "platform"))),
+            "framework": lambda v: self.frameworks.update(_frameworks(r, r.table(v, "framework"))),
+        }
+        for name, value in data.items():
+            handler = handlers.get(name)
+            if handler is not None:  # other tables belong to other modules
+                handler(value)
+
+    def _causes(self, r: _Reader, value: object) -> None:
+        for cause_id, obj in r.table(value, "causes").items():
+            meta = _cause(r, cause_id, r.table(obj, f"causes.{cause_id}"))
+            if cause_id in self.causes:
+                other = self.causes[cause_id].file
+                raise RuleError(f"{r.file}: causes.{cause_id}: already defined in {other}")
+            self.causes[cause_id] = meta
+
+    @staticmethod
+    def _keyed(r: _Reader, value: object, name: str, parse: Any, into: dict[str, Any]) -> None:
+        for key, obj in r.table(value, name).items():
+            into[key] = parse(r, key, r.table(obj, f'{name}."{key}"'))
+
+    @staticmethod
+    def _list(r: _Reader, value: object, name: str, parse: Any, into: list[Any]) -> None:
+        for i, obj in enumerate(r.tables(value, name)):
+            into.append(parse(r, obj, f"{name}[{i}]"))
+
+    def check(self) -> None:
+        """Cross-file checks: every id a rule names must be a defined cause."""
+        known = set(self.causes)
+        for meta in self.causes.values():
+            for edge in ("blocks", "hides"):
+                for other in getattr(meta, edge):
+                    if other not in known:
+                        raise RuleError(
+                            f"{meta.file}: causes.{meta.id}.{edge}: unknown cause id {other!r}"
+                        )
+        for sig in self.signatures:
+            if sig.cause and sig.cause not in known:
+                raise RuleError(f"rules: signature {sig.signal!r}: unknown cause {sig.cause!r}")
+        for bad in self.known_bad:
+            if bad.cause not in known:
+                raise RuleError(f"rules: known_bad {bad.id!r}: unknown cause {bad.cause!r}")
+
+    def build(self) -> Ruleset:
+        self.check()
+        return Ruleset(
+            causes=frozen_map(self.causes),
+            releases=tuple(sorted(self.releases.values(), key=lambda r: Version(r.version))),
+            lines=frozen_map(self.lines),
+            minimums=tuple(self.minimums),
+            toolkits=tuple(self.toolkits),
+            signatures=tuple(self.signatures),
+            noise=tuple(self.noise),
+            gpus=tuple(self.gpus),
+            known_bad=tuple(self.known_bad),
+            policy=self.policy,
+            frameworks=frozen_map({k: frozen_map(v) for k, v in self.frameworks.items()}),
+        )
+
+
+def parse_rules(files: Mapping[str, bytes | str]) -> Ruleset:
+    """Build a ``Ruleset`` from file name -> TOML text (pure; used by tests and the loader)."""
+    collector = _Collector()
+    for name in sorted(files):
+        text = files[name]
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RuleError(f"{name}: not UTF-8 text (byte {exc.start})") from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RuleError(f"{name}: not valid TOML: {exc}") from exc
+        collector.add(name, data)
+    return collector.build()
+
+
+def read_rule_files(directory: Traversable | Path) -> dict[str, bytes]:
+    """Every ``*.toml`` in *directory*, as ``rules/<name>`` -> bytes."""
+    try:
+        entries = sorted(directory.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise RuleError(f"rules folder {directory} cannot be read: {exc}") from exc
+    files = {}
+    for entry in entries:
+        if entry.name.endswith(".toml") and entry.is_file():
+            try:
+                files[f"rules/{entry.name}"] = entry.read_bytes()
+            except OSError as exc:
+                raise RuleError(f"rules/{entry.name}: cannot be read: {exc}") from exc
+    if not files:
+        raise RuleError(f"rules folder {directory} holds no .toml files")
+    return files
+
+
+@functools.lru_cache(maxsize=4)
+def _load(directory: str | None) -> Ruleset:
+    folder: Traversable | Path = rules_dir() if directory is None else Path(directory)
+    return parse_rules(read_rule_files(folder))
+
+
+def load_rules(directory: Path | str | None = None) -> Ruleset:
+    """The shipped rules (or those in *directory*), loaded once per process."""
+    return _load(None if directory is None else str(directory))
+
+
+def clear_cache() -> None:
+    """Forget loaded rules (the benchmark measures a cold load with it)."""
+    _load.cache_clear()
