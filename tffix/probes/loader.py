@@ -506,6 +506,12 @@ def probe_libraries(
     file name (``libcudart.so.12.5.82``), else from the ``nvidia-*`` wheel that installed it
     (*library_owners*: real path -> (distribution, version)).
     """
+    if not sys.platform.startswith("linux"):
+        return LoaderReport(
+            frozen_map(),
+            frozen_map(),
+            f"the loader probe follows ld.so's search order; this is {sys.platform}",
+        )
     if eras is None:
         eras = load_soname_table()
     era = era_for(tf_version, eras)
