@@ -1,0 +1,65 @@
+"""The orchestrator: the environment the target's children get (the venv's activate script,
+tffix block included) and "unknown, because" instead of an exception when a probe fails."""
+
+from __future__ import annotations
+
+import os
+import venv
+from pathlib import Path
+
+import pytest
+
+from tffix import collect
+from tffix.envedit import BLOCK_BEGIN, BLOCK_END, EditOp, EnvEdit
+from tffix.probes import gpu as gpu_probe
+from tffix.probes.target import resolve_target
+
+
+@pytest.fixture
+def bare_venv(tmp_path: Path) -> Path:
+    path = tmp_path / "env"
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(path)
+    block = [
+        BLOCK_BEGIN,
+        EnvEdit(EditOp.PREPEND, "LD_LIBRARY_PATH", "/opt/fixed/lib").encode(),
+        EnvEdit(EditOp.SET, "TF_FORCE_GPU_ALLOW_GROWTH", "true").encode(),
+        BLOCK_END,
+    ]
+    with open(path / "bin" / "activate", "a") as fh:
+        fh.write("export CUDA_HOME=/usr/local/cuda-11.8\n" + "\n".join(block) + "\n")
+    return path
+
+
+def test_children_run_in_the_activated_environment(bare_venv: Path) -> None:
+    environ = {"PATH": os.environ["PATH"], "LD_LIBRARY_PATH": "/usr/local/cuda/lib64"}
+    target = resolve_target(venv=str(bare_venv), environ=environ)
+    snap = collect.collect_snapshot(target, environ=environ, tf_timeout=60)
+    assert snap.env["LD_LIBRARY_PATH"] == "/opt/fixed/lib:/usr/local/cuda/lib64"
+    assert snap.env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    assert snap.env["VIRTUAL_ENV"] == str(bare_venv)
+    activate = snap.extra["activate"]
+    assert isinstance(activate, dict)
+    assert activate["active"] is False
+    assert [e["variable"] for e in activate["tffix_edits"]] == [
+        "LD_LIBRARY_PATH",
+        "TF_FORCE_GPU_ALLOW_GROWTH",
+    ]
+    assert [e["text"] for e in activate["exports"]] == ["export CUDA_HOME=/usr/local/cuda-11.8"]
+    assert snap.tensorflow is None  # nothing to import in a bare venv
+
+
+def test_a_failing_probe_costs_its_section_only(
+    bare_venv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(**_: object) -> None:
+        raise RuntimeError("a bug in the driver probe")
+
+    monkeypatch.setattr(gpu_probe, "probe_driver", broken)
+    environ = {"PATH": os.environ["PATH"]}
+    target = resolve_target(venv=str(bare_venv), environ=environ)
+    snap = collect.collect_snapshot(target, environ=environ, tf_timeout=60)
+    assert (
+        snap.unknown["driver"] == "the driver probe failed: RuntimeError: a bug in the driver probe"
+    )
+    assert snap.packages is not None  # the other probes still answered
+    assert snap.python.venv == str(bare_venv)
