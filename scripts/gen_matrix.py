@@ -23,7 +23,7 @@ which were read. The raw pip reports used are recorded (trimmed to the fields re
 Usage::
 
     python scripts/gen_matrix.py                       # query everything (slow: minutes)
-    python scripts/gen_matrix.py --releases 2.18.1,2.19.1 --reference ../shared/reference/matrix.json
+    python scripts/gen_matrix.py --releases 2.18.1 --reference ../shared/reference/matrix.json
     python scripts/gen_matrix.py --offline             # rebuild from fixtures/index only
 """
 

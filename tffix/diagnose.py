@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tffix.errors import ExitCode
 from tffix.graph import build_graph
 from tffix.model import Diagnosis, Finding, FixSide, Severity, Snapshot
 from tffix.planner import make_plan
 from tffix.ruleset import Ruleset
-from tffix.errors import ExitCode
 
 
 def diagnose(

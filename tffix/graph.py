@@ -345,14 +345,14 @@ def check_platform(f: Facts) -> Iterable[Finding]:
                 "WSL2 (pip install 'tensorflow[and-cuda]' there) or use TensorFlow ≤ 2.10 "
                 "with Python ≤ 3.10 natively.",
             )
-    if f.os == "macos" and f.gpu_visible is not True:
-        if f.snap.packages is None or not f.has("tensorflow-metal"):
-            yield _finding(
-                f,
-                "macos-needs-metal",
-                "macOS has no CUDA; TensorFlow uses the GPU only through tensorflow-metal",
-                ["platform.os", "packages"] if f.snap.packages is not None else ["platform.os"],
-            )
+    metal = f.snap.packages is not None and f.has("tensorflow-metal")
+    if f.os == "macos" and f.gpu_visible is not True and not metal:
+        yield _finding(
+            f,
+            "macos-needs-metal",
+            "macOS has no CUDA; TensorFlow uses the GPU only through tensorflow-metal",
+            ["platform.os", "packages"] if f.snap.packages is not None else ["platform.os"],
+        )
     arch = (f.snap.platform.arch or "").lower()
     if f.linux and (arch in {"aarch64", "arm64"} or f.jetson) and f.gpu_visible is not True:
         nvidia_build = bool(f.tf_version and "+nv" in f.tf_version)
@@ -547,9 +547,12 @@ def check_driver(f: Facts) -> Iterable[Finding]:
             )
     uvm: list[str] = [h.evidence for h in f.log.all("uvm")]
     nodes = f.snap.extra.get("device_nodes")
-    if isinstance(nodes, list) and any(str(n).startswith("/dev/nvidia0") for n in nodes):
-        if not any("nvidia-uvm" in str(n) for n in nodes):
-            uvm.append("extra.device_nodes")
+    if (
+        isinstance(nodes, list)
+        and any(str(n).startswith("/dev/nvidia0") for n in nodes)
+        and not any("nvidia-uvm" in str(n) for n in nodes)
+    ):
+        uvm.append("extra.device_nodes")
     if uvm and f.gpu_visible is not True:
         yield _finding(
             f,
@@ -775,9 +778,12 @@ def check_and_cuda(f: Facts) -> Iterable[Finding]:
     ev = [h.evidence for h in requested if h.groups.get("version")] + [h.evidence for h in pins]
     bad = None
     for entry in f.rules.known_bad:
-        if entry.cause == "and-cuda-unresolvable" and version in entry.releases:
-            if entry.python is None or (f.python and f.python in entry.python):
-                bad = entry
+        if (
+            entry.cause == "and-cuda-unresolvable"
+            and version in entry.releases
+            and (entry.python is None or (f.python and f.python in entry.python))
+        ):
+            bad = entry
     wants_cuda = bool(requested or pins) or (
         f.linux and f.packages_complete and not f.nvidia_installed(f.tf_cuda_major)
     )

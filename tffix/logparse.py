@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from packaging.utils import canonicalize_name
 
 from tffix.model import (
-    UNKNOWN,
     SNAPSHOT_SCHEMA,
+    UNKNOWN,
     Driver,
     Gpu,
     Platform,

@@ -118,9 +118,12 @@ def installable(f: Facts, release: Release) -> bool:
     if f.python is not None and f.python not in release.python:
         return False
     for bad in f.rules.known_bad:
-        if bad.cause == "and-cuda-unresolvable" and release.version in bad.releases:
-            if bad.python is None or f.python is None or f.python in bad.python:
-                return False
+        if (
+            bad.cause == "and-cuda-unresolvable"
+            and release.version in bad.releases
+            and (bad.python is None or f.python is None or f.python in bad.python)
+        ):
+            return False
     libc = parse_version((f.snap.platform.libc or "").replace("glibc", "").strip())
     need = re.fullmatch(r"manylinux_(\d+)_(\d+)", release.glibc or "")
     return not (libc and need and libc < Version(f"{need.group(1)}.{need.group(2)}"))
@@ -177,9 +180,12 @@ def same_or_newest(f: Facts, version: str | None) -> tuple[Release, Safety] | No
 def _known_bad_fix(f: Facts, version: str) -> Release | None:
     """The release that fixes a known defect of *version* that a reinstall would keep."""
     for bad in f.rules.known_bad:
-        if version in bad.releases and bad.requires is None:
-            if bad.python is None or f.python is None or f.python in bad.python:
-                return f.rules.release(bad.fixed_in)
+        if (
+            version in bad.releases
+            and bad.requires is None
+            and (bad.python is None or f.python is None or f.python in bad.python)
+        ):
+            return f.rules.release(bad.fixed_in)
     return None
 
 
@@ -255,7 +261,13 @@ def fix_platform(f: Facts, finding: Finding) -> list[Alternative]:
         py = parse_version(f.python)
         if py is not None and not (Version("3.9") <= py < Version("3.13")):
             return []
-        return [(pip_install([METAL], "Install Apple's Metal plugin for TensorFlow", Safety.SAFE, cause),)]
+        return [
+            (
+                pip_install(
+                    [METAL], "Install Apple's Metal plugin for TensorFlow", Safety.SAFE, cause
+                ),
+            )
+        ]
     if cause == "platform-no-cuda-wheels":
         if f.jetson:
             return [
@@ -291,7 +303,8 @@ def fix_platform(f: Facts, finding: Finding) -> list[Alternative]:
                 manual(
                     [
                         f"python{py} -m venv .venv-tf",
-                        f".venv-tf/bin/python -m pip install 'tensorflow[and-cuda]=={newest.version}'",
+                        ".venv-tf/bin/python -m pip install "
+                        f"'tensorflow[and-cuda]=={newest.version}'",
                     ],
                     f"Make an environment with Python {py} (TensorFlow {newest.version} supports "
                     f"{', '.join(newest.python)})",
@@ -313,9 +326,11 @@ def fix_outside(f: Facts, finding: Finding) -> list[Alternative]:
     cause = finding.id
     if cause == "container-no-gpu":
         if f.container == "kubernetes" or f.scheduler == "kubernetes":
-            cmds = ["kubectl patch deployment <name> --type=json -p '[{\"op\":\"add\",\"path\":"
-                    "\"/spec/template/spec/containers/0/resources/limits/nvidia.com~1gpu\","
-                    "\"value\":1}]'"]
+            cmds = [
+                'kubectl patch deployment <name> --type=json -p \'[{"op":"add","path":'
+                '"/spec/template/spec/containers/0/resources/limits/nvidia.com~1gpu",'
+                '"value":1}]\''
+            ]
         elif f.container == "podman":
             cmds = ["podman run --device nvidia.com/gpu=all …  # the same command, with the GPU"]
         else:
@@ -367,7 +382,13 @@ def fix_outside(f: Facts, finding: Finding) -> list[Alternative]:
             )
         ]
     if cause == "wsl-libcuda-not-found":
-        return [(env_step(StepKind.ENV_PATH_PREPEND, "LD_LIBRARY_PATH", cause, entry="/usr/lib/wsl/lib"),)]
+        return [
+            (
+                env_step(
+                    StepKind.ENV_PATH_PREPEND, "LD_LIBRARY_PATH", cause, entry="/usr/lib/wsl/lib"
+                ),
+            )
+        ]
     if cause == "driver-too-old":
         rec = None
         if f.tf_cuda:
@@ -440,7 +461,9 @@ def fix_distribution(f: Facts, finding: Finding) -> list[Alternative]:
         steps: list[PlanStep] = []
         if f.has("tensorflow-gpu"):
             steps.append(
-                pip_uninstall(["tensorflow-gpu"], "Remove the tensorflow-gpu package", Safety.SAFE, cause)
+                pip_uninstall(
+                    ["tensorflow-gpu"], "Remove the tensorflow-gpu package", Safety.SAFE, cause
+                )
             )
         newest = newest_release(f)
         if newest is None:
@@ -462,7 +485,10 @@ def fix_distribution(f: Facts, finding: Finding) -> list[Alternative]:
         return [
             (
                 pip_uninstall(
-                    dists, f"Remove every TensorFlow distribution ({', '.join(dists)})", Safety.SAFE, cause
+                    dists,
+                    f"Remove every TensorFlow distribution ({', '.join(dists)})",
+                    Safety.SAFE,
+                    cause,
                 ),
                 *install,
             )
@@ -509,7 +535,11 @@ def fix_distribution(f: Facts, finding: Finding) -> list[Alternative]:
             ]
         steps = []
         if f.has("tensorflow"):
-            steps.append(pip_uninstall(["tensorflow"], "Remove the CPU-only TensorFlow build", Safety.SAFE, cause))
+            steps.append(
+                pip_uninstall(
+                    ["tensorflow"], "Remove the CPU-only TensorFlow build", Safety.SAFE, cause
+                )
+            )
         steps.append(
             pip_install(
                 [and_cuda(release)],
@@ -525,11 +555,24 @@ def fix_distribution(f: Facts, finding: Finding) -> list[Alternative]:
         if "NumPy" in finding.title:
             py = parse_version(f.python)
             if py is None or py < Version("3.13"):
-                return [(pip_install([NUMPY_1], "Install NumPy 1.x, which this TensorFlow was built for", Safety.SAFE, cause),)]
+                return [
+                    (
+                        pip_install(
+                            [NUMPY_1],
+                            "Install NumPy 1.x, which this TensorFlow was built for",
+                            Safety.SAFE,
+                            cause,
+                        ),
+                    )
+                ]
         return []
     if cause == "and-cuda-unresolvable":
         asked = next(
-            (h.groups.get("version") for h in f.log.all("pip-install-and-cuda") if h.groups.get("version")),
+            (
+                h.groups.get("version")
+                for h in f.log.all("pip-install-and-cuda")
+                if h.groups.get("version")
+            ),
             None,
         )
         version = asked or f.tf_version
@@ -588,7 +631,7 @@ def fix_libraries(f: Facts, finding: Finding) -> list[Alternative]:
         if finding.fix == FixSide.OUTSIDE and sched:
             cmds = {
                 "slurm": ["srun --gres=gpu:1 --pty bash  # or #SBATCH --gres=gpu:1"],
-                "kubernetes": ["kubectl describe pod \"$HOSTNAME\" | grep nvidia.com/gpu"],
+                "kubernetes": ['kubectl describe pod "$HOSTNAME" | grep nvidia.com/gpu'],
                 "ray": ["ray.remote(num_gpus=1)  # on the task or actor that runs TensorFlow"],
             }.get(sched, [])
             if not cmds:
@@ -600,14 +643,13 @@ def fix_libraries(f: Facts, finding: Finding) -> list[Alternative]:
             return []
         steps: list[PlanStep] = []
         if cause == "cuda-version-mismatch" and f.tf_cuda_major is not None:
-            wrong = [
-                n for n in f.nvidia_installed() if not n.endswith(f"-cu{f.tf_cuda_major}")
-            ]
+            wrong = [n for n in f.nvidia_installed() if not n.endswith(f"-cu{f.tf_cuda_major}")]
             if wrong and not _other_framework_needs(f, wrong):
                 steps.append(
                     pip_uninstall(
                         wrong,
-                        f"Remove the CUDA {wrong[0].rsplit('-cu', 1)[1]} wheels TensorFlow cannot use",
+                        f"Remove the CUDA {wrong[0].rsplit('-cu', 1)[1]} wheels TensorFlow "
+                        "cannot use",
                         Safety.SAFE,
                         cause,
                     )
@@ -700,7 +742,9 @@ def fix_libraries(f: Facts, finding: Finding) -> list[Alternative]:
         if "XLA_FLAGS" in f.snap.env and "xla_gpu_cuda_data_dir" in f.snap.env["XLA_FLAGS"]:
             steps.append(env_step(StepKind.ENV_UNSET, "XLA_FLAGS", cause))
         if pin:
-            steps.append(pip_install([pin], "Install ptxas and libdevice for XLA", Safety.SAFE, cause))
+            steps.append(
+                pip_install([pin], "Install ptxas and libdevice for XLA", Safety.SAFE, cause)
+            )
             return [tuple(steps)]
         return [
             (
@@ -885,7 +929,9 @@ def _merge(steps: Sequence[PlanStep], facts: Facts) -> list[PlanStep]:
         if step.kind == StepKind.PIP_UNINSTALL:
             # uninstalling what an earlier uninstall already removes is one step
             for i, prior in enumerate(out):
-                if prior.kind == StepKind.PIP_UNINSTALL and set(step.packages) <= set(prior.packages):
+                if prior.kind == StepKind.PIP_UNINSTALL and set(step.packages) <= set(
+                    prior.packages
+                ):
                     out[i] = _add_resolves(prior, step.resolves)
                     break
             else:

@@ -292,6 +292,13 @@ def _cause(r: _Reader, cause_id: str, obj: Mapping[str, Any]) -> CauseMeta:
     )
 
 
+def _requirement(r: _Reader, text: str, key: str) -> Requirement:
+    try:
+        return Requirement(text)
+    except InvalidRequirement as exc:
+        raise r.fail(key, f"not a requirement: {exc}") from exc
+
+
 def _release(r: _Reader, version: str, obj: Mapping[str, Any]) -> Release:
     key = f'release."{version}"'
     r.keys(
@@ -313,10 +320,7 @@ def _release(r: _Reader, version: str, obj: Mapping[str, Any]) -> Release:
         raise r.fail(key, f"{version!r} is not a version") from exc
     and_cuda = r.strings(obj, "and_cuda", key)
     for i, text in enumerate(and_cuda):
-        try:
-            Requirement(text)
-        except InvalidRequirement as exc:
-            raise r.fail(f"{key}.and_cuda[{i}]", f"not a requirement: {exc}") from exc
+        _requirement(r, text, f"{key}.and_cuda[{i}]")
     requires_python = r.string(obj, "requires_python", key, "")
     if requires_python:
         try:

@@ -1,21 +1,144 @@
-"""`tffix diagnose` (not yet built)."""
+"""`tffix diagnose` and `tffix --dry-run`: a snapshot (saved or live) -> findings and plan.
+
+The glue only: read the snapshot (or collect it from the live target and scan the project's
+code), run the pure pipeline (``tffix.diagnose``), render (``tffix.report``), return the exit
+code. Never catches ``TffixError`` (``tffix.cli.main`` does).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
 
-from tffix.errors import UsageError
+from tffix.diagnose import diagnose, exit_code
+from tffix.document import MAX_DOCUMENT_BYTES, parse_snapshot_text
+from tffix.errors import InputError
+from tffix.model import Diagnosis, Finding, Snapshot
+from tffix.report import render_json, render_text
+from tffix.ruleset import Ruleset, load_rules
+from tffix.term import Style, use_colour
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """``--snapshot FILE`` (or ``-``), ``--unsafe``, ``--no-scan``."""
+    parser.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        help="diagnose a saved tffix.snapshot/1 document ('-' reads standard input) instead "
+        "of the live target",
+    )
+    parser.add_argument("--unsafe", action="store_true", help="also show unsafe steps in the plan")
+    parser.add_argument(
+        "--no-scan",
+        action="store_true",
+        help="do not scan the current project's code (live target only)",
+    )
+
+
+def read_limited(stream: BinaryIO, name: str, limit: int, what: str) -> bytes:
+    """Read at most *limit* bytes of *stream*; ``InputError`` when there is more."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(f"{name} is larger than {limit // (1024 * 1024)} MiB; {what}")
+    return data
+
+
+def read_input(path: str, *, limit: int, what: str) -> tuple[bytes, str]:
+    """The bytes of *path* (``-`` = standard input) and a name for messages."""
+    if path == "-":
+        return read_limited(sys.stdin.buffer, "standard input", limit, what), "standard input"
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+        if file.is_file() and size > limit:
+            raise InputError(
+                f"{path} is {size // (1024 * 1024)} MiB; {what} "
+                f"(at most {limit // (1024 * 1024)} MiB)"
+            )
+        with file.open("rb") as stream:
+            return read_limited(stream, path, limit, what), path
+    except IsADirectoryError as exc:
+        raise InputError(f"{path} is a folder, not a file") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def show(
+    diag: Diagnosis,
+    snap: Snapshot,
+    rules: Ruleset,
+    args: argparse.Namespace,
+    *,
+    heading: str,
+    checks: bool = True,
+) -> int:
+    """Print the diagnosis as the options ask and return the exit code."""
+    if getattr(args, "json", False):
+        sys.stdout.write(render_json(diag))
+    else:
+        style = Style(use_colour(sys.stdout, os.environ))
+        sys.stdout.write(
+            render_text(
+                diag,
+                snap,
+                rules=rules,
+                verbose=getattr(args, "verbose", 0) or 0,
+                show_unsafe=bool(getattr(args, "unsafe", False)),
+                style=style,
+                heading=heading,
+                checks=checks,
+            )
+        )
+    return int(exit_code(diag))
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise UsageError("'diagnose' is not available yet")
+    """``tffix diagnose``: a saved snapshot, or the live target without ``--snapshot``."""
+    if not getattr(args, "snapshot", None):
+        return run_live(args)
+    data, name = read_input(
+        args.snapshot, limit=MAX_DOCUMENT_BYTES, what="a snapshot is a few KiB of JSON"
+    )
+    snap = parse_snapshot_text(data, name=name)
+    rules = load_rules()
+    diag = diagnose(snap, rules)
+    return show(diag, snap, rules, args, heading=f"tffix diagnosis of {name}")
 
 
-def run_live(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise UsageError("--dry-run is not available yet")
+Collector = Callable[[argparse.Namespace], Snapshot]
+
+
+def collect_live(args: argparse.Namespace) -> Snapshot:
+    """Resolve the target and collect its snapshot (the probes do the reading)."""
+    from tffix.collect import collect_snapshot
+    from tffix.probes.target import resolve_target
+
+    target = resolve_target(venv=getattr(args, "venv", None), python=getattr(args, "python", None))
+    return collect_snapshot(target, environ=os.environ)
+
+
+def scan_findings(args: argparse.Namespace, snap: Snapshot) -> tuple[Finding, ...]:
+    """Findings of the code scan of the current folder, when it looks like a project."""
+    if getattr(args, "no_scan", False) or importlib.util.find_spec("tffix.scan") is None:
+        return ()
+    from tffix.scan import looks_like_project, scan_project
+
+    cwd = Path.cwd()
+    if not looks_like_project(cwd):
+        return ()
+    result = scan_project(cwd, gpu_count=len(snap.gpus) if snap.gpus else None)
+    return tuple(result.findings)
+
+
+def run_live(args: argparse.Namespace, *, collect: Collector = collect_live) -> int:
+    """``tffix --dry-run`` (and ``tffix diagnose`` without a snapshot): the live target."""
+    snap = collect(args)
+    rules = load_rules()
+    diag = diagnose(snap, rules, extra_findings=scan_findings(args, snap))
+    where = snap.python.executable or "the target"
+    return show(diag, snap, rules, args, heading=f"tffix diagnosis of {where}")

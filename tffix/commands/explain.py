@@ -1,16 +1,54 @@
-"""`tffix explain` (not yet built)."""
+"""`tffix explain [FILE|-]`: TensorFlow, pip or nvidia-smi text in, findings out.
+
+Reads the text (refusing binary or enormous input with one line), turns it into a partial
+snapshot (``tffix.logparse.snapshot_from_text``) and runs the same pipeline as ``diagnose``.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from tffix.errors import UsageError
+from tffix.commands.diagnose import read_input, show
+from tffix.diagnose import diagnose
+from tffix.errors import InputError
+from tffix.logparse import snapshot_from_text
+from tffix.ruleset import load_rules
+
+MAX_LOG_BYTES = 32 * 1024 * 1024
+"""A log past this is not something a person pasted; reading it would only cost memory."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """The log file (default: standard input) and ``--unsafe``."""
+    parser.add_argument(
+        "file", nargs="?", default="-", metavar="FILE", help="the log text ('-' or none: stdin)"
+    )
+    parser.add_argument("--unsafe", action="store_true", help="also show unsafe steps in the plan")
+
+
+def decode_log(data: bytes, name: str) -> str:
+    """The text of a log; ``InputError`` for binary data."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:  # PowerShell's `>` writes UTF-16 with a byte-order mark
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{name} is not readable UTF-16 text (byte {exc.start})") from exc
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InputError(f"{name} is binary (a NUL byte at offset {nul}), not log text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name} is not UTF-8 text (undecodable byte at offset {exc.start})"
+        ) from exc
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise UsageError("'explain' is not available yet")
+    """Explain the causes the log shows."""
+    data, name = read_input(args.file, limit=MAX_LOG_BYTES, what="tffix explain reads log text")
+    text = decode_log(data, name)
+    rules = load_rules()
+    snap = snapshot_from_text(text, rules)
+    diag = diagnose(snap, rules)
+    return show(diag, snap, rules, args, heading=f"tffix explain: {name}", checks=False)

@@ -1,0 +1,285 @@
+"""Rendering a diagnosis: human text (one line per check, verdict, plan) or the JSON document.
+
+Pure: ``Diagnosis`` (+ the snapshot, for the list of checks and what each saw) -> ``str``.
+Marks read without colour (``[ok]``, ``[!!]``, ``[! ]``, ``[??]``, ``[--]``); colour comes only
+from the ``Style`` the caller passes (see ``tffix.term``). Unsafe steps are hidden unless asked
+for, with a hint, as ruff hides unsafe fixes.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tffix.diagnose import exit_code
+from tffix.document import diagnosis_to_dict
+from tffix.errors import ExitCode
+from tffix.model import (
+    UNKNOWN,
+    Diagnosis,
+    Driver,
+    Finding,
+    FixSide,
+    PlanStep,
+    Safety,
+    Severity,
+    Snapshot,
+    StepKind,
+    TensorFlowInfo,
+)
+from tffix.ruleset import Ruleset
+from tffix.term import Style
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """One line of the report: a label and the causes it covers."""
+
+    key: str
+    label: str
+    causes: tuple[str, ...]
+
+
+CHECKS: tuple[CheckSpec, ...] = (
+    CheckSpec(
+        "platform",
+        "Platform",
+        ("windows-native-unsupported", "macos-needs-metal", "platform-no-cuda-wheels"),
+    ),
+    CheckSpec("python", "Python", ("python-version-unsupported", "wrong-interpreter")),
+    CheckSpec(
+        "container", "Container GPU access", ("container-no-gpu", "container-toolkit-outdated")
+    ),
+    CheckSpec(
+        "driver",
+        "NVIDIA driver",
+        (
+            "no-nvidia-gpu",
+            "driver-not-loaded",
+            "driver-library-mismatch",
+            "nvidia-uvm-unavailable",
+            "wsl-libcuda-not-found",
+            "driver-too-old",
+        ),
+    ),
+    CheckSpec(
+        "package",
+        "TensorFlow package",
+        (
+            "tf-not-installed",
+            "tf-gpu-stub",
+            "tf-multiple-distributions",
+            "tf-cpu-only-package",
+            "and-cuda-unresolvable",
+        ),
+    ),
+    CheckSpec("build", "TensorFlow build", ("tf-cpu-only-build", "tf-import-error")),
+    CheckSpec("devices", "GPU devices", ("cuda-visible-devices-masked", "gpu-arch-unsupported")),
+    CheckSpec(
+        "libraries",
+        "CUDA libraries",
+        (
+            "cuda-libs-missing",
+            "cuda-libs-not-found",
+            "cuda-version-mismatch",
+            "framework-pin-conflict",
+            "windows-dll-search-path",
+        ),
+    ),
+    CheckSpec("cudnn", "cuDNN", ("cudnn-version-mismatch", "ld-library-path-shadowing")),
+    CheckSpec("xla", "XLA tools", ("xla-cuda-tools-missing",)),
+)
+_PLAIN = Style()
+_COVERED = {c for spec in CHECKS for c in spec.causes} | {"healthy"}
+_STATE = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "info"}
+
+
+def _seen(snap: Snapshot, key: str) -> str | None:
+    """What the snapshot says for a check that found nothing (None: not observed)."""
+    p = snap.platform
+    if key == "platform":
+        parts = [x for x in (p.os, p.arch, p.libc) if x]
+        return " ".join(parts) + (" (WSL2)" if p.wsl else "") if parts else None
+    if key == "python":
+        return snap.python.version
+    if key == "container":
+        if p.container is UNKNOWN:
+            return None
+        return "not in a container" if p.container is None else f"{p.container}, GPU passed in"
+    if key == "driver":
+        if isinstance(snap.driver, Driver) and snap.driver.version:
+            cuda = f" (CUDA {snap.driver.cuda})" if snap.driver.cuda else ""
+            return f"{snap.driver.version}{cuda}"
+        return None
+    tf = snap.tensorflow if isinstance(snap.tensorflow, TensorFlowInfo) else None
+    if key == "package":
+        if snap.packages and "tensorflow" in snap.packages:
+            return f"tensorflow {snap.packages['tensorflow']}"
+        return f"tensorflow {tf.version}" if tf and tf.version else None
+    if key == "build":
+        if tf and tf.build and tf.build.is_cuda_build:
+            return f"CUDA {tf.build.cuda_version or '?'} build"
+        return "imports" if tf and tf.import_error is None else None
+    if key == "devices":
+        if snap.gpus:
+            names = ", ".join(
+                f"{g.name or 'GPU'}"
+                + (f" ({g.compute_capability})" if g.compute_capability else "")
+                for g in snap.gpus
+            )
+            return names
+        return None
+    if key == "libraries":
+        found = [s for s, lib in snap.libraries.items() if isinstance(lib.path, str)]
+        return f"{len(found)} resolved" if found else None
+    if key == "cudnn":
+        for soname, lib in snap.libraries.items():
+            if soname.startswith("libcudnn") and isinstance(lib.path, str):
+                return f"{soname} {lib.version or ''}".strip()
+        return None
+    return None
+
+
+def _blocker(spec: CheckSpec, findings: Sequence[Finding], rules: Ruleset | None) -> str | None:
+    for f in findings:
+        if f.severity != Severity.ERROR:
+            continue
+        declared = rules.causes[f.id].blocks if rules and f.id in rules.causes else f.blocks
+        if set(declared) & set(spec.causes):
+            return f.id
+    return None
+
+
+def _finding_lines(f: Finding, label: str, style: Style, verbose: int) -> list[str]:
+    state = _STATE[f.severity]
+    where = f" ({f.location})" if f.location else ""
+    lines = [f"  {style.mark(state)} {label}: {f.title}{where}  {style.paint('dim', f'[{f.id}]')}"]
+    if verbose:
+        if f.evidence:
+            lines.append(f"       evidence: {', '.join(f.evidence)}")
+        if f.blocks:
+            lines.append(f"       blocks: {', '.join(f.blocks)}")
+        if f.detail:
+            lines.append(f"       {f.detail}")
+    return lines
+
+
+def step_commands(step: PlanStep, python: str | None) -> list[str]:
+    """What a step amounts to, as commands a person could type."""
+    py = shlex.quote(python) if python else "python"
+    if step.kind == StepKind.PIP_INSTALL:
+        return [f"{py} -m pip install " + " ".join(shlex.quote(r) for r in step.requirements)]
+    if step.kind == StepKind.PIP_UNINSTALL:
+        return [f"{py} -m pip uninstall -y " + " ".join(step.packages)]
+    if step.kind == StepKind.ENV_SET:
+        return [f"export {step.variable}={shlex.quote(step.value or '')}"]
+    if step.kind == StepKind.ENV_UNSET:
+        return [f"unset {step.variable}"]
+    if step.kind == StepKind.ENV_PATH_PREPEND:
+        return [f'export {step.variable}="{step.entry}${{{step.variable}:+:${step.variable}}}"']
+    if step.kind == StepKind.ENV_PATH_REMOVE:
+        return [f"# remove {step.entry} from {step.variable}"]
+    return list(step.commands)
+
+
+def verdict(diag: Diagnosis) -> str:
+    """The one-line verdict."""
+    code = exit_code(diag)
+    errors = [f for f in diag.findings if f.severity == Severity.ERROR]
+    n = len(errors)
+    problems = f"{n} problem{'s' if n != 1 else ''}"
+    if code == ExitCode.OK:
+        if diag.gpu_visible:
+            return "TensorFlow sees the GPU."
+        return "No problem found in what was given (whether TensorFlow sees the GPU is unknown)."
+    if code == ExitCode.FIXABLE:
+        return f"TensorFlow cannot use the GPU: {problems}, which tffix can fix in the venv."
+    first = next(f for f in errors if f.fix == FixSide.OUTSIDE)
+    return (
+        f"TensorFlow cannot use the GPU: {problems}; {first.id} needs action outside the venv "
+        "first."
+    )
+
+
+def render_text(
+    diag: Diagnosis,
+    snap: Snapshot | None = None,
+    *,
+    rules: Ruleset | None = None,
+    verbose: int = 0,
+    show_unsafe: bool = False,
+    style: Style = _PLAIN,
+    heading: str | None = None,
+    checks: bool = True,
+) -> str:
+    """The human report: checks (or just findings), verdict, plan."""
+    out: list[str] = []
+    if heading:
+        out.append(style.paint("bold", heading))
+    by_id = {f.id: f for f in diag.findings}
+    if checks and snap is not None:
+        for spec in CHECKS:
+            mine = [by_id[c] for c in spec.causes if c in by_id]
+            mine.sort(key=lambda f: diag.findings.index(f))
+            if mine:
+                for f in mine:
+                    out.extend(_finding_lines(f, spec.label, style, verbose))
+                continue
+            blocker = _blocker(spec, diag.findings, rules)
+            if blocker:
+                out.append(
+                    f"  {style.mark('skipped')} {spec.label}: not checked (blocked by {blocker})"
+                )
+                continue
+            seen = _seen(snap, spec.key)
+            if seen is None:
+                out.append(f"  {style.mark('unknown')} {spec.label}: unknown")
+            else:
+                out.append(f"  {style.mark('ok')} {spec.label}: {seen}")
+        others = [f for f in diag.findings if f.id not in _COVERED]
+        for f in others:
+            out.extend(_finding_lines(f, "Code" if f.location else "Other", style, verbose))
+        gpu = {True: ("ok", "yes"), False: ("error", "no"), None: ("unknown", "unknown")}[
+            diag.gpu_visible
+        ]
+        out.append(f"  {style.mark(gpu[0])} TensorFlow lists a GPU: {gpu[1]}")
+    else:
+        labels = {c: spec.label for spec in CHECKS for c in spec.causes}
+        for f in diag.findings:
+            if f.id == "healthy":
+                continue
+            out.extend(_finding_lines(f, labels.get(f.id, "Code"), style, verbose))
+        if not diag.findings:
+            out.append("  no known cause in this text")
+    out.append("")
+    out.append(style.paint("bold", verdict(diag)))
+    if diag.plan:
+        python = snap.python.executable if snap else None
+        visible = [
+            (i, s)
+            for i, s in enumerate(diag.plan, start=1)
+            if show_unsafe or s.safety != Safety.UNSAFE
+        ]
+        hidden = len(diag.plan) - len(visible)
+        out.append("")
+        out.append("Plan:")
+        for number, step in visible:
+            tag = {Safety.SAFE: "safe", Safety.UNSAFE: "unsafe", Safety.MANUAL: "manual"}[
+                step.safety
+            ]
+            who = " (run it yourself)" if step.safety == Safety.MANUAL else ""
+            out.append(f"  {number}. [{tag}] {step.summary}{who}  → {', '.join(step.resolves)}")
+            out.extend(f"       {command}" for command in step_commands(step, python))
+        if hidden:
+            out.append(
+                f"  ({hidden} unsafe step{'s' if hidden != 1 else ''} hidden: they change the "
+                "TensorFlow release or override another framework's pins; show them with --unsafe)"
+            )
+    return "\n".join(out) + "\n"
+
+
+def render_json(diag: Diagnosis) -> str:
+    """The ``tffix.diagnosis/1`` document as indented JSON text."""
+    return json.dumps(diagnosis_to_dict(diag), indent=2, ensure_ascii=False) + "\n"
