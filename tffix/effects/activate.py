@@ -39,8 +39,12 @@ def managed_files(prefix: Path, *, conda: bool) -> dict[str, Shell | str]:
     folder = _bin_dir(prefix)
     out: dict[str, Shell | str] = {}
     for shell, name in SCRIPT_NAMES.items():
-        if (prefix / folder / name).exists() or (prefix / folder / name).is_symlink():
-            out[f"{folder}/{name}"] = shell
+        # virtualenv writes activate.ps1, the stdlib venv Activate.ps1
+        for candidate in dict.fromkeys((name, name.lower())):
+            path = prefix / folder / candidate
+            if path.exists() or path.is_symlink():
+                out[f"{folder}/{candidate}"] = shell
+                break
     return out
 
 

@@ -16,6 +16,7 @@ effects record it before every change.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -42,8 +43,11 @@ print(json.dumps(seen))
 
 def _pip_config_files(environ: Mapping[str, str], prefix: Path) -> list[Path]:
     """pip configuration files that would apply (see pip's ``configuration`` docs)."""
-    if environ.get("PIP_CONFIG_FILE"):
-        return [Path(environ["PIP_CONFIG_FILE"])]
+    named = environ.get("PIP_CONFIG_FILE")
+    if named == os.devnull:  # pip's documented way to load no configuration file at all
+        return []
+    if named:
+        return [Path(named)]
     home = Path(environ.get("HOME", "~")).expanduser()
     xdg = Path(environ.get("XDG_CONFIG_HOME") or home / ".config")
     dirs = [Path(d) for d in environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":") if d]
