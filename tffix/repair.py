@@ -298,6 +298,8 @@ def repair(
     left: list[str] = []
     timings = {"steps": 0.0, "observe": 0.0, "verify": 0.0}
     journal_error: str | None = None
+    verification: Any = None
+    gpu_works = False
 
     def result(n: int, status: StepStatus, message: str = "", **kw: Any) -> None:
         results[n] = StepResult(n, diagnosis.plan[n - 1], status, message, **kw)
@@ -310,8 +312,16 @@ def repair(
         if selection.mode is Mode.QUIT or n not in selection.steps:
             result(n, StepStatus.DECLINED)
             continue
-        if healthy(current) and current is not diagnosis:
+        if gpu_works or (healthy(current) and current is not diagnosis):
             result(n, StepStatus.SKIPPED, "not needed: TensorFlow already uses the GPU")
+            continue
+        present = {f.id for f in current.findings}
+        if current is not diagnosis and step.resolves and not present & set(step.resolves):
+            result(
+                n,
+                StepStatus.SKIPPED,
+                "not needed any more: " + ", ".join(step.resolves) + " resolved",
+            )
             continue
         if selection.mode is Mode.STEPWISE and not confirm.step(n, step):
             result(n, StepStatus.DECLINED)
@@ -376,14 +386,16 @@ def repair(
         resolved = [f.id for f in findings if f.status is FindingStatus.RESOLVED]
         say(f"step {n}: done" + (f" (resolved: {', '.join(resolved)})" if resolved else ""))
         current = after
+        # the op check after every kept step: once TensorFlow runs an op on the GPU, stop
+        t2 = time.monotonic()
+        verification = verify()
+        timings["verify"] += time.monotonic() - t2
+        gpu_works = verification is not None and bool(verification.ok)
     for n in offered:
         if n not in results:
             result(n, StepStatus.SKIPPED, "not applied: the run stopped early")
-    verification = None
-    if started and any(r.status is StepStatus.APPLIED for r in results.values()):
-        t2 = time.monotonic()
-        verification = verify()
-        timings["verify"] = time.monotonic() - t2
+    if not any(r.status is StepStatus.APPLIED for r in results.values()):
+        verification = None
     code = ExitCodes.ROLLBACK_INCOMPLETE if left else exit_code_for(current, verification)
     if journal_error is not None and code == ExitCodes.OK:
         code = ExitCodes.FIXABLE

@@ -354,3 +354,48 @@ def test_outcome_json_document() -> None:
     assert doc["steps"][0]["status"] == "applied"
     assert doc["verification"]["ok"] is True
     assert set(doc) >= {"findings", "left_changed", "reactivate", "timings"}
+
+
+def test_step_whose_findings_are_already_resolved_is_skipped() -> None:
+    world = World({"cuda-visible-devices-hidden", "ld-library-path-shadowing"})
+    world.plan = (
+        PlanStep(StepKind.ENV_UNSET, "fix both", Safety.SAFE, ("cuda-visible-devices-hidden",)),
+        PlanStep(
+            StepKind.ENV_UNSET, "fix cvd again", Safety.SAFE, ("cuda-visible-devices-hidden",)
+        ),
+        PlanStep(StepKind.ENV_UNSET, "fix ldlp", Safety.SAFE, ("ld-library-path-shadowing",)),
+    )
+    outcome, _ = run(
+        world,
+        {
+            "fix both": {"removes": frozenset({"cuda-visible-devices-hidden"})},
+            "fix ldlp": {"removes": frozenset({"ld-library-path-shadowing"})},
+        },
+    )
+    assert [s.status for s in outcome.steps] == [
+        core.StepStatus.APPLIED,
+        core.StepStatus.SKIPPED,
+        core.StepStatus.APPLIED,
+    ]
+    assert "not needed any more" in outcome.steps[1].message
+
+
+def test_stops_as_soon_as_an_op_runs_on_the_gpu() -> None:
+    """A finding the diagnosis keeps reporting does not outweigh an op that ran on the GPU."""
+    world = World({"cuda-visible-devices-hidden", "ld-library-path-shadowing"})
+    world.plan = (step("unset CVD"), step("prepend a lib folder"))
+    recorder = FakeRecorder()
+    outcome = core.repair(
+        world.diagnose(),
+        confirm=core.AutoConfirm(),
+        actions=lambda s: FakeAction(world, s, removes=frozenset({"cuda-visible-devices-hidden"})),
+        observe=world.diagnose,
+        verify=lambda: FakeVerify(
+            () if "cuda-visible-devices-hidden" in world.problems else ("/physical_device:GPU:0",)
+        ),
+        recorder=recorder,
+        capture=dict,
+    )
+    assert [s.status for s in outcome.steps] == [core.StepStatus.APPLIED, core.StepStatus.SKIPPED]
+    assert outcome.exit_code == 0
+    assert world.journal == [("apply", "unset CVD")]
