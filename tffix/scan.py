@@ -30,6 +30,7 @@ line, the code, why it matters, and the exact edit to make.
 from __future__ import annotations
 
 import ast
+import bisect
 import fnmatch
 import functools
 import io
@@ -115,6 +116,11 @@ _DEVICE_RE = re.compile(
     r"^(?:/job:[^/]*)?(?:/replica:\d+)?(?:/task:\d+)?/?(?:device:)?"
     r"(?P<type>[A-Za-z_]+)(?::(?P<index>\d+|\*))?$"
 )
+_DEVICE_LITERAL_RE = re.compile(
+    r"""["'](?:[^"'\n]{0,60}?(?:CPU|cpu|GPU|gpu):\d+|/(?:device:)?(?:CPU|cpu|GPU|gpu))["']"""
+)
+"""A device string (``'/CPU:0'``, ``"/device:GPU:1"``, ``'cpu:0'``, ``'/cpu'``): a tf.device
+block is judged only when the file writes one."""
 _ASSIGNMENT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 _ENV_MAGIC_RE = re.compile(r"^%(?:env|set_env)\s+(.*)$")
 _SHELL_SPLIT_RE = re.compile(r"&&|\|\||;|\|")
@@ -139,6 +145,7 @@ class ScanRules:
 
     causes: Mapping[str, Cause]
     triggers: tuple[str, ...]
+    line_tokens: tuple[str, ...]
     skip_dirs: frozenset[str]
     max_python_bytes: int
     max_notebook_bytes: int
@@ -230,7 +237,18 @@ def parse_scan_rules(text: str) -> ScanRules:
         raise RuleError(f"{RULES_FILE}: scan.training.function_patterns: {exc}") from exc
     return ScanRules(
         causes=MappingProxyType(causes),
-        triggers=_strings(scan, "triggers", "scan"),
+        triggers=_strings(scan, "triggers", "scan")
+        + tuple(
+            _string(env, key, "scan.env")
+            for key in (
+                "visible_devices",
+                "device_order",
+                "keras_backend",
+                "loader_path",
+                "log_level",
+            )
+        ),
+        line_tokens=_strings(scan, "line_tokens", "scan"),
         skip_dirs=frozenset(_strings(scan, "skip_dirs", "scan")),
         max_python_bytes=_integer(scan, "max_python_bytes", "scan"),
         max_notebook_bytes=_integer(scan, "max_notebook_bytes", "scan"),
@@ -347,6 +365,7 @@ class _Chunk:
     """One parsed piece of a file: a whole module, or one notebook cell."""
 
     tree: ast.Module
+    text: str
     lines: tuple[str, ...]
     cell: int | None = None
 
@@ -365,6 +384,8 @@ class _Analyzer:
         self.graph_mode = False
         self.test_module = False
         self.chunk: _Chunk | None = None
+        self._line_re: re.Pattern[str] = re.compile("$^")
+        self._relevant_lines: list[int] = []
         self.found: list[tuple[tuple[int, int], Finding]] = []
         self._seen: set[tuple[str, str | None, str]] = set()
         self.order_fastest_first: list[tuple[int, str]] = []
@@ -375,7 +396,7 @@ class _Analyzer:
     def prepass(self, chunks: Sequence[_Chunk]) -> None:
         """Learn imports, names assigned once, soft placement and graph mode."""
         for chunk in chunks:
-            for node in ast.walk(chunk.tree):
+            for node in _statements(chunk.tree.body):
                 if isinstance(node, ast.Import):
                     for alias in node.names:
                         if alias.asname:
@@ -393,19 +414,51 @@ class _Analyzer:
                 elif isinstance(node, ast.Assign):
                     for target in node.targets:
                         self._bind(target, node.value)
-                elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
-                    self._bind(node.target, None)
-                    if not isinstance(node, ast.AugAssign) and node.value is not None:
+                elif isinstance(node, ast.AnnAssign):
+                    if node.value is not None:
                         self._bind(node.target, node.value)
-                elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+                elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
                     self._bind(node.target, None)
+        self._line_re = self._line_pattern()
         for chunk in chunks:
-            for node in ast.walk(chunk.tree):
-                if isinstance(node, ast.Call):
-                    self._note_placement(node)
+            self.chunk = chunk
+            self._relevant_lines = _matching_lines(chunk.text, self._line_re)
+            for stmt in _statements(chunk.tree.body):
+                if self._relevant(stmt, header=True):
+                    for node in _header_nodes(stmt):
+                        for sub in ast.walk(node):
+                            if isinstance(sub, ast.Call):
+                                self._note_placement(sub)
             for stmt in chunk.tree.body:
                 if isinstance(stmt, ast.If) and self._if_kind(stmt.test) == "main":
                     self.test_module |= self._runs_tests(stmt.body)
+        self.chunk = None
+
+    def _line_pattern(self) -> re.Pattern[str]:
+        """Tokens that make a line worth a close look: the rules' own, and local names of
+        ``os``/``os.environ`` or of an API a token names (``from os import environ as E``
+        then ``E[V] = X``; ``from tensorflow.config import set_visible_devices as svd``)."""
+        tokens = set(self.rules.line_tokens) | set(self.rules.triggers)
+        for name in [*self.aliases, *self.assigned]:
+            bound = self._binding(name, 0)
+            if bound is None:
+                continue
+            last = bound.rsplit(".", 1)[-1]
+            if bound in _OS_NAMES or any(token in last for token in tokens):
+                tokens.add(name)
+        words = "|".join(re.escape(t) for t in sorted(tokens, key=len, reverse=True))
+        return re.compile(words)
+
+    def _relevant(self, node: ast.stmt, *, header: bool = False) -> bool:
+        """True when a line of *node* (of its header only, with *header*) holds a token."""
+        first = node.lineno
+        last = node.end_lineno or first
+        body = getattr(node, "body", None)
+        if header and isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+            last = max(first, body[0].lineno - 1)
+        lines = self._relevant_lines
+        i = bisect.bisect_left(lines, first)
+        return i < len(lines) and lines[i] <= last
 
     def _bind(self, target: ast.expr, value: ast.expr | None) -> None:
         if isinstance(target, ast.Name):
@@ -548,12 +601,14 @@ class _Analyzer:
             return
         for chunk in chunks:
             self.chunk = chunk
+            self._relevant_lines = _matching_lines(chunk.text, self._line_re)
             self._stmts(chunk.tree.body, None)
         self._finish_device_order()
 
     def _stmts(self, body: Iterable[ast.stmt], cond: _Cond | None) -> None:
         for stmt in body:
-            self._stmt(stmt, cond)
+            if self._relevant(stmt):
+                self._stmt(stmt, cond)
 
     def _stmt(self, node: ast.stmt, cond: _Cond | None) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -1080,6 +1135,57 @@ def canonical_name(name: str) -> str:
     return "keras" if name == "tensorflow.keras" else name
 
 
+_OS_NAMES = frozenset(
+    {"os", "os.environ", "os.putenv", "os.environ.setdefault", "os.environ.update"}
+)
+_BODY_FIELDS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
+_EMPTY = ast.Module(body=[], type_ignores=[])
+
+
+def _statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement under *body*, nested ones included, without entering expressions."""
+    stack: list[ast.stmt] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        nested: list[ast.stmt] = []
+        for name in ("body", "orelse", "finalbody"):
+            part = getattr(node, name, None)
+            if isinstance(part, list):
+                nested.extend(part)
+        for holder in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
+            nested.extend(holder.body)
+        stack.extend(reversed(nested))
+
+
+def _header_nodes(stmt: ast.stmt) -> list[ast.AST]:
+    """A simple statement itself; for a compound one, its parts other than nested bodies."""
+    if not hasattr(stmt, "body"):
+        return [stmt]
+    out: list[ast.AST] = []
+    for name, value in ast.iter_fields(stmt):
+        if name in _BODY_FIELDS:
+            continue
+        if isinstance(value, ast.AST):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, ast.AST))
+    return out
+
+
+def _matching_lines(text: str, pattern: re.Pattern[str]) -> list[int]:
+    """The sorted 1-based numbers of the lines of *text* where *pattern* matches."""
+    out: list[int] = []
+    line = 1
+    last = 0
+    for match in pattern.finditer(text):
+        line += text.count("\n", last, match.start())
+        last = match.start()
+        if not out or out[-1] != line:
+            out.append(line)
+    return out
+
+
 _NEW_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
@@ -1115,7 +1221,7 @@ def analyze_source(
     rules = rules or load_scan_rules()
     tree = _parse(text, filename)
     analyzer = _Analyzer(rules, filename, gpu_count)
-    chunks = [_Chunk(tree, tuple(text.splitlines()))]
+    chunks = [_Chunk(tree, text, tuple(text.splitlines()))]
     analyzer.prepass(chunks)
     analyzer.run(chunks)
     return analyzer.findings()
@@ -1220,13 +1326,13 @@ def analyze_notebook(
             tree = _parse(cell.python, filename)
         except (SyntaxError, ValueError):
             continue
-        chunks.append(_Chunk(tree, cell.lines, cell.number))
+        chunks.append(_Chunk(tree, cell.python, cell.lines, cell.number))
     analyzer.prepass(chunks)
     if analyzer.test_module:
         return ()
     analyzer.run(chunks)
     for cell in cells:
-        analyzer.chunk = _Chunk(ast.Module(body=[], type_ignores=[]), cell.lines, cell.number)
+        analyzer.chunk = _Chunk(_EMPTY, "", cell.lines, cell.number)
         for lineno, line in cell.magics:
             analyzer.magic(line, lineno, None)
         if cell.shell:
@@ -1282,6 +1388,13 @@ def decode_source(data: bytes) -> str | None:
         return None
 
 
+def _worth_parsing(text: str, rules: ScanRules) -> bool:
+    """Whether *text* can hold a finding at all (cheap substring tests, no parsing)."""
+    if any(trigger in text for trigger in rules.triggers):
+        return True
+    return "device" in text and _DEVICE_LITERAL_RE.search(text) is not None
+
+
 def _judge_file(
     source: project.SourceFile, rules: ScanRules, gpu_count: int | None
 ) -> tuple[Finding, ...] | str:
@@ -1296,7 +1409,7 @@ def _judge_file(
     try:
         if source.notebook:
             return analyze_notebook(text, source.display, gpu_count=gpu_count, rules=rules)
-        if not any(trigger in text for trigger in rules.triggers):
+        if not _worth_parsing(text, rules):
             return ()
         return analyze_source(text, source.display, gpu_count=gpu_count, rules=rules)
     except (RecursionError, MemoryError):

@@ -17,7 +17,7 @@ def test_text_output_and_exit_1_on_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "train.py").write_text(HIDE)
-    (tmp_path / "bad.py").write_text("import os\nos.environ[\n")
+    (tmp_path / "bad.py").write_text("import os\nos.environ['CUDA_VISIBLE_DEVICES'] = (\n")
     monkeypatch.chdir(tmp_path)
     assert main(["scan"]) == 1
     out, err = capsys.readouterr()

@@ -56,14 +56,23 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write(root / "tests" / "test_a.py", HIDE)
     write(root / "pkg" / "thing_test.py", HIDE)
     # Broken files: counted, never raised.
-    write(root / "broken" / "syntax.py", "import os\nos.environ['X'] = (\n")
-    write(root / "broken" / "binary.py", b"\x7fELF\x00\x01\x02device")
-    write(root / "broken" / "latin1.py", b"# no cookie\nx = '\xe9'\n")
-    write(root / "broken" / "cookie.py", b"# -*- coding: latin-1 -*-\nx = '\xe9'  # device\n")
-    write(root / "broken" / "big.py", "# device\n" + "x = 1\n" * 400_000)  # > 2 MiB
+    write(root / "broken" / "syntax.py", "import os\nos.environ['CUDA_VISIBLE_DEVICES'] = (\n")
+    write(root / "broken" / "binary.py", b"\x7fELF\x00\x01\x02CUDA_VISIBLE_DEVICES")
+    write(root / "broken" / "latin1.py", b"# no cookie\nx = '\xe9'  # CUDA_VISIBLE_DEVICES\n")
+    write(
+        root / "broken" / "cookie.py",
+        b"# -*- coding: latin-1 -*-\nx = '\xe9'  # CUDA_VISIBLE_DEVICES\n",
+    )
+    write(root / "broken" / "big.py", "# CUDA_VISIBLE_DEVICES\n" + "x = 1\n" * 400_000)  # > 2 MiB
     write(root / "broken" / "notjson.ipynb", "{not json")
-    write(root / "broken" / "nested.py", "x = " + "(" * 5000 + ")" * 5000 + "\n# environ\n")
-    write(root / "broken" / "deep.py", "x = " + "+".join(["a"] * 200_000) + "\n# environ\n")
+    write(
+        root / "broken" / "nested.py",
+        "x = " + "(" * 5000 + ")" * 5000 + "\n# CUDA_VISIBLE_DEVICES\n",
+    )
+    write(
+        root / "broken" / "deep.py",
+        "x = " + "+".join(["a"] * 200_000) + "\n# CUDA_VISIBLE_DEVICES\n",
+    )
     os.symlink(root, root / "broken" / "loop")  # a link back up: not followed
     os.symlink(root / "missing.py", root / "broken" / "dangling.py")
     return root
