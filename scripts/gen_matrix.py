@@ -40,6 +40,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+try:
+    from packaging.requirements import Requirement
+except ImportError:  # pip's own copy, when run with a bare interpreter that has pip
+    from pip._vendor.packaging.requirements import Requirement  # type: ignore[no-redef]
+
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = ROOT / "fixtures" / "index"
 OUTPUT = ROOT / "rules" / "matrix.toml"
@@ -133,13 +138,16 @@ def trim_report(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def and_cuda_requirements(requires_dist: Iterable[str]) -> tuple[str, ...]:
-    """The ``and-cuda`` Requires-Dist entries, marker dropped, specifier as published."""
+    """The ``and-cuda`` Requires-Dist entries, marker dropped, in one spelling.
+
+    METADATA spells them ``nvidia-cudnn-cu12 ==9.3.0.75`` or (2.14) ``nvidia-cudnn-cu11
+    (==8.7.0.84)``; both become ``nvidia-cudnn-cu12==9.3.0.75`` (specifiers sorted, as
+    ``packaging`` writes a specifier set)."""
     out = []
     for line in requires_dist:
         if _EXTRA_RE.search(line):
-            req = _EXTRA_RE.sub("", line)
-            name, _, spec = req.partition(" ")
-            out.append(f"{name}{spec.replace(' ', '')}" if spec else name)
+            req = Requirement(_EXTRA_RE.sub("", line))
+            out.append(f"{req.name}{req.specifier}")
     return tuple(sorted(out))
 
 
@@ -330,8 +338,13 @@ def measure(pip: Pip, version: str, record: Path | None) -> dict[str, Any]:
             pythons.append(py)
     if not pythons:
         raise RuntimeError(f"no Linux x86_64 wheel of tensorflow {version} for any Python")
-    target_py = "3.11" if "3.11" in pythons else pythons[-1]
-    report, error = pip.dry_run(f"tensorflow[and-cuda]=={version}", target_py, deps=True)
+    # Resolve the extra for the newest Python first; if it does not resolve there (2.14's
+    # tensorrt pin has wheels for Python <= 3.10 only), try the oldest one too.
+    report, error, target_py = None, "", pythons[-1]
+    for target_py in dict.fromkeys([pythons[-1], pythons[0]]):
+        report, error = pip.dry_run(f"tensorflow[and-cuda]=={version}", target_py, deps=True)
+        if report is not None:
+            break
     trimmed = None if report is None else trim_report(report)
     if trimmed is None:
         # The extra does not resolve: still read the metadata of the wheel itself.
@@ -344,6 +357,7 @@ def measure(pip: Pip, version: str, record: Path | None) -> dict[str, Any]:
         doc = {
             "release": version,
             "pythons": pythons,
+            "resolved_python": target_py,
             "resolved": trimmed,
             "bare": trimmed_bare,
             "error": error or None,
@@ -354,6 +368,7 @@ def measure(pip: Pip, version: str, record: Path | None) -> dict[str, Any]:
     return entry_from_record(
         {
             "release": version,
+            "resolved_python": target_py,
             "pythons": pythons,
             "resolved": trimmed,
             "bare": trimmed_bare,

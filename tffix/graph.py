@@ -189,8 +189,12 @@ class Facts:
     def tf_cuda(self) -> str | None:
         """The CUDA version TensorFlow was built with, from the build info or the matrix."""
         build = self.tf.build if self.tf else None
-        if build and build.cuda_version and re.match(r"\d", build.cuda_version):
-            return build.cuda_version
+        if build and build.cuda_version:
+            windows = re.fullmatch(r"64_(\d+)(\d)", build.cuda_version)  # "64_112" = 11.2
+            if windows:
+                return f"{windows.group(1)}.{windows.group(2)}"
+            if re.fullmatch(r"\d+(\.\d+)*", build.cuda_version):
+                return build.cuda_version
         if self.release:
             return self.release.cuda
         line = self.rules.line_of(self.tf_version)
@@ -784,9 +788,7 @@ def check_and_cuda(f: Facts) -> Iterable[Finding]:
             and (entry.python is None or (f.python and f.python in entry.python))
         ):
             bad = entry
-    wants_cuda = bool(requested or pins) or (
-        f.linux and f.packages_complete and not f.nvidia_installed(f.tf_cuda_major)
-    )
+    wants_cuda = bool(requested or pins)
     if pins and bad is None and release is None:
         hit = pins[0]
         yield _finding(
@@ -1393,9 +1395,9 @@ def build_graph(
         if meta and present[fid].severity == Severity.ERROR:
             hidden.update(h for h in meta.hides if h != fid)
     present = {k: v for k, v in present.items() if k not in hidden}
-    errors = [f for f in present.values() if f.severity == Severity.ERROR]
+    problems = [f for f in present.values() if f.severity != Severity.INFO]
     gpu_visible = facts.gpu_visible
-    if gpu_visible and not errors:
+    if gpu_visible and not problems:
         noise = len(facts.log.noise)
         present["healthy"] = _finding(
             facts,

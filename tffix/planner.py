@@ -294,7 +294,9 @@ def fix_platform(f: Facts, finding: Finding) -> list[Alternative]:
             )
         ]
     if cause == "python-version-unsupported":
-        newest = newest_release(f, fit=False)
+        newest = next(
+            (r for r in reversed(f.rules.releases) if r.and_cuda and r.and_cuda_resolves), None
+        )
         if newest is None:
             return []
         py = newest.python[-1]
@@ -687,6 +689,9 @@ def fix_libraries(f: Facts, finding: Finding) -> list[Alternative]:
         return [a for a in alts if a]
     if cause == "cudnn-version-mismatch":
         pin = _exact_pin(f.release, "nvidia-cudnn")
+        name, _, version = (pin or "").partition("==")
+        if pin and f.packages.get(name) == version:
+            return []  # the right wheel is installed: something else is loaded (shadowing)
         if pin and (f.python is None or (f.release and f.python in f.release.python)):
             return [
                 (
