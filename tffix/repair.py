@@ -242,6 +242,13 @@ class ExitCodes:
     OK, FIXABLE, OUTSIDE, ROLLBACK_INCOMPLETE = 0, 1, 3, 4
 
 
+def _fixes_a_warning(step: PlanStep, diagnosis: Diagnosis) -> bool:
+    """True when *step* resolves a warning (or info) finding that is still present."""
+    return any(
+        f.id in step.resolves and f.severity is not Severity.ERROR for f in diagnosis.findings
+    )
+
+
 def offered_steps(diagnosis: Diagnosis, *, unsafe: bool) -> tuple[int, ...]:
     """The plan step numbers tffix may apply: safe ones, and unsafe ones with ``--unsafe``."""
     allowed = {Safety.SAFE, Safety.UNSAFE} if unsafe else {Safety.SAFE}
@@ -292,14 +299,25 @@ def repair(
             results[n] = StepResult(n, step, StepStatus.MANUAL)
         elif n not in offered:
             results[n] = StepResult(n, step, StepStatus.HIDDEN, "unsafe: add --unsafe to apply")
+    verification: Any = None
+    gpu_works = False
+    timings = {"steps": 0.0, "observe": 0.0, "verify": 0.0}
+    if offered and diagnosis.gpu_visible is True:
+        # An error finding means "keeps the GPU from TensorFlow": an op that runs on the GPU
+        # contradicts it, so only steps that fix warnings are still worth making.
+        t = time.monotonic()
+        verification = verify()
+        timings["verify"] += time.monotonic() - t
+        gpu_works = verification is not None and bool(verification.ok)
+        if gpu_works and not any(
+            _fixes_a_warning(diagnosis.plan[n - 1], diagnosis) for n in offered
+        ):
+            offered = ()
     selection = confirm.select(diagnosis, offered) if offered else Selection(Mode.QUIT)
     current = diagnosis
     started = False
     left: list[str] = []
-    timings = {"steps": 0.0, "observe": 0.0, "verify": 0.0}
     journal_error: str | None = None
-    verification: Any = None
-    gpu_works = False
 
     def result(n: int, status: StepStatus, message: str = "", **kw: Any) -> None:
         results[n] = StepResult(n, diagnosis.plan[n - 1], status, message, **kw)
@@ -312,8 +330,10 @@ def repair(
         if selection.mode is Mode.QUIT or n not in selection.steps:
             result(n, StepStatus.DECLINED)
             continue
-        if gpu_works or (healthy(current) and current is not diagnosis):
-            result(n, StepStatus.SKIPPED, "not needed: TensorFlow already uses the GPU")
+        if (gpu_works and not _fixes_a_warning(step, current)) or (
+            healthy(current) and current is not diagnosis
+        ):
+            result(n, StepStatus.SKIPPED, "not needed: TensorFlow already runs ops on the GPU")
             continue
         present = {f.id for f in current.findings}
         if current is not diagnosis and step.resolves and not present & set(step.resolves):
@@ -391,11 +411,12 @@ def repair(
         verification = verify()
         timings["verify"] += time.monotonic() - t2
         gpu_works = verification is not None and bool(verification.ok)
-    for n in offered:
+    for n in offered_steps(diagnosis, unsafe=unsafe):
         if n not in results:
-            result(n, StepStatus.SKIPPED, "not applied: the run stopped early")
-    if not any(r.status is StepStatus.APPLIED for r in results.values()):
-        verification = None
+            why = "not applied: the run stopped early"
+            if gpu_works:
+                why = "not needed: TensorFlow already runs ops on the GPU"
+            result(n, StepStatus.SKIPPED, why)
     code = ExitCodes.ROLLBACK_INCOMPLETE if left else exit_code_for(current, verification)
     if journal_error is not None and code == ExitCodes.OK:
         code = ExitCodes.FIXABLE

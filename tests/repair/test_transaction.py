@@ -399,3 +399,43 @@ def test_stops_as_soon_as_an_op_runs_on_the_gpu() -> None:
     assert [s.status for s in outcome.steps] == [core.StepStatus.APPLIED, core.StepStatus.SKIPPED]
     assert outcome.exit_code == 0
     assert world.journal == [("apply", "unset CVD")]
+
+
+def test_nothing_is_applied_when_the_op_already_runs_on_the_gpu() -> None:
+    """An error finding contradicted by a working GPU op: a second run changes nothing."""
+    world = World({"ld-library-path-shadowing"})
+    world.plan = (step("prepend a lib folder"),)
+    diagnosis = Diagnosis(
+        gpu_visible=True, findings=(finding("ld-library-path-shadowing"),), plan=world.plan
+    )
+    recorder = FakeRecorder()
+    outcome = core.repair(
+        diagnosis,
+        confirm=core.AutoConfirm(),
+        actions=lambda s: FakeAction(world, s),
+        observe=world.diagnose,
+        verify=lambda: FakeVerify(("/physical_device:GPU:0",), "/device:GPU:0"),
+        recorder=recorder,
+        capture=dict,
+    )
+    assert recorder.events == [] and world.journal == []
+    assert outcome.steps[0].status is core.StepStatus.SKIPPED
+    assert outcome.exit_code == 0 and not outcome.changed
+
+
+def test_a_warning_fix_is_still_offered_when_the_gpu_works() -> None:
+    world = World(set())
+    world.plan = (PlanStep(StepKind.PIP_INSTALL, "install ptxas", Safety.SAFE, ("xla",)),)
+    diagnosis = Diagnosis(
+        gpu_visible=True, findings=(finding("xla", Severity.WARNING),), plan=world.plan
+    )
+    outcome = core.repair(
+        diagnosis,
+        confirm=core.AutoConfirm(),
+        actions=lambda s: FakeAction(world, s),
+        observe=lambda: Diagnosis(gpu_visible=True, plan=world.plan),
+        verify=lambda: FakeVerify(("/physical_device:GPU:0",), "/device:GPU:0"),
+        recorder=FakeRecorder(),
+        capture=dict,
+    )
+    assert outcome.steps[0].status is core.StepStatus.APPLIED and outcome.exit_code == 0
