@@ -296,7 +296,7 @@ def _requirement(r: _Reader, text: str, key: str) -> Requirement:
     try:
         return Requirement(text)
     except InvalidRequirement as exc:
-        raise r.fail(key, f"not a requirement: {exc}") from exc
+        raise r.fail(key, f"not a requirement: {str(exc).splitlines()[0]}") from exc
 
 
 def _release(r: _Reader, version: str, obj: Mapping[str, Any]) -> Release:
@@ -404,7 +404,9 @@ def _known_bad(r: _Reader, obj: Mapping[str, Any], key: str) -> KnownBad:
         try:
             requires = Requirement(r.string(obj, "requires", key))
         except InvalidRequirement as exc:
-            raise r.fail(f"{key}.requires", f"not a requirement: {exc}") from exc
+            raise r.fail(
+                f"{key}.requires", f"not a requirement: {str(exc).splitlines()[0]}"
+            ) from exc
     return KnownBad(
         id=r.string(obj, "id", key),
         releases=r.strings(obj, "releases", key),

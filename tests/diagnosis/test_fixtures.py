@@ -16,16 +16,38 @@ from tffix.model import Safety, Severity, StepKind
 from tffix.ruleset import Ruleset
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "causes.md"
-CAUSE_IDS = (
-    "tf-not-installed tf-gpu-stub tf-cpu-only-package tf-cpu-only-build tf-import-error "
-    "tf-multiple-distributions cuda-libs-missing cuda-libs-not-found cuda-version-mismatch "
-    "cudnn-version-mismatch ld-library-path-shadowing framework-pin-conflict "
-    "xla-cuda-tools-missing cuda-visible-devices-masked no-nvidia-gpu driver-not-loaded "
-    "driver-too-old driver-library-mismatch nvidia-uvm-unavailable container-no-gpu "
-    "container-toolkit-outdated wsl-libcuda-not-found gpu-arch-unsupported "
-    "windows-native-unsupported macos-needs-metal platform-no-cuda-wheels "
-    "python-version-unsupported and-cuda-unresolvable wrong-interpreter windows-dll-search-path"
-).split()
+CAUSE_IDS = [
+    "tf-not-installed",
+    "tf-gpu-stub",
+    "tf-cpu-only-package",
+    "tf-cpu-only-build",
+    "tf-import-error",
+    "tf-multiple-distributions",
+    "cuda-libs-missing",
+    "cuda-libs-not-found",
+    "cuda-version-mismatch",
+    "cudnn-version-mismatch",
+    "ld-library-path-shadowing",
+    "framework-pin-conflict",
+    "xla-cuda-tools-missing",
+    "cuda-visible-devices-masked",
+    "no-nvidia-gpu",
+    "driver-not-loaded",
+    "driver-too-old",
+    "driver-library-mismatch",
+    "nvidia-uvm-unavailable",
+    "container-no-gpu",
+    "container-toolkit-outdated",
+    "wsl-libcuda-not-found",
+    "gpu-arch-unsupported",
+    "windows-native-unsupported",
+    "macos-needs-metal",
+    "platform-no-cuda-wheels",
+    "python-version-unsupported",
+    "and-cuda-unresolvable",
+    "wrong-interpreter",
+    "windows-dll-search-path",
+]
 """The ids of causes.md (the contract), kept here for a checkout without ../shared."""
 
 
