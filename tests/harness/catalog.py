@@ -213,6 +213,8 @@ class Release:
     trt_soname: str = ""
     numpy_abi: int = 2
     tag: str = "py3-none-any"
+    arch_list: tuple[str, ...] = ()
+    """Compiled-for architectures when build_info does not say (tf-nightly)."""
 
     @property
     def cuda_build(self) -> bool:
@@ -224,7 +226,8 @@ class Release:
 
     @property
     def arch(self) -> str:
-        return ",".join(self.build_info.get("cuda_compute_capabilities", ()))  # type: ignore[arg-type]
+        listed = self.build_info.get("cuda_compute_capabilities") or self.arch_list
+        return ",".join(listed)  # type: ignore[arg-type]
 
 
 def _bi(cc, cuda, cudnn, trt, compiler="/usr/lib/llvm-17/bin/clang") -> dict[str, object]:
@@ -327,7 +330,7 @@ RELEASES: tuple[Release, ...] = (
         requires=("numpy>=1.26.0",),
         extras={"and-cuda": PINS_NIGHTLY, "cuda": PINS_NIGHTLY, "cuda12": PINS_NIGHTLY,
                 "cuda12-local": {}, "gcs-filesystem": {}},
-        runpath=RUNPATH_221, cudnn_built=(9, 10, 2),
+        runpath=RUNPATH_221, cudnn_built=(9, 10, 2), arch_list=_CC_218,
     ),
 )
 

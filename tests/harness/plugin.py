@@ -1,3 +1,92 @@
-"""pytest fixtures of the simulated GPU machine (see fixtures/README.md)."""
+"""pytest fixtures of the simulated GPU machine (see fixtures/README.md and notes on the API).
+
+- ``sim_index`` (session): the local wheel folder, built once (cached by content hash).
+- ``make_scenario`` (function): ``make_scenario(name) -> SimEnv``, a fresh machine + venv.
+- ``sim_scenarios`` (session): ``sim_scenarios(name) -> SimEnv`` shared read-only environments,
+  built in parallel on first use, for tests that only look.
+- ``make_machine`` (function): ``make_machine(machine_spec) -> Path``, only a fake driver folder.
+"""
 
 from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import build, sim
+from tests.harness.sim import SimEnv
+
+
+@pytest.fixture(scope="session")
+def sim_index() -> Path:
+    """Every fake wheel, in one find-links folder."""
+    return build.build_index()
+
+
+@pytest.fixture
+def make_scenario(sim_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SimEnv]:
+    """Factory: a scenario on a fresh simulated machine with its own real venv."""
+
+    def factory(name: str) -> SimEnv:
+        folder = tmp_path_factory.mktemp(f"sim-{name}")
+        return sim.make_env(name, folder, sim_index)
+
+    return factory
+
+
+class _SharedScenarios:
+    """Scenario environments built once per session, several at a time (pip is mostly waiting)."""
+
+    def __init__(self, index: Path, factory: pytest.TempPathFactory) -> None:
+        self._index = index
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future[SimEnv]] = {}
+        workers = int(os.environ.get("TFFIX_SIM_WORKERS", "0")) or max(3, (os.cpu_count() or 2) + 1)
+        self._pool = ThreadPoolExecutor(max_workers=workers)
+
+    def _build(self, name: str) -> SimEnv:
+        return sim.make_env(name, self._factory.mktemp(f"shared-{name}"), self._index)
+
+    def prefetch(self, names: list[str]) -> None:
+        with self._lock:
+            for name in names:
+                if name not in self._futures:
+                    self._futures[name] = self._pool.submit(self._build, name)
+
+    def __call__(self, name: str) -> SimEnv:
+        self.prefetch([name])
+        return self._futures[name].result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="session")
+def sim_scenarios(sim_index: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
+    """``sim_scenarios(name)``: a shared, read-only environment of scenario *name*."""
+    shared = _SharedScenarios(sim_index, tmp_path_factory)
+    # Start building every scenario a parametrized test of this session will ask for.
+    wanted = []
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "scenario" in callspec.params and "sim_scenarios" in item.fixturenames:
+            wanted.append(callspec.params["scenario"])
+    shared.prefetch(list(dict.fromkeys(wanted)))
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def make_machine(tmp_path: Path) -> Callable[[Mapping[str, Any]], Path]:
+    """Factory: only a fake driver folder for *machine* (the ``[machine]`` table of a scenario)."""
+
+    def factory(machine: Mapping[str, Any], name: str = "machine") -> Path:
+        return sim.write_machine(tmp_path / name, machine, name)
+
+    return factory

@@ -121,6 +121,15 @@ if "op_error" not in out:
         out["dnn_device"] = c.device
     except Exception as exc:
         out["dnn_error"] = "%s: %s" % (type(exc).__name__, exc)
+if "op_error" not in out and gpus:
+    @tf.function(jit_compile=True)
+    def _xla(x):
+        return tf.reduce_sum(x)
+    try:
+        with tf.device("/GPU:0"):
+            _xla(tf.ones([2, 2]))
+    except Exception as exc:
+        out["xla_error"] = "%s: %s" % (type(exc).__name__, exc)
 out["loaded"] = _sim_api.loaded_libraries()
 print(json.dumps(out))
 """
@@ -359,6 +368,11 @@ def make_env(name: str, folder: Path, index: Path) -> SimEnv:
         other = create_venv(root / "home" / "other-env")
         env["PATH"] = f"{other.parent}{os.pathsep}{env['PATH']}"
 
+    for rel, text in spec.get("files", {}).items():
+        target = root / "home" / "project" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(_expand(text, values))
+
     sim = SimEnv(name, spec, root, venv, python, machine_dir, env, index)
     log: list[str] = []
     packages = spec.get("packages", {})
@@ -375,7 +389,7 @@ def make_env(name: str, folder: Path, index: Path) -> SimEnv:
         if proc.returncode != 0:
             raise RuntimeError(f"scenario {name}: pip uninstall failed:\n{proc.stderr}")
     if packages.get("attempt"):
-        proc = sim.pip("install", *packages["attempt"])
+        proc = sim.pip("install", *[_expand(r, values) for r in packages["attempt"]])
         log.append(proc.stdout + proc.stderr)
         if proc.returncode == 0:
             raise RuntimeError(f"scenario {name}: pip install {packages['attempt']} was meant to fail")
@@ -385,8 +399,4 @@ def make_env(name: str, folder: Path, index: Path) -> SimEnv:
     ]
     if edits:
         write_activate_block(venv, edits)
-    for rel, text in spec.get("files", {}).items():
-        target = root / "home" / "project" / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(_expand(text, values))
     return SimEnv(name, spec, root, venv, python, machine_dir, env, index, "\n".join(log))
