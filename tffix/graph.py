@@ -227,6 +227,8 @@ class Facts:
     def gpu_visible(self) -> bool | None:
         if self.tf_gpus is not None:
             return bool(self.tf_gpus)
+        if self.snap.tensorflow is None or self.import_error:
+            return False  # no TensorFlow to ask, or it does not import
         if self.log.has("gpu-listed"):
             return True
         return None
@@ -447,7 +449,9 @@ def check_container(f: Facts) -> Iterable[Finding]:
         if not ev and f.driver_absent and f.snap.gpus == () and f.gpu_visible is not True:
             ev.append("driver")
         if ev and f.gpu_visible is not True:
-            where = f.container or "container"
+            where = f"{f.container} container" if f.container else "container"
+            if f.container == "kubernetes":
+                where = "Kubernetes pod"
             yield _finding(
                 f,
                 "container-no-gpu",

@@ -194,6 +194,13 @@ def verdict(diag: Diagnosis) -> str:
         if diag.gpu_visible:
             return "TensorFlow sees the GPU."
         return "No problem found in what was given (whether TensorFlow sees the GPU is unknown)."
+    outside = [f for f in errors if f.fix == FixSide.OUTSIDE]
+    if code == ExitCode.FIXABLE and outside:
+        return (
+            f"TensorFlow cannot use the GPU: {problems}; tffix can fix {n - len(outside)} in "
+            f"the venv, {len(outside)} need{'s' if len(outside) == 1 else ''} action outside it "
+            "(the manual steps)."
+        )
     if code == ExitCode.FIXABLE:
         return f"TensorFlow cannot use the GPU: {problems}, which tffix can fix in the venv."
     first = next(f for f in errors if f.fix == FixSide.OUTSIDE)
