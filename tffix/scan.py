@@ -384,7 +384,8 @@ class _Analyzer:
         self.graph_mode = False
         self.test_module = False
         self.chunk: _Chunk | None = None
-        self._line_re: re.Pattern[str] = re.compile("$^")
+        self._tokens: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
+        self._lines_of: dict[int, list[int]] = {}
         self._relevant_lines: list[int] = []
         self.found: list[tuple[tuple[int, int], Finding]] = []
         self._seen: set[tuple[str, str | None, str]] = set()
@@ -419,10 +420,10 @@ class _Analyzer:
                         self._bind(node.target, node.value)
                 elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
                     self._bind(node.target, None)
-        self._line_re = self._line_pattern()
+        self._tokens = self._line_tokens()
         for chunk in chunks:
             self.chunk = chunk
-            self._relevant_lines = _matching_lines(chunk.text, self._line_re)
+            self._relevant_lines = self._lines(chunk)
             for stmt in _statements(chunk.tree.body):
                 if self._relevant(stmt, header=True):
                     for node in _header_nodes(stmt):
@@ -434,20 +435,29 @@ class _Analyzer:
                     self.test_module |= self._runs_tests(stmt.body)
         self.chunk = None
 
-    def _line_pattern(self) -> re.Pattern[str]:
+    def _line_tokens(self) -> tuple[frozenset[str], re.Pattern[str] | None]:
         """Tokens that make a line worth a close look: the rules' own, and local names of
         ``os``/``os.environ`` or of an API a token names (``from os import environ as E``
-        then ``E[V] = X``; ``from tensorflow.config import set_visible_devices as svd``)."""
-        tokens = set(self.rules.line_tokens) | set(self.rules.triggers)
+        then ``E[V] = X``; ``from tensorflow.config import set_visible_devices as svd``).
+        Local names are matched as whole words (``E`` is not every capital E)."""
+        tokens = frozenset(self.rules.line_tokens) | frozenset(self.rules.triggers)
+        names = set()
         for name in [*self.aliases, *self.assigned]:
             bound = self._binding(name, 0)
-            if bound is None:
+            if bound is None or name in tokens:
                 continue
             last = bound.rsplit(".", 1)[-1]
             if bound in _OS_NAMES or any(token in last for token in tokens):
-                tokens.add(name)
-        words = "|".join(re.escape(t) for t in sorted(tokens, key=len, reverse=True))
-        return re.compile(words)
+                names.add(name)
+        if not names:
+            return tokens, None
+        return tokens, re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, names))) + r")\b")
+
+    def _lines(self, chunk: _Chunk) -> list[int]:
+        key = id(chunk)
+        if key not in self._lines_of:
+            self._lines_of[key] = _matching_lines(chunk.text, *self._tokens)
+        return self._lines_of[key]
 
     def _relevant(self, node: ast.stmt, *, header: bool = False) -> bool:
         """True when a line of *node* (of its header only, with *header*) holds a token."""
@@ -601,7 +611,7 @@ class _Analyzer:
             return
         for chunk in chunks:
             self.chunk = chunk
-            self._relevant_lines = _matching_lines(chunk.text, self._line_re)
+            self._relevant_lines = self._lines(chunk)
             self._stmts(chunk.tree.body, None)
         self._finish_device_order()
 
@@ -1173,14 +1183,26 @@ def _header_nodes(stmt: ast.stmt) -> list[ast.AST]:
     return out
 
 
-def _matching_lines(text: str, pattern: re.Pattern[str]) -> list[int]:
-    """The sorted 1-based numbers of the lines of *text* where *pattern* matches."""
+def _matching_lines(text: str, tokens: Iterable[str], names: re.Pattern[str] | None) -> list[int]:
+    """The sorted 1-based numbers of the lines of *text* holding a token or a name.
+
+    ``str.find`` per token, not one regular expression of alternatives: on large files it
+    is several times faster (``re`` tries every alternative at every position)."""
+    positions: list[int] = []
+    for token in tokens:
+        at = text.find(token)
+        while at >= 0:
+            positions.append(at)
+            at = text.find(token, at + len(token))
+    if names is not None:
+        positions.extend(match.start() for match in names.finditer(text))
+    positions.sort()
     out: list[int] = []
     line = 1
     last = 0
-    for match in pattern.finditer(text):
-        line += text.count("\n", last, match.start())
-        last = match.start()
+    for at in positions:
+        line += text.count("\n", last, at)
+        last = at
         if not out or out[-1] != line:
             out.append(line)
     return out

@@ -308,7 +308,7 @@ def test_fastest_first_with_an_index_warns_only_on_several_gpus() -> None:
 
 def test_syntax_error_raises_for_the_caller_to_count() -> None:
     with pytest.raises(SyntaxError):
-        analyze_source("def f(:\n", "bad.py")
+        analyze_source("import os\nos.environ['CUDA_VISIBLE_DEVICES'] = (\n", "bad.py")
 
 
 # --------------------------------------------------------------------------- notebooks
