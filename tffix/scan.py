@@ -1510,14 +1510,19 @@ def scan_paths(
     return _scan(list(paths), gpu_count=gpu_count, max_files=max_files)
 
 
+DEFAULT_MAX_FILES = 20_000
+"""``scan_project``'s bound: a folder that merely looks like a project (a home folder with a
+``.git`` or a notebook) must not make ``tffix --dry-run`` read a whole disk."""
+
+
 def scan_project(
-    root: Path, *, gpu_count: int | None = None, max_files: int | None = None
+    root: Path, *, gpu_count: int | None = None, max_files: int | None = DEFAULT_MAX_FILES
 ) -> ScanResult:
     """Scan the project folder *root*; findings name files relative to it.
 
     *gpu_count* is the number of GPUs the driver reports (``None`` when unknown: indices
-    are then not judged). *max_files* bounds the work when the folder is not known to be a
-    project (a home folder with a notebook in it); files past it are counted as skipped.
+    are then not judged). *max_files* bounds the work (None: no bound); files past it are
+    counted as skipped ``over the file limit``.
     """
     if not root.is_dir():
         raise UsageError(f"no such folder: {root}")

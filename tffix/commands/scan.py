@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"no such file or folder: {missing[0]}")
         result = scan_paths(paths, gpu_count=gpus)
     else:
-        result = scan_project(Path.cwd(), gpu_count=gpus)
+        result = scan_project(Path.cwd(), gpu_count=gpus, max_files=None)
     if getattr(args, "json", False):
         sys.stdout.write(json.dumps(scan_document(result), indent=2) + "\n")
     else:
