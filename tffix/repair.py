@@ -492,7 +492,9 @@ def render_outcome(outcome: Outcome) -> str:
     if v is not None:
         if v.ok:
             lines.append(
-                f"Verified: TensorFlow lists {', '.join(v.gpus)}; a test op ran on {v.op_device}."
+                f"Verified: TensorFlow lists {', '.join(v.gpus)}; a test op ran on {v.op_device}"
+                + (" (a cuDNN op and an XLA op too)" if getattr(v, "xla_ok", False) else "")
+                + "."
             )
         else:
             lines.append(

@@ -113,10 +113,12 @@ class Session:
         return self.diagnose(collect_snapshot(self.target, environ=self.child_environ()))
 
     def verify(self) -> Any:
-        """The op check: TensorFlow lists the GPU and one op runs there."""
-        from tffix.collect import verify_gpu
+        """The op check: TensorFlow lists the GPU; an op, a cuDNN op and an XLA op run there."""
+        from tffix.collect import target_environment
+        from tffix.probes.verify import deep_verify
 
-        return verify_gpu(self.target, environ=self.child_environ())
+        env, _ = target_environment(self.target, self.child_environ())
+        return deep_verify(self.target.python, env)
 
 
 # --------------------------------------------------------------------------- interrupted runs
@@ -306,7 +308,6 @@ def tensorflow_requirement(diagnosis: Diagnosis, snapshot: Snapshot) -> str:
 def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, str]) -> int:
     """``--create-venv DIR``: a fresh venv with the right TensorFlow, verified."""
     from tffix import _subprocess
-    from tffix.collect import verify_gpu
 
     dest = Path(args.create_venv).absolute()
     if dest.exists() and any(dest.iterdir()):
@@ -328,7 +329,9 @@ def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, 
         raise ApplyError(
             f"{exc}\n(the new venv {dest} is left as it is; remove it with rm -rf {dest})"
         ) from exc
-    result = verify_gpu(fresh, environ=env)
+    from tffix.probes.verify import deep_verify
+
+    result = deep_verify(fresh.python, env)
     ok = bool(result.ok)
     doc = {
         "schema": core.OUTCOME_SCHEMA,
