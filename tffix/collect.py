@@ -64,6 +64,9 @@ def target_environment(
         return dict(environ), {"script": str(target.prefix / "bin" / "activate"), "error": why}
     info: dict[str, object] = {"script": str(target.prefix / "bin" / "activate")}
     info.update(env_probe.activate_settings(text))
+    others = env_probe.other_activate_exports(target.prefix / "bin")
+    if others:
+        info["exports"] = [*info["exports"], *others]  # type: ignore[misc]
     active = os.path.realpath(environ.get("VIRTUAL_ENV", "") or "/nonexistent") == (
         os.path.realpath(target.prefix)
     )

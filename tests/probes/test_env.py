@@ -3,6 +3,8 @@ the variables recorded, the scheduler."""
 
 from __future__ import annotations
 
+import pytest
+
 from tffix.envedit import BLOCK_BEGIN, BLOCK_END, EditOp, EnvEdit
 from tffix.probes.env import activate_settings, activated_env, scheduler, select_env
 
@@ -57,6 +59,7 @@ def test_activate_settings_reports_edits_and_hand_written_exports() -> None:
     ]
     assert info["exports"] == [
         {
+            "script": "activate",
             "variable": "LD_LIBRARY_PATH",
             "line": 9,
             "text": "export LD_LIBRARY_PATH=/usr/local/cuda-11.8/lib64:$LD_LIBRARY_PATH",
@@ -83,3 +86,28 @@ def test_scheduler() -> None:
     assert scheduler({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}) == "kubernetes"
     assert scheduler({"RAY_JOB_ID": "01"}) == "ray"
     assert scheduler({}) is None
+
+
+@pytest.mark.parametrize(
+    ("script", "text", "variable"),
+    [
+        (
+            "activate.fish",
+            "set -gx VIRTUAL_ENV '/v'\nset -gx CUDA_HOME /usr/local/cuda\n",
+            "CUDA_HOME",
+        ),
+        (
+            "activate.csh",
+            'setenv PATH "$VIRTUAL_ENV/bin:$PATH"\nsetenv XLA_FLAGS --x\n',
+            "XLA_FLAGS",
+        ),
+        (
+            "Activate.ps1",
+            "$env:VIRTUAL_ENV = $VenvDir\n$env:CUDA_VISIBLE_DEVICES = '1'\n",
+            "CUDA_VISIBLE_DEVICES",
+        ),
+    ],
+)
+def test_exports_in_other_shells_scripts(script: str, text: str, variable: str) -> None:
+    exports = activate_settings(text, script)["exports"]
+    assert [e["variable"] for e in exports] == [variable]  # type: ignore[index,union-attr]

@@ -52,7 +52,21 @@ PREFIXES = ("TF_", "RAY_")
 _STANDARD_ACTIVATE = re.compile(
     r"^(VIRTUAL_ENV|VIRTUAL_ENV_PROMPT|PS1|PYTHONHOME|_OLD_VIRTUAL_\w*)$"
 )
-_EXPORT = re.compile(r"^\s*export\s+([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_OWN_VALUE = re.compile(r"VIRTUAL_ENV|\$Venv|_OLD_VIRTUAL", re.IGNORECASE)
+"""A value that refers to the venv itself: the activate script's own bookkeeping."""
+
+ACTIVATE_SCRIPTS = ("activate", "activate.fish", "activate.csh", "Activate.ps1")
+
+_ASSIGNMENTS = {
+    "activate": re.compile(r"^\s*export\s+([A-Za-z_]\w*)=(.*)$"),
+    "activate.fish": re.compile(
+        r"^\s*set\s+(?:-[a-zA-Z]+\s+)*?-[a-zA-Z]*x[a-zA-Z]*\s+(\w+)\s*(.*)$"
+    ),
+    "activate.csh": re.compile(r"^\s*setenv\s+(\w+)\s*(.*)$"),
+    "Activate.ps1": re.compile(r"^\s*\$env:(\w+)\s*=\s*(.*)$", re.IGNORECASE),
+}
+"""How each shell's activate script sets an exported variable (``export``, ``set -gx``,
+``setenv``, ``$env:``)."""
 
 
 def select_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -93,12 +107,17 @@ def activated_env(
     return apply_edits(env, parse_block(activate_text))
 
 
-def activate_settings(activate_text: str) -> dict[str, object]:
-    """What an activate script sets: tffix's edits, and hand-written ``export`` lines."""
+def activate_settings(activate_text: str, script: str = "activate") -> dict[str, object]:
+    """What one activate script sets: tffix's edits, and hand-written exports, verbatim.
+
+    *script* is the script's file name (``activate``, ``activate.fish``, ``activate.csh``,
+    ``Activate.ps1``); it picks the assignment syntax.
+    """
     edits = [
         {"op": str(e.op), "variable": e.variable, **({"value": e.value} if e.value else {})}
         for e in parse_block(activate_text)
     ]
+    pattern = _ASSIGNMENTS.get(script, _ASSIGNMENTS["activate"])
     exports = []
     inside = False
     for number, line in enumerate(activate_text.splitlines(), start=1):
@@ -109,14 +128,28 @@ def activate_settings(activate_text: str) -> dict[str, object]:
         if stripped == BLOCK_END:
             inside = False
             continue
-        match = _EXPORT.match(line)
+        match = pattern.match(line)
         if inside or not match:
             continue
         name, value = match.groups()
-        if _STANDARD_ACTIVATE.match(name) or "VIRTUAL_ENV" in value:
+        if _STANDARD_ACTIVATE.match(name) or _OWN_VALUE.search(value):
             continue  # the activate script's own bookkeeping
-        exports.append({"variable": name, "line": number, "text": line.rstrip()})
+        exports.append({"script": script, "variable": name, "line": number, "text": line.rstrip()})
     return {"tffix_edits": edits, "exports": exports}
+
+
+def other_activate_exports(bin_dir: Path) -> list[dict[str, object]]:
+    """Hand-written exports in the fish, csh and PowerShell activate scripts (when present)."""
+    out: list[dict[str, object]] = []
+    for script in ACTIVATE_SCRIPTS[1:]:
+        try:
+            text = (bin_dir / script).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        exports = activate_settings(text, script)["exports"]
+        assert isinstance(exports, list)
+        out.extend(exports)
+    return out
 
 
 def read_activate(prefix: Path) -> tuple[str | None, str | None]:
