@@ -131,12 +131,22 @@ class Facts:
         return self.snap.packages or {}
 
     @cached_property
+    def device_nodes(self) -> tuple[str, ...] | None:
+        """``/dev/nvidia*`` names (``nvidia0``, ``nvidia-uvm``), when the probe listed them."""
+        nodes = self.snap.extra.get("device_nodes")
+        if not isinstance(nodes, list):
+            return None
+        return tuple(str(n).rsplit("/", 1)[-1] for n in nodes)
+
+    @cached_property
     def packages_complete(self) -> bool:
         """True when ``packages`` looks like a whole ``pip list`` rather than a pasted excerpt."""
         if self.snap.packages is None:
             return False
         if self.snap.extra.get("packages_complete") is True:
             return True
+        if self.snap.extra.get("packages_source") in {"metadata", "pip-api"}:
+            return True  # the live probe read every installed distribution
         return "numpy" in self.packages or len(self.packages) >= 12
 
     def has(self, name: str) -> bool:
@@ -442,8 +452,7 @@ def check_container(f: Facts) -> Iterable[Finding]:
             ev.append("env.NVIDIA_VISIBLE_DEVICES")
         if caps is not None and not re.search(r"\b(compute|all)\b", caps):
             ev.append("env.NVIDIA_DRIVER_CAPABILITIES")
-        nodes = f.snap.extra.get("device_nodes")
-        if isinstance(nodes, list) and not any("nvidia" in str(n) for n in nodes):
+        if f.device_nodes is not None and not f.device_nodes:
             ev.append("extra.device_nodes")
         ev += [h.evidence for h in hits]
         if not ev and f.driver_absent and f.snap.gpus == () and f.gpu_visible is not True:
@@ -554,12 +563,8 @@ def check_driver(f: Facts) -> Iterable[Finding]:
                 nl,
             )
     uvm: list[str] = [h.evidence for h in f.log.all("uvm")]
-    nodes = f.snap.extra.get("device_nodes")
-    if (
-        isinstance(nodes, list)
-        and any(str(n).startswith("/dev/nvidia0") for n in nodes)
-        and not any("nvidia-uvm" in str(n) for n in nodes)
-    ):
+    nodes = f.device_nodes or ()
+    if any(re.fullmatch(r"nvidia\d+", n) for n in nodes) and "nvidia-uvm" not in nodes:
         uvm.append("extra.device_nodes")
     if uvm and f.gpu_visible is not True:
         yield _finding(
