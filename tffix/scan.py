@@ -938,7 +938,11 @@ class _Analyzer:
             if len(parts) != 2:
                 return  # `%env VAR` reads a variable; `%env` lists them
             var, value = parts
-        self.env_set(var, _unquote(value.strip()), lineno, cond, how="magic")
+        value = value.strip()
+        if "$" in value or "{" in value:
+            return  # IPython expands $name / {expr}: the value is not known here
+        # IPython keeps quotes: `%env CUDA_VISIBLE_DEVICES="0"` sets the three characters "0".
+        self.env_set(var, value, lineno, cond, how="magic")
 
     def shell(self, lines: Sequence[tuple[int, str]], cond: _Cond | None) -> None:
         """Judge shell lines (a ``!`` line, or a ``%%bash`` cell's lines in order)."""
@@ -990,6 +994,11 @@ class _Analyzer:
             visibility = judge_visible_devices(value, self.gpu_count, rules.uuid_prefixes)
             if visibility.verdict == "hides":
                 hint = ' (to choose a GPU, set it to "0" instead)'
+                bare = _unquote(value)
+                if how == "magic" and bare != value:
+                    hint = f" (%env keeps the quotes: write %env {var}={bare})"
+                    if judge_visible_devices(bare, self.gpu_count).verdict == "hides":
+                        hint = " (to choose a GPU, set it to 0 instead, without quotes)"
                 self.add(
                     MASKED,
                     lineno,

@@ -350,6 +350,14 @@ def test_notebook_lines_that_hide_gpus(line: str) -> None:
     ]
 
 
+def test_env_magic_keeps_quotes_as_ipython_does() -> None:
+    (finding,) = analyze_notebook(notebook('%env CUDA_VISIBLE_DEVICES="0"'), "nb.ipynb")
+    assert finding.id == "cuda-visible-devices-masked"
+    assert "'\"0\"' is not a GPU index or UUID" in finding.detail
+    assert "(%env keeps the quotes: write %env CUDA_VISIBLE_DEVICES=0)" in finding.detail
+    assert nb_ids("%env CUDA_VISIBLE_DEVICES=$GPU", "%env CUDA_VISIBLE_DEVICES={gpu}") == []
+
+
 def test_notebook_export_alone_has_no_effect_and_edit_says_restart() -> None:
     assert nb_ids("!export CUDA_VISIBLE_DEVICES=-1") == [
         ("code-shell-export-no-effect", "info", "nb.ipynb:cell 1:line 1")
