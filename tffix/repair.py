@@ -353,10 +353,11 @@ def repair(
             say(f"step {n}: skipped: {why}")
             continue
         try:
+            state = capture()
             if not started:
-                recorder.start_run(capture())
+                recorder.start_run(state)
                 started = True
-            recorder.step_start(n, step, capture())
+            recorder.step_start(n, step, state)
         except Exception as exc:  # no record of the state before it: the step must not run
             result(n, StepStatus.FAILED, f"not applied: {exc}")
             say(f"step {n}: not applied: {exc}")
