@@ -342,3 +342,10 @@ def test_cli_process_has_no_traceback_for_a_bad_venv(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+
+
+def test_non_positive_tf_timeout_is_a_usage_error(
+    shell: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["snapshot", "--python", sys.executable, "--tf-timeout", "0"]) == ExitCode.USAGE
+    assert capsys.readouterr().err == "tffix: error: --tf-timeout 0: must be more than 0 seconds\n"
