@@ -238,12 +238,15 @@ def test_cpu_block_fires_only_around_training() -> None:
             model = tf.keras.models.load_model("m.keras")
         with tf.device("/CPU:0"):
             out = model.predict(ds)
+        with tf.device("/CPU:0"):
+            net = MyModel(units=4)
     """
     assert [loc for _, _, loc in ids(code)] == [
         "train.py:6",
         "train.py:8",
         "train.py:12",
         "train.py:14",
+        "train.py:18",
     ]
 
 
