@@ -17,6 +17,7 @@ document.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -322,96 +323,109 @@ def repair(
     def result(n: int, status: StepStatus, message: str = "", **kw: Any) -> None:
         results[n] = StepResult(n, diagnosis.plan[n - 1], status, message, **kw)
 
-    for n in offered:
-        step = diagnosis.plan[n - 1]
-        if left:  # a rollback failed: change nothing more
-            result(n, StepStatus.SKIPPED, "not applied: an earlier rollback was incomplete")
-            continue
-        if selection.mode is Mode.QUIT or n not in selection.steps:
-            result(n, StepStatus.DECLINED)
-            continue
-        if (gpu_works and not _fixes_a_warning(step, current)) or (
-            healthy(current) and current is not diagnosis
-        ):
-            result(n, StepStatus.SKIPPED, "not needed: TensorFlow already runs ops on the GPU")
-            continue
-        present = {f.id for f in current.findings}
-        if current is not diagnosis and step.resolves and not present & set(step.resolves):
-            result(
-                n,
-                StepStatus.SKIPPED,
-                "not needed any more: " + ", ".join(step.resolves) + " resolved",
-            )
-            continue
-        if selection.mode is Mode.STEPWISE and not confirm.step(n, step):
-            result(n, StepStatus.DECLINED)
-            continue
-        action = actions(step)
-        why = action.check()
-        if why is not None:
-            result(n, StepStatus.SKIPPED, why)
-            say(f"step {n}: skipped: {why}")
-            continue
-        try:
-            state = capture()
-            if not started:
-                recorder.start_run(state)
-                started = True
-            recorder.step_start(n, step, state)
-        except Exception as exc:  # no record of the state before it: the step must not run
-            result(n, StepStatus.FAILED, f"not applied: {exc}")
-            say(f"step {n}: not applied: {exc}")
-            journal_error = str(exc)
-            break
-        say(f"step {n}: {step.summary}")
-        t0 = time.monotonic()
-        try:
-            try:
-                action.apply()
-            except Exception as exc:  # ApplyError, or an OSError the effect did not wrap
-                problems = action.revert()
-                recorder.step_reverted(n, f"failed: {exc}", problems)
-                left += problems
-                status = StepStatus.INCOMPLETE if problems else StepStatus.FAILED
-                result(n, status, f"{exc}", seconds=time.monotonic() - t0)
-                say(f"step {n}: failed and rolled back: {str(exc).splitlines()[0]}")
+    try:
+        for n in offered:
+            step = diagnosis.plan[n - 1]
+            if left:  # a rollback failed: change nothing more
+                result(n, StepStatus.SKIPPED, "not applied: an earlier rollback was incomplete")
                 continue
-            timings["steps"] += time.monotonic() - t0
-            t1 = time.monotonic()
-            after = observe()
-            timings["observe"] += time.monotonic() - t1
-        except BaseException as exc:  # Ctrl-C, or a bug while observing: undo the step first
-            interrupted = isinstance(exc, KeyboardInterrupt)
-            problems = action.revert()
-            recorder.step_reverted(n, "interrupted" if interrupted else repr(exc), problems)
-            left += problems
-            result(n, StepStatus.INTERRUPTED, "rolled back")
-            code = ExitCodes.ROLLBACK_INCOMPLETE if problems else 130
-            recorder.end_run("interrupted" if interrupted else "error", code)
-            if not interrupted:
-                raise
-            outcome = _finish(diagnosis, current, results, None, left, code, timings)
-            raise Interrupted(outcome) from None
-        worse = worse_because(current, after)
-        findings = classify(current, after)
-        if worse is not None:
-            problems = action.revert()
-            recorder.step_reverted(n, f"made things worse: {worse}", problems)
-            left += problems
-            status = StepStatus.INCOMPLETE if problems else StepStatus.REVERTED
-            result(n, status, worse, findings=findings, seconds=time.monotonic() - t0)
-            say(f"step {n}: rolled back: {worse}")
-            continue
-        recorder.step_done(n, findings)
-        result(n, StepStatus.APPLIED, findings=findings, seconds=time.monotonic() - t0)
-        resolved = [f.id for f in findings if f.status is FindingStatus.RESOLVED]
-        say(f"step {n}: done" + (f" (resolved: {', '.join(resolved)})" if resolved else ""))
-        current = after
-        # the op check after every kept step: once TensorFlow runs an op on the GPU, stop
-        t2 = time.monotonic()
-        verification = verify()
-        timings["verify"] += time.monotonic() - t2
-        gpu_works = verification is not None and bool(verification.ok)
+            if selection.mode is Mode.QUIT or n not in selection.steps:
+                result(n, StepStatus.DECLINED)
+                continue
+            if (gpu_works and not _fixes_a_warning(step, current)) or (
+                healthy(current) and current is not diagnosis
+            ):
+                result(n, StepStatus.SKIPPED, "not needed: TensorFlow already runs ops on the GPU")
+                continue
+            present = {f.id for f in current.findings}
+            if current is not diagnosis and step.resolves and not present & set(step.resolves):
+                result(
+                    n,
+                    StepStatus.SKIPPED,
+                    "not needed any more: " + ", ".join(step.resolves) + " resolved",
+                )
+                continue
+            if selection.mode is Mode.STEPWISE and not confirm.step(n, step):
+                result(n, StepStatus.DECLINED)
+                continue
+            action = actions(step)
+            why = action.check()
+            if why is not None:
+                result(n, StepStatus.SKIPPED, why)
+                say(f"step {n}: skipped: {why}")
+                continue
+            try:
+                state = capture()
+                if not started:
+                    recorder.start_run(state)
+                    started = True
+                recorder.step_start(n, step, state)
+            except Exception as exc:  # no record of the state before it: the step must not run
+                result(n, StepStatus.FAILED, f"not applied: {exc}")
+                say(f"step {n}: not applied: {exc}")
+                journal_error = str(exc)
+                break
+            say(f"step {n}: {step.summary}")
+            t0 = time.monotonic()
+            try:
+                try:
+                    action.apply()
+                except Exception as exc:  # ApplyError, or an OSError the effect did not wrap
+                    problems = action.revert()
+                    recorder.step_reverted(n, f"failed: {exc}", problems)
+                    left += problems
+                    status = StepStatus.INCOMPLETE if problems else StepStatus.FAILED
+                    result(n, status, f"{exc}", seconds=time.monotonic() - t0)
+                    say(f"step {n}: failed and rolled back: {str(exc).splitlines()[0]}")
+                    continue
+                timings["steps"] += time.monotonic() - t0
+                t1 = time.monotonic()
+                after = observe()
+                timings["observe"] += time.monotonic() - t1
+            except BaseException as exc:  # Ctrl-C, or a bug while observing: undo the step first
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                problems = action.revert()
+                recorder.step_reverted(n, "interrupted" if interrupted else repr(exc), problems)
+                left += problems
+                result(n, StepStatus.INTERRUPTED, "rolled back")
+                if not interrupted:
+                    raise  # the outer handler closes the run
+                code = ExitCodes.ROLLBACK_INCOMPLETE if problems else 130
+                recorder.end_run("interrupted", code)
+                outcome = _finish(diagnosis, current, results, None, left, code, timings)
+                raise Interrupted(outcome) from None
+            worse = worse_because(current, after)
+            findings = classify(current, after)
+            if worse is not None:
+                problems = action.revert()
+                recorder.step_reverted(n, f"made things worse: {worse}", problems)
+                left += problems
+                status = StepStatus.INCOMPLETE if problems else StepStatus.REVERTED
+                result(n, status, worse, findings=findings, seconds=time.monotonic() - t0)
+                say(f"step {n}: rolled back: {worse}")
+                continue
+            recorder.step_done(n, findings)
+            result(n, StepStatus.APPLIED, findings=findings, seconds=time.monotonic() - t0)
+            resolved = [f.id for f in findings if f.status is FindingStatus.RESOLVED]
+            say(f"step {n}: done" + (f" (resolved: {', '.join(resolved)})" if resolved else ""))
+            current = after
+            # the op check after every kept step: once TensorFlow runs an op on the GPU, stop
+            t2 = time.monotonic()
+            verification = verify()
+            timings["verify"] += time.monotonic() - t2
+            gpu_works = verification is not None and bool(verification.ok)
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:  # between steps: nothing half-done; close the run
+        code = ExitCodes.ROLLBACK_INCOMPLETE if left else 130
+        if started:
+            recorder.end_run("interrupted", code)
+        raise Interrupted(_finish(diagnosis, current, results, None, left, code, timings)) from None
+    except BaseException:  # a bug between steps: the steps done are whole; close the run
+        if started:
+            with contextlib.suppress(Exception):
+                recorder.end_run("error", 5)
+        raise
     for n in offered_steps(diagnosis, unsafe=unsafe):
         if n not in results:
             why = "not applied: the run stopped early"

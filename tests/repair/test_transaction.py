@@ -439,3 +439,56 @@ def test_a_warning_fix_is_still_offered_when_the_gpu_works() -> None:
         capture=dict,
     )
     assert outcome.steps[0].status is core.StepStatus.APPLIED and outcome.exit_code == 0
+
+
+def test_a_bug_while_observing_reverts_the_step_and_closes_the_run() -> None:
+    world = World({"cuda-visible-devices-hidden"})
+    world.plan = (step("unset CVD"),)
+    recorder = FakeRecorder()
+
+    def broken_observe() -> Diagnosis:
+        raise RuntimeError("bug in a rule")
+
+    with pytest.raises(RuntimeError, match="bug in a rule"):
+        core.repair(
+            world.diagnose(),
+            confirm=core.AutoConfirm(),
+            actions=lambda s: FakeAction(world, s, removes=frozenset(world.problems)),
+            observe=broken_observe,
+            verify=lambda: None,
+            recorder=recorder,
+            capture=dict,
+        )
+    assert world.problems == {"cuda-visible-devices-hidden"}
+    assert [e[0] for e in recorder.events] == [
+        "run-start",
+        "step-start",
+        "step-reverted",
+        "run-end",
+    ]
+    assert recorder.events[-1] == ("run-end", "error", 5)
+
+
+def test_a_bug_between_steps_keeps_whole_steps_and_closes_the_run() -> None:
+    world = World({"cuda-visible-devices-hidden", "ld-library-path-shadowing"})
+    world.plan = (step("unset CVD"), step("fix LDLP"))
+    recorder = FakeRecorder()
+
+    def broken_verify() -> None:
+        raise RuntimeError("bug in verify")
+
+    with pytest.raises(RuntimeError):
+        core.repair(
+            world.diagnose(),
+            confirm=core.AutoConfirm(),
+            actions=lambda s: FakeAction(
+                world, s, removes=frozenset({"cuda-visible-devices-hidden"})
+            ),
+            observe=world.diagnose,
+            verify=broken_verify,
+            recorder=recorder,
+            capture=dict,
+        )
+    assert world.problems == {"ld-library-path-shadowing"}  # step 1 is whole and kept
+    assert recorder.events[-1] == ("run-end", "error", 5)
+    assert recorder.events[-2][:2] == ("step-done", 1)
