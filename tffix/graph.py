@@ -983,10 +983,16 @@ def check_libraries(f: Facts) -> Iterable[Finding]:
                 mism.append(f"packages.{name}")
                 other = other or f"{cv.major}.{cv.minor}"
         if failed:
+            built = parse_version(f.tf_cuda)
+            # Before CUDA 11.1 there was no minor-version compatibility: sonames such as
+            # libcudart.so.10.1 or libcusolver.so.10 (CUDA 11.0) exist in one minor only.
+            exact_minor = built is not None and built < Version("11.1")
             for entry in f.env_list("LD_LIBRARY_PATH"):
                 m = SYSTEM_CUDA.search(entry)
                 mv = parse_version(m.group("version")) if m and m.group("version") else None
-                if mv is not None and mv.major != major:
+                if mv is None or built is None:
+                    continue
+                if mv.major != major or (exact_minor and (mv.major, mv.minor) != built.release[:2]):
                     mism.append("env.LD_LIBRARY_PATH")
                     other = other or str(mv)
     if mism:
@@ -1081,6 +1087,7 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
             sonames = [h.groups["soname"] for h in f.log.all("dlopen-failed")]
             if sonames:
                 title += f" ({', '.join(dict.fromkeys(sonames))})"
+                return ("cuda-libs-missing", ev, title, soname_detail(f.rules, sonames))
         return ("cuda-libs-missing", ev, title, "")
     if (
         f.packages_complete
@@ -1100,6 +1107,24 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
             "",
         )
     return None
+
+
+def soname_detail(rules: Ruleset, sonames: Sequence[str]) -> str:
+    """Which TensorFlow lines (and CUDA versions) load these sonames, from rules/lines.toml."""
+    parts = []
+    for soname in dict.fromkeys(sonames):
+        lines = [line for line in rules.lines.values() if soname in line.sonames.values()]
+        if not lines:
+            continue
+        names = sorted(
+            (line.name for line in lines), key=lambda n: parse_version(n) or Version("0")
+        )
+        cudas = sorted(
+            {line.cuda for line in lines}, key=lambda c: parse_version(c) or Version("0")
+        )
+        span = names[0] if len(names) == 1 else f"{names[0]}–{names[-1]}"
+        parts.append(f"{soname} is what TensorFlow {span} loads (CUDA {', '.join(cudas)})")
+    return "; ".join(parts) + "." if parts else ""
 
 
 def _check_windows_dlls(f: Facts) -> Iterable[Finding]:
@@ -1139,7 +1164,10 @@ def check_cudnn(f: Facts) -> Iterable[Finding]:
     # shadowing
     shadow_ev: list[str] = []
     for soname, lib in f.snap.libraries.items():
-        if lib.via in {"LD_LIBRARY_PATH", "preloaded"} and _wrong_library(f, soname, lib):
+        preloaded = bool(lib.loaded and lib.loaded != lib.path)
+        if (lib.via in {"LD_LIBRARY_PATH", "preloaded"} or preloaded) and _wrong_library(
+            f, soname, lib
+        ):
             shadow_ev += [
                 "env.LD_LIBRARY_PATH" if lib.via == "LD_LIBRARY_PATH" else "",
                 f"libraries.{soname}",
@@ -1249,6 +1277,8 @@ def _wrong_library(f: Facts, soname: str, lib: Library) -> bool:
             return True
     if lib.error:
         return bool(later)
+    if lib.loaded and lib.loaded != lib.path and "/nvidia/" not in lib.loaded:
+        return True  # something imported earlier mapped another copy first
     return bool(later) and any("/nvidia/" in c for c in later) and "/nvidia/" not in str(lib.path)
 
 
