@@ -810,6 +810,7 @@ class _Analyzer:
                 HIDES,
                 call.lineno,
                 cond,
+                restart=True,
                 title="tf.config.set_visible_devices hides every GPU from TensorFlow",
                 why=f"it is given {what}, so TensorFlow registers no GPU device and every op "
                 "runs on the CPU",
@@ -828,6 +829,7 @@ class _Analyzer:
                         HIDES,
                         call.lineno,
                         cond,
+                        restart=True,
                         title="ConfigProto(device_count={'GPU': 0}) gives TensorFlow no GPU",
                         why="a session built with this config creates no GPU device, so "
                         "everything it runs is placed on the CPU",
@@ -989,7 +991,8 @@ class _Analyzer:
         """Judge one environment variable set to *value* in code."""
         rules = self.rules
         shown = f"{var}={json.dumps(value)}" if how != "shell" else f"{var}={shlex.quote(value)}"
-        edit = f"in {{code}}, remove {shown}" if how == "shell" else "delete {code}"
+        edit = f"in {{code}}, drop the {var} setting" if how == "shell" else "delete {code}"
+        restart = how != "shell"  # a shell line's setting lives in its child process only
         if var == rules.visible_devices:
             visibility = judge_visible_devices(value, self.gpu_count, rules.uuid_prefixes)
             if visibility.verdict == "hides":
@@ -1003,6 +1006,7 @@ class _Analyzer:
                     MASKED,
                     lineno,
                     cond,
+                    restart=restart,
                     title=f"{shown} hides every GPU from TensorFlow",
                     why=f"{visibility.reason}; TensorFlow then finds no GPU and runs on the CPU",
                     edit=edit + hint,
@@ -1012,6 +1016,7 @@ class _Analyzer:
                     OUT_OF_RANGE,
                     lineno,
                     cond,
+                    restart=restart,
                     severity=Severity.INFO,  # the GPUs before the bad entry stay visible
                     title=f"{shown} lists a GPU that does not exist",
                     why=visibility.reason,
@@ -1025,6 +1030,7 @@ class _Analyzer:
                     DEVICE_ORDER,
                     lineno,
                     cond,
+                    restart=restart,
                     title=f"{shown} is not a device order CUDA knows",
                     why=f"CUDA_DEVICE_ORDER takes {' or '.join(sorted(rules.device_orders))}; "
                     "any other value is ignored (an index belongs in CUDA_VISIBLE_DEVICES)",
@@ -1041,6 +1047,7 @@ class _Analyzer:
                 LOADER_PATH,
                 lineno,
                 cond,
+                restart=restart,
                 title=f"{var} set inside Python cannot help TensorFlow find CUDA libraries",
                 why="the dynamic loader reads LD_LIBRARY_PATH once, when the process starts; "
                 "changing it later has no effect on libraries TensorFlow loads",
@@ -1052,6 +1059,7 @@ class _Analyzer:
                 LOG_SILENCED,
                 lineno,
                 cond,
+                restart=restart,
                 title=f"{shown} hides TensorFlow's GPU warnings",
                 why="at level 2 or 3 TensorFlow no longer prints 'Cannot dlopen some GPU "
                 "libraries … Skipping registering GPU devices', the line that says why the GPU "
@@ -1066,6 +1074,7 @@ class _Analyzer:
             KERAS_BACKEND,
             lineno,
             cond,
+            restart=how != "shell",
             title=f"Keras backend {value!r} moves training away from TensorFlow",
             why=f"with Keras 3 the model then trains on {value}, not TensorFlow, so "
             "TensorFlow's GPU setup does not apply (and that backend may have no GPU support "
@@ -1101,8 +1110,11 @@ class _Analyzer:
         why: str,
         edit: str,
         severity: Severity | None = None,
+        restart: bool = False,
     ) -> None:
-        """Record a finding at *lineno* of the current chunk."""
+        """Record a finding at *lineno* of the current chunk. *restart*: in a notebook, the
+        edit takes effect only after a kernel restart (the environment and TensorFlow's
+        device list are fixed once TensorFlow has started)."""
         info = self.rules.causes[cause]
         severity = severity or info.severity
         if cond is not None:
@@ -1124,7 +1136,7 @@ class _Analyzer:
         if len(line) > _MAX_SNIPPET:
             line = line[: _MAX_SNIPPET - 1] + "…"
         fix = f"edit {where}: " + edit.replace("{code}", f"`{line}`")
-        if cell is not None and cause != EXPORT_NO_EFFECT:
+        if cell is not None and restart:
             fix += ", then restart the kernel (the old setting stays until it restarts)"
         finding = Finding(
             id=cause,

@@ -370,6 +370,12 @@ def test_notebook_export_alone_has_no_effect_and_edit_says_restart() -> None:
         "then restart the kernel (the old setting stays until it restarts)"
     )
     assert "edit nb.ipynb cell 1 line 1: delete `%env CUDA_VISIBLE_DEVICES=-1`" in finding.detail
+    # A shell line's setting lives in its child process: no restart is needed.
+    (shell,) = analyze_notebook(notebook("!CUDA_VISIBLE_DEVICES=-1 python t.py"), "nb.ipynb")
+    assert shell.detail.endswith(
+        "in `!CUDA_VISIBLE_DEVICES=-1 python t.py`, drop the CUDA_VISIBLE_DEVICES setting "
+        '(to choose a GPU, set it to "0" instead)'
+    )
 
 
 def test_notebook_imports_carry_across_cells_and_bad_cells_are_left_out() -> None:
