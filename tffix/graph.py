@@ -1213,13 +1213,7 @@ def check_cudnn(f: Facts) -> Iterable[Finding]:
             [hit.evidence],
         )
     if shadow_ev:
-        yield _finding(
-            f,
-            "ld-library-path-shadowing",
-            "LD_LIBRARY_PATH puts another version of a CUDA library ahead of the one "
-            "TensorFlow needs",
-            shadow_ev,
-        )
+        yield _finding(f, "ld-library-path-shadowing", _shadow_title(f, shadow_ev), shadow_ev)
     cudnn_ev: list[str] = []
     title = ""
     conflict_names = {n for _fw, _v, names in conflicts for n in names}
@@ -1265,6 +1259,33 @@ def check_cudnn(f: Facts) -> Iterable[Finding]:
             [f"packages.{n}" for n in names] + [f.tf_version_evidence],
             severity=Severity.WARNING,
         )
+
+
+def _shadow_title(f: Facts, evidence: Sequence[str]) -> str:
+    for pointer in evidence:
+        if not pointer.startswith("libraries."):
+            continue
+        soname = pointer.removeprefix("libraries.")
+        lib = f.snap.libraries.get(soname)
+        if lib is None or not isinstance(lib.path, str):
+            continue
+        version = f" {lib.version}" if lib.version else ""
+        if lib.loaded and lib.loaded != lib.path:
+            return (
+                f"another import mapped {lib.loaded}{version} before TensorFlow could load "
+                f"its own {soname}"
+            )
+        folder = lib.path.rsplit("/", 1)[0]
+        return (
+            f"LD_LIBRARY_PATH puts {soname}{version} from {folder} ahead of the one "
+            "TensorFlow needs"
+        )
+    if f.log.has("nvjitlink-symbol"):
+        return (
+            "LD_LIBRARY_PATH puts a system CUDA's libnvJitLink ahead of the one the pip CUDA "
+            "libraries need"
+        )
+    return "LD_LIBRARY_PATH puts another version of a CUDA library ahead of the one TF needs"
 
 
 def _wrong_library(f: Facts, soname: str, lib: Library) -> bool:

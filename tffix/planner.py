@@ -691,7 +691,15 @@ def fix_libraries(f: Facts, finding: Finding) -> list[Alternative]:
         pin = _exact_pin(f.release, "nvidia-cudnn")
         name, _, version = (pin or "").partition("==")
         if pin and f.packages.get(name) == version:
-            return []  # the right wheel is installed: something else is loaded (shadowing)
+            # the right wheel is installed: another copy is loaded ahead of it, so removing
+            # that copy from the search path is what fixes this finding too
+            entries = _shadowing_entries(f)
+            return [
+                tuple(
+                    env_step(StepKind.ENV_PATH_REMOVE, "LD_LIBRARY_PATH", cause, entry=e)
+                    for e in entries
+                )
+            ]
         if pin and (f.python is None or (f.release and f.python in f.release.python)):
             return [
                 (

@@ -134,6 +134,14 @@ def _seen(snap: Snapshot, key: str) -> str | None:
     if key == "libraries":
         found = [s for s, lib in snap.libraries.items() if isinstance(lib.path, str)]
         return f"{len(found)} resolved" if found else None
+    if key == "xla":
+        nvcc = next((n for n in snap.packages or {} if n.startswith("nvidia-cuda-nvcc")), None)
+        ptxas = snap.extra.get("ptxas")
+        if nvcc:
+            return f"{nvcc} {(snap.packages or {})[nvcc]}"
+        if isinstance(ptxas, dict) and (ptxas.get("on_path") or ptxas.get("in_wheels")):
+            return "ptxas found"
+        return None
     if key == "cudnn":
         for soname, lib in snap.libraries.items():
             if soname.startswith("libcudnn") and isinstance(lib.path, str):
