@@ -74,7 +74,18 @@ def _gcc(out: Path, sources: list[Path], args: list[str]) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    cmd = ["gcc", "-shared", "-fPIC", "-O1", "-w", *args, "-o", str(tmp), *map(str, sources), "-ldl"]
+    cmd = [
+        "gcc",
+        "-shared",
+        "-fPIC",
+        "-O1",
+        "-w",
+        *args,
+        "-o",
+        str(tmp),
+        *map(str, sources),
+        "-ldl",
+    ]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     os.replace(tmp, out)
     return out
@@ -93,7 +104,11 @@ def version_int(kind: str, version: str) -> int:
     """The version number as the real library's entry point encodes it."""
     major, minor, patch = _parts(version)
     if kind == "cudnn":
-        return major * 10000 + minor * 100 + patch if major >= 9 else major * 1000 + minor * 100 + patch
+        return (
+            major * 10000 + minor * 100 + patch
+            if major >= 9
+            else major * 1000 + minor * 100 + patch
+        )
     if kind in ("cudart", "cupti"):
         return major * 1000 + minor * 10
     if kind in ("cublaslt", "nccl"):
@@ -149,7 +164,9 @@ def compile_cuda_lib(root: Path, kind: str, version: str, soname: str | None = N
 
 def compile_driver(root: Path) -> tuple[Path, Path]:
     """(libcuda.so.1, libnvidia-ml.so.1) of the fake driver."""
-    cuda = _gcc(root / "driver" / "libcuda.so.1", [C_DIR / "libcuda.c"], ["-Wl,-soname,libcuda.so.1"])
+    cuda = _gcc(
+        root / "driver" / "libcuda.so.1", [C_DIR / "libcuda.c"], ["-Wl,-soname,libcuda.so.1"]
+    )
     nvml = _gcc(
         root / "driver" / "libnvidia-ml.so.1",
         [C_DIR / "libnvidia-ml.c"],
@@ -178,7 +195,10 @@ def compile_tensorflow(root: Path, rel: Release) -> Path:
         "TF_TRT_SONAME": f'"{rel.trt_soname}"',
     }
     args = [f"-D{k}={v}" for k, v in defines.items()]
-    args += ["-Wl,-soname,libtensorflow_framework.so.2", f"-Wl,--enable-new-dtags,-rpath,{rel.runpath}"]
+    args += [
+        "-Wl,-soname,libtensorflow_framework.so.2",
+        f"-Wl,--enable-new-dtags,-rpath,{rel.runpath}",
+    ]
     out = root / "tf" / f"{rel.dist}-{rel.version}" / "libtensorflow_framework.so.2"
     return _gcc(out, [C_DIR / "tfcore.c"], args)
 
@@ -225,7 +245,8 @@ def write_wheel(
     all_files[f"{info}/METADATA"] = ("\n".join(meta) + "\n").encode()
     py, abi, plat = tag.split("-", 2)
     all_files[f"{info}/WHEEL"] = (
-        f"Wheel-Version: 1.0\nGenerator: tffix-sim\nRoot-Is-Purelib: {'true' if abi == 'none' else 'false'}\n"
+        "Wheel-Version: 1.0\nGenerator: tffix-sim\n"
+        f"Root-Is-Purelib: {'true' if abi == 'none' else 'false'}\n"
         + "".join(f"Tag: {p}-{abi}-{q}\n" for p in py.split(".") for q in plat.split("."))
     ).encode()
     record = io.StringIO()
@@ -286,7 +307,9 @@ def _nvidia_files(root: Path, name: str, version: str) -> dict[str, FileData]:
             f"echo 'Cuda compilation tools, release {major}.{minor}, V{version}'\n"
         )
         files["nvidia/cuda_nvcc/bin/ptxas"] = (ptxas.encode(), 0o755)
-        files["nvidia/cuda_nvcc/nvvm/libdevice/libdevice.10.bc"] = b"BC\xc0\xde simulated libdevice\n"
+        files["nvidia/cuda_nvcc/nvvm/libdevice/libdevice.10.bc"] = (
+            b"BC\xc0\xde simulated libdevice\n"
+        )
     return files
 
 
@@ -304,7 +327,9 @@ def _tf_gpu_sdist(index: Path) -> Path:
     members = {
         "PKG-INFO": f"Metadata-Version: 2.1\nName: tensorflow-gpu\nVersion: {version}\n"
         "Summary: Removed: please install tensorflow instead.\n",
-        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "_removed"\nbackend-path = ["."]\n',
+        "pyproject.toml": (
+            '[build-system]\nrequires = []\nbuild-backend = "_removed"\nbackend-path = ["."]\n'
+        ),
         "_removed.py": backend,
         "setup.py": f"TF_REMOVAL_WARNING = {catalog.TF_GPU_REMOVAL_WARNING!r}\n"
         "raise Exception(TF_REMOVAL_WARNING)\n",
@@ -347,8 +372,12 @@ def build_index(root: Path | None = None) -> Path:
         for name, versions in catalog.nvidia_wheels().items():
             for version in versions:
                 write_wheel(
-                    index, name, version, _nvidia_files(root, name, version),
-                    requires=catalog.NVIDIA_REQUIRES.get(name, ()), requires_python=">=3",
+                    index,
+                    name,
+                    version,
+                    _nvidia_files(root, name, version),
+                    requires=catalog.NVIDIA_REQUIRES.get(name, ()),
+                    requires_python=">=3",
                     summary=f"Simulated {name} (tffix test harness)",
                 )
         for rel in catalog.RELEASES:
@@ -356,26 +385,34 @@ def build_index(root: Path | None = None) -> Path:
             so = compile_tensorflow(root, rel)
             files["tensorflow/libtensorflow_framework.so.2"] = (so.read_bytes(), 0o755)
             write_wheel(
-                index, rel.dist, rel.version, files, requires=rel.requires, extras=rel.extras,
-                requires_python=rel.requires_python, tag=rel.tag,
+                index,
+                rel.dist,
+                rel.version,
+                files,
+                requires=rel.requires,
+                extras=rel.extras,
+                requires_python=rel.requires_python,
+                tag=rel.tag,
                 summary="TensorFlow is an open source machine learning framework for everyone.",
             )
         for version, requires_python in catalog.NUMPY_VERSIONS:
-            write_wheel(
-                index, "numpy", version,
-                {"numpy/__init__.py": f'"""Simulated NumPy."""\n__version__ = {version!r}\n'.encode()},
-                requires_python=requires_python,
-            )
+            init = f'"""Simulated NumPy."""\n__version__ = {version!r}\n'
+            files = {"numpy/__init__.py": init.encode()}
+            write_wheel(index, "numpy", version, files, requires_python=requires_python)
         torch_version, torch_python, torch_pins = catalog.TORCH
         marker = '; platform_system == "Linux" and platform_machine == "x86_64"'
         write_wheel(
-            index, "torch", torch_version,
+            index,
+            "torch",
+            torch_version,
             {
                 "torch/__init__.py": (
                     f'"""Simulated PyTorch."""\n__version__ = "{torch_version}+cu124"\n'
                     "from torch import version\n"
                 ).encode(),
-                "torch/version.py": f"__version__ = '{torch_version}+cu124'\ncuda = '12.4'\n".encode(),
+                "torch/version.py": (
+                    f"__version__ = '{torch_version}+cu124'\ncuda = '12.4'\n".encode()
+                ),
             },
             requires=tuple(f"{pkg}{spec}{marker}" for pkg, spec in torch_pins.items()),
             requires_python=torch_python,

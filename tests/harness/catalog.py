@@ -11,6 +11,7 @@ and leaving them out keeps the index small and installs fast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # --------------------------------------------------------------------------- CUDA wheels
 
@@ -247,90 +248,150 @@ _CC_215 = ("sm_50", "sm_60", "sm_70", "sm_75", "compute_80")
 _CC_216 = ("sm_50", "sm_60", "sm_70", "sm_80", "compute_90")
 _CC_218 = ("sm_60", "sm_70", "sm_80", "sm_89", "compute_90")
 _NP1 = ("numpy<2.0.0,>=1.23.5",)
-_NP_216 = ('numpy<2.0.0,>=1.23.5; python_version <= "3.11"', 'numpy<2.0.0,>=1.26.0; python_version >= "3.12"')
+_NP_216 = (
+    'numpy<2.0.0,>=1.23.5; python_version <= "3.11"',
+    'numpy<2.0.0,>=1.26.0; python_version >= "3.12"',
+)
 _REDIRECT_215 = (
-    'tensorflow-cpu-aws==%s; platform_system == "Linux" and (platform_machine == "arm64" or platform_machine == "aarch64")',
+    'tensorflow-cpu-aws==%s; platform_system == "Linux" and '
+    '(platform_machine == "arm64" or platform_machine == "aarch64")',
     'tensorflow-intel==%s; platform_system == "Windows"',
 )
 
-_R215 = dict(
-    requires_python=">=3.9",
-    era=215,
-    build_info=_bi(_CC_215, "12.2", "8", True),
-    runpath=RUNPATH_215,
-    gpu_libs=_CU12_LIBS_8,
-    cudnn_built=(8, 9, 4),
-    cuda_int=12020,
-    trt_soname="libnvinfer.so.8.6.1",
-    numpy_abi=1,
-)
-_R216 = dict(
-    requires_python=">=3.9",
-    era=216,
-    build_info=_bi(_CC_216, "12.3", "8", True),
-    gpu_libs=_CU12_LIBS_8,
-    cudnn_built=(8, 9, 7),
-    cuda_int=12030,
-    trt_soname="libnvinfer.so.8.6.1",
-    numpy_abi=1,
-)
+_R215: dict[str, Any] = {
+    "requires_python": ">=3.9",
+    "era": 215,
+    "build_info": _bi(_CC_215, "12.2", "8", True),
+    "runpath": RUNPATH_215,
+    "gpu_libs": _CU12_LIBS_8,
+    "cudnn_built": (8, 9, 4),
+    "cuda_int": 12020,
+    "trt_soname": "libnvinfer.so.8.6.1",
+    "numpy_abi": 1,
+}
+_R216: dict[str, Any] = {
+    "requires_python": ">=3.9",
+    "era": 216,
+    "build_info": _bi(_CC_216, "12.3", "8", True),
+    "gpu_libs": _CU12_LIBS_8,
+    "cudnn_built": (8, 9, 7),
+    "cuda_int": 12030,
+    "trt_soname": "libnvinfer.so.8.6.1",
+    "numpy_abi": 1,
+}
 
 RELEASES: tuple[Release, ...] = (
     Release(
-        "tensorflow", "2.11.0", requires_python=">=3.7", era=215,
-        build_info=_bi(("sm_35", "sm_50", "sm_60", "sm_70", "sm_75", "compute_80"), "11.2", "8", True, "/dt9/usr/bin/gcc"),
-        requires=("numpy>=1.20",), cudart="libcudart.so.11.0",
-        gpu_libs=("libcublas.so.11", "libcublasLt.so.11", "libcufft.so.10", "libcusolver.so.11", "libcusparse.so.11", "libcudnn.so.8"),
-        cudnn_built=(8, 1, 0), cuda_int=11020, numpy_abi=1,
+        "tensorflow",
+        "2.11.0",
+        requires_python=">=3.7",
+        era=215,
+        build_info=_bi(
+            ("sm_35", "sm_50", "sm_60", "sm_70", "sm_75", "compute_80"),
+            "11.2",
+            "8",
+            True,
+            "/dt9/usr/bin/gcc",
+        ),
+        requires=("numpy>=1.20",),
+        cudart="libcudart.so.11.0",
+        gpu_libs=(
+            "libcublas.so.11",
+            "libcublasLt.so.11",
+            "libcufft.so.10",
+            "libcusolver.so.11",
+            "libcusparse.so.11",
+            "libcudnn.so.8",
+        ),
+        cudnn_built=(8, 1, 0),
+        cuda_int=11020,
+        numpy_abi=1,
         tag="cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64",
     ),
     Release(
-        "tensorflow", "2.15.0", **_R215,
+        "tensorflow",
+        "2.15.0",
+        **_R215,
         requires=(*_NP1, *(r % "2.15.0" for r in _REDIRECT_215)),
         extras={"and-cuda": PINS_2150},
     ),
     Release(
-        "tensorflow", "2.15.1", **_R215,
+        "tensorflow",
+        "2.15.1",
+        **_R215,
         requires=(*_NP1, *(r % "2.15.1" for r in _REDIRECT_215)),
         extras={"and-cuda": PINS_215},
     ),
     Release(
-        "tensorflow", "2.16.1", **_R216, runpath=RUNPATH_2161,
+        "tensorflow",
+        "2.16.1",
+        **_R216,
+        runpath=RUNPATH_2161,
         requires=(*_NP_216, *(r.replace("==", "==") % "2.16.1" for r in _REDIRECT_215)),
         extras={"and-cuda": PINS_216},
     ),
     Release(
-        "tensorflow", "2.16.2", **_R216, runpath=RUNPATH_2162,
+        "tensorflow",
+        "2.16.2",
+        **_R216,
+        runpath=RUNPATH_2162,
         requires=(*_NP_216, 'tensorflow-intel==2.16.2; platform_system == "Windows"'),
         extras={"and-cuda": PINS_216},
     ),
     # A CPU build that calls itself `tensorflow` (as a conda or custom build does).
     Release(
-        "tensorflow", "2.17.0+cpu", requires_python=">=3.9", era=216, build_info=_CPU_BI,
-        requires=("numpy<2.0.0,>=1.26.0",), numpy_abi=1,
+        "tensorflow",
+        "2.17.0+cpu",
+        requires_python=">=3.9",
+        era=216,
+        build_info=_CPU_BI,
+        requires=("numpy<2.0.0,>=1.26.0",),
+        numpy_abi=1,
     ),
     Release(
-        "tensorflow", "2.18.1", requires_python=">=3.9", era=218,
+        "tensorflow",
+        "2.18.1",
+        requires_python=">=3.9",
+        era=218,
         build_info=_bi(_CC_218, "12.5.1", "9", False, "/usr/lib/llvm-18/bin/clang"),
         requires=("numpy<2.1.0,>=1.26.0", 'tensorflow-intel==2.18.1; platform_system == "Windows"'),
         extras={"and-cuda": PINS_218},
     ),
     Release(
-        "tensorflow-cpu", "2.18.1", requires_python=">=3.9", era=218, build_info=_CPU_BI,
+        "tensorflow-cpu",
+        "2.18.1",
+        requires_python=">=3.9",
+        era=218,
+        build_info=_CPU_BI,
         requires=("numpy<2.1.0,>=1.26.0",),
     ),
     Release(
-        "tensorflow", "2.21.0", requires_python=">=3.10", era=221,
+        "tensorflow",
+        "2.21.0",
+        requires_python=">=3.10",
+        era=221,
         build_info=_bi(_CC_218, "12.5.1", "9", False, "clang"),
-        requires=("numpy>=1.26.0",), extras={"and-cuda": PINS_221}, runpath=RUNPATH_221,
+        requires=("numpy>=1.26.0",),
+        extras={"and-cuda": PINS_221},
+        runpath=RUNPATH_221,
     ),
     Release(
-        "tf-nightly", "2.23.0.dev20261026", requires_python=">=3.10", era=221,
+        "tf-nightly",
+        "2.23.0.dev20261026",
+        requires_python=">=3.10",
+        era=221,
         build_info={"is_cuda_build": True, "is_rocm_build": False, "is_tensorrt_build": False},
         requires=("numpy>=1.26.0",),
-        extras={"and-cuda": PINS_NIGHTLY, "cuda": PINS_NIGHTLY, "cuda12": PINS_NIGHTLY,
-                "cuda12-local": {}, "gcs-filesystem": {}},
-        runpath=RUNPATH_221, cudnn_built=(9, 10, 2), arch_list=_CC_218,
+        extras={
+            "and-cuda": PINS_NIGHTLY,
+            "cuda": PINS_NIGHTLY,
+            "cuda12": PINS_NIGHTLY,
+            "cuda12-local": {},
+            "gcs-filesystem": {},
+        },
+        runpath=RUNPATH_221,
+        cudnn_built=(9, 10, 2),
+        arch_list=_CC_218,
     ),
 )
 

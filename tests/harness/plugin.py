@@ -3,7 +3,8 @@
 - ``sim_index`` (session): the local wheel folder, built once (cached by content hash).
 - ``make_scenario`` (function): ``make_scenario(name) -> SimEnv``, a fresh machine + venv.
 - ``sim_scenarios`` (session): ``sim_scenarios(name) -> SimEnv`` shared read-only environments,
-  built in parallel on first use, for tests that only look.
+  built in parallel on first use, for tests that only look; ``sim_scenarios.private(name)`` a
+  copy of its own for a test marked ``sim_private`` (built ahead, in parallel, too).
 - ``make_machine`` (function): ``make_machine(machine_spec) -> Path``, only a fake driver folder.
 """
 
@@ -22,6 +23,14 @@ from tests.harness import build, sim
 from tests.harness.sim import SimEnv
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sim_private: the test takes its own copy of its `scenario` (sim_scenarios.private), "
+        "built ahead of time in parallel with the others",
+    )
+
+
 @pytest.fixture(scope="session")
 def sim_index() -> Path:
     """Every fake wheel, in one find-links folder."""
@@ -29,7 +38,9 @@ def sim_index() -> Path:
 
 
 @pytest.fixture
-def make_scenario(sim_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SimEnv]:
+def make_scenario(
+    sim_index: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], SimEnv]:
     """Factory: a scenario on a fresh simulated machine with its own real venv."""
 
     def factory(name: str) -> SimEnv:
@@ -47,6 +58,7 @@ class _SharedScenarios:
         self._factory = factory
         self._lock = threading.Lock()
         self._futures: dict[str, Future[SimEnv]] = {}
+        self._private: dict[str, list[Future[SimEnv]]] = {}
         workers = int(os.environ.get("TFFIX_SIM_WORKERS", "0")) or max(3, (os.cpu_count() or 2) + 1)
         self._pool = ThreadPoolExecutor(max_workers=workers)
 
@@ -63,21 +75,44 @@ class _SharedScenarios:
         self.prefetch([name])
         return self._futures[name].result()
 
+    def prefetch_private(self, names: list[str]) -> None:
+        with self._lock:
+            for name in names:
+                self._private.setdefault(name, []).append(self._pool.submit(self._build, name))
+
+    def private(self, name: str) -> SimEnv:
+        """A copy of scenario *name* that only the calling test uses (it may change it)."""
+        with self._lock:
+            queue = self._private.get(name)
+            future = queue.pop(0) if queue else self._pool.submit(self._build, name)
+        return future.result()
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.fixture(scope="session")
-def sim_scenarios(sim_index: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
+def sim_scenarios(
+    sim_index: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+):
     """``sim_scenarios(name)``: a shared, read-only environment of scenario *name*."""
     shared = _SharedScenarios(sim_index, tmp_path_factory)
     # Start building every scenario a parametrized test of this session will ask for.
-    wanted = []
+    wanted, private = [], []
     for item in request.session.items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and "scenario" in callspec.params and "sim_scenarios" in item.fixturenames:
+        if (
+            callspec is None
+            or "scenario" not in callspec.params
+            or "sim_scenarios" not in item.fixturenames
+        ):
+            continue
+        if item.get_closest_marker("sim_private"):
+            private.append(callspec.params["scenario"])
+        else:
             wanted.append(callspec.params["scenario"])
     shared.prefetch(list(dict.fromkeys(wanted)))
+    shared.prefetch_private(private)
     yield shared
     shared.close()
 

@@ -13,12 +13,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from tests.harness import build
 from tffix.envedit import BLOCK_BEGIN, BLOCK_END, EditOp, EnvEdit, apply_edits, parse_block
@@ -46,10 +50,13 @@ def scenario_names() -> list[str]:
     return sorted(p.stem for p in SCENARIOS.glob("*.toml"))
 
 
-def load_scenario(name: str) -> dict[str, Any]:
-    path = SCENARIOS / f"{name}.toml"
+def load_toml(path: Path) -> dict[str, Any]:
     with open(path, "rb") as fh:
-        spec = tomllib.load(fh)
+        return tomllib.load(fh)
+
+
+def load_scenario(name: str) -> dict[str, Any]:
+    spec = load_toml(SCENARIOS / f"{name}.toml")
     spec.setdefault("name", name)
     return spec
 
@@ -165,25 +172,42 @@ class SimEnv:
         edits = parse_block(activate.read_text()) if activate.exists() else ()
         return apply_edits(self.env, edits)
 
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            list(argv), env=dict(env if env is not None else self.env), cwd=self.root / "home",
-            capture_output=True, text=True, timeout=timeout, check=False,
+            list(argv),
+            env=dict(env if env is not None else self.env),
+            cwd=self.root / "home",
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def pip(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """Real pip of the venv, seeing only the local index."""
-        env = {**self.env, **pip_env(self.index)}
+        """Real pip of the venv against the local index only, in the activated shell's env."""
+        env = {**self.shell_env(), **pip_env(self.index)}
         return self.run([str(self.python), "-m", "pip", *args], env=env, timeout=timeout)
 
     def run_tffix(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """``<dev python> -m tffix <args> --venv <venv>`` in the user's environment."""
         env = {**self.env, **pip_env(self.index)}
-        return self.run([sys.executable, "-m", "tffix", *args, "--venv", str(self.venv)], env=env, timeout=timeout)
+        return self.run(
+            [sys.executable, "-m", "tffix", *args, "--venv", str(self.venv)],
+            env=env,
+            timeout=timeout,
+        )
 
-    def tf_report(self, code: str | None = None, *, python: Path | None = None, timeout: float = 60) -> TfReport:
+    def tf_report(
+        self, code: str | None = None, *, python: Path | None = None, timeout: float = 60
+    ) -> TfReport:
         """Run the venv's TensorFlow in a fresh process; *code* replaces the report snippet."""
-        proc = self.run([str(python or self.python), "-c", code or REPORT_SNIPPET], env=self.shell_env(), timeout=timeout)
+        proc = self.run(
+            [str(python or self.python), "-c", code or REPORT_SNIPPET],
+            env=self.shell_env(),
+            timeout=timeout,
+        )
         data: dict[str, Any] = {}
         if code is None:
             for line in reversed(proc.stdout.splitlines()):
@@ -216,7 +240,9 @@ def _gpu_lines(spec: Mapping[str, Any], name: str) -> list[str]:
         preset = GPU_PRESETS.get(gpu["name"], ("8.6", 16384, 80, 1500000, 7000000, 384, 6291456))
         cc = str(gpu.get("cc", preset[0]))
         major, minor = cc.split(".")
-        uid = gpu.get("uuid") or "GPU-" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"tffix-sim/{name}/{i}"))
+        uid = gpu.get("uuid") or "GPU-" + str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"tffix-sim/{name}/{i}")
+        )
         values = {
             "name": gpu["name"],
             "uuid": uid,
@@ -294,9 +320,19 @@ def write_system_libs(root: Path, dirs: Sequence[Mapping[str, Any]]) -> None:
 def create_venv(path: Path) -> Path:
     """A real virtualenv with pip (no setuptools/wheel: nothing here needs them)."""
     subprocess.run(
-        [sys.executable, "-m", "virtualenv", "-q", "--no-setuptools", "--no-wheel",
-         "--no-periodic-update", str(path)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "virtualenv",
+            "-q",
+            "--no-setuptools",
+            "--no-wheel",
+            "--no-periodic-update",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return path / "bin" / "python"
 
@@ -310,7 +346,9 @@ def _expand(text: str, values: Mapping[str, str]) -> str:
 def _system_path() -> str:
     """PATH without the dev environment's own bin folder."""
     dev_bin = str(Path(sys.executable).parent)
-    keep = [p for p in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p and p != dev_bin]
+    keep = [
+        p for p in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p and p != dev_bin
+    ]
     return os.pathsep.join(keep or ["/usr/local/bin", "/usr/bin", "/bin"])
 
 
@@ -325,7 +363,9 @@ def write_activate_block(venv: Path, edits: Sequence[EnvEdit]) -> None:
         elif edit.op is EditOp.UNSET:
             lines.append(f"unset {edit.variable}")
         elif edit.op is EditOp.PREPEND:
-            lines.append(f'export {edit.variable}="{edit.value}${{{edit.variable}:+:${{{edit.variable}}}}}"')
+            lines.append(
+                f'export {edit.variable}="{edit.value}${{{edit.variable}:+:${{{edit.variable}}}}}"'
+            )
     lines.append(BLOCK_END)
     with open(activate, "a") as fh:
         fh.write("\n" + "\n".join(lines) + "\n")
@@ -353,7 +393,11 @@ def make_env(name: str, folder: Path, index: Path) -> SimEnv:
     for key, value in spec.get("env", {}).items():
         env[key] = _expand(str(value), values)
     ld = [e for e in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if e]
-    if machine.get("on_loader_path", True) and machine.get("driver", "550.54.14") not in (False, None, ""):
+    if machine.get("on_loader_path", True) and machine.get("driver", "550.54.14") not in (
+        False,
+        None,
+        "",
+    ):
         ld.append(str(machine_dir))
     if ld:
         env["LD_LIBRARY_PATH"] = os.pathsep.join(ld)
@@ -382,7 +426,9 @@ def make_env(name: str, folder: Path, index: Path) -> SimEnv:
             proc = sim.pip("install", *reqs)
             log.append(proc.stdout + proc.stderr)
             if proc.returncode != 0:
-                raise RuntimeError(f"scenario {name}: pip install {reqs} failed:\n{proc.stdout}\n{proc.stderr}")
+                raise RuntimeError(
+                    f"scenario {name}: pip install {reqs} failed:\n{proc.stdout}\n{proc.stderr}"
+                )
     if packages.get("uninstall"):
         proc = sim.pip("uninstall", "-y", *packages["uninstall"])
         log.append(proc.stdout + proc.stderr)
@@ -392,9 +438,13 @@ def make_env(name: str, folder: Path, index: Path) -> SimEnv:
         proc = sim.pip("install", *[_expand(r, values) for r in packages["attempt"]])
         log.append(proc.stdout + proc.stderr)
         if proc.returncode == 0:
-            raise RuntimeError(f"scenario {name}: pip install {packages['attempt']} was meant to fail")
+            raise RuntimeError(
+                f"scenario {name}: pip install {packages['attempt']} was meant to fail"
+            )
     edits = [
-        EnvEdit(EditOp(e["op"]), e["variable"], _expand(e["value"], values) if "value" in e else None)
+        EnvEdit(
+            EditOp(e["op"]), e["variable"], _expand(e["value"], values) if "value" in e else None
+        )
         for e in activate.get("edits", [])
     ]
     if edits:
