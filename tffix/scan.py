@@ -80,6 +80,7 @@ KERAS_BACKEND = "code-keras-backend-not-tensorflow"
 LOADER_PATH = "code-ld-library-path-too-late"
 LOG_SILENCED = "code-tf-log-silenced"
 EXPORT_NO_EFFECT = "code-shell-export-no-effect"
+RAY_NO_GPUS = "code-ray-no-gpus"
 
 # Skip reasons besides the probe's (too large, unreadable, vanished).
 SYNTAX_ERROR = "syntax error"
@@ -221,7 +222,7 @@ def parse_scan_rules(text: str) -> ScanRules:
         Cause(Severity.ERROR, FixSide.OUTSIDE, "CUDA_VISIBLE_DEVICES hides every GPU"),
     )
     missing = {HIDES, PINS_CPU, OUT_OF_RANGE, DEVICE_ORDER, KERAS_BACKEND, LOADER_PATH}
-    missing |= {LOG_SILENCED, EXPORT_NO_EFFECT}
+    missing |= {LOG_SILENCED, EXPORT_NO_EFFECT, RAY_NO_GPUS}
     missing -= causes.keys()
     if missing:
         raise RuleError(f"{RULES_FILE}: missing [causes.{sorted(missing)[0]}]")
@@ -463,6 +464,9 @@ class _Analyzer:
         """True when a line of *node* (of its header only, with *header*) holds a token."""
         first = node.lineno
         last = node.end_lineno or first
+        decorators = getattr(node, "decorator_list", None)
+        if decorators:  # a definition's lineno is its `def` line, after the decorators
+            first = min(first, *(d.lineno for d in decorators))
         body = getattr(node, "body", None)
         if header and isinstance(body, list) and body and isinstance(body[0], ast.stmt):
             last = max(first, body[0].lineno - 1)
@@ -623,9 +627,11 @@ class _Analyzer:
     def _stmt(self, node: ast.stmt, cond: _Cond | None) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if not node.name.startswith("test"):
+                self._ray_remote(node, cond)
                 self._stmts(node.body, cond)
         elif isinstance(node, ast.ClassDef):
             if not self._is_test_class(node):
+                self._ray_remote(node, cond)
                 self._stmts(node.body, cond)
         elif isinstance(node, ast.If):
             kind = self._if_kind(node.test)
@@ -761,6 +767,8 @@ class _Analyzer:
                 self._keras_backend(value, call.lineno, cond, how="python")
         elif name.startswith("get_ipython()."):
             self._ipython_call(name.rsplit(".", 1)[1], call, cond)
+        elif name.startswith("ray."):
+            self._ray_call(name, call, cond)
 
     @staticmethod
     def _arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
@@ -914,6 +922,86 @@ class _Analyzer:
             if any(p.search(lowered) for p in rules.training_functions):
                 return True
         return False
+
+    # ----------------------------------------------------------------- Ray
+
+    def _gpus_requested(self, node: ast.expr | None) -> bool | None:
+        """For a resources dict literal: True when it asks for a GPU (``"gpu": 1``, or any
+        value not known to be 0), False when not, None when it cannot be read."""
+        if not isinstance(node, ast.Dict):
+            return None
+        for key_node, value in zip(node.keys, node.values, strict=True):
+            key = None if key_node is None else self._const(key_node)
+            if key_node is None:
+                return None  # **other: cannot tell
+            if isinstance(key, str) and key.lower() in ("gpu", "gpus", "num_gpus"):
+                return self._const(value) not in ("0", False)
+        return False
+
+    def _ray_remote(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, cond: _Cond | None
+    ) -> None:
+        for decorator in node.decorator_list:
+            call = decorator if isinstance(decorator, ast.Call) else None
+            name = self.qualname(call.func if call else decorator)
+            if name != "ray.remote":
+                continue
+            gpus = (
+                next((k.value for k in call.keywords if k.arg == "num_gpus"), None)
+                if call
+                else None
+            )
+            if gpus is not None and self._const(gpus) not in ("0",):
+                return  # asks for GPUs (or a number the scan cannot read)
+            if not self._trains(
+                node.body if not isinstance(node, ast.ClassDef) else _methods_body(node)
+            ):
+                return
+            self.add(
+                RAY_NO_GPUS,
+                decorator.lineno,
+                cond,
+                title=f"Ray runs {node.name} without a GPU",
+                why="Ray sets CUDA_VISIBLE_DEVICES to an empty value in every task or actor "
+                "that does not ask for GPUs, so TensorFlow inside it sees none",
+                edit="in {code}, ask for a GPU: @ray.remote(num_gpus=1)",
+            )
+
+    def _ray_call(self, name: str, call: ast.Call, cond: _Cond | None) -> None:
+        last = name.rsplit(".", 1)[-1]
+        if last == "run" and ".tune." in f".{name}.":
+            resources = self._arg(call, 99, "resources_per_trial")
+            what = "resources_per_trial"
+        elif last == "with_resources":
+            resources = self._arg(call, 1, "resources")
+            what = "the resources"
+        elif last == "ScalingConfig":
+            use_gpu = self._arg(call, 99, "use_gpu")
+            if use_gpu is not None and self._const(use_gpu) is not False:
+                return
+            self.add(
+                RAY_NO_GPUS,
+                call.lineno,
+                cond,
+                title="ScalingConfig without use_gpu=True trains every worker on the CPU",
+                why="Ray Train gives workers no GPU unless use_gpu=True, and sets "
+                "CUDA_VISIBLE_DEVICES to an empty value in them",
+                edit="in {code}, add use_gpu=True",
+            )
+            return
+        else:
+            return
+        if resources is None or self._gpus_requested(resources) is not False:
+            return
+        self.add(
+            RAY_NO_GPUS,
+            call.lineno,
+            cond,
+            title=f"{what} of this Ray Tune trial ask for no GPU",
+            why="Ray starts a trial that asks for no GPU with CUDA_VISIBLE_DEVICES set to an "
+            "empty value, so TensorFlow inside it sees none",
+            edit='in {code}, add "gpu": 1 to ' + what,
+        )
 
     def _ipython_call(self, method: str, call: ast.Call, cond: _Cond | None) -> None:
         args = [self._const(a) for a in call.args]
@@ -1230,6 +1318,15 @@ def _matching_lines(text: str, tokens: Iterable[str], names: re.Pattern[str] | N
 
 
 _NEW_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def _methods_body(node: ast.ClassDef) -> list[ast.stmt]:
+    """The statements of a class's methods (what a Ray actor runs)."""
+    out: list[ast.stmt] = []
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.extend(item.body)
+    return out
 
 
 def _walk_same_scope(body: Sequence[ast.stmt]) -> Iterator[ast.AST]:

@@ -29,6 +29,7 @@ def test_every_pattern_has_a_fixture() -> None:
         "env-other",
         "notebook",
         "realworld-hardcoded",
+        "ray-trials",
     } <= set(CASES)
 
 
