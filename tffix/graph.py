@@ -577,7 +577,7 @@ def check_driver(f: Facts) -> Iterable[Finding]:
         )
 
 
-def _driver_floor(f: Facts, cuda: str) -> tuple[str, str] | None:
+def driver_floor(f: Facts, cuda: str) -> tuple[str, str] | None:
     """(minimum, recommended) driver for CUDA *cuda* on this OS."""
     cv = parse_version(cuda)
     if cv is None:
@@ -602,7 +602,7 @@ def check_driver_version(f: Facts) -> Iterable[Finding]:
     cuda = f.tf_cuda
     title = "the NVIDIA driver is too old for TensorFlow's CUDA runtime"
     if drv is not None and drv.version and cuda:
-        floor = _driver_floor(f, cuda)
+        floor = driver_floor(f, cuda)
         dv = parse_version(drv.version)
         if floor and dv is not None and dv < Version(floor[0]):
             ev = ["driver.version", f.tf_version_evidence, *ev]
@@ -1165,7 +1165,7 @@ def check_cudnn(f: Facts) -> Iterable[Finding]:
     shadow_ev: list[str] = []
     for soname, lib in f.snap.libraries.items():
         preloaded = bool(lib.loaded and lib.loaded != lib.path)
-        if (lib.via in {"LD_LIBRARY_PATH", "preloaded"} or preloaded) and _wrong_library(
+        if (lib.via in {"LD_LIBRARY_PATH", "preloaded"} or preloaded) and wrong_library(
             f, soname, lib
         ):
             shadow_ev += [
@@ -1288,7 +1288,8 @@ def _shadow_title(f: Facts, evidence: Sequence[str]) -> str:
     return "LD_LIBRARY_PATH puts another version of a CUDA library ahead of the one TF needs"
 
 
-def _wrong_library(f: Facts, soname: str, lib: Library) -> bool:
+def wrong_library(f: Facts, soname: str, lib: Library) -> bool:
+    """True when the file the loader resolves for *soname* is not one TensorFlow can use."""
     if lib.path is UNKNOWN or lib.path is None:
         return False
     later = [c for c in lib.candidates if c != lib.path]

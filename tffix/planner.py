@@ -19,7 +19,15 @@ from dataclasses import dataclass, replace
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from tffix.graph import Facts, Graph, cc_tuple, parse_version
+from tffix.graph import (
+    SYSTEM_CUDA,
+    Facts,
+    Graph,
+    cc_tuple,
+    driver_floor,
+    parse_version,
+    wrong_library,
+)
 from tffix.model import Finding, FixSide, PlanStep, Safety, Severity, StepKind
 from tffix.ruleset import Release
 
@@ -394,9 +402,7 @@ def fix_outside(f: Facts, finding: Finding) -> list[Alternative]:
     if cause == "driver-too-old":
         rec = None
         if f.tf_cuda:
-            from tffix.graph import _driver_floor  # the same floor the finding used
-
-            floor = _driver_floor(f, f.tf_cuda)
+            floor = driver_floor(f, f.tf_cuda)
             rec = floor[1] if floor else None
         alts: list[Alternative] = [
             (
@@ -789,23 +795,21 @@ def _other_framework_needs(f: Facts, names: Sequence[str]) -> bool:
 
 
 def _shadowing_entries(f: Facts) -> list[str]:
+    """The LD_LIBRARY_PATH entries that supply a wrong library (exactly as written there)."""
     entries = f.env_list("LD_LIBRARY_PATH")
-    out = []
-    for _soname, lib in f.snap.libraries.items():
-        if lib.via == "LD_LIBRARY_PATH" and isinstance(lib.path, str):
-            folder = lib.path.rsplit("/", 1)[0]
-            match = next((e for e in entries if e.rstrip("/") == folder.rstrip("/")), folder)
-            if match not in out and f"libraries.{_soname}" in _finding_evidence(f):
-                out.append(match)
+    out: list[str] = []
+    for soname, lib in f.snap.libraries.items():
+        if lib.via != "LD_LIBRARY_PATH" or not isinstance(lib.path, str):
+            continue
+        if not wrong_library(f, soname, lib):
+            continue
+        folder = lib.path.rsplit("/", 1)[0].rstrip("/")
+        match = next((e for e in entries if e.rstrip("/") == folder), None)
+        if match is not None and match not in out:
+            out.append(match)
     if f.log.has("nvjitlink-symbol"):
-        from tffix.graph import SYSTEM_CUDA
-
         out += [e for e in entries if SYSTEM_CUDA.search(e) and e not in out]
     return out
-
-
-def _finding_evidence(f: Facts) -> set[str]:
-    return {f"libraries.{s}" for s, lib in f.snap.libraries.items() if lib.via == "LD_LIBRARY_PATH"}
 
 
 FIXERS: dict[str, Callable[[Facts, Finding], list[Alternative]]] = {
