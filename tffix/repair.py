@@ -197,6 +197,8 @@ class StepStatus(str, enum.Enum):
     HIDDEN = "not offered"
     """Unsafe, and ``--unsafe`` was not given."""
     MANUAL = "manual"
+    BLOCKED = "blocked"
+    """Not offered: it only resolves findings an outside problem blocks."""
     INTERRUPTED = "interrupted"
 
     def __str__(self) -> str:
@@ -253,21 +255,40 @@ def _fixes_a_warning(step: PlanStep, diagnosis: Diagnosis) -> bool:
 def offered_steps(diagnosis: Diagnosis, *, unsafe: bool) -> tuple[int, ...]:
     """The plan step numbers tffix may apply: safe ones, and unsafe ones with ``--unsafe``."""
     allowed = {Safety.SAFE, Safety.UNSAFE} if unsafe else {Safety.SAFE}
+    waiting = blocked_by_outside(diagnosis)
     return tuple(
         n
         for n, step in enumerate(diagnosis.plan, start=1)
-        if step.safety in allowed and step.kind is not StepKind.MANUAL
+        if step.safety in allowed
+        and step.kind is not StepKind.MANUAL
+        and not (step.resolves and set(step.resolves) <= set(waiting))
     )
 
 
+def blocked_by_outside(diagnosis: Diagnosis) -> dict[str, str]:
+    """Finding id -> the outside error finding that blocks it (it cannot be judged until then).
+
+    A step that only resolves blocked findings is not offered: changing the venv for a
+    finding that may vanish once the outside problem is fixed would be a guess.
+    """
+    return {
+        blocked: f.id
+        for f in diagnosis.findings
+        if f.fix is FixSide.OUTSIDE and f.severity is Severity.ERROR
+        for blocked in f.blocks
+    }
+
+
 def exit_code_for(diagnosis: Diagnosis, verification: Any = None) -> int:
-    """0 when the GPU works; 1 when venv-fixable errors remain; 3 when only outside ones do."""
+    """0 when the GPU works; 1 when venv-fixable errors remain; 3 when only outside ones do
+    (or the venv-side ones wait for an outside one)."""
     if verification is not None and verification.ok:
         return ExitCodes.OK
     if verification is None and healthy(diagnosis):
         return ExitCodes.OK
     errors = _errors(diagnosis)
-    if errors and all(f.fix is FixSide.OUTSIDE for f in errors):
+    waiting = blocked_by_outside(diagnosis)
+    if errors and all(f.fix is FixSide.OUTSIDE or f.id in waiting for f in errors):
         return ExitCodes.OUTSIDE
     return ExitCodes.FIXABLE
 
@@ -295,9 +316,13 @@ def repair(
     """Apply the plan of *diagnosis* as a transaction and return what happened."""
     offered = offered_steps(diagnosis, unsafe=unsafe)
     results: dict[int, StepResult] = {}
+    waiting = blocked_by_outside(diagnosis)
     for n, step in enumerate(diagnosis.plan, start=1):
         if step.safety is Safety.MANUAL or step.kind is StepKind.MANUAL:
             results[n] = StepResult(n, step, StepStatus.MANUAL)
+        elif n not in offered and step.resolves and set(step.resolves) <= set(waiting):
+            first = waiting[step.resolves[0]]
+            results[n] = StepResult(n, step, StepStatus.BLOCKED, f"waits for {first} (outside)")
         elif n not in offered:
             results[n] = StepResult(n, step, StepStatus.HIDDEN, "unsafe: add --unsafe to apply")
     verification: Any = None
@@ -492,7 +517,7 @@ def render_outcome(outcome: Outcome) -> str:
     """The outcome for a person: what changed, what was verified, what is left."""
     lines: list[str] = []
     for s in outcome.steps:
-        if s.status in (StepStatus.MANUAL, StepStatus.HIDDEN):
+        if s.status in (StepStatus.MANUAL, StepStatus.HIDDEN, StepStatus.BLOCKED):
             continue
         text = f"  step {s.number}: {s.status}: {s.step.summary}"
         if s.message:
@@ -524,6 +549,12 @@ def render_outcome(outcome: Outcome) -> str:
         for s in manual:
             lines.append(f"  {s.number}. {s.step.summary}")
             lines.extend(f"       $ {c}" for c in s.step.commands)
+    blocked = [s for s in outcome.steps if s.status is StepStatus.BLOCKED]
+    if blocked:
+        numbers = ", ".join(str(s.number) for s in blocked)
+        lines.append(
+            f"Not applied ({numbers}): {blocked[0].message}; run tffix again after fixing it."
+        )
     if hidden:
         numbers = ", ".join(str(s.number) for s in hidden)
         lines.append(f"Unsafe steps not applied ({numbers}): add --unsafe to apply them.")

@@ -492,3 +492,45 @@ def test_a_bug_between_steps_keeps_whole_steps_and_closes_the_run() -> None:
     assert world.problems == {"ld-library-path-shadowing"}  # step 1 is whole and kept
     assert recorder.events[-1] == ("run-end", "error", 5)
     assert recorder.events[-2][:2] == ("step-done", 1)
+
+
+def test_steps_blocked_by_an_outside_problem_are_not_offered() -> None:
+    world = World({"driver-too-old", "cuda-visible-devices-hidden"})
+    world.plan = (
+        PlanStep(
+            StepKind.MANUAL,
+            "upgrade the driver",
+            Safety.MANUAL,
+            ("driver-too-old",),
+            commands=("sudo apt install nvidia-driver-550",),
+        ),
+        PlanStep(StepKind.ENV_UNSET, "unset CVD", Safety.SAFE, ("cuda-visible-devices-hidden",)),
+    )
+    diagnosis = Diagnosis(
+        gpu_visible=False,
+        findings=(
+            Finding(
+                "driver-too-old",
+                Severity.ERROR,
+                FixSide.OUTSIDE,
+                "driver too old",
+                blocks=("cuda-visible-devices-hidden",),
+            ),
+            finding("cuda-visible-devices-hidden"),
+        ),
+        plan=world.plan,
+    )
+    recorder = FakeRecorder()
+    outcome = core.repair(
+        diagnosis,
+        confirm=core.AutoConfirm(),
+        actions=lambda s: FakeAction(world, s),
+        observe=world.diagnose,
+        verify=lambda: None,
+        recorder=recorder,
+        capture=dict,
+    )
+    assert [s.status for s in outcome.steps] == [core.StepStatus.MANUAL, core.StepStatus.BLOCKED]
+    assert recorder.events == [] and world.journal == []
+    assert outcome.exit_code == 3  # the venv-side error waits for the outside one
+    assert "waits for driver-too-old" in core.render_outcome(outcome)
