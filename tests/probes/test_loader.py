@@ -257,7 +257,7 @@ def test_a_library_that_crashes_its_loader_is_recorded(build_lib: BuildLib, tmp_
 
 def test_unknown_tensorflow_version_is_a_reason_not_an_error(tmp_path: Path) -> None:
     report = loader.probe_libraries(
-        python=Path(sys.executable), machine="x86_64", env={}, tf_dir=None, tf_version=None
+        python=Path(sys.executable), machine="x86_64", env={}, tf_dir=tmp_path, tf_version=None
     )
     assert report.libraries == {}
     assert report.unknown is not None and "version is unknown" in report.unknown

@@ -514,6 +514,9 @@ def probe_libraries(
         )
     if eras is None:
         eras = load_soname_table()
+    if not tf_version and tf_dir is None:
+        # Nothing to load for: not a gap in what tffix knows.
+        return LoaderReport(frozen_map(), frozen_map({"skipped": "no TensorFlow installed"}))
     era = era_for(tf_version, eras)
     if era is None:
         why = (
