@@ -16,7 +16,9 @@ What is judged (the pattern data is in ``rules/code.toml``):
 - a ``tf.device('/CPU:0')`` block around model construction, ``fit`` or a training loop, a
   CPU-only ``OneDeviceStrategy``, and ``tf.device('/GPU:N')`` past the machine's GPU count;
 - other variables set in code that change the picture (``CUDA_DEVICE_ORDER``,
-  ``KERAS_BACKEND``, ``LD_LIBRARY_PATH``, ``TF_CPP_MIN_LOG_LEVEL``).
+  ``KERAS_BACKEND``, ``LD_LIBRARY_PATH``, ``TF_CPP_MIN_LOG_LEVEL``);
+- Ray tasks, actors, Tune trials and Train workers that train but ask for no GPU (Ray starts
+  them with ``CUDA_VISIBLE_DEVICES`` empty).
 
 A missing ``tf.device`` block is never a finding: TensorFlow places ops on a visible GPU by
 itself. Test code is not judged (it pins the CPU on purpose): files and folders named like
@@ -1475,11 +1477,11 @@ def analyze_notebook(
         analyzer.chunk = _Chunk(_EMPTY, "", cell.lines, cell.number)
         for lineno, line in cell.magics:
             analyzer.magic(line, lineno, None)
-        if cell.shell:
-            analyzer.shell(cell.shell if cell.shell_cell else cell.shell[:1], None)
-            if not cell.shell_cell:
-                for item in cell.shell[1:]:
-                    analyzer.shell([item], None)
+        if cell.shell_cell:  # one shell: an export holds for the lines after it
+            analyzer.shell(cell.shell, None)
+        else:  # each `!` line is a shell of its own
+            for item in cell.shell:
+                analyzer.shell([item], None)
     return analyzer.findings()
 
 
