@@ -8,8 +8,9 @@ adds the latest keras wheel from PyPI (``pip download --no-deps``, about 1.5 MB)
 in a temporary folder. Each tree is scanned as if it were a user's project (``scan_project``),
 twice: the first pass warms the page cache, the second is the one reported. The process is
 pinned to one CPU, and the rate is files per CPU-second of this process (a shared machine's
-other load does not count against it; the wall time is printed too). Goal: >= 2000 files/s. ``--findings`` lists every finding, so that a
-reader can check that nothing absurd is reported on code that is not a training script.
+other load does not count against it; the wall time is printed too). Goal: >= 2000 files/s.
+``--findings`` lists every finding, so that a reader can check that nothing absurd is
+reported on code that is not a training script.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {one_core()}")
     paths = list(args.paths) or [Path(sysconfig.get_paths()["stdlib"])]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:  # the keras wheel, if asked for
         if args.download_keras:
             paths.append(keras_tree(Path(tmp)))
         for path in paths:
