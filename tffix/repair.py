@@ -85,6 +85,14 @@ def worse_because(before: Diagnosis, after: Diagnosis) -> str | None:
     """Why *after* is worse than *before* (more error findings, GPU lost), or None."""
     if before.gpu_visible is True and after.gpu_visible is not True:
         return "TensorFlow no longer lists the GPU"
+    # a change inside the venv cannot fix the machine, but it can hide it (the driver's
+    # folder dropped from LD_LIBRARY_PATH reads as "no driver"): a new outside error is worse
+    outside_before = {f.id for f in _errors(before) if f.fix is FixSide.OUTSIDE}
+    new_outside = sorted(
+        f.id for f in _errors(after) if f.fix is FixSide.OUTSIDE and f.id not in outside_before
+    )
+    if new_outside:
+        return "new problems outside the venv: " + ", ".join(new_outside)
     if len(_errors(after)) > len(_errors(before)):
         new = sorted({f.id for f in _errors(after)} - {f.id for f in _errors(before)})
         return "new problems: " + ", ".join(new) if new else "more problems than before"

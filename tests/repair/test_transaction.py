@@ -337,6 +337,8 @@ def test_stops_once_healthy() -> None:
         ({"a"}, {"b"}, False),
         ({"a", "b"}, {"a"}, False),
         (set(), {"a"}, True),  # GPU lost
+        ({"cuda-visible-devices-hidden"}, {"driver-too-old"}, True),  # swapped for an outside one
+        ({"driver-too-old", "new-breakage"}, {"driver-too-old"}, False),
     ],
 )
 def test_worse_because(before: set[str], after: set[str], worse: bool) -> None:
