@@ -124,6 +124,10 @@ _DEVICE_LITERAL_RE = re.compile(
 )
 """A device string (``'/CPU:0'``, ``"/device:GPU:1"``, ``'cpu:0'``, ``'/cpu'``): a tf.device
 block is judged only when the file writes one."""
+_CPU_LITERAL_RE = re.compile(
+    r"""["'](?:[^"'\n]{0,60}?(?:CPU|cpu):\d+|/(?:device:)?(?:CPU|cpu))["']"""
+)
+"""The same, CPU only: without a known GPU count a GPU string cannot be judged."""
 _ASSIGNMENT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 _ENV_MAGIC_RE = re.compile(r"^%(?:env|set_env)\s+(.*)$")
 _SHELL_SPLIT_RE = re.compile(r"&&|\|\||;|\|")
@@ -1530,11 +1534,12 @@ def decode_source(data: bytes) -> str | None:
         return None
 
 
-def _worth_parsing(text: str, rules: ScanRules) -> bool:
+def _worth_parsing(text: str, rules: ScanRules, gpu_count: int | None) -> bool:
     """Whether *text* can hold a finding at all (cheap substring tests, no parsing)."""
     if any(trigger in text for trigger in rules.triggers):
         return True
-    return "device" in text and _DEVICE_LITERAL_RE.search(text) is not None
+    literal = _DEVICE_LITERAL_RE if gpu_count else _CPU_LITERAL_RE
+    return "device" in text and literal.search(text) is not None
 
 
 def _judge_file(
@@ -1551,7 +1556,7 @@ def _judge_file(
     try:
         if source.notebook:
             return analyze_notebook(text, source.display, gpu_count=gpu_count, rules=rules)
-        if not _worth_parsing(text, rules):
+        if not _worth_parsing(text, rules, gpu_count):
             return ()
         return analyze_source(text, source.display, gpu_count=gpu_count, rules=rules)
     except (RecursionError, MemoryError):
