@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +49,23 @@ from tffix.probes.target import Target, TargetKind
 _T = TypeVar("_T")
 
 DEFAULT_TF_TIMEOUT = tf_probe.DEFAULT_TIMEOUT
+
+DRIVER_TIMEOUT = 30.0
+"""Seconds NVML may take to answer (it answers in milliseconds unless the driver is sick)."""
+
+
+def _daemon_call(fn: Callable[[], _T]) -> Future[_T]:
+    """Run *fn* in a daemon thread: if it never returns, the process can still exit."""
+    future: Future[_T] = Future()
+
+    def body() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=body, name="tffix-nvml", daemon=True).start()
+    return future
 
 
 def target_environment(
@@ -159,11 +178,13 @@ def collect_snapshot(
             libraries = exc
         return report, libraries
 
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="tffix-probe") as pool:
+    # NVML runs in tffix's own process and a sick driver can hang nvmlInit for minutes: it gets
+    # a daemon thread of its own, so a hang costs the driver section, not the whole run.
+    drv_future = _daemon_call(lambda: gpu_probe.probe_driver(nvml=nvml))
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tffix-probe") as pool:
         # The TensorFlow child is the long pole: start it first.
         tf_future = pool.submit(tf_probe.probe_tensorflow, target.python, env, timeout=tf_timeout)
         pkg_future = pool.submit(packages_then_libraries)
-        drv_future = pool.submit(gpu_probe.probe_driver, nvml=nvml)
         host_future = pool.submit(
             host_probe.probe_platform,
             sys_platform=target.platform,
@@ -173,9 +194,16 @@ def collect_snapshot(
         )
 
         platform = _guarded("platform", unknown, host_future, Platform(os=None))
-        drv = _guarded("driver", unknown, drv_future, None)
         pkg_result = _guarded("packages", unknown, pkg_future, None)
         tf_report = _guarded("tensorflow", unknown, tf_future, None)
+    try:
+        drv = drv_future.result(timeout=DRIVER_TIMEOUT)
+    except FutureTimeout:
+        drv = None
+        unknown["driver"] = f"NVML did not answer within {DRIVER_TIMEOUT:g}s (nvmlInit hung)"
+    except Exception as exc:  # a probe bug must cost one section, not the snapshot
+        drv = None
+        unknown["driver"] = f"the driver probe failed: {type(exc).__name__}: {exc}"
 
     # driver
     driver: Driver | _Unknown | None = UNKNOWN

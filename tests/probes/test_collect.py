@@ -4,6 +4,8 @@ tffix block included) and "unknown, because" instead of an exception when a prob
 from __future__ import annotations
 
 import os
+import threading
+import time
 import venv
 from pathlib import Path
 
@@ -63,3 +65,31 @@ def test_a_failing_probe_costs_its_section_only(
     )
     assert snap.packages is not None  # the other probes still answered
     assert snap.python.venv == str(bare_venv)
+
+
+class HangingNvml:
+    """An NVML whose nvmlInit does not return until released (a sick driver)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def nvmlInit(self) -> None:
+        self.release.wait(60)
+        raise RuntimeError("released")
+
+
+def test_a_hanging_nvml_costs_the_driver_section_only(
+    bare_venv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collect, "DRIVER_TIMEOUT", 0.5)
+    environ = {"PATH": os.environ["PATH"]}
+    target = resolve_target(venv=str(bare_venv), environ=environ)
+    nvml = HangingNvml()
+    start = time.monotonic()
+    try:
+        snap = collect.collect_snapshot(target, environ=environ, tf_timeout=60, nvml=nvml)
+    finally:
+        nvml.release.set()  # let go of the NVML lock for the tests that follow
+    assert time.monotonic() - start < 25  # did not wait for nvmlInit
+    assert snap.unknown["driver"] == "NVML did not answer within 0.5s (nvmlInit hung)"
+    assert snap.packages is not None
