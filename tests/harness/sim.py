@@ -282,8 +282,44 @@ def machine_conf(spec: Mapping[str, Any], name: str) -> str:
     return "\n".join(lines + _gpu_lines(spec, name)) + "\n"
 
 
+def write_sysroot(root: Path, spec: Mapping[str, Any]) -> None:
+    """The files a Linux host shows about itself, under *root* (for probes that take a root).
+
+    ``proc/driver/nvidia/version`` and ``dev/nvidia*`` (plain files) while a kernel module is
+    loaded, ``proc/sys/kernel/osrelease`` (a WSL kernel when ``wsl = true``), ``etc/os-release``,
+    and ``.dockerenv`` + ``proc/1/cgroup`` for ``container = "docker"``.
+    """
+    driver = spec.get("driver", "550.54.14")
+    kmod = str(spec.get("kernel_module_version", driver))
+    files: dict[str, str] = {
+        "etc/os-release": 'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nID=ubuntu\nVERSION_ID="22.04"\n',
+        "proc/sys/kernel/osrelease": (
+            "5.15.153.1-microsoft-standard-WSL2\n" if spec.get("wsl") else "6.5.0-35-generic\n"
+        ),
+        "proc/1/cgroup": "0::/init.scope\n",
+    }
+    if spec.get("container") == "docker":
+        files[".dockerenv"] = ""
+        files["proc/1/cgroup"] = "0::/docker/4f7c1e2a9b\n"
+    if driver not in (False, None, "") and spec.get("kernel_module", True) and not spec.get("wsl"):
+        files["proc/driver/nvidia/version"] = (
+            f"NVRM version: NVIDIA UNIX x86_64 Kernel Module  {kmod}  "
+            "Thu Feb 22 01:44:30 UTC 2024\n"
+            "GCC version:  gcc version 12.3.0 (Ubuntu 12.3.0-1ubuntu1~22.04)\n"
+        )
+        nodes = ["nvidiactl", *(f"nvidia{i}" for i in range(len(spec.get("gpus", []))))]
+        if spec.get("uvm", True):
+            nodes += ["nvidia-uvm", "nvidia-uvm-tools"]
+        files.update({f"dev/{n}": "" for n in nodes})
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
 def write_machine(root: Path, spec: Mapping[str, Any], name: str) -> Path:
     """Install the fake driver under *root* as a driver package would; return its folder."""
+    write_sysroot(root, spec)
     machine_dir = root / spec.get("driver_dir", DEFAULT_DRIVER_DIR)
     machine_dir.mkdir(parents=True, exist_ok=True)
     (machine_dir / "machine.conf").write_text(machine_conf(spec, name))

@@ -214,3 +214,33 @@ def test_driver_is_installed_like_a_real_one(three_gpus: Path) -> None:
     assert os.readlink(three_gpus / "libcuda.so.1") == "libcuda.so.550.54.14"
     assert os.readlink(three_gpus / "libnvidia-ml.so.1") == "libnvidia-ml.so.550.54.14"
     assert (three_gpus / "machine.conf").read_text().count("gpu_count=3") == 1
+
+
+def test_sysroot_shows_the_host_facts_probes_read(make_machine: Callable[..., Path]) -> None:
+    from tffix.probes.gpu import device_nodes, parse_proc_version
+    from tffix.probes.host import detect_container, detect_wsl
+
+    root = make_machine({**MACHINE, "kernel_module_version": "550.40.07"}).parents[2]
+    text = (root / "proc/driver/nvidia/version").read_text()
+    assert parse_proc_version(text) == "550.40.07"
+    assert device_nodes(str(root / "dev")) == [
+        "nvidia-uvm",
+        "nvidia-uvm-tools",
+        "nvidia0",
+        "nvidia1",
+        "nvidia2",
+        "nvidiactl",
+    ]
+    assert detect_container(root, {}) is None
+    assert not detect_wsl(root, {})
+
+    docker = make_machine({"driver": False, "gpus": [], "container": "docker"}, "docker").parents[2]
+    assert detect_container(docker, {}) == "docker"
+    assert not (docker / "proc/driver/nvidia/version").exists()
+    assert device_nodes(str(docker / "dev")) == []
+
+    wsl = make_machine({**MACHINE, "wsl": True, "driver_dir": "usr/lib/wsl/lib"}, "wsl")
+    assert wsl.parts[-4:] == ("usr", "lib", "wsl", "lib")
+    assert detect_wsl(wsl.parents[3], {})
+    unloaded = make_machine({**MACHINE, "kernel_module": False}, "unloaded").parents[2]
+    assert not (unloaded / "proc/driver/nvidia/version").exists()
