@@ -205,8 +205,6 @@ class StepStatus(str, enum.Enum):
     HIDDEN = "not offered"
     """Unsafe, and ``--unsafe`` was not given."""
     MANUAL = "manual"
-    BLOCKED = "blocked"
-    """Not offered: it only resolves findings an outside problem blocks."""
     INTERRUPTED = "interrupted"
 
     def __str__(self) -> str:
@@ -263,22 +261,15 @@ def _fixes_a_warning(step: PlanStep, diagnosis: Diagnosis) -> bool:
 def offered_steps(diagnosis: Diagnosis, *, unsafe: bool) -> tuple[int, ...]:
     """The plan step numbers tffix may apply: safe ones, and unsafe ones with ``--unsafe``."""
     allowed = {Safety.SAFE, Safety.UNSAFE} if unsafe else {Safety.SAFE}
-    waiting = blocked_by_outside(diagnosis)
     return tuple(
         n
         for n, step in enumerate(diagnosis.plan, start=1)
-        if step.safety in allowed
-        and step.kind is not StepKind.MANUAL
-        and not (step.resolves and set(step.resolves) <= set(waiting))
+        if step.safety in allowed and step.kind is not StepKind.MANUAL
     )
 
 
 def blocked_by_outside(diagnosis: Diagnosis) -> dict[str, str]:
-    """Finding id -> the outside error finding that blocks it (it cannot be judged until then).
-
-    A step that only resolves blocked findings is not offered: changing the venv for a
-    finding that may vanish once the outside problem is fixed would be a guess.
-    """
+    """Finding id -> the outside error finding that blocks it (it cannot be judged until then)."""
     return {
         blocked: f.id
         for f in diagnosis.findings
@@ -324,13 +315,9 @@ def repair(
     """Apply the plan of *diagnosis* as a transaction and return what happened."""
     offered = offered_steps(diagnosis, unsafe=unsafe)
     results: dict[int, StepResult] = {}
-    waiting = blocked_by_outside(diagnosis)
     for n, step in enumerate(diagnosis.plan, start=1):
         if step.safety is Safety.MANUAL or step.kind is StepKind.MANUAL:
             results[n] = StepResult(n, step, StepStatus.MANUAL)
-        elif n not in offered and step.resolves and set(step.resolves) <= set(waiting):
-            first = waiting[step.resolves[0]]
-            results[n] = StepResult(n, step, StepStatus.BLOCKED, f"waits for {first} (outside)")
         elif n not in offered:
             results[n] = StepResult(n, step, StepStatus.HIDDEN, "unsafe: add --unsafe to apply")
     verification: Any = None
@@ -356,9 +343,43 @@ def repair(
     def result(n: int, status: StepStatus, message: str = "", **kw: Any) -> None:
         results[n] = StepResult(n, diagnosis.plan[n - 1], status, message, **kw)
 
+    # Steps that resolve the same findings form a group (eleven LD_LIBRARY_PATH entries for
+    # one cuda-libs-not-found); a group is judged once it is over, and one that resolved none
+    # of its findings, while the GPU still does not work, is rolled back: "fixed" means
+    # re-verified, not "the command returned 0".
+    group_key: tuple[str, ...] = ()
+    group_before = diagnosis
+    group_kept: list[tuple[int, Action]] = []
+
+    def settle_group() -> None:
+        nonlocal current
+        kept = list(group_kept)
+        group_kept.clear()
+        if not kept or gpu_works or not group_key:
+            return
+        resolved = {
+            f.id for f in classify(group_before, current) if f.status is FindingStatus.RESOLVED
+        }
+        if resolved & set(group_key):
+            return
+        why = "resolved nothing: " + ", ".join(group_key) + " still present"
+        for n, action in reversed(kept):
+            problems = action.revert()
+            recorder.step_reverted(n, why, problems)
+            left.extend(problems)
+            old = results[n]
+            status = StepStatus.INCOMPLETE if problems else StepStatus.REVERTED
+            results[n] = StepResult(n, old.step, status, why, old.findings, old.seconds)
+            say(f"step {n}: rolled back: {why}")
+        current = group_before
+
     try:
         for n in offered:
             step = diagnosis.plan[n - 1]
+            key = tuple(sorted(step.resolves))
+            if key != group_key:
+                settle_group()
+                group_key, group_before = key, current
             if left:  # a rollback failed: change nothing more
                 result(n, StepStatus.SKIPPED, "not applied: an earlier rollback was incomplete")
                 continue
@@ -442,11 +463,13 @@ def repair(
             resolved = [f.id for f in findings if f.status is FindingStatus.RESOLVED]
             say(f"step {n}: done" + (f" (resolved: {', '.join(resolved)})" if resolved else ""))
             current = after
+            group_kept.append((n, action))
             # the op check after every kept step: once TensorFlow runs an op on the GPU, stop
             t2 = time.monotonic()
             verification = verify()
             timings["verify"] += time.monotonic() - t2
             gpu_works = verification is not None and bool(verification.ok)
+        settle_group()
     except Interrupted:
         raise
     except KeyboardInterrupt:  # between steps: nothing half-done; close the run
@@ -525,7 +548,7 @@ def render_outcome(outcome: Outcome) -> str:
     """The outcome for a person: what changed, what was verified, what is left."""
     lines: list[str] = []
     for s in outcome.steps:
-        if s.status in (StepStatus.MANUAL, StepStatus.HIDDEN, StepStatus.BLOCKED):
+        if s.status in (StepStatus.MANUAL, StepStatus.HIDDEN):
             continue
         text = f"  step {s.number}: {s.status}: {s.step.summary}"
         if s.message:
@@ -557,12 +580,6 @@ def render_outcome(outcome: Outcome) -> str:
         for s in manual:
             lines.append(f"  {s.number}. {s.step.summary}")
             lines.extend(f"       $ {c}" for c in s.step.commands)
-    blocked = [s for s in outcome.steps if s.status is StepStatus.BLOCKED]
-    if blocked:
-        numbers = ", ".join(str(s.number) for s in blocked)
-        lines.append(
-            f"Not applied ({numbers}): {blocked[0].message}; run tffix again after fixing it."
-        )
     if hidden:
         numbers = ", ".join(str(s.number) for s in hidden)
         lines.append(f"Unsafe steps not applied ({numbers}): add --unsafe to apply them.")

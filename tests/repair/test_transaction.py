@@ -496,8 +496,20 @@ def test_a_bug_between_steps_keeps_whole_steps_and_closes_the_run() -> None:
     assert recorder.events[-2][:2] == ("step-done", 1)
 
 
-def test_steps_blocked_by_an_outside_problem_are_not_offered() -> None:
-    world = World({"driver-too-old", "cuda-visible-devices-hidden"})
+def test_a_group_of_steps_that_resolves_nothing_is_rolled_back() -> None:
+    """Eleven LD_LIBRARY_PATH steps for one finding that stays: all undone, venv as before."""
+    world = World({"driver-too-old", "ld-library-path-shadowing"})
+    libs = tuple(
+        PlanStep(
+            StepKind.ENV_PATH_PREPEND,
+            f"prepend lib {i}",
+            Safety.SAFE,
+            ("ld-library-path-shadowing",),
+            variable="LD_LIBRARY_PATH",
+            entry=f"/l{i}",
+        )
+        for i in range(3)
+    )
     world.plan = (
         PlanStep(
             StepKind.MANUAL,
@@ -506,33 +518,27 @@ def test_steps_blocked_by_an_outside_problem_are_not_offered() -> None:
             ("driver-too-old",),
             commands=("sudo apt install nvidia-driver-550",),
         ),
-        PlanStep(StepKind.ENV_UNSET, "unset CVD", Safety.SAFE, ("cuda-visible-devices-hidden",)),
-    )
-    diagnosis = Diagnosis(
-        gpu_visible=False,
-        findings=(
-            Finding(
-                "driver-too-old",
-                Severity.ERROR,
-                FixSide.OUTSIDE,
-                "driver too old",
-                blocks=("cuda-visible-devices-hidden",),
-            ),
-            finding("cuda-visible-devices-hidden"),
-        ),
-        plan=world.plan,
+        *libs,
     )
     recorder = FakeRecorder()
     outcome = core.repair(
-        diagnosis,
+        world.diagnose(),
         confirm=core.AutoConfirm(),
         actions=lambda s: FakeAction(world, s),
         observe=world.diagnose,
-        verify=lambda: None,
+        verify=lambda: FakeVerify(()),
         recorder=recorder,
         capture=dict,
     )
-    assert [s.status for s in outcome.steps] == [core.StepStatus.MANUAL, core.StepStatus.BLOCKED]
-    assert recorder.events == [] and world.journal == []
-    assert outcome.exit_code == 3  # the venv-side error waits for the outside one
-    assert "waits for driver-too-old" in core.render_outcome(outcome)
+    assert [s.status for s in outcome.steps] == [core.StepStatus.MANUAL] + [
+        core.StepStatus.REVERTED
+    ] * 3
+    assert "resolved nothing" in outcome.steps[1].message
+    reverted = [e[1] for e in recorder.events if e[0] == "step-reverted"]
+    assert reverted == [4, 3, 2]  # newest first
+    assert world.journal[-3:] == [
+        ("revert", "prepend lib 2"),
+        ("revert", "prepend lib 1"),
+        ("revert", "prepend lib 0"),
+    ]
+    assert outcome.exit_code == 1
