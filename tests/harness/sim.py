@@ -200,13 +200,25 @@ class SimEnv:
         )
 
     def tf_report(
-        self, code: str | None = None, *, python: Path | None = None, timeout: float = 60
+        self,
+        code: str | None = None,
+        *,
+        python: Path | None = None,
+        extra_env: Mapping[str, str | None] | None = None,
+        timeout: float = 60,
     ) -> TfReport:
-        """Run the venv's TensorFlow in a fresh process; *code* replaces the report snippet."""
+        """Run the venv's TensorFlow in a fresh process; *code* replaces the report snippet.
+
+        *extra_env* changes the environment for this run only (``None`` unsets a variable).
+        """
+        env = self.shell_env()
+        for key, value in (extra_env or {}).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         proc = self.run(
-            [str(python or self.python), "-c", code or REPORT_SNIPPET],
-            env=self.shell_env(),
-            timeout=timeout,
+            [str(python or self.python), "-c", code or REPORT_SNIPPET], env=env, timeout=timeout
         )
         data: dict[str, Any] = {}
         if code is None:
