@@ -20,7 +20,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from pathlib import Path
@@ -178,24 +178,24 @@ def collect_snapshot(
             libraries = exc
         return report, libraries
 
-    # NVML runs in tffix's own process and a sick driver can hang nvmlInit for minutes: it gets
-    # a daemon thread of its own, so a hang costs the driver section, not the whole run.
+    # Each probe runs in a daemon thread of its own, the TensorFlow child (the long pole)
+    # first. Daemon threads, not a pool: Ctrl-C must not wait for a child's time limit, and
+    # NVML runs in this process, where a sick driver can hang nvmlInit for minutes.
+    tf_future = _daemon_call(
+        lambda: tf_probe.probe_tensorflow(target.python, env, timeout=tf_timeout)
+    )
+    pkg_future = _daemon_call(packages_then_libraries)
     drv_future = _daemon_call(lambda: gpu_probe.probe_driver(nvml=nvml))
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tffix-probe") as pool:
-        # The TensorFlow child is the long pole: start it first.
-        tf_future = pool.submit(tf_probe.probe_tensorflow, target.python, env, timeout=tf_timeout)
-        pkg_future = pool.submit(packages_then_libraries)
-        host_future = pool.submit(
-            host_probe.probe_platform,
-            sys_platform=target.platform,
-            machine=target.machine,
-            environ=env,
-            root=host_root,
+    host_future = _daemon_call(
+        lambda: host_probe.probe_platform(
+            sys_platform=target.platform, machine=target.machine, environ=env, root=host_root
         )
-
-        platform = _guarded("platform", unknown, host_future, Platform(os=None))
-        pkg_result = _guarded("packages", unknown, pkg_future, None)
-        tf_report = _guarded("tensorflow", unknown, tf_future, None)
+    )
+    platform = _guarded("platform", unknown, host_future, Platform(os=None))
+    pkg_result = _guarded("packages", unknown, pkg_future, None)
+    if pkg_result is None:
+        unknown["libraries"] = "the loader probe needs the packages probe, which failed"
+    tf_report = _guarded("tensorflow", unknown, tf_future, None)
     try:
         drv = drv_future.result(timeout=DRIVER_TIMEOUT)
     except FutureTimeout:

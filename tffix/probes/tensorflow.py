@@ -38,9 +38,25 @@ _CUDA_LIB = re.compile(
     r"|nvidia-ml|nvinfer|nvrtc|cupti)\.so[.\d]*)$"
 )
 
-_CHILD = r"""
+_DIE_WITH_PARENT = r"""
+def _die_with_parent():
+    # A Ctrl-C'd tffix must not leave a hung import behind (Linux: PR_SET_PDEATHSIG, SIGKILL).
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None).prctl(1, 9)
+        except Exception:
+            pass
+_die_with_parent()
+"""
+
+_CHILD = (
+    r"""
 import json, sys, time, traceback
 MARK = "@@tffix-tf "
+"""
+    + _DIE_WITH_PARENT
+    + r"""
 out = {"stage": "start"}
 def emit(stage):
     out["stage"] = stage
@@ -83,10 +99,15 @@ except OSError:
 out["seconds"] = time.monotonic() - t0
 emit("done")
 """
+)
 
-_VERIFY = r"""
+_VERIFY = (
+    r"""
 import json, sys, traceback
 MARK = "@@tffix-verify "
+"""
+    + _DIE_WITH_PARENT
+    + r"""
 out = {}
 try:
     import tensorflow as tf
@@ -103,6 +124,7 @@ except BaseException as exc:
     out["error"] = traceback.format_exception_only(type(exc), exc)[-1].strip()
 sys.stdout.write(MARK + json.dumps(out) + "\n"); sys.stdout.flush()
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
