@@ -350,3 +350,45 @@ def test_non_positive_tf_timeout_is_a_usage_error(
 ) -> None:
     assert main(["snapshot", "--python", sys.executable, "--tf-timeout", "0"]) == ExitCode.USAGE
     assert capsys.readouterr().err == "tffix: error: --tf-timeout 0: must be more than 0 seconds\n"
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_at_once_and_leaves_no_child(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import psutil
+
+    env_dir = tmp_path / "hang"
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
+    site = next(env_dir.glob("lib/python*/site-packages"))
+    (site / "tensorflow").mkdir()
+    (site / "tensorflow" / "__init__.py").write_text("import time\ntime.sleep(3600)\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tffix", "snapshot", "--venv", str(env_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+    def tf_children() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = p.info["cmdline"] or []
+            if cmd and cmd[0].startswith(str(env_dir)) and "@@tffix-tf" in " ".join(cmd):
+                found.append(p)
+        return found
+
+    deadline = time.monotonic() + 30
+    while not tf_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert tf_children(), "the TensorFlow child never started"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == ExitCode.INTERRUPTED
+    assert err == "tffix: interrupted\n"
+    deadline = time.monotonic() + 5
+    while tf_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tf_children()
