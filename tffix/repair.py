@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -258,6 +259,27 @@ def _fixes_a_warning(step: PlanStep, diagnosis: Diagnosis) -> bool:
     )
 
 
+def _outside_errors(diagnosis: Diagnosis) -> list[Finding]:
+    return [f for f in _errors(diagnosis) if f.fix is FixSide.OUTSIDE]
+
+
+def gpu_score(verification: Any) -> int:
+    """How far the GPU check got: 0 no GPU (or unknown), 1 listed, 2 an op ran on it,
+    3 a cuDNN op too, 4 an XLA op too (``ok``)."""
+    if verification is None or not getattr(verification, "gpus", ()):
+        return 0
+    if getattr(verification, "ok", False):
+        return 4
+    on_gpu = [
+        d and "GPU" in str(d).upper()
+        for d in (
+            getattr(verification, "op_device", None),
+            getattr(verification, "dnn_device", None),
+        )
+    ]
+    return 1 + sum(1 for _ in itertools.takewhile(bool, on_gpu))
+
+
 def offered_steps(diagnosis: Diagnosis, *, unsafe: bool) -> tuple[int, ...]:
     """The plan step numbers tffix may apply: safe ones, and unsafe ones with ``--unsafe``."""
     allowed = {Safety.SAFE, Safety.UNSAFE} if unsafe else {Safety.SAFE}
@@ -323,7 +345,7 @@ def repair(
     verification: Any = None
     gpu_works = False
     timings = {"steps": 0.0, "observe": 0.0, "verify": 0.0}
-    if offered and diagnosis.gpu_visible is True:
+    if offered and (diagnosis.gpu_visible is True or _outside_errors(diagnosis)):
         # An error finding means "keeps the GPU from TensorFlow": an op that runs on the GPU
         # contradicts it, so only steps that fix warnings are still worth making.
         t = time.monotonic()
@@ -349,10 +371,11 @@ def repair(
     # re-verified, not "the command returned 0".
     group_key: tuple[str, ...] = ()
     group_before = diagnosis
+    group_verification = verification
     group_kept: list[tuple[int, Action]] = []
 
     def settle_group() -> None:
-        nonlocal current
+        nonlocal current, verification
         kept = list(group_kept)
         group_kept.clear()
         if not kept or gpu_works or not group_key:
@@ -360,9 +383,15 @@ def repair(
         resolved = {
             f.id for f in classify(group_before, current) if f.status is FindingStatus.RESOLVED
         }
-        if resolved & set(group_key):
+        outside = sorted(f.id for f in _errors(current) if f.fix is FixSide.OUTSIDE)
+        if not resolved & set(group_key):
+            why = "resolved nothing: " + ", ".join(group_key) + " still present"
+        elif outside and gpu_score(verification) <= gpu_score(group_verification):
+            # with a problem outside the venv left, a finding that "resolved" without any
+            # progress on the GPU check is a guess that cannot be verified: leave the venv be
+            why = f"no progress on the GPU check while {', '.join(outside)} remains (outside)"
+        else:
             return
-        why = "resolved nothing: " + ", ".join(group_key) + " still present"
         for n, action in reversed(kept):
             problems = action.revert()
             recorder.step_reverted(n, why, problems)
@@ -371,7 +400,7 @@ def repair(
             status = StepStatus.INCOMPLETE if problems else StepStatus.REVERTED
             results[n] = StepResult(n, old.step, status, why, old.findings, old.seconds)
             say(f"step {n}: rolled back: {why}")
-        current = group_before
+        current, verification = group_before, group_verification
 
     try:
         for n in offered:
@@ -379,7 +408,7 @@ def repair(
             key = tuple(sorted(step.resolves))
             if key != group_key:
                 settle_group()
-                group_key, group_before = key, current
+                group_key, group_before, group_verification = key, current, verification
             if left:  # a rollback failed: change nothing more
                 result(n, StepStatus.SKIPPED, "not applied: an earlier rollback was incomplete")
                 continue

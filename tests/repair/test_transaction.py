@@ -542,3 +542,50 @@ def test_a_group_of_steps_that_resolves_nothing_is_rolled_back() -> None:
         ("revert", "prepend lib 0"),
     ]
     assert outcome.exit_code == 1
+
+
+@pytest.mark.parametrize(("gpu_after", "kept"), [(False, False), (True, True)])
+def test_with_an_outside_problem_only_progress_on_the_gpu_check_is_kept(
+    gpu_after: bool, kept: bool
+) -> None:
+    world = World({"driver-too-old", "cuda-visible-devices-hidden"})
+    world.plan = (
+        PlanStep(StepKind.ENV_UNSET, "unset CVD", Safety.SAFE, ("cuda-visible-devices-hidden",)),
+    )
+    outcome = core.repair(
+        world.diagnose(),
+        confirm=core.AutoConfirm(),
+        actions=lambda s: FakeAction(world, s, removes=frozenset({"cuda-visible-devices-hidden"})),
+        observe=world.diagnose,
+        verify=lambda: FakeVerify(
+            ("/physical_device:GPU:0",)
+            if gpu_after and "cuda-visible-devices-hidden" not in world.problems
+            else ()
+        ),
+        recorder=FakeRecorder(),
+        capture=dict,
+    )
+    status = outcome.steps[0].status
+    assert status is (core.StepStatus.APPLIED if kept else core.StepStatus.REVERTED)
+    assert ("cuda-visible-devices-hidden" in world.problems) is not kept
+    if not kept:
+        assert (
+            "no progress on the GPU check while driver-too-old remains" in outcome.steps[0].message
+        )
+
+
+def test_gpu_score() -> None:
+    @dataclass(frozen=True)
+    class V:
+        gpus: tuple[str, ...] = ()
+        op_device: str | None = None
+        dnn_device: str | None = None
+        ok: bool = False
+
+    assert core.gpu_score(None) == 0
+    assert core.gpu_score(V()) == 0
+    assert core.gpu_score(V(("g",))) == 1
+    assert core.gpu_score(V(("g",), "/device:GPU:0")) == 2
+    assert core.gpu_score(V(("g",), "/device:GPU:0", "/device:GPU:0")) == 3
+    assert core.gpu_score(V(("g",), None, "/device:GPU:0")) == 1
+    assert core.gpu_score(V(("g",), ok=True)) == 4
