@@ -95,3 +95,16 @@ def test_framework_library_has_the_release_runpath(
 def test_index_is_cached_between_sessions(sim_index: Path) -> None:
     assert build_index() == sim_index
     assert (sim_index / ".complete").exists()
+
+
+def test_ld_library_path_workaround_for_2161(make_scenario: Callable[[str], SimEnv]) -> None:
+    """The documented 2.16.1 workaround works for the real loader reason: LD_LIBRARY_PATH."""
+    env = make_scenario("cuda-libs-not-found-tf2161")
+    assert env.tf_report().gpus == []
+    dirs = sorted(str(p) for p in (env.site_packages / "nvidia").glob("*/lib"))
+    path = ":".join([*dirs, env.env["LD_LIBRARY_PATH"]])
+    fixed = env.tf_report(extra_env={"LD_LIBRARY_PATH": path})
+    assert fixed.gpus == GPU0, str(fixed)
+    assert fixed.loaded["libcudnn.so.8"] == str(
+        env.site_packages / "nvidia/cudnn/lib/libcudnn.so.8"
+    )
