@@ -300,7 +300,9 @@ def blocked_by_outside(diagnosis: Diagnosis) -> dict[str, str]:
     }
 
 
-def exit_code_for(diagnosis: Diagnosis, verification: Any = None) -> int:
+def exit_code_for(
+    diagnosis: Diagnosis, verification: Any = None, deferred: frozenset[str] = frozenset()
+) -> int:
     """0 when the GPU works; 1 when venv-fixable errors remain; 3 when only outside ones do
     (or the venv-side ones wait for an outside one)."""
     if verification is not None and verification.ok:
@@ -308,7 +310,7 @@ def exit_code_for(diagnosis: Diagnosis, verification: Any = None) -> int:
     if verification is None and healthy(diagnosis):
         return ExitCodes.OK
     errors = _errors(diagnosis)
-    waiting = blocked_by_outside(diagnosis)
+    waiting = set(blocked_by_outside(diagnosis)) | deferred
     if errors and all(f.fix is FixSide.OUTSIDE or f.id in waiting for f in errors):
         return ExitCodes.OUTSIDE
     return ExitCodes.FIXABLE
@@ -373,6 +375,8 @@ def repair(
     group_before = diagnosis
     group_verification = verification
     group_kept: list[tuple[int, Action]] = []
+    deferred: set[str] = set()
+    """Findings whose steps were undone because an outside problem must be fixed first."""
 
     def settle_group() -> None:
         nonlocal current, verification
@@ -390,6 +394,7 @@ def repair(
             # with a problem outside the venv left, a finding that "resolved" without any
             # progress on the GPU check is a guess that cannot be verified: leave the venv be
             why = f"no progress on the GPU check while {', '.join(outside)} remains (outside)"
+            deferred.update(group_key)
         else:
             return
         for n, action in reversed(kept):
@@ -517,7 +522,11 @@ def repair(
             if gpu_works:
                 why = "not needed: TensorFlow already runs ops on the GPU"
             result(n, StepStatus.SKIPPED, why)
-    code = ExitCodes.ROLLBACK_INCOMPLETE if left else exit_code_for(current, verification)
+    code = (
+        ExitCodes.ROLLBACK_INCOMPLETE
+        if left
+        else exit_code_for(current, verification, frozenset(deferred))
+    )
     if journal_error is not None and code == ExitCodes.OK:
         code = ExitCodes.FIXABLE
     if started:

@@ -90,10 +90,12 @@ def test_outside_only_touches_nothing(name: str, make_scenario) -> None:  # type
     sim = make_scenario(name)
     original = _state(sim)
     done = sim.run_tffix("--yes")
-    assert done.returncode == 3, done.stdout + done.stderr
     assert "$ " in done.stdout  # the exact commands for a person
-    assert _state(sim) == original
-    assert not (sim.venv / ".tffix" / "journal.jsonl").exists()
+    assert _state(sim) == original  # pip freeze and activate scripts byte for byte
+    assert done.returncode == 3, done.stdout + done.stderr
+    journal = sim.venv / ".tffix" / "journal.jsonl"
+    if journal.exists():  # venv-side guesses were tried and rolled back: say so
+        assert "rolled back" in done.stdout
 
 
 def _system_python() -> str | None:

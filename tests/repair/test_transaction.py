@@ -572,6 +572,7 @@ def test_with_an_outside_problem_only_progress_on_the_gpu_check_is_kept(
         assert (
             "no progress on the GPU check while driver-too-old remains" in outcome.steps[0].message
         )
+        assert outcome.exit_code == 3  # what is left waits for the outside fix
 
 
 def test_gpu_score() -> None:
