@@ -237,6 +237,10 @@ def pip_env(index: Path) -> dict[str, str]:
         "PIP_NO_COMPILE": "1",
         "PIP_NO_CACHE_DIR": "1",
         "PIP_NO_INPUT": "1",
+        # The same for uv, should the repair pick it: never the network.
+        "UV_FIND_LINKS": str(index),
+        "UV_NO_INDEX": "1",
+        "UV_OFFLINE": "1",
     }
 
 
