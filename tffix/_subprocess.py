@@ -108,4 +108,11 @@ def run(
             os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         return Completed(tuple(argv), None, out, err, time.monotonic() - start, timed_out=True)
+    except BaseException:
+        # Ctrl-C reaches only tffix (the child has its own session): stop the child before
+        # the caller rolls back, so a pip install cannot go on beside the rollback.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     return Completed(tuple(argv), proc.returncode, out, err, time.monotonic() - start)
