@@ -64,8 +64,8 @@ def main() -> int:
             if pause:
                 time.sleep(pause)
 
-    with hold(venv):
-        outcome = core.repair(
+    def run_it() -> core.Outcome:
+        return core.repair(
             diagnosis(),
             confirm=core.AutoConfirm(),
             actions=ws.action,
@@ -75,6 +75,13 @@ def main() -> int:
             capture=ws.capture,
             say=lambda text: print(text, file=sys.stderr, flush=True),
         )
+
+    with hold(venv):
+        try:
+            outcome = run_it()
+        except core.Interrupted as exc:
+            print(json.dumps(core.outcome_to_dict(exc.outcome)))
+            return 130
     print(json.dumps(core.outcome_to_dict(outcome)))
     return outcome.exit_code
 

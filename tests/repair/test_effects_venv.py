@@ -391,3 +391,71 @@ def test_full_disk_during_pip_step(tmp_path: Path, wheelhouse: Path) -> None:
         assert not lost, err
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_ctrl_c_during_a_pip_step_stops_pip_and_rolls_back(
+    tmp_path: Path, wheelhouse: Path
+) -> None:
+    demo = make_demo_venv(tmp_path, wheelhouse)
+    before, scripts = demo.freeze(), demo.scripts()
+    proc = _driver(demo, PLAN_KILL[:1] + PLAN_KILL[1:])  # env step, then the big pip step
+    journal = journal_path(demo.venv)
+    _wait_for(journal, "step-done", proc)
+    _wait_for_pip_child(proc)
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert [s["status"] for s in doc["steps"]] == ["applied", "interrupted"]
+    story = runs(Journal(journal).records())[-1]
+    assert story.end is not None and story.end["status"] == "interrupted"
+    assert [r["reason"] for r in story.steps_reverted] == ["interrupted"]
+    after = demo.freeze()
+    lost = after != before  # step 1 (activate scripts) is kept: a whole, verified step
+    record_fault("Ctrl-C during a pip step", lost)
+    assert not lost, err
+    assert demo.scripts() != scripts
+
+
+def test_conda_environment_gets_activate_d_scripts(tmp_path: Path) -> None:
+    prefix = tmp_path / "envs" / "tf"
+    (prefix / "conda-meta").mkdir(parents=True)
+    ws = Workspace(prefix, True, PackageManager(prefix / "bin" / "python", prefix, {}))
+    action = ws.action(UNSET_CVD)
+    assert action.check() is None
+    action.apply()
+    act = prefix / "etc" / "conda" / "activate.d" / "tffix.sh"
+    deact = prefix / "etc" / "conda" / "deactivate.d" / "tffix.sh"
+    assert b"unset CUDA_VISIBLE_DEVICES" in act.read_bytes()
+    assert b"_tffix_restore" in deact.read_bytes()
+    assert ws.action(UNSET_CVD).check() == "already set in the activate scripts"
+    assert action.revert() == []
+    assert not act.exists() and not deact.exists()
+
+
+def test_resume_rolls_back_the_unfinished_step_and_undo_still_reaches_the_start(
+    tmp_path: Path,
+    wheelhouse: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    demo = make_demo_venv(tmp_path, wheelhouse)
+    before, scripts = demo.freeze(), demo.scripts()
+    journal = journal_path(demo.venv)
+    proc = _driver(demo, PLAN_KILL)  # env step done, then killed inside the pip step
+    _wait_for(journal, "step-done", proc)
+    _wait_for_pip_child(proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _wait_for_pip_children(demo.venv)
+    _main(["--yes", "--resume", "--venv", str(demo.venv)], demo.env, monkeypatch)
+    err = capsys.readouterr().err
+    assert "rolled back the unfinished step 2" in err
+    assert "bigdemo" not in demo.freeze()  # the unfinished pip step is undone
+    assert demo.scripts() != scripts  # the finished env step stays
+    stories = runs(Journal(journal).records())
+    assert stories[0].end is not None and stories[0].end["status"] == "resumed"
+    assert _main(["undo", "--venv", str(demo.venv)], demo.env, monkeypatch) == 0
+    lost = demo.freeze() != before or demo.scripts() != scripts
+    record_fault("kill -9 during a pip step, then tffix --resume, then tffix undo", lost)
+    assert not lost
