@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -245,7 +246,9 @@ def run(args: argparse.Namespace) -> int:
     with hold(target.prefix):
         journal = Journal(journal_path(target.prefix))
         base = _handle_interrupted(args, session, journal)
+        t0 = time.monotonic()
         diagnosis = session.observe()
+        first_diagnosis = time.monotonic() - t0
         offered = core.offered_steps(diagnosis, unsafe=args.unsafe)
         if not args.json:
             print(core.render_plan(diagnosis, unsafe=args.unsafe), flush=True)
@@ -288,7 +291,8 @@ def run(args: argparse.Namespace) -> int:
         lines.insert(0, "Nothing changed.")
     from dataclasses import replace
 
-    outcome = replace(outcome, reactivate=tuple(lines))
+    timings = {"first_diagnosis": first_diagnosis, **outcome.timings}
+    outcome = replace(outcome, reactivate=tuple(lines), timings=timings)
     if not args.json:
         print()
     _print_outcome(args, outcome)
