@@ -6,10 +6,11 @@ For one scenario (default ``cuda-libs-missing-tf218``: TensorFlow without its CU
 repaired by ``pip install tensorflow[and-cuda]==2.18.1``) it builds a fresh simulated machine
 per run, runs ``tffix --yes --json`` once with ``--no-uv`` and once with uv on PATH, and
 prints the medians: wall time, the package manager's time (the "done in" lines tffix prints
-after each pip/uv command), the re-verification time (fresh snapshot + diagnosis + op check
-after each step, from the outcome's ``timings``), and the rest (start-up, first diagnosis,
-journal, rendering). Needs uv on PATH or in the dev venv (``pip install -e '.[test]'``);
-without it only pip is measured.
+after each pip/uv command), and tffix's own time beside it: the first diagnosis (snapshot in
+fresh children + rules), the re-verification (fresh snapshot + diagnosis + op checks after
+each step), both from the outcome's ``timings``, and the rest (interpreter start-up and
+imports, the state the journal records, rendering). Needs uv on PATH or in the dev venv
+(``pip install -e '.[test]'``); without it only pip is measured.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ def one_run(name: str, index: Path, uv: str | None) -> dict[str, float]:
     manager = sum(float(x) for x in DONE.findall(done.stderr))
     timings = doc.get("timings", {})
     verify = float(timings.get("observe", 0)) + float(timings.get("verify", 0))
+    first = float(timings.get("first_diagnosis", 0))
     shutil.rmtree(env.root, ignore_errors=True)
-    return {"wall": wall, "manager": manager, "verify": verify, "other": wall - manager - verify}
+    other = wall - manager - verify - first
+    return {"wall": wall, "manager": manager, "first": first, "verify": verify, "other": other}
 
 
 def main() -> int:
@@ -66,13 +69,13 @@ def main() -> int:
     uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
     tools = [("pip", None)] + ([("uv", uv)] if uv else [])
     print(f"scenario {opts.scenario}, {opts.runs} runs each, medians in seconds")
-    print(f"{'tool':<5} {'wall':>7} {'pip/uv':>7} {'re-verify':>10} {'tffix other':>12}")
+    print(f"{'tool':<5} {'wall':>7} {'pip/uv':>7} {'diagnose':>9} {'re-verify':>10} {'other':>7}")
     for label, path in tools:
         runs = [one_run(opts.scenario, index, path) for _ in range(opts.runs)]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(
-            f"{label:<5} {med['wall']:7.2f} {med['manager']:7.2f} {med['verify']:10.2f} "
-            f"{med['other']:12.2f}"
+            f"{label:<5} {med['wall']:7.2f} {med['manager']:7.2f} {med['first']:9.2f} "
+            f"{med['verify']:10.2f} {med['other']:7.2f}"
         )
     if not uv:
         print("uv not found: install it (pip install uv) to measure the uv path")
