@@ -144,3 +144,14 @@ def test_loaded_libraries_from_maps() -> None:
         "libcuda.so.550.54.14": "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14",
         "libcudnn_graph.so.9": "/v/site-packages/nvidia/cudnn/lib/libcudnn_graph.so.9",
     }
+
+
+def test_a_flood_of_log_lines_is_bounded() -> None:
+    from tffix.probes.tensorflow import MAX_LOG_LINES
+
+    stderr = "".join(f"I0000 line {i}\n" for i in range(MAX_LOG_LINES + 10))
+    out = '@@tffix-tf {"stage": "done", "import_error": null, "version": "2.21.0"}\n'
+    report = interpret(Completed(("python",), 0, out, stderr, 1.0), 120)
+    assert len(report.log) == MAX_LOG_LINES
+    assert report.log[0] == "I0000 line 0"
+    assert report.log[-1] == "[tffix: 11 more log lines dropped]"

@@ -33,6 +33,9 @@ LOG_ENV = {"TF_CPP_MIN_LOG_LEVEL": "0", "TF_CPP_MAX_VLOG_LEVEL": "1"}
 
 _MARK = "@@tffix-tf "
 
+MAX_LOG_LINES = 20_000
+"""As many log lines as a snapshot document keeps (``tffix.document.MAX_LOG_LINES``)."""
+
 _CUDA_LIB = re.compile(
     r"/(lib(?:cuda|cudart|cudnn\w*|cublas|cublasLt|cufft|curand|cusolver|cusparse|nccl|nvJitLink"
     r"|nvidia-ml|nvinfer|nvrtc|cupti)\.so[.\d]*)$"
@@ -141,6 +144,14 @@ class TensorFlowReport:
     """The last stage the child reported (``importing``, ``imported``, ``listed``, ``done``)."""
 
 
+def _bounded(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """At most ``MAX_LOG_LINES`` lines: the first ones (where the loader speaks) and a note."""
+    if len(lines) <= MAX_LOG_LINES:
+        return lines
+    dropped = len(lines) - MAX_LOG_LINES + 1
+    return (*lines[: MAX_LOG_LINES - 1], f"[tffix: {dropped} more log lines dropped]")
+
+
 def _last_report(stdout: str, mark: str) -> dict[str, object] | None:
     last = None
     for line in stdout.splitlines():
@@ -201,7 +212,7 @@ _STAGE_WORDS = {
 
 def interpret(result: _subprocess.Completed, timeout: float) -> TensorFlowReport:
     """Turn the child's output into a report (pure: used by tests with recorded output)."""
-    log = tuple(line for line in result.stderr.splitlines() if line.strip())
+    log = _bounded(tuple(line for line in result.stderr.splitlines() if line.strip()))
     data = _last_report(result.stdout, _MARK)
     exit_text = result.describe_exit()
     if result.timed_out:
