@@ -84,8 +84,28 @@ def run_repair(demo: DemoVenv, plan: tuple[PlanStep, ...]) -> core.Outcome:
     )
 
 
-def test_pip_install_and_revert_restore_freeze_exactly(demo_venv: DemoVenv) -> None:
+def _uv() -> str | None:
+    return shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.parametrize("tool", ["pip", "uv"])
+def test_install_and_revert_restore_freeze_exactly(tool: str, demo_venv: DemoVenv) -> None:
     ws = workspace(demo_venv)
+    if tool == "uv":
+        uv = _uv()
+        if uv is None:
+            pytest.skip("uv is not installed")
+        env = {
+            **demo_venv.env,
+            "PATH": f"{Path(uv).parent}:{demo_venv.env['PATH']}",
+            "PIP_CONFIG_FILE": os.devnull,
+        }
+        ws = Workspace(
+            demo_venv.venv,
+            False,
+            PackageManager(demo_venv.python, demo_venv.venv, env, say=lambda _t: None),
+        )
+    assert ws.pip.tool == tool
     before = demo_venv.freeze()
     action = ws.action(INSTALL_DEMO2)
     assert action.check() is None
