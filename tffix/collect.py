@@ -149,7 +149,8 @@ def collect_snapshot(
     """Everything tffix sees about *target*, as a ``Snapshot``; never raises for the target.
 
     *environ* is the caller's environment (normally ``os.environ``); *nvml* replaces the NVML
-    binding (tests); *host_root* is where the platform probe reads ``/etc``, ``/proc``.
+    binding (tests); *host_root* is where the platform and driver probes read ``/etc``,
+    ``/proc`` and ``/dev`` (a simulated machine's root in tests).
     """
     unknown: dict[str, str] = {}
     extra: dict[str, object] = {}
@@ -185,7 +186,13 @@ def collect_snapshot(
         lambda: tf_probe.probe_tensorflow(target.python, env, timeout=tf_timeout)
     )
     pkg_future = _daemon_call(packages_then_libraries)
-    drv_future = _daemon_call(lambda: gpu_probe.probe_driver(nvml=nvml))
+    drv_future = _daemon_call(
+        lambda: gpu_probe.probe_driver(
+            nvml=nvml,
+            proc_version=str(host_root / "proc/driver/nvidia/version"),
+            dev_dir=str(host_root / "dev"),
+        )
+    )
     host_future = _daemon_call(
         lambda: host_probe.probe_platform(
             sys_platform=target.platform, machine=target.machine, environ=env, root=host_root

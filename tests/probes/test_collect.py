@@ -93,3 +93,21 @@ def test_a_hanging_nvml_costs_the_driver_section_only(
     assert time.monotonic() - start < 25  # did not wait for nvmlInit
     assert snap.unknown["driver"] == "NVML did not answer within 0.5s (nvmlInit hung)"
     assert snap.packages is not None
+
+
+def test_host_files_are_read_under_the_given_root(bare_venv: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "proc/driver/nvidia").mkdir(parents=True)
+    (root / "proc/driver/nvidia/version").write_text(
+        "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu Feb 22 2024\n"
+    )
+    (root / "dev").mkdir()
+    (root / "dev/nvidiactl").write_text("")
+    (root / ".dockerenv").write_text("")
+    environ = {"PATH": os.environ["PATH"]}
+    target = resolve_target(venv=str(bare_venv), environ=environ)
+    snap = collect.collect_snapshot(target, environ=environ, tf_timeout=60, host_root=root)
+    assert snap.platform.container == "docker"
+    assert snap.extra["device_nodes"] == ["nvidiactl"]
+    assert snap.driver is not None and snap.driver is not collect.UNKNOWN
+    assert snap.driver.kernel_module == "550.54.14"
