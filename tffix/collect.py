@@ -116,10 +116,13 @@ def _match_loaded(soname: str, lib: Library, loaded: Mapping[str, str]) -> str |
     """The file TensorFlow had mapped for *soname*: a candidate's real file, else a file of
     that soname (``libcudart.so.12.5.82`` for ``libcudart.so.12``), else the only file of that
     library (``libcuda.so.550.54.14`` for ``libcuda.so.1``)."""
-    reals = {os.path.realpath(c) for c in lib.candidates}
+    # /proc/self/maps names the real file; report it under the name the loader searched for
+    # (libcuda.so.1 -> libcuda.so.550.54.14 is one library, not a shadowing copy).
+    searched = [lib.path] if isinstance(lib.path, str) else []
+    reals = {os.path.realpath(c): c for c in reversed([*searched, *lib.candidates])}
     for path in loaded.values():
         if path in reals:
-            return path
+            return reals[path]
     for name, path in loaded.items():
         if name == soname or name.startswith(soname + "."):
             return path

@@ -56,7 +56,11 @@ def test_snapshot_sees_the_simulated_machine(
     for soname, path in report.loaded.items():
         lib = snap["libraries"].get(soname)
         assert lib is not None, f"{soname} not in the snapshot"
-        seen = lib.get("loaded") or (os.path.realpath(lib["path"]) if lib.get("path") else None)
+        # `loaded` names the file under the name the loader searched (libcuda.so.1 for the
+        # real libcuda.so.550.54.14), so compare real files.
+        named = lib.get("loaded") or lib.get("path")
+        seen = os.path.realpath(named) if named else None
         assert seen == path, f"{soname}: snapshot {lib}, TensorFlow loaded {path}"
+        assert lib["loaded"] == lib["path"], f"{soname}: the resolved file is the loaded one"
     for soname in env.spec["expect"].get("not_loaded", []):
         assert snap["libraries"][soname]["path"] is None
