@@ -950,8 +950,12 @@ def check_arch(f: Facts) -> Iterable[Finding]:
 
 def _dlopen_failed(f: Facts) -> list[str]:
     ev = [h.evidence for h in f.log.all("dlopen-failed", "cannot-dlopen")]
+    # Libraries TensorFlow opens only for some work (NCCL for multi-GPU, nvJitLink for JIT)
+    # are looked up too, but their absence does not keep the GPU from TensorFlow.
+    loader = f.snap.extra.get("loader")
+    optional = set(loader.get("optional", ())) if isinstance(loader, Mapping) else set()
     for soname, lib in f.snap.libraries.items():
-        if soname.startswith("libcuda.") or soname.startswith("libnvidia"):
+        if soname.startswith("libcuda.") or soname.startswith("libnvidia") or soname in optional:
             continue
         if lib.path is None or lib.error:
             ev.append(f"libraries.{soname}")
