@@ -141,20 +141,27 @@ def _ptxas(env: Mapping[str, str], nvidia_dirs: tuple[str, ...]) -> dict[str, ob
     return {"on_path": found, "in_wheels": wheel}
 
 
+SYSROOT_VARIABLE = "TFFIX_SYSROOT"
+"""Where the probes read the machine's ``/etc``, ``/proc`` and ``/dev`` (default ``/``)."""
+
+
 def collect_snapshot(
     target: Target,
     *,
     environ: Mapping[str, str],
     tf_timeout: float = DEFAULT_TF_TIMEOUT,
     nvml: Any = None,
-    host_root: Path = Path("/"),
+    host_root: Path | None = None,
 ) -> Snapshot:
     """Everything tffix sees about *target*, as a ``Snapshot``; never raises for the target.
 
     *environ* is the caller's environment (normally ``os.environ``); *nvml* replaces the NVML
     binding (tests); *host_root* is where the platform and driver probes read ``/etc``,
-    ``/proc`` and ``/dev`` (a simulated machine's root in tests).
+    ``/proc`` and ``/dev``: by default ``$TFFIX_SYSROOT`` or ``/`` (a simulated machine's root
+    in tests, or a mounted image of a broken machine's root).
     """
+    if host_root is None:
+        host_root = Path(environ.get(SYSROOT_VARIABLE) or "/")
     unknown: dict[str, str] = {}
     extra: dict[str, object] = {}
     try:
@@ -194,6 +201,7 @@ def collect_snapshot(
             nvml=nvml,
             proc_version=str(host_root / "proc/driver/nvidia/version"),
             dev_dir=str(host_root / "dev"),
+            pci_dir=str(host_root / "sys/bus/pci/devices"),
         )
     )
     host_future = _daemon_call(

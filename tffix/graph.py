@@ -495,12 +495,24 @@ def check_driver(f: Facts) -> Iterable[Finding]:
     """no-nvidia-gpu, driver-not-loaded, driver-library-mismatch, nvidia-uvm, wsl-libcuda."""
     cvd_set = "CUDA_VISIBLE_DEVICES" in f.snap.env
     drv = f.driver
-    pci = f.snap.extra.get("pci_nvidia_devices")
+    # The PCI bus lists GPUs whatever the driver's state, except under WSL2 (paravirtualised).
+    pci = None if f.snap.platform.wsl else f.snap.extra.get("pci_nvidia_devices")
+    pci_none = pci == 0 or pci == []
     no_device = f.log.first("no-device")
-    if f.snap.gpus == () and (drv is not None or pci == 0 or pci == []):
-        ev = ["gpus"] + (["driver.version"] if drv is not None else ["extra.pci_nvidia_devices"])
+    driver_unloaded = "DRIVER_NOT_LOADED" in str(f.snap.extra.get("driver_probe", ""))
+    if (f.snap.gpus == () and drv is not None) or (pci_none and f.snap.gpus in ((), None)):
+        ev = ["gpus"] if f.snap.gpus == () else []
+        ev += ["driver.version"] if drv is not None else ["extra.pci_nvidia_devices"]
         yield _finding(f, "no-nvidia-gpu", "no NVIDIA GPU is present on this machine", ev)
-    elif no_device and not cvd_set and f.container is None and not f.snap.gpus:
+        return
+    if (
+        no_device
+        and not cvd_set
+        and f.container is None
+        and not f.snap.gpus
+        and not pci
+        and not driver_unloaded
+    ):
         yield _finding(
             f,
             "no-nvidia-gpu",

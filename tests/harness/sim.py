@@ -192,7 +192,9 @@ class SimEnv:
 
     def run_tffix(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """``<dev python> -m tffix <args> --venv <venv>`` in the user's environment."""
-        env = {**self.env, **pip_env(self.index)}
+        # The machine's /proc and /dev (driver version, device nodes, container markers) are
+        # written under the scenario root; the probes read them there.
+        env = {**self.env, **pip_env(self.index), "TFFIX_SYSROOT": str(self.root)}
         return self.run(
             [sys.executable, "-m", "tffix", *args, "--venv", str(self.venv)],
             env=env,
@@ -314,6 +316,15 @@ def write_sysroot(root: Path, spec: Mapping[str, Any]) -> None:
         ),
         "proc/1/cgroup": "0::/init.scope\n",
     }
+    if not spec.get("wsl"):
+        # The PCI bus shows the GPUs whatever the driver's state (WSL2 shows none: its GPU is
+        # paravirtualised through /dev/dxg). A host bridge keeps the folder from being empty.
+        pci = "sys/bus/pci/devices"
+        files[f"{pci}/0000:00:00.0/vendor"] = "0x8086\n"
+        files[f"{pci}/0000:00:00.0/class"] = "0x060000\n"
+        for i, _ in enumerate(spec.get("gpus", [])):
+            files[f"{pci}/0000:{i + 1:02x}:00.0/vendor"] = "0x10de\n"
+            files[f"{pci}/0000:{i + 1:02x}:00.0/class"] = "0x030000\n"
     if spec.get("container") == "docker":
         files[".dockerenv"] = ""
         files["proc/1/cgroup"] = "0::/docker/4f7c1e2a9b\n"

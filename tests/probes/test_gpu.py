@@ -154,3 +154,20 @@ def test_driver_not_loaded_is_no_driver(tmp_path: Path) -> None:
     report = probe_driver(nvml=fake, proc_version=str(tmp_path / "x"), dev_dir=str(tmp_path))
     assert report.driver is None
     assert "NVML_ERROR_DRIVER_NOT_LOADED" in str(report.extra["driver_probe"])
+
+
+def test_pci_bus_lists_nvidia_display_controllers(tmp_path: Path) -> None:
+    from tffix.probes.gpu import pci_nvidia_devices
+
+    devices = {
+        "0000:00:00.0": ("0x8086", "0x060000"),  # host bridge
+        "0000:01:00.0": ("0x10de", "0x030000"),  # GeForce (VGA)
+        "0000:01:00.1": ("0x10de", "0x040300"),  # its HDMI audio function
+        "0000:41:00.0": ("0x10de", "0x030200"),  # data-centre GPU (3D controller)
+    }
+    for name, (vendor, klass) in devices.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "vendor").write_text(vendor + "\n")
+        (tmp_path / name / "class").write_text(klass + "\n")
+    assert pci_nvidia_devices(str(tmp_path)) == ["0000:01:00.0", "0000:41:00.0"]
+    assert pci_nvidia_devices(str(tmp_path / "absent")) is None

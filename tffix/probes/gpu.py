@@ -25,6 +25,11 @@ from tffix.model import Driver, Gpu
 
 PROC_VERSION = "/proc/driver/nvidia/version"
 DEV_DIR = "/dev"
+PCI_DIR = "/sys/bus/pci/devices"
+
+_NVIDIA_VENDOR = "0x10de"
+_DISPLAY_CLASS = "0x03"
+"""PCI class 0x03xxxx: display controllers (VGA 0x0300, 3D controller 0x0302 for data-centre GPUs)."""
 
 _NVML_LOCK = threading.Lock()
 """NVML is initialised and shut down once per probe; two probes must not interleave."""
@@ -113,6 +118,25 @@ def device_nodes(dev_dir: str = DEV_DIR) -> list[str]:
         return []
 
 
+def pci_nvidia_devices(pci_dir: str = PCI_DIR) -> list[str] | None:
+    """PCI addresses of NVIDIA display/3D controllers, whatever the driver's state.
+
+    This tells "no NVIDIA GPU in this machine" apart from "a GPU, but no working driver".
+    None when the PCI bus cannot be read (no sysfs, another OS).
+    """
+    try:
+        names = sorted(os.listdir(pci_dir))
+    except OSError:
+        return None
+    found = []
+    for name in names:
+        vendor = (_read(os.path.join(pci_dir, name, "vendor")) or "").strip().lower()
+        klass = (_read(os.path.join(pci_dir, name, "class")) or "").strip().lower()
+        if vendor == _NVIDIA_VENDOR and klass.startswith(_DISPLAY_CLASS):
+            found.append(name)
+    return found
+
+
 def _load_pynvml() -> ModuleType:
     import pynvml
 
@@ -124,9 +148,13 @@ def probe_driver(
     nvml: Any = None,
     proc_version: str = PROC_VERSION,
     dev_dir: str = DEV_DIR,
+    pci_dir: str = PCI_DIR,
 ) -> DriverReport:
     """Ask NVML about the driver and GPUs; never raises."""
     extra: dict[str, object] = {}
+    pci = pci_nvidia_devices(pci_dir)
+    if pci is not None:
+        extra["pci_nvidia_devices"] = pci
     proc_text = _read(proc_version)
     kmod = parse_proc_version(proc_text) if proc_text else None
     extra["proc_version"] = proc_text.strip().splitlines()[0] if proc_text else None
