@@ -29,7 +29,7 @@ PCI_DIR = "/sys/bus/pci/devices"
 
 _NVIDIA_VENDOR = "0x10de"
 _DISPLAY_CLASS = "0x03"
-"""PCI class 0x03xxxx: display controllers (VGA 0x0300, 3D controller 0x0302 for data-centre GPUs)."""
+"""PCI class 0x03xxxx: display controllers (VGA 0x0300; 3D controller 0x0302, data-centre GPUs)."""
 
 _NVML_LOCK = threading.Lock()
 """NVML is initialised and shut down once per probe; two probes must not interleave."""
