@@ -13,7 +13,7 @@ with the exact commands a person runs; tffix never runs them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from packaging.requirements import Requirement
@@ -59,6 +59,22 @@ NVIDIA_LIB_DIRS = {
     "nvidia-nccl": "nccl",
     "nvidia-nvjitlink": "nvjitlink",
 }
+
+SONAME_LIB_DIRS = {
+    "libcublas": "cublas",
+    "libcublasLt": "cublas",
+    "libcupti": "cuda_cupti",
+    "libnvrtc": "cuda_nvrtc",
+    "libcudart": "cuda_runtime",
+    "libcudnn": "cudnn",
+    "libcufft": "cufft",
+    "libcurand": "curand",
+    "libcusolver": "cusolver",
+    "libcusparse": "cusparse",
+    "libnccl": "nccl",
+    "libnvJitLink": "nvjitlink",
+}
+"""Which ``nvidia/<folder>/lib`` of the wheels holds a library (by soname stem)."""
 
 Alternative = tuple[PlanStep, ...]
 
@@ -632,6 +648,26 @@ def _lib_dirs(f: Facts) -> list[str] | None:
     return sorted(dirs) or None
 
 
+def _unfound_lib_dirs(f: Facts, dirs: list[str]) -> list[str]:
+    """Of *dirs*, the wheel folders of the libraries the loader did not find.
+
+    Only those need a path entry: adding every ``nvidia/*/lib`` folder would make a dozen
+    steps where a few do. Falls back to *dirs* when the snapshot does not say which failed.
+    """
+    failed = {h.groups["soname"] for h in f.log.all("dlopen-failed") if "soname" in h.groups}
+    loader = f.snap.extra.get("loader")
+    if isinstance(loader, Mapping):
+        # The loader probe ran, so `libraries` lists every soname (a pasted report may list
+        # only some: there an absent one is unknown, not found).
+        optional = set(loader.get("optional", ()))
+        failed |= {
+            s for s, lib in f.snap.libraries.items() if lib.path is None and s not in optional
+        }
+    subs = {SONAME_LIB_DIRS.get(s.split(".so")[0]) for s in failed} - {None}
+    picked = [d for d in dirs if ([""] + d.rstrip("/").split("/"))[-2] in subs]
+    return picked or dirs
+
+
 def fix_libraries(f: Facts, finding: Finding) -> list[Alternative]:
     cause = finding.id
     if cause == "cuda-visible-devices-masked":
@@ -669,6 +705,7 @@ def fix_libraries(f: Facts, finding: Finding) -> list[Alternative]:
     if cause == "cuda-libs-not-found":
         alts: list[Alternative] = []
         dirs = _lib_dirs(f)
+        dirs = _unfound_lib_dirs(f, dirs) if dirs else dirs
         known = [b for b in f.rules.known_bad if b.cause == cause and f.tf_version in b.releases]
         if dirs:
             alts.append(
