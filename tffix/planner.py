@@ -664,7 +664,7 @@ def _unfound_lib_dirs(f: Facts, dirs: list[str]) -> list[str]:
             s for s, lib in f.snap.libraries.items() if lib.path is None and s not in optional
         }
     subs = {SONAME_LIB_DIRS.get(s.split(".so")[0]) for s in failed} - {None}
-    picked = [d for d in dirs if ([""] + d.rstrip("/").split("/"))[-2] in subs]
+    picked = [d for d in dirs if ["", *d.rstrip("/").split("/")][-2] in subs]
     return picked or dirs
 
 
