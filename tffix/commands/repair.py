@@ -29,7 +29,7 @@ from tffix.effects.pip import PackageManager
 from tffix.effects.steps import Workspace
 from tffix.envedit import EditOp, apply_edits
 from tffix.errors import ApplyError, ExitCode, RollbackIncomplete, UsageError
-from tffix.model import Diagnosis, Snapshot, StepKind
+from tffix.model import Diagnosis, Finding, Snapshot, StepKind
 from tffix.probes.target import Target, TargetKind, resolve_target
 
 
@@ -70,15 +70,47 @@ def interactive(args: argparse.Namespace) -> bool:
 # --------------------------------------------------------------------------- collaborators
 
 
-def load_diagnoser() -> Callable[[Snapshot], Diagnosis]:
-    """The pure diagnosis with the shipped rules (``tffix.diagnose`` + ``tffix.ruleset``)."""
+def load_diagnoser(
+    extra: tuple[Finding, ...] = (),
+) -> Callable[[Snapshot], Diagnosis]:
+    """The pure diagnosis with the shipped rules (``tffix.diagnose`` + ``tffix.ruleset``).
+
+    *extra* are findings from outside the snapshot (the code scan): the same on every
+    re-observation, since a venv change does not change the user's code.
+    """
     try:
         from tffix import diagnose as diagnose_mod
         from tffix import ruleset
     except ImportError as exc:  # pragma: no cover  # only while the package is incomplete
         raise UsageError(f"diagnosis is not available in this build ({exc})") from exc
     rules = ruleset.load_rules()
-    return lambda snapshot: diagnose_mod.diagnose(snapshot, rules)
+    return lambda snapshot: diagnose_mod.diagnose(snapshot, rules, extra_findings=extra)
+
+
+def show_diagnosis(args: argparse.Namespace, diagnosis: Diagnosis, snapshot: Snapshot) -> str:
+    """The report ``tffix --dry-run`` prints (checks, verdict, plan), or a plain plan."""
+    try:
+        from tffix import report, ruleset
+    except ImportError:  # pragma: no cover  # only while the package is incomplete
+        return core.render_plan(diagnosis, unsafe=args.unsafe)
+    where = snapshot.python.executable or "the target"
+    return report.render_text(
+        diagnosis,
+        snapshot,
+        rules=ruleset.load_rules(),
+        verbose=getattr(args, "verbose", 0) or 0,
+        show_unsafe=args.unsafe,
+        heading=f"tffix diagnosis of {where}",
+    )
+
+
+def scan_findings(args: argparse.Namespace, snapshot: Snapshot) -> tuple[Finding, ...]:
+    """The code scan's findings for the current project (none with ``--no-scan``)."""
+    try:
+        from tffix.commands.diagnose import scan_findings as scan
+    except ImportError:  # pragma: no cover
+        return ()
+    return tuple(scan(args, snapshot))
 
 
 class Session:
@@ -94,12 +126,20 @@ class Session:
             PackageManager(target.python, target.prefix, self.environ, allow_uv=allow_uv, say=_err),
         )
         self._diagnose: Callable[[Snapshot], Diagnosis] | None = None
+        self.extra: tuple[Finding, ...] = ()
+        """Code-scan findings, found once before the repair."""
 
     def diagnose(self, snapshot: Snapshot) -> Diagnosis:
         """The pure diagnosis (rules loaded on first use)."""
         if self._diagnose is None:
-            self._diagnose = load_diagnoser()
+            self._diagnose = load_diagnoser(self.extra)
         return self._diagnose(snapshot)
+
+    def collect(self) -> Snapshot:
+        """A fresh snapshot: new processes of the target interpreter, the re-activated env."""
+        from tffix.collect import collect_snapshot
+
+        return collect_snapshot(self.target, environ=self.child_environ())
 
     def child_environ(self) -> dict[str, str]:
         """The environment a user has after re-activating (tffix's block applied)."""
@@ -108,10 +148,8 @@ class Session:
         return dict(self.environ)
 
     def observe(self) -> Diagnosis:
-        """A fresh snapshot (new processes of the target interpreter), diagnosed."""
-        from tffix.collect import collect_snapshot
-
-        return self.diagnose(collect_snapshot(self.target, environ=self.child_environ()))
+        """A fresh snapshot, diagnosed."""
+        return self.diagnose(self.collect())
 
     def verify(self) -> Any:
         """The op check: TensorFlow lists the GPU; an op, a cuDNN op and an XLA op run there."""
@@ -231,10 +269,10 @@ def run(args: argparse.Namespace) -> int:
     if args.create_venv:
         return create_venv(args, target, environ)
     if not target.is_modifiable and not args.allow_system:
-        session_env = pre_activation_environ(environ)
-        diagnosis = load_diagnoser()(_collect(target, session_env))
+        snapshot = _collect(target, pre_activation_environ(environ))
+        diagnosis = load_diagnoser(scan_findings(args, snapshot))(snapshot)
         if not args.json:
-            print(core.render_plan(diagnosis, unsafe=args.unsafe))
+            print(show_diagnosis(args, diagnosis, snapshot))
         if not core.offered_steps(diagnosis, unsafe=args.unsafe):
             return core.exit_code_for(diagnosis)
         raise UsageError(
@@ -247,11 +285,13 @@ def run(args: argparse.Namespace) -> int:
         journal = Journal(journal_path(target.prefix))
         base = _handle_interrupted(args, session, journal)
         t0 = time.monotonic()
-        diagnosis = session.observe()
+        snapshot = session.collect()
+        session.extra = scan_findings(args, snapshot)
+        diagnosis = session.diagnose(snapshot)
         first_diagnosis = time.monotonic() - t0
         offered = core.offered_steps(diagnosis, unsafe=args.unsafe)
         if not args.json:
-            print(core.render_plan(diagnosis, unsafe=args.unsafe), flush=True)
+            print(show_diagnosis(args, diagnosis, snapshot), flush=True)
         if offered and not args.yes and not interactive(args):
             if args.json:
                 print(json.dumps({"schema": core.OUTCOME_SCHEMA, "refused": "no --yes"}))
