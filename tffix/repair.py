@@ -411,7 +411,8 @@ def repair(
         for n in offered:
             step = diagnosis.plan[n - 1]
             key = tuple(sorted(step.resolves))
-            if key != group_key:
+            new_group = key != group_key
+            if new_group:
                 settle_group()
                 group_key, group_before, group_verification = key, current, verification
             if left:  # a rollback failed: change nothing more
@@ -425,8 +426,15 @@ def repair(
             ):
                 result(n, StepStatus.SKIPPED, "not needed: TensorFlow already runs ops on the GPU")
                 continue
+            # a later group whose findings an earlier one fixed is not needed; within a group
+            # (uninstall tensorflow-cpu, then install tensorflow) the steps go on together
             present = {f.id for f in current.findings}
-            if current is not diagnosis and step.resolves and not present & set(step.resolves):
+            if (
+                new_group
+                and current is not diagnosis
+                and step.resolves
+                and not present & set(step.resolves)
+            ):
                 result(
                     n,
                     StepStatus.SKIPPED,

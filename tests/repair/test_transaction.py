@@ -361,7 +361,12 @@ def test_outcome_json_document() -> None:
 def test_step_whose_findings_are_already_resolved_is_skipped() -> None:
     world = World({"cuda-visible-devices-hidden", "ld-library-path-shadowing"})
     world.plan = (
-        PlanStep(StepKind.ENV_UNSET, "fix both", Safety.SAFE, ("cuda-visible-devices-hidden",)),
+        PlanStep(
+            StepKind.ENV_UNSET,
+            "fix both",
+            Safety.SAFE,
+            ("cuda-visible-devices-hidden", "ld-library-path-shadowing"),
+        ),
         PlanStep(
             StepKind.ENV_UNSET, "fix cvd again", Safety.SAFE, ("cuda-visible-devices-hidden",)
         ),
@@ -590,3 +595,26 @@ def test_gpu_score() -> None:
     assert core.gpu_score(V(("g",), "/device:GPU:0", "/device:GPU:0")) == 3
     assert core.gpu_score(V(("g",), None, "/device:GPU:0")) == 1
     assert core.gpu_score(V(("g",), ok=True)) == 4
+
+
+def test_steps_of_one_group_go_on_together() -> None:
+    """Uninstall tensorflow-cpu "resolves" tf-cpu-only-package; the install must still run."""
+    world = World({"tf-cpu-only-package"})
+    world.plan = (
+        PlanStep(
+            StepKind.PIP_UNINSTALL, "remove tensorflow-cpu", Safety.SAFE, ("tf-cpu-only-package",)
+        ),
+        PlanStep(StepKind.PIP_INSTALL, "install tensorflow", Safety.SAFE, ("tf-cpu-only-package",)),
+    )
+    outcome, _ = run(
+        world,
+        {
+            "remove tensorflow-cpu": {
+                "removes": frozenset({"tf-cpu-only-package"}),
+                "adds": frozenset({"tf-not-installed"}),
+            },
+            "install tensorflow": {"removes": frozenset({"tf-not-installed"})},
+        },
+    )
+    assert [s.status for s in outcome.steps] == [core.StepStatus.APPLIED] * 2
+    assert outcome.exit_code == 0
