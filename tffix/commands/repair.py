@@ -119,7 +119,8 @@ class Session:
     def __init__(self, target: Target, environ: Mapping[str, str], *, allow_uv: bool) -> None:
         self.target = target
         self.environ = pre_activation_environ(environ)
-        self.conda = target.kind is not TargetKind.VENV
+        # a system Python (with --allow-system) has no activate script: env steps are skipped
+        self.conda = target.kind in (TargetKind.CONDA, TargetKind.CONDA_BASE)
         self.workspace = Workspace(
             target.prefix,
             self.conda,

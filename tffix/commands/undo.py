@@ -67,14 +67,14 @@ def run(args: argparse.Namespace) -> int:
     """Undo the last run that changed the target."""
     environ = dict(os.environ)
     target = resolve_target(venv=args.venv, python=args.python, environ=environ)
-    if not target.is_modifiable and not getattr(args, "allow_system", False):
+    if not target.is_modifiable and not journal_path(target.prefix).exists():
         raise UsageError(f"{target.python} is a {target.kind} Python: tffix never changed it")
     from tffix.commands.repair import pre_activation_environ
 
     env = pre_activation_environ(environ)
     ws = Workspace(
         target.prefix,
-        target.kind is not TargetKind.VENV,
+        target.kind in (TargetKind.CONDA, TargetKind.CONDA_BASE),
         PackageManager(
             target.python,
             target.prefix,
