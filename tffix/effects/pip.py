@@ -15,12 +15,14 @@ effects record it before every change.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +135,8 @@ class PackageManager:
         shown = " ".join([self.tool, verb, *args])
         self.say(f"  $ {shown}")
         start = time.monotonic()
-        done = _subprocess.run(argv, env=self._env())
+        with _ticker(f"    {self.tool} is working"):
+            done = _subprocess.run(argv, env=self._env())
         seconds = time.monotonic() - start
         if not done.ok:
             tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-6:]
@@ -184,6 +187,31 @@ class PackageManager:
             if after.get(n) != before.get(n)
         ]
         return diff and [*problems, *diff]
+
+
+@contextlib.contextmanager
+def _ticker(label: str) -> Iterator[None]:
+    """On a terminal, a one-line elapsed-time counter while a long download runs."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def tick() -> None:
+        while not stop.wait(1.0):
+            sys.stderr.write(f"\r{label}… {time.monotonic() - start:.0f}s")
+            sys.stderr.flush()
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
 
 
 def environment_python(prefix: Path) -> Path:
