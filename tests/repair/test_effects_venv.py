@@ -67,16 +67,20 @@ def scripted(plan: tuple[PlanStep, ...], fixed: set[str] | None = None) -> Diagn
 def run_repair(demo: DemoVenv, plan: tuple[PlanStep, ...]) -> core.Outcome:
     ws = workspace(demo)
     fixed: set[str] = set()
-    applied = iter(plan)
+    last: list[PlanStep] = []
+
+    def action(step: PlanStep) -> Any:
+        last.append(step)  # the step observe() sees applied (a failed one is never observed)
+        return ws.action(step)
 
     def observe() -> Diagnosis:
-        fixed.update(next(applied).resolves)
+        fixed.update(last[-1].resolves)
         return scripted(plan, fixed)
 
     return core.repair(
         scripted(plan),
         confirm=core.AutoConfirm(),
-        actions=ws.action,
+        actions=action,
         observe=observe,
         verify=lambda: None,
         recorder=RunRecorder(Journal(journal_path(demo.venv))),
