@@ -378,6 +378,13 @@ def repair(
     deferred: set[str] = set()
     """Findings whose steps were undone because an outside problem must be fixed first."""
 
+    def more_in_group(n: int) -> bool:
+        later = [m for m in offered if m > n]
+        return (
+            bool(later)
+            and tuple(sorted(diagnosis.plan[later[0] - 1].resolves)) == (group_key) != ()
+        )
+
     def settle_group() -> None:
         nonlocal current, verification
         kept = list(group_kept)
@@ -388,7 +395,10 @@ def repair(
             f.id for f in classify(group_before, current) if f.status is FindingStatus.RESOLVED
         }
         outside = sorted(f.id for f in _errors(current) if f.fix is FixSide.OUTSIDE)
-        if not resolved & set(group_key):
+        worse = worse_because(group_before, current)
+        if worse is not None:
+            why = f"made things worse: {worse}"
+        elif not resolved & set(group_key):
             why = "resolved nothing: " + ", ".join(group_key) + " still present"
         elif outside and gpu_score(verification) <= gpu_score(group_verification):
             # with a problem outside the venv left, a finding that "resolved" without any
@@ -492,6 +502,10 @@ def repair(
                 raise Interrupted(outcome) from None
             worse = worse_because(current, after)
             findings = classify(current, after)
+            # inside a group the state between steps may be broken on purpose (uninstall
+            # tf-nightly, then reinstall tensorflow): the group is judged when it is over
+            if worse is not None and more_in_group(n):
+                worse = None
             if worse is not None:
                 problems = action.revert()
                 recorder.step_reverted(n, f"made things worse: {worse}", problems)

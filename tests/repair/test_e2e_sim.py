@@ -30,12 +30,8 @@ DEFAULT_VENV_FIXABLE = [
     "xla-cuda-tools-missing",  # caught by the XLA op
 ]
 DEFAULT_OUTSIDE = ["driver-too-old-470", "no-nvidia-gpu"]
-DIAGNOSIS_FALSE_POSITIVES = {
-    # The diagnosis also reports venv-side errors here (ld-library-path-shadowing for the
-    # system driver's own libcuda, cuda-libs-not-found): tffix tries them, rolls every one
-    # back (the venv ends byte-identical), but a venv-side error is left, so it exits 1.
-    "driver-too-old-470": "diagnosis reports venv-side false positives beside driver-too-old",
-}
+DIAGNOSIS_FALSE_POSITIVES: dict[str, str] = {}
+"""Scenario -> why it is expected to fail for a reason outside the repair (none today)."""
 
 
 def _by_fix(fix: str) -> list[str]:

@@ -618,3 +618,57 @@ def test_steps_of_one_group_go_on_together() -> None:
     )
     assert [s.status for s in outcome.steps] == [core.StepStatus.APPLIED] * 2
     assert outcome.exit_code == 0
+
+
+def test_a_group_is_judged_as_a_whole() -> None:
+    """Uninstalling one of two overlapping distributions breaks TensorFlow until the reinstall."""
+    world = World({"tf-multiple-distributions"})
+    world.plan = (
+        PlanStep(
+            StepKind.PIP_UNINSTALL, "remove tf-nightly", Safety.SAFE, ("tf-multiple-distributions",)
+        ),
+        PlanStep(
+            StepKind.PIP_INSTALL,
+            "reinstall tensorflow",
+            Safety.SAFE,
+            ("tf-multiple-distributions",),
+        ),
+    )
+    outcome, _ = run(
+        world,
+        {
+            "remove tf-nightly": {"adds": frozenset({"tf-import-error", "new-breakage"})},
+            "reinstall tensorflow": {
+                "removes": frozenset(
+                    {"tf-multiple-distributions", "tf-import-error", "new-breakage"}
+                )
+            },
+        },
+    )
+    assert [s.status for s in outcome.steps] == [core.StepStatus.APPLIED] * 2
+    assert outcome.exit_code == 0
+
+
+def test_a_group_that_ends_worse_is_rolled_back_whole() -> None:
+    world = World({"tf-multiple-distributions"})
+    world.plan = (
+        PlanStep(
+            StepKind.PIP_UNINSTALL, "remove tf-nightly", Safety.SAFE, ("tf-multiple-distributions",)
+        ),
+        PlanStep(
+            StepKind.PIP_INSTALL,
+            "reinstall tensorflow",
+            Safety.SAFE,
+            ("tf-multiple-distributions",),
+        ),
+    )
+    outcome, events = run(
+        world,
+        {
+            "remove tf-nightly": {"adds": frozenset({"tf-import-error"})},
+            "reinstall tensorflow": {"adds": frozenset({"new-breakage"})},
+        },
+    )
+    assert [s.status for s in outcome.steps] == [core.StepStatus.REVERTED] * 2
+    assert world.problems == {"tf-multiple-distributions"}
+    assert [e[1] for e in events if e[0] == "step-reverted"] == [2, 1]
