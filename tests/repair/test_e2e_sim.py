@@ -27,7 +27,7 @@ DEFAULT_VENV_FIXABLE = [
     "cuda-visible-devices-activate-script",  # an env edit replacing a tffix block
     "cuda-libs-missing-tf218",  # pip install of the [and-cuda] pins
     "cudnn-version-mismatch-91-under-218",  # LD_LIBRARY_PATH edit; caught by the cuDNN op
-    "xla-cuda-tools-missing",  # caught by the XLA op
+    "tf-multiple-distributions-nightly",  # uninstall + install: a group judged as a whole
 ]
 DEFAULT_OUTSIDE = ["driver-too-old-470", "no-nvidia-gpu"]
 DIAGNOSIS_FALSE_POSITIVES: dict[str, str] = {}
