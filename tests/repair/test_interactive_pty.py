@@ -75,3 +75,68 @@ def test_without_a_terminal_it_prints_the_plan_and_refuses(make_scenario) -> Non
     assert "tffix --yes" in done.stderr
     assert sim.pip("freeze", "--all").stdout == before
     assert (sim.venv / "bin" / "activate").read_bytes() == activate
+
+
+def test_an_interrupted_run_is_offered_for_undo(tmp_path, wheelhouse) -> None:  # type: ignore[no-untyped-def]
+    """kill -9 between steps; the next interactive run asks, and "Undo it" restores the venv."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    from tests.conftest import ROOT
+    from tests.repair.conftest import make_demo_venv
+    from tffix.effects.journal import journal_path
+
+    demo = make_demo_venv(tmp_path, wheelhouse)
+    before, scripts = demo.freeze(), demo.scripts()
+    plan = [
+        {
+            "kind": "env-unset",
+            "summary": "unset CVD",
+            "resolves": "cvd",
+            "variable": "CUDA_VISIBLE_DEVICES",
+        },
+        {"kind": "env-set", "summary": "set X", "resolves": "x", "variable": "X", "value": "1"},
+    ]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.repair.driver",
+            str(demo.venv),
+            json.dumps(plan),
+            "--pause-after-done",
+            "30",
+        ],
+        cwd=ROOT,
+        env={**demo.env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    journal = journal_path(demo.venv)
+    for _ in range(3000):
+        if journal.exists() and '"type":"step-done"' in journal.read_text():
+            break
+        pexpect.run("sleep 0.01")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert demo.scripts() != scripts
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "tffix", "--venv", str(demo.venv)],
+        env={**demo.env, "TERM": "xterm"},
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        timeout=240,
+        dimensions=(50, 200),
+    )
+    try:
+        child.expect(r"was interrupted between steps\. What now\?")
+        child.send(ENTER)  # "Undo it"
+        while child.expect([r"Apply the \d+ steps? tffix can make\?", pexpect.EOF]) == 0:
+            child.send(DOWN + DOWN + DOWN + ENTER)  # Quit: change nothing more
+    finally:
+        child.close()
+    assert demo.freeze() == before
+    assert demo.scripts() == scripts
