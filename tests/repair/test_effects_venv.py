@@ -483,3 +483,21 @@ def test_resume_rolls_back_the_unfinished_step_and_undo_still_reaches_the_start(
     lost = demo.freeze() != before or demo.scripts() != scripts
     record_fault("kill -9 during a pip step, then tffix --resume, then tffix undo", lost)
     assert not lost
+
+
+def test_a_run_whose_steps_were_all_rolled_back_is_not_the_one_undo_picks(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.jsonl")
+    for rec in (
+        {"type": "run-start", "run": "a", "state": {"packages": {"x": "1"}}},
+        {"type": "step-start", "run": "a", "step": 1, "state": {}},
+        {"type": "step-done", "run": "a", "step": 1},
+        {"type": "run-end", "run": "a", "status": "done", "exit_code": 0},
+        {"type": "run-start", "run": "b", "state": {"packages": {"x": "2"}}},
+        {"type": "step-start", "run": "b", "step": 1, "state": {}},
+        {"type": "step-done", "run": "b", "step": 1},
+        {"type": "step-reverted", "run": "b", "step": 1, "reason": "resolved nothing"},
+        {"type": "run-end", "run": "b", "status": "done", "exit_code": 1},
+    ):
+        journal.append(rec)
+    stories = runs(journal.records())
+    assert [s.changed for s in stories] == [True, False]

@@ -122,8 +122,9 @@ class RunStory:
 
     @property
     def changed(self) -> bool:
-        """True when any step of the run was applied and kept."""
-        return bool(self.steps_done) or self.step_in_progress is not None
+        """True when any step of the run was applied and kept (or may have been, if cut off)."""
+        kept = {r["step"] for r in self.steps_done} - {r["step"] for r in self.steps_reverted}
+        return bool(kept) or self.step_in_progress is not None
 
 
 def runs(records: list[dict[str, Any]]) -> list[RunStory]:
