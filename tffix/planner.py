@@ -1027,12 +1027,16 @@ def _covering_install(out: Sequence[PlanStep], step: PlanStep, facts: Facts) -> 
 
 
 def make_plan(graph: Graph) -> tuple[PlanStep, ...]:
-    """The ranked plan for the error findings of *graph*."""
+    """The ranked plan for the error and warning findings of *graph*.
+
+    A warning is a GPU that works but is degraded or fragile (XLA without ptxas/libdevice):
+    its fix is offered too, ranked after every error's.
+    """
     facts = graph.facts
     order = {f.id: i for i, f in enumerate(graph.findings)}
     chosen: list[PlanStep] = []
     for finding in graph.findings:
-        if finding.severity != Severity.ERROR:
+        if finding.severity == Severity.INFO:
             continue
         fixer = FIXERS.get(finding.id)
         if fixer is None:
