@@ -210,6 +210,11 @@ def collect_snapshot(
         )
     )
     platform = _guarded("platform", unknown, host_future, Platform(os=None))
+    if platform.wsl:
+        # WSL2 mounts the Windows driver's libcuda here; the plan names it as found.
+        wsl_lib = host_root / "usr/lib/wsl/lib"
+        if wsl_lib.is_dir():
+            extra["wsl_lib_dir"] = str(wsl_lib)
     pkg_result = _guarded("packages", unknown, pkg_future, None)
     if pkg_result is None:
         unknown["libraries"] = "the loader probe needs the packages probe, which failed"

@@ -589,6 +589,32 @@ def check_driver(f: Facts) -> Iterable[Finding]:
         )
 
 
+def check_nvml(f: Facts) -> Iterable[Finding]:
+    """driver-nvml-missing: libcuda resolves, libnvidia-ml does not, and TensorFlow needs it.
+
+    The loader probe asks for ``libnvidia-ml.so.1`` only for releases that load it (2.21+),
+    so its presence in ``libraries`` is the "TensorFlow needs it" part.
+    """
+    nvml = f.snap.libraries.get("libnvidia-ml.so.1")
+    cuda = f.snap.libraries.get("libcuda.so.1")
+    if nvml is None or nvml.path is not None or f.gpu_visible is True:
+        return
+    if cuda is None or not isinstance(cuda.path, str):
+        return
+    yield _finding(
+        f,
+        "driver-nvml-missing",
+        f"the driver's libcuda is here but its NVML library (libnvidia-ml.so.1) is not: "
+        f"TensorFlow {f.tf_version or ''} lists no GPU without it, and says nothing".replace(
+            "  ", " "
+        ),
+        ["libraries.libnvidia-ml.so.1", "libraries.libcuda.so.1"],
+        detail="TensorFlow 2.21 and newer ask NVML about each GPU before listing it. A driver "
+        "installed without its user-space NVML library (a minimal install, or a container "
+        "that mounts libcuda alone) leaves TensorFlow silent and GPU-less.",
+    )
+
+
 def driver_floor(f: Facts, cuda: str) -> tuple[str, str] | None:
     """(minimum, recommended) driver for CUDA *cuda* on this OS."""
     cv = parse_version(cuda)
@@ -1380,6 +1406,7 @@ CHECKS: tuple[Check, ...] = (
     check_container,
     check_driver,
     check_driver_version,
+    check_nvml,
     check_distribution,
     check_import,
     check_and_cuda,

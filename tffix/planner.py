@@ -213,8 +213,16 @@ def _known_bad_fix(f: Facts, version: str) -> Release | None:
     return None
 
 
-def and_cuda(release: Release) -> str:
-    return f"tensorflow[and-cuda]=={release.version}"
+def and_cuda(release: Release, installed: str | None = None) -> str:
+    """``tensorflow[and-cuda]==V``; ``===V`` when *installed* is a local build of V.
+
+    PEP 440 lets ``==2.17.0`` match ``2.17.0+cpu``, so pip would keep (or pick again) the
+    local CPU build the plan means to replace; arbitrary equality matches the public
+    release alone.
+    """
+    local = installed is not None and installed.split("+")[0] == release.version
+    op = "===" if local and "+" in installed else "=="
+    return f"tensorflow[and-cuda]{op}{release.version}"
 
 
 def _tf_install(f: Facts, cause: str, why: str, version: str | None = None) -> Alternative:
@@ -226,7 +234,7 @@ def _tf_install(f: Facts, cause: str, why: str, version: str | None = None) -> A
     verb = "Reinstall" if keeps else "Install"
     return (
         pip_install(
-            [and_cuda(release)],
+            [and_cuda(release, f.tf_version)],
             f"{verb} TensorFlow {release.version} with its pinned CUDA wheels ({why})",
             safety,
             cause,
@@ -397,6 +405,22 @@ def fix_outside(f: Facts, finding: Finding) -> list[Alternative]:
         else:
             cmds = ["sudo reboot"]
         return [(manual(cmds, "Load the kernel module that matches the driver libraries", cause),)]
+    if cause == "driver-nvml-missing":
+        drv = f.driver
+        major = drv.version.split(".")[0] if drv is not None and drv.version else "<driver major>"
+        return [
+            (
+                manual(
+                    [
+                        f"sudo apt-get install --reinstall libnvidia-compute-{major}  "
+                        "# Debian/Ubuntu: the driver's user-space libraries, NVML among them",
+                        "ldconfig -p | grep libnvidia-ml.so.1  # then check the loader finds it",
+                    ],
+                    "Install the driver's NVML library (libnvidia-ml.so.1)",
+                    cause,
+                ),
+            )
+        ]
     if cause == "nvidia-uvm-unavailable":
         return [
             (
@@ -411,7 +435,10 @@ def fix_outside(f: Facts, finding: Finding) -> list[Alternative]:
         return [
             (
                 env_step(
-                    StepKind.ENV_PATH_PREPEND, "LD_LIBRARY_PATH", cause, entry="/usr/lib/wsl/lib"
+                    StepKind.ENV_PATH_PREPEND,
+                    "LD_LIBRARY_PATH",
+                    cause,
+                    entry=_wsl_lib_dir(f),
                 ),
             )
         ]
@@ -566,7 +593,7 @@ def fix_distribution(f: Facts, finding: Finding) -> list[Alternative]:
             )
         steps.append(
             pip_install(
-                [and_cuda(release)],
+                [and_cuda(release, f.tf_version)],
                 f"Install the PyPI CUDA build of TensorFlow {release.version}",
                 safety,
                 cause,
@@ -666,6 +693,12 @@ def _unfound_lib_dirs(f: Facts, dirs: list[str]) -> list[str]:
     subs = {SONAME_LIB_DIRS.get(s.split(".so")[0]) for s in failed} - {None}
     picked = [d for d in dirs if ["", *d.rstrip("/").split("/")][-2] in subs]
     return picked or dirs
+
+
+def _wsl_lib_dir(f: Facts) -> str:
+    """Where WSL2 mounts the Windows driver's libcuda: as the probe found it, else the default."""
+    found = f.snap.extra.get("wsl_lib_dir")
+    return found if isinstance(found, str) and found else "/usr/lib/wsl/lib"
 
 
 def fix_libraries(f: Facts, finding: Finding) -> list[Alternative]:
@@ -867,6 +900,7 @@ FIXERS: dict[str, Callable[[Facts, Finding], list[Alternative]]] = {
             "no-nvidia-gpu",
             "driver-not-loaded",
             "driver-library-mismatch",
+            "driver-nvml-missing",
             "nvidia-uvm-unavailable",
             "wsl-libcuda-not-found",
             "driver-too-old",

@@ -59,6 +59,7 @@ CHECKS: tuple[CheckSpec, ...] = (
             "no-nvidia-gpu",
             "driver-not-loaded",
             "driver-library-mismatch",
+            "driver-nvml-missing",
             "nvidia-uvm-unavailable",
             "wsl-libcuda-not-found",
             "driver-too-old",

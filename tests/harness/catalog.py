@@ -317,6 +317,13 @@ RELEASES: tuple[Release, ...] = (
     ),
     Release(
         "tensorflow",
+        "2.15.0.post1",
+        **_R215,
+        requires=(*_NP1, *(r % "2.15.0.post1" for r in _REDIRECT_215)),
+        extras={"and-cuda": PINS_215},  # the re-release without the tensorrt pins
+    ),
+    Release(
+        "tensorflow",
         "2.15.1",
         **_R215,
         requires=(*_NP1, *(r % "2.15.1" for r in _REDIRECT_215)),
