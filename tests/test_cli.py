@@ -26,3 +26,20 @@ def test_readme_lists_every_exit_code() -> None:
     readme = (ROOT / "README.md").read_text()
     for code in ExitCode:
         assert f"| {int(code)} |" in readme, code
+
+
+def test_readme_documents_every_command_and_repair_flag() -> None:
+    from tests.conftest import ROOT
+    from tffix.cli import COMMANDS, build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    for command in COMMANDS:
+        assert f"tffix {command}" in readme, command
+    flags = {
+        opt
+        for action in build_parser()._actions  # argparse keeps no public list of its options
+        for opt in action.option_strings
+        if opt.startswith("--") and opt not in {"--help", "--version"}
+    }
+    missing = sorted(f for f in flags if f not in readme)
+    assert not missing, f"README.md does not mention {missing}"
