@@ -375,6 +375,7 @@ def repair(
     group_before = diagnosis
     group_verification = verification
     group_kept: list[tuple[int, Action]] = []
+    failed_group: tuple[str, ...] = ()
     deferred: set[str] = set()
     """Findings whose steps were undone because an outside problem must be fixed first."""
 
@@ -384,6 +385,20 @@ def repair(
             bool(later)
             and tuple(sorted(diagnosis.plan[later[0] - 1].resolves)) == (group_key) != ()
         )
+
+    def roll_back_group(why: str) -> None:
+        nonlocal current, verification
+        for m, kept_action in reversed(group_kept):
+            problems = kept_action.revert()
+            recorder.step_reverted(m, why, problems)
+            left.extend(problems)
+            old = results[m]
+            status = StepStatus.INCOMPLETE if problems else StepStatus.REVERTED
+            results[m] = StepResult(m, old.step, status, why, old.findings, old.seconds)
+            say(f"step {m}: {why}")
+        if group_kept:
+            current, verification = group_before, group_verification
+        group_kept.clear()
 
     def settle_group() -> None:
         nonlocal current, verification
@@ -427,6 +442,9 @@ def repair(
                 group_key, group_before, group_verification = key, current, verification
             if left:  # a rollback failed: change nothing more
                 result(n, StepStatus.SKIPPED, "not applied: an earlier rollback was incomplete")
+                continue
+            if failed_group and key == failed_group:
+                result(n, StepStatus.SKIPPED, "not applied: an earlier step of its group failed")
                 continue
             if selection.mode is Mode.QUIT or n not in selection.steps:
                 result(n, StepStatus.DECLINED)
@@ -483,6 +501,10 @@ def repair(
                     status = StepStatus.INCOMPLETE if problems else StepStatus.FAILED
                     result(n, status, f"{exc}", seconds=time.monotonic() - t0)
                     say(f"step {n}: failed and rolled back: {str(exc).splitlines()[0]}")
+                    # a group is one change (uninstall the CPU build, install the GPU one):
+                    # half of it must not stay, so its earlier steps go back too
+                    roll_back_group(f"rolled back with step {n}, which failed")
+                    failed_group = group_key
                     continue
                 timings["steps"] += time.monotonic() - t0
                 t1 = time.monotonic()

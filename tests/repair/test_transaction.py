@@ -672,3 +672,38 @@ def test_a_group_that_ends_worse_is_rolled_back_whole() -> None:
     assert [s.status for s in outcome.steps] == [core.StepStatus.REVERTED] * 2
     assert world.problems == {"tf-multiple-distributions"}
     assert [e[1] for e in events if e[0] == "step-reverted"] == [2, 1]
+
+
+def test_a_failed_step_takes_its_whole_group_back() -> None:
+    """The CPU build is removed, then the GPU build cannot be installed: the venv must not be
+    left without TensorFlow, so the removal goes back too, and the rest of the group is not
+    tried."""
+    world = World({"tf-cpu-only-build", "cuda-visible-devices-hidden"})
+    group = ("tf-cpu-only-build",)
+    world.plan = (
+        PlanStep(StepKind.PIP_UNINSTALL, "remove the CPU build", Safety.SAFE, group),
+        PlanStep(StepKind.PIP_INSTALL, "install the GPU build", Safety.SAFE, group),
+        PlanStep(StepKind.PIP_INSTALL, "install its extras", Safety.SAFE, group),
+        step("unset CVD"),
+    )
+    outcome, events = run(
+        world,
+        {
+            "remove the CPU build": {
+                "removes": frozenset({"tf-cpu-only-build"}),
+                "adds": frozenset({"tf-not-installed"}),
+            },
+            "install the GPU build": {"fail": True},
+            "unset CVD": {"removes": frozenset({"cuda-visible-devices-hidden"})},
+        },
+    )
+    assert [s.status for s in outcome.steps] == [
+        core.StepStatus.REVERTED,
+        core.StepStatus.FAILED,
+        core.StepStatus.SKIPPED,
+        core.StepStatus.APPLIED,
+    ]
+    assert world.problems == {"tf-cpu-only-build"}  # as before the group, nothing half-done
+    assert "which failed" in outcome.steps[0].message
+    assert [e[1] for e in events if e[0] == "step-reverted"] == [2, 1]
+    assert outcome.exit_code == 1
