@@ -345,6 +345,14 @@ RELEASES: tuple[Release, ...] = (
         requires=(*_NP_216, 'tensorflow-intel==2.16.2; platform_system == "Windows"'),
         extras={"and-cuda": PINS_216},
     ),
+    Release(
+        "tensorflow",
+        "2.17.0",
+        **{**_R216, "build_info": _bi(_CC_218, "12.3", "8", True)},  # 2.17 dropped Maxwell
+        runpath=RUNPATH_2162,
+        requires=(*_NP_216, 'tensorflow-intel==2.17.0; platform_system == "Windows"'),
+        extras={"and-cuda": PINS_216},
+    ),
     # A CPU build that calls itself `tensorflow` (as a conda or custom build does).
     Release(
         "tensorflow",
