@@ -398,6 +398,19 @@ def fix_outside(f: Facts, finding: Finding) -> list[Alternative]:
             )
         ]
     if cause == "driver-not-loaded":
+        libcuda = f.snap.libraries.get("libcuda.so.1")
+        installed = libcuda is not None and isinstance(libcuda.path, str)
+        if installed and not f.snap.platform.wsl and f.os != "windows":
+            # The driver's libraries are here, only the kernel module is not running (after a
+            # kernel update, or refused by Secure Boot): load it before reinstalling anything.
+            cmds = [
+                "sudo modprobe nvidia && nvidia-smi",
+                "mokutil --sb-state  # if modprobe says 'Key was rejected by service'",
+                *_driver_commands(f, None),
+            ]
+            return [
+                (manual(cmds, "Load the NVIDIA kernel module (or reinstall the driver)", cause),)
+            ]
         return [(manual(_driver_commands(f, None), "Install or load the NVIDIA driver", cause),)]
     if cause == "driver-library-mismatch":
         if f.container:
