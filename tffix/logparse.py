@@ -110,6 +110,13 @@ _TF_VERSION = re.compile(
 )
 _HEADER = re.compile(r"^\s*(Package\s+Version|-{3,}\s+-{3,})")
 _NOT_A_PACKAGE = {"python", "cuda", "driver", "nvidia-smi", "error", "warning", "info"}
+_BARE_ROW = re.compile(
+    r"^((?:tensorflow|tf-nightly|tf_nightly|keras|nvidia|torch|jax|numpy|protobuf|ml-dtypes)"
+    r"[A-Za-z0-9._-]*)\s{2,}([0-9][\w.+!-]*)\s*$",
+    re.IGNORECASE,
+)
+"""A ``pip list`` row pasted without its header: only for the packages that matter here, and
+only with pip's column gap, so that prose ("tensorflow 2 is great") never reads as a row."""
 
 
 def _packages(lines: Iterable[str]) -> dict[str, str]:
@@ -122,6 +129,9 @@ def _packages(lines: Iterable[str]) -> dict[str, str]:
         match = _FREEZE.match(line)
         if match:
             out[canonicalize_name(match.group(1))] = match.group(3)
+            continue
+        if not in_list and (bare := _BARE_ROW.match(line)):
+            out[canonicalize_name(bare.group(1))] = bare.group(2)
             continue
         if in_list:
             match = _LIST.match(line)

@@ -135,3 +135,14 @@ def test_pip_freeze_lines(rules: Ruleset):
     assert snap.packages == {"tensorflow-cpu": "2.18.1", "numpy": "2.0.2"}
     assert snap.driver is UNKNOWN and snap.gpus is None
     assert "tf-cpu-only-package" in [f.id for f in diagnose(snap, rules).findings]
+
+
+def test_pip_list_rows_pasted_without_their_header(rules: Ruleset):
+    text = (
+        "tensorflow                   2.16.1\n"
+        "nvidia-cudnn-cu12            8.9.7.29\n"
+        "tensorflow 2 is great on 3 GPUs\n"  # prose: one space, not pip's column gap
+        "Epoch                        12\n"  # not a package that matters here
+    )
+    snap = snapshot_from_text(text, rules)
+    assert snap.packages == {"tensorflow": "2.16.1", "nvidia-cudnn-cu12": "8.9.7.29"}
