@@ -131,6 +131,28 @@ def _match_loaded(soname: str, lib: Library, loaded: Mapping[str, str]) -> str |
     return same[0] if len(same) == 1 else None
 
 
+def shell_python_mismatch(environ: Mapping[str, str], prefix: Path) -> str | None:
+    """When the venv at *prefix* is the active one, a ``python`` on ``PATH`` that is not its own.
+
+    Activation puts the venv's ``bin`` first, but a later ``PATH`` change (conda's hook, a
+    shell rc file) can put another interpreter ahead of it: the user then runs TensorFlow from
+    somewhere else. Only meaningful for the caller's own environment, before tffix overlays
+    the venv's activation.
+    """
+    active = environ.get("VIRTUAL_ENV")
+    if not active or os.path.realpath(active) != os.path.realpath(prefix):
+        return None
+    own = os.path.realpath(prefix / "bin")
+    for name in ("python", "python3"):
+        found = shutil.which(name, path=environ.get("PATH", ""))
+        if found is not None and os.path.realpath(os.path.dirname(found)) != own:
+            return (
+                f"the venv is active, but `{name}` on PATH is {found}, not "
+                f"{prefix / 'bin' / name}: something put another interpreter ahead of it"
+            )
+    return None
+
+
 def _ptxas(env: Mapping[str, str], nvidia_dirs: tuple[str, ...]) -> dict[str, object]:
     found = shutil.which("ptxas", path=env.get("PATH", ""))
     wheel = [
@@ -258,6 +280,8 @@ def collect_snapshot(
             if lib_report.unknown:
                 unknown["libraries"] = lib_report.unknown
     extra["ptxas"] = _ptxas(env, nvidia_dirs)
+    if (mismatch := shell_python_mismatch(environ, target.prefix)) is not None:
+        extra["wrong_interpreter"] = mismatch
 
     # TensorFlow
     tensorflow: TensorFlowInfo | _Unknown | None = UNKNOWN

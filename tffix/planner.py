@@ -351,7 +351,12 @@ def fix_platform(f: Facts, finding: Finding) -> list[Alternative]:
         cmds = []
         if "PYTHONPATH" in f.snap.env:
             cmds.append("unset PYTHONPATH")
-        cmds.append(f"{exe} -m ipykernel install --user --name tffix-target")
+        if f.snap.extra.get("wrong_interpreter"):
+            # the shell's PATH puts another python ahead of the active venv's
+            bin_dir = exe.rsplit("/", 1)[0] if "/" in exe else "<venv>/bin"
+            cmds += [f'export PATH="{bin_dir}:$PATH"; hash -r', "command -v python python3"]
+        else:
+            cmds.append(f"{exe} -m ipykernel install --user --name tffix-target")
         return [(manual(cmds, "Run TensorFlow with the target environment's interpreter", cause),)]
     return []
 

@@ -111,3 +111,24 @@ def test_host_files_are_read_under_the_given_root(bare_venv: Path, tmp_path: Pat
     assert snap.extra["device_nodes"] == ["nvidiactl"]
     assert snap.driver is not None and snap.driver is not collect.UNKNOWN
     assert snap.driver.kernel_module == "550.54.14"
+
+
+def test_an_active_venv_behind_another_python_on_path(tmp_path: Path) -> None:
+    from tffix.collect import shell_python_mismatch
+
+    venv, other = tmp_path / "venv", tmp_path / "conda"
+    for folder in (venv, other):
+        (folder / "bin").mkdir(parents=True)
+        for name in ("python", "python3"):
+            exe = folder / "bin" / name
+            exe.write_text("#!/bin/sh\n")
+            exe.chmod(0o755)
+    active = {"VIRTUAL_ENV": str(venv)}
+    behind = {**active, "PATH": f"{other / 'bin'}:{venv / 'bin'}"}
+    message = shell_python_mismatch(behind, venv)
+    assert message is not None and str(other / "bin" / "python") in message
+    assert (
+        shell_python_mismatch({**active, "PATH": f"{venv / 'bin'}:{other / 'bin'}"}, venv) is None
+    )
+    # not the active venv: tffix overlays its activation itself, nothing to say
+    assert shell_python_mismatch({"PATH": f"{other / 'bin'}"}, venv) is None

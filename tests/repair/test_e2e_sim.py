@@ -35,9 +35,6 @@ DIAGNOSIS_FALSE_POSITIVES: dict[str, str] = {
     # release without wheels for this Python; it installs the newest release that has them,
     # and the GPU works (a fix, but not the outside one the scenario names).
     "python-version-unsupported": "the requirements pin is not read; a newer release is installed",
-    # Run with --venv, tffix inspects that venv, which is healthy; which `python3` the user's
-    # shell runs instead is only knowable when the venv is the active one.
-    "wrong-interpreter": "with --venv named, the shell's other python3 is not in view",
 }
 """Scenario -> why it is expected to fail for a reason outside the repair (TFFIX_E2E_ALL)."""
 
