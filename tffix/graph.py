@@ -1304,7 +1304,9 @@ def check_cudnn(f: Facts) -> Iterable[Finding]:
 
 
 def _shadow_title(f: Facts, evidence: Sequence[str]) -> str:
-    for pointer in evidence:
+    # cuDNN first: TensorFlow checks its version strictly, while a CUDA runtime of another
+    # minor is usually tolerated (minor-version compatibility), so it names the real harm.
+    for pointer in sorted(evidence, key=lambda p: not p.startswith("libraries.libcudnn")):
         if not pointer.startswith("libraries."):
             continue
         soname = pointer.removeprefix("libraries.")

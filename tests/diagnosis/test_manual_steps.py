@@ -29,3 +29,28 @@ def test_another_python_ahead_of_the_active_venv_is_put_back_behind_it(rules: Ru
     commands = _commands(json.loads(path.read_text()), rules)
     assert commands[0].startswith('export PATH="/home/u/proj/.venv/bin:$PATH"')
     assert not any("ipykernel" in c for c in commands)
+
+
+def test_a_shadowed_cudnn_is_named_before_a_shadowed_cuda_runtime(rules: Ruleset) -> None:
+    doc = json.loads((SNAPSHOTS / "healthy.json").read_text())
+    stale = "/usr/local/cuda-12.4/lib64"
+    site = "/home/u/proj/.venv/lib/python3.11/site-packages/nvidia"
+    doc["env"]["LD_LIBRARY_PATH"] = stale
+
+    def shadowed(soname: str, version: str, wheel: str) -> dict[str, object]:
+        path = f"{stale}/{soname}"
+        candidates = [path, f"{site}/{wheel}/lib/{soname}"]
+        return {
+            "path": path,
+            "version": version,
+            "via": "LD_LIBRARY_PATH",
+            "candidates": candidates,
+        }
+
+    doc["libraries"] = {
+        "libcudart.so.12": shadowed("libcudart.so.12", "12.4", "cuda_runtime"),
+        "libcudnn.so.9": shadowed("libcudnn.so.9", "9.1.0", "cudnn"),
+    }
+    diag = diagnose(parse_snapshot(doc), rules)
+    shadow = next(f for f in diag.findings if f.id == "ld-library-path-shadowing")
+    assert "libcudnn.so.9 9.1.0" in shadow.title
