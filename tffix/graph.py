@@ -131,6 +131,15 @@ class Facts:
         return self.snap.packages or {}
 
     @cached_property
+    def optional_sonames(self) -> frozenset[str] | None:
+        """Sonames the loader probe looked up that TensorFlow opens only for some work (NCCL,
+        nvJitLink); None when no loader probe ran (a pasted report)."""
+        loader = self.snap.extra.get("loader")
+        if not isinstance(loader, Mapping):
+            return None
+        return frozenset(str(s) for s in loader.get("optional", ()))
+
+    @cached_property
     def device_nodes(self) -> tuple[str, ...] | None:
         """``/dev/nvidia*`` names (``nvidia0``, ``nvidia-uvm``), when the probe listed them."""
         nodes = self.snap.extra.get("device_nodes")
@@ -990,8 +999,7 @@ def _dlopen_failed(f: Facts) -> list[str]:
     ev = [h.evidence for h in f.log.all("dlopen-failed", "cannot-dlopen")]
     # Libraries TensorFlow opens only for some work (NCCL for multi-GPU, nvJitLink for JIT)
     # are looked up too, but their absence does not keep the GPU from TensorFlow.
-    loader = f.snap.extra.get("loader")
-    optional = set(loader.get("optional", ())) if isinstance(loader, Mapping) else set()
+    optional = f.optional_sonames or frozenset()
     for soname, lib in f.snap.libraries.items():
         if soname.startswith("libcuda.") or soname.startswith("libnvidia") or soname in optional:
             continue

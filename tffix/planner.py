@@ -13,7 +13,7 @@ with the exact commands a person runs; tffix never runs them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from packaging.requirements import Requirement
@@ -700,11 +700,10 @@ def _unfound_lib_dirs(f: Facts, dirs: list[str]) -> list[str]:
     steps where a few do. Falls back to *dirs* when the snapshot does not say which failed.
     """
     failed = {h.groups["soname"] for h in f.log.all("dlopen-failed") if "soname" in h.groups}
-    loader = f.snap.extra.get("loader")
-    if isinstance(loader, Mapping):
+    optional = f.optional_sonames
+    if optional is not None:
         # The loader probe ran, so `libraries` lists every soname (a pasted report may list
         # only some: there an absent one is unknown, not found).
-        optional = set(loader.get("optional", ()))
         failed |= {
             s for s, lib in f.snap.libraries.items() if lib.path is None and s not in optional
         }
