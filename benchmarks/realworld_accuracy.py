@@ -58,8 +58,15 @@ class Outcome:
 
 def diagnose(corpus: Path, case: str, entry: dict[str, object]) -> Outcome:
     proc = subprocess.run(
-        [sys.executable, "-m", "tffix", "diagnose", "--snapshot", str(corpus / f"{case}.json"),
-         "--json"],
+        [
+            sys.executable,
+            "-m",
+            "tffix",
+            "diagnose",
+            "--snapshot",
+            str(corpus / f"{case}.json"),
+            "--json",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -72,8 +79,9 @@ def diagnose(corpus: Path, case: str, entry: dict[str, object]) -> Outcome:
         doc = json.loads(proc.stdout)
     except json.JSONDecodeError:
         first_line = (proc.stderr.strip().splitlines() or [""])[-1]
-        return Outcome(corpus.name, case, expected, era, (), (),
-                       f"exit {proc.returncode}: {first_line}")
+        return Outcome(
+            corpus.name, case, expected, era, (), (), f"exit {proc.returncode}: {first_line}"
+        )
     findings = doc.get("findings", [])
     said = tuple(f["id"] for f in findings)
     errors = tuple(f["id"] for f in findings if f.get("severity") == "error")
@@ -87,8 +95,10 @@ def rate(outcomes: list[Outcome]) -> str:
     first = sum(o.first for o in outcomes)
     top3 = sum(o.top3 for o in outcomes)
     silent = sum(o.silent for o in outcomes)
-    return (f"{n:4d} cases  first {first:4d} ({100 * first / n:5.1f} %)  "
-            f"top3 {top3:4d} ({100 * top3 / n:5.1f} %)  silent {silent:3d}")
+    return (
+        f"{n:4d} cases  first {first:4d} ({100 * first / n:5.1f} %)  "
+        f"top3 {top3:4d} ({100 * top3 / n:5.1f} %)  silent {silent:3d}"
+    )
 
 
 def table(title: str, groups: dict[str, list[Outcome]]) -> Iterable[str]:
@@ -117,9 +127,21 @@ def main() -> int:
 
     if opts.json:
         for o in outcomes:
-            print(json.dumps({"corpus": o.corpus, "case": o.case, "expected": o.expected,
-                              "era": o.era, "said": o.said, "first": o.first, "top3": o.top3,
-                              "silent": o.silent, "failure": o.failure}))
+            print(
+                json.dumps(
+                    {
+                        "corpus": o.corpus,
+                        "case": o.case,
+                        "expected": o.expected,
+                        "era": o.era,
+                        "said": o.said,
+                        "first": o.first,
+                        "top3": o.top3,
+                        "silent": o.silent,
+                        "failure": o.failure,
+                    }
+                )
+            )
         return 0
 
     by_corpus: dict[str, list[Outcome]] = defaultdict(list)
@@ -130,8 +152,11 @@ def main() -> int:
         by_cause[o.expected[0] if o.expected else "(none)"].append(o)
         by_era[o.era].append(o)
     print(f"all                                  {rate(outcomes)}")
-    for line in [*table("per corpus", by_corpus), *table("per expected cause", by_cause),
-                 *table("per era", by_era)]:
+    for line in [
+        *table("per corpus", by_corpus),
+        *table("per expected cause", by_cause),
+        *table("per era", by_era),
+    ]:
         print(line)
     misses = [o for o in outcomes if not o.first]
     if misses:
