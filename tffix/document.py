@@ -6,10 +6,12 @@ unknown) but rejects a field of the wrong type with an ``InputError`` that names
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from tffix import redact
 from tffix.errors import InputError
 from tffix.model import (
     DIAGNOSIS_SCHEMA,
@@ -351,11 +353,24 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
     return _drop_unknown(doc)
 
 
-def snapshot_to_json(snap: Snapshot) -> str:
-    """Serialise *snap* as indented JSON text (deterministic key order)."""
-    return (
-        json.dumps(snapshot_to_dict(snap), indent=2, sort_keys=False, default=_json_default) + "\n"
-    )
+def snapshot_to_json(
+    snap: Snapshot, *, hide_identity: tuple[str | None, str | None] | None = None
+) -> str:
+    """Serialise *snap* as indented JSON text (deterministic key order), secrets withheld.
+
+    The snapshot is the document users share, so values that look like secrets never reach
+    it (``tffix.redact``). *hide_identity* (home folder, user name) hides those too.
+    """
+    text: Callable[[str], str] = redact.redact_text
+    if hide_identity is not None:
+        home, user = hide_identity
+        text = functools.partial(_redact_both, home=home, user=user)
+    plain = json.loads(json.dumps(snapshot_to_dict(snap), default=_json_default))
+    return json.dumps(redact.redact_tree(plain, text=text), indent=2, sort_keys=False) + "\n"
+
+
+def _redact_both(value: str, *, home: str | None, user: str | None) -> str:
+    return redact.redact_paths(redact.redact_text(value), home=home, user=user)
 
 
 def _json_default(value: object) -> object:
@@ -407,9 +422,10 @@ def step_to_dict(number: int, step: PlanStep) -> dict[str, Any]:
 
 def diagnosis_to_dict(diag: Diagnosis) -> dict[str, Any]:
     """The ``tffix.diagnosis/1`` document for *diag*."""
-    return {
+    doc = {
         "schema": DIAGNOSIS_SCHEMA,
         "gpu_visible": diag.gpu_visible,
         "findings": [finding_to_dict(f) for f in diag.findings],
         "plan": [step_to_dict(i, s) for i, s in enumerate(diag.plan, start=1)],
     }
+    return dict(redact.redact_tree(doc))  # findings quote log lines and variables

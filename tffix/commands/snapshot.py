@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=120.0,
         help="time limit for importing TensorFlow in the child process (default: 120)",
     )
+    parser.add_argument(
+        "--redact-paths",
+        action="store_true",
+        help="also replace the home folder with ~ and the user name with <user>",
+    )
 
 
 def check_output_path(path: Path) -> None:
@@ -82,6 +87,18 @@ def summary(snap: Snapshot) -> str:
     return f"{tf_text}; {drv}; {len(snap.unknown)} unknown"
 
 
+def _identity(environ: os._Environ[str]) -> tuple[str | None, str | None]:
+    """The home folder and user name that ``--redact-paths`` hides."""
+    import getpass
+
+    try:
+        user: str | None = getpass.getuser()
+    except (KeyError, OSError):
+        user = environ.get("USER")
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return (home if home != "~" else None), user
+
+
 def run(args: argparse.Namespace) -> int:
     """Resolve the target, collect, write."""
     from tffix.collect import collect_snapshot
@@ -97,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         venv=getattr(args, "venv", None), python=getattr(args, "python", None), environ=os.environ
     )
     snap = collect_snapshot(target, environ=os.environ, tf_timeout=timeout)
-    text = snapshot_to_json(snap)
+    hide = _identity(os.environ) if getattr(args, "redact_paths", False) else None
+    text = snapshot_to_json(snap, hide_identity=hide)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -43,11 +43,31 @@ NAMED = (
     "SLURM_STEP_GPUS",
     "KUBERNETES_SERVICE_HOST",
     "WSL_DISTRO_NAME",
+    "RAY_JOB_ID",
+    "RAY_RAYLET_PID",
+    "RAY_ADDRESS",
 )
 """Variables recorded verbatim when set."""
 
-PREFIXES = ("TF_", "RAY_")
-"""Every variable starting with one of these is recorded too."""
+PREFIXES = (
+    "TF_CPP_",  # logging: TF_CPP_MIN_LOG_LEVEL, TF_CPP_MAX_VLOG_LEVEL, TF_CPP_VMODULE
+    "TF_FORCE_GPU_",  # TF_FORCE_GPU_ALLOW_GROWTH
+    "TF_FORCE_UNIFIED_",  # TF_FORCE_UNIFIED_MEMORY
+    "TF_GPU_",  # TF_GPU_ALLOCATOR, TF_GPU_THREAD_MODE, TF_GPU_HOST_MEM_LIMIT_IN_MB
+    "TF_XLA_",  # TF_XLA_FLAGS
+    "TF_CUDNN_",  # TF_CUDNN_USE_AUTOTUNE, TF_CUDNN_DETERMINISTIC, …
+    "TF_CUDA_",  # TF_CUDA_HOST_MEM_LIMIT_IN_MB, build-time TF_CUDA_* of a source build
+    "TF_ENABLE_",  # TF_ENABLE_ONEDNN_OPTS, TF_ENABLE_GPU_GARBAGE_COLLECTION, …
+    "TF_DISABLE_",
+    "TF_DETERMINISTIC_",  # TF_DETERMINISTIC_OPS
+    "TF_USE_",  # TF_USE_LEGACY_KERAS
+    "TF_NUM_",  # TF_NUM_INTEROP_THREADS, TF_NUM_INTRAOP_THREADS
+    "TF_NEED_",  # a source build's TF_NEED_CUDA
+    "TF_PER_DEVICE_",  # TF_PER_DEVICE_MEMORY_LIMIT_MB
+)
+"""TensorFlow's own variable families, recorded too. Not the bare ``TF_`` prefix: Terraform
+reads ``TF_VAR_*``, ``TF_TOKEN_*``, ``TF_CLI_ARGS*`` and ``TF_LOG`` from the same namespace,
+and those often carry credentials that have no place in a shared snapshot."""
 
 _STANDARD_ACTIVATE = re.compile(
     r"^(VIRTUAL_ENV|VIRTUAL_ENV_PROMPT|PS1|PYTHONHOME|_OLD_VIRTUAL_\w*)$"
