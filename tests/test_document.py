@@ -74,6 +74,13 @@ def test_absent_means_unknown_and_null_means_none() -> None:
     assert snapshot_to_dict(none)["driver"] is None
 
 
+def test_a_document_without_schema_is_read_as_a_snapshot() -> None:
+    """snapshot.md: reading never requires a field; only a *different* schema is refused."""
+    snap = parse_snapshot({"tensorflow": {"version": "2.18.1"}, "log": ["a line"]})
+    assert snap.tensorflow is not UNKNOWN and snap.tensorflow.version == "2.18.1"
+    assert snapshot_to_dict(snap)["schema"] == "tffix.snapshot/1"
+
+
 def test_empty_string_env_value_is_kept() -> None:
     snap = parse_snapshot({"schema": "tffix.snapshot/1", "env": {"CUDA_VISIBLE_DEVICES": ""}})
     assert snap.env["CUDA_VISIBLE_DEVICES"] == ""

@@ -273,7 +273,7 @@ def parse_snapshot(data: object, *, name: str = "snapshot") -> Snapshot:
     """Build a ``Snapshot`` from a decoded JSON document."""
     if not isinstance(data, dict):
         raise InputError(f"{name} must be a JSON object, not {_type_name(data)}")
-    schema = data.get("schema")
+    schema = data.get("schema", SNAPSHOT_SCHEMA)  # reading never requires a field
     if schema != SNAPSHOT_SCHEMA:
         raise InputError(f"{name} has schema {schema!r}; expected {SNAPSHOT_SCHEMA!r}")
     driver = _nullable(data, "driver", _driver)

@@ -2,7 +2,8 @@
 
 Pure apart from reading the stream's ``isatty`` and the environment mapping it is given.
 Colour is used only when the stream is a TTY, ``NO_COLOR`` is unset (https://no-color.org)
-and ``TERM`` is not ``dumb``; ``FORCE_COLOR`` (non-empty, not ``0``) forces it on.
+and ``TERM`` is not ``dumb``; ``FORCE_COLOR`` (non-empty, not ``0``) forces it on, except
+against ``NO_COLOR``, which always wins.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ _CODES = {
 
 def use_colour(stream: TextIO, environ: Mapping[str, str]) -> bool:
     """Whether to colour output written to *stream*."""
+    if environ.get("NO_COLOR", "") != "":
+        return False  # https://no-color.org: it wins over everything, FORCE_COLOR included
     force = environ.get("FORCE_COLOR")
     if force is not None and force not in {"", "0"}:
         return True
-    if "NO_COLOR" in environ and environ["NO_COLOR"] != "":
-        return False
     if environ.get("TERM") == "dumb":
         return False
     isatty = getattr(stream, "isatty", None)

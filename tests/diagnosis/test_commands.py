@@ -225,7 +225,7 @@ class FakeStream(io.StringIO):
         (True, {"TERM": "dumb"}, False),
         (False, {"FORCE_COLOR": "1"}, True),
         (False, {"FORCE_COLOR": "0"}, False),
-        (True, {"NO_COLOR": "1", "FORCE_COLOR": "1"}, True),
+        (True, {"NO_COLOR": "1", "FORCE_COLOR": "1"}, False),  # no-color.org: NO_COLOR wins
     ],
 )
 def test_use_colour(tty, env, colour):
