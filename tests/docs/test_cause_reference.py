@@ -31,8 +31,7 @@ def test_every_loaded_cause_is_documented() -> None:
 def test_the_published_ids_keep_their_place() -> None:
     if not SPEC.exists():
         return  # a checkout without the specification beside it: nothing to compare with
-    published = set(re.findall(r"^\| `([a-z0-9-]+)` \|", SPEC.read_text(encoding="utf-8"), re.M))
-    documented = set(
-        re.findall(r"^\| `([a-z0-9-]+)` \|", (ROOT / "rules" / "README.md").read_text("utf-8"), re.M)
-    )
+    row = re.compile(r"^\| `([a-z0-9-]+)` \|", re.M)
+    published = set(row.findall(SPEC.read_text(encoding="utf-8")))
+    documented = set(row.findall((ROOT / "rules" / "README.md").read_text(encoding="utf-8")))
     assert published - {"healthy"} <= documented
