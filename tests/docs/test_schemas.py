@@ -41,7 +41,9 @@ def test_fixture_snapshots_written_back_validate() -> None:
 
 def test_diagnosis_of_every_fixture_validates() -> None:
     validator, rules = _validator("diagnosis"), load_rules()
-    bad = {p.name: _errors(validator, diagnosis_to_dict(diagnose(load(p), rules))) for p in FIXTURES}
+    bad = {
+        p.name: _errors(validator, diagnosis_to_dict(diagnose(load(p), rules))) for p in FIXTURES
+    }
     assert not {k: v for k, v in bad.items() if v}
 
 
