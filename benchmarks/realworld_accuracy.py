@@ -80,17 +80,17 @@ def diagnose(corpus: Path, case: str, entry: dict[str, object]) -> Outcome:
     )
     expected = tuple(str(e) for e in entry.get("expected", []))  # type: ignore[union-attr]
     era = str(entry.get("era") or "unknown")
+    label = f"{corpus.parent.name}/{corpus.name}"
     try:
         doc = json.loads(proc.stdout)
     except json.JSONDecodeError:
         first_line = (proc.stderr.strip().splitlines() or [""])[-1]
-        return Outcome(
-            f"{corpus.parent.name}/{corpus.name}", case, expected, era, (), (), f"exit {proc.returncode}: {first_line}"
-        )
+        why = f"exit {proc.returncode}: {first_line}"
+        return Outcome(label, case, expected, era, (), (), why)
     findings = doc.get("findings", [])
     said = tuple(f["id"] for f in findings)
     errors = tuple(f["id"] for f in findings if f.get("severity") == "error")
-    return Outcome(f"{corpus.parent.name}/{corpus.name}", case, expected, era, said, errors)
+    return Outcome(label, case, expected, era, said, errors)
 
 
 def split_of(case: str) -> str:
