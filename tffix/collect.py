@@ -47,6 +47,7 @@ from tffix.probes import tensorflow as tf_probe
 from tffix.probes.target import Target, TargetKind
 
 _T = TypeVar("_T")
+_D = TypeVar("_D")
 
 DEFAULT_TF_TIMEOUT = tf_probe.DEFAULT_TIMEOUT
 
@@ -103,7 +104,7 @@ def _python_info(target: Target) -> PythonInfo:
     )
 
 
-def _guarded(key: str, unknown: dict[str, str], future: Future[_T], default: _T) -> _T:
+def _guarded(key: str, unknown: dict[str, str], future: Future[_T], default: _D) -> _T | _D:
     """The probe's result, or *default* with the failure recorded under *key*."""
     try:
         return future.result()

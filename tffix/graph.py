@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import cast
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -405,7 +406,8 @@ def check_python(f: Facts) -> Iterable[Finding]:
         supported = any(f.python in r.python for r in gpu_releases)
         if not supported and not (f.tf_version and f.gpu_visible):
             pythons = sorted(
-                {p for r in gpu_releases for p in r.python}, key=lambda p: parse_version(p)
+                {p for r in gpu_releases for p in r.python},
+                key=lambda p: parse_version(p) or Version("0"),
             )
             ev = ["python.version"]
             hit = f.log.first("no-tensorflow-wheel")
@@ -655,7 +657,8 @@ def check_driver_version(f: Facts) -> Iterable[Finding]:
             ev = ["driver.version", f.tf_version_evidence, *ev]
             title = (
                 f"driver {drv.version} is older than {floor[0]}, the minimum for CUDA "
-                f"{parse_version(cuda).major}.x (TensorFlow {f.tf_version} uses CUDA {cuda})"
+                f"{(parse_version(cuda) or Version('0')).major}.x "
+                f"(TensorFlow {f.tf_version} uses CUDA {cuda})"
             )
         elif (
             drv.cuda
@@ -726,7 +729,7 @@ def check_distribution(f: Facts) -> Iterable[Finding]:
     owners = f.snap.extra.get("tensorflow_owners")
     many = len(dists) > 1 and not dists <= expected
     if many or (isinstance(owners, list) and len(owners) > 1):
-        names = sorted(dists) if many else sorted(str(o) for o in owners)  # type: ignore[union-attr]
+        names = sorted(dists) if many else sorted(str(o) for o in cast("list[object]", owners))
         ev = [f"packages.{n}" for n in sorted(dists)] if many else []
         if isinstance(owners, list) and len(owners) > 1:
             ev.append("extra.tensorflow_owners")
@@ -1233,7 +1236,7 @@ def check_cudnn(f: Facts) -> Iterable[Finding]:
     if mism_hits and right_wheel and other_cudnn:
         # the right cuDNN wheel is installed, yet another one is loaded ahead of it
         hit = mism_hits[0]
-        loaded = hit.groups.get("loaded", "")
+        loaded: str | None = hit.groups.get("loaded", "")
         if parse_version(f.packages[other_cudnn]) == parse_version(loaded):
             shadow_ev += [f"packages.{other_cudnn}", f"packages.{right_wheel}", hit.evidence]
             if "LD_LIBRARY_PATH" in f.snap.env:
@@ -1253,14 +1256,14 @@ def check_cudnn(f: Facts) -> Iterable[Finding]:
             "(e.g. tensorflow 2.20 with torch 2.8), or use one venv per framework.",
         )
     elif f.log.has("framework-pin"):
-        hit = f.log.first("framework-pin")
-        assert hit is not None
+        pin_hit = f.log.first("framework-pin")
+        assert pin_hit is not None
         yield _finding(
             f,
             "framework-pin-conflict",
-            f"{hit.groups.get('framework')} {hit.groups.get('framework_version')} requires "
-            f"{hit.groups.get('requirement')}, which TensorFlow's pins exclude",
-            [hit.evidence],
+            f"{pin_hit.groups.get('framework')} {pin_hit.groups.get('framework_version')} requires "
+            f"{pin_hit.groups.get('requirement')}, which TensorFlow's pins exclude",
+            [pin_hit.evidence],
         )
     if shadow_ev:
         yield _finding(f, "ld-library-path-shadowing", _shadow_title(f, shadow_ev), shadow_ev)

@@ -221,7 +221,7 @@ def and_cuda(release: Release, installed: str | None = None) -> str:
     release alone.
     """
     local = installed is not None and installed.split("+")[0] == release.version
-    op = "===" if local and "+" in installed else "=="
+    op = "===" if local and "+" in (installed or "") else "=="
     return f"tensorflow[and-cuda]{op}{release.version}"
 
 
@@ -331,16 +331,17 @@ def fix_platform(f: Facts, finding: Finding) -> list[Alternative]:
         )
         if newest is None:
             return []
-        py = newest.python[-1]
+        newest_py = newest.python[-1]
         return [
             (
                 manual(
                     [
-                        f"python{py} -m venv .venv-tf",
+                        f"python{newest_py} -m venv .venv-tf",
                         ".venv-tf/bin/python -m pip install "
                         f"'tensorflow[and-cuda]=={newest.version}'",
                     ],
-                    f"Make an environment with Python {py} (TensorFlow {newest.version} supports "
+                    f"Make an environment with Python {newest_py} "
+                    f"(TensorFlow {newest.version} supports "
                     f"{', '.join(newest.python)})",
                     cause,
                 ),
@@ -647,14 +648,14 @@ def fix_distribution(f: Facts, finding: Finding) -> list[Alternative]:
         version = asked or f.tf_version
         for bad in f.rules.known_bad:
             if bad.cause == cause and version in bad.releases:
-                release = f.rules.release(bad.fixed_in)
-                if release is not None and installable(f, release):
+                fixed = f.rules.release(bad.fixed_in)
+                if fixed is not None and installable(f, fixed):
                     same = version is not None and bad.fixed_in.startswith(f"{version}.post")
                     return [
                         (
                             pip_install(
-                                [and_cuda(release)],
-                                f"Install TensorFlow {release.version} instead ({bad.fixed_in} has "
+                                [and_cuda(fixed)],
+                                f"Install TensorFlow {fixed.version} instead ({bad.fixed_in} has "
                                 "installable CUDA pins)",
                                 Safety.SAFE if same or not f.tf_dists else Safety.UNSAFE,
                                 cause,

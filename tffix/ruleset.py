@@ -220,7 +220,9 @@ class _Reader:
             raise self.fail(key, "must be an array of tables ([[...]])")
         return value
 
-    def keys(self, obj: Mapping[str, Any], key: str, required: set[str], optional: set[str]):
+    def keys(
+        self, obj: Mapping[str, Any], key: str, required: set[str], optional: set[str]
+    ) -> None:
         for name in obj:
             if name not in required | optional:
                 allowed = ", ".join(sorted(required | optional))
@@ -229,7 +231,9 @@ class _Reader:
             if name not in obj:
                 raise self.fail(f"{key}.{name}", "is required")
 
-    def string(self, obj: Mapping[str, Any], name: str, key: str, default: str | None = None):
+    def string(
+        self, obj: Mapping[str, Any], name: str, key: str, default: str | None = None
+    ) -> str:
         value = obj.get(name, default)
         if not isinstance(value, str):
             raise self.fail(f"{key}.{name}", "must be a string")
@@ -253,7 +257,7 @@ class _Reader:
             raise self.fail(f"{key}.{name}", "must be true or false")
         return value
 
-    def regex(self, obj: Mapping[str, Any], name: str, key: str, flags: int = 0):
+    def regex(self, obj: Mapping[str, Any], name: str, key: str, flags: int = 0) -> re.Pattern[str]:
         text = self.string(obj, name, key)
         try:
             return re.compile(text, flags)

@@ -433,8 +433,8 @@ class _Analyzer:
             self._relevant_lines = self._lines(chunk)
             for stmt in _statements(chunk.tree.body):
                 if self._relevant(stmt, header=True):
-                    for node in _header_nodes(stmt):
-                        for sub in ast.walk(node):
+                    for header in _header_nodes(stmt):
+                        for sub in ast.walk(header):
                             if isinstance(sub, ast.Call):
                                 self._note_placement(sub)
             for stmt in chunk.tree.body:
@@ -1409,7 +1409,7 @@ def _translate(number: int, source: str) -> _Cell:
             return _Cell(number, None, tuple(lines), (), (), False)  # %%writefile, %%html, …
     out: list[str] = []
     magics: list[tuple[int, str]] = []
-    shell: list[tuple[int, str]] = []
+    shell_lines: list[tuple[int, str]] = []
     for lineno, line in enumerate(lines, start=1):
         stripped = line.lstrip()
         indent = line[: len(line) - len(stripped)]
@@ -1419,13 +1419,13 @@ def _translate(number: int, source: str) -> _Cell:
             magics.append((lineno, stripped))
             out.append(indent + "pass")
         elif stripped.startswith("!"):
-            shell.append((lineno, stripped[1:]))
+            shell_lines.append((lineno, stripped[1:]))
             out.append(indent + "pass")
         elif _MAGIC_ASSIGN_RE.match(stripped) or stripped.endswith("?"):
             out.append(indent + "pass")  # files = !ls, x = %time f(), obj?
         else:
             out.append(line)
-    return _Cell(number, "\n".join(out), tuple(lines), tuple(magics), tuple(shell), False)
+    return _Cell(number, "\n".join(out), tuple(lines), tuple(magics), tuple(shell_lines), False)
 
 
 def notebook_cells(json_text: str) -> list[_Cell]:
