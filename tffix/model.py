@@ -198,6 +198,14 @@ class Severity(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def order(self) -> int:
+        """0 for errors, 1 for warnings, 2 for info: the order findings are shown and ranked."""
+        return _SEVERITY_ORDER[self]
+
+
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
 
 class FixSide(str, enum.Enum):
     """Who can fix a finding: tffix inside the venv, or a person outside it."""

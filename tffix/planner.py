@@ -19,15 +19,8 @@ from dataclasses import dataclass, replace
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from tffix.graph import (
-    SYSTEM_CUDA,
-    Facts,
-    Graph,
-    cc_tuple,
-    driver_floor,
-    parse_version,
-    wrong_library,
-)
+from tffix.facts import SYSTEM_CUDA, Facts, cc_tuple, parse_version
+from tffix.graph import Graph, driver_floor, wrong_library
 from tffix.model import Finding, FixSide, PlanStep, Safety, Severity, StepKind
 from tffix.ruleset import Release
 
