@@ -302,3 +302,18 @@ class Facts:
             if re.fullmatch(rf"lib{component}\.so(\.[\d.]+)?", soname):
                 return soname, lib
         return None
+
+    def known_bad_hits(self, cause: str) -> list[str]:
+        """Ids of the rules' known defects of the installed release that apply here."""
+        out = []
+        for bad in self.rules.known_bad:
+            if bad.cause != cause or self.tf_version not in bad.releases:
+                continue
+            if bad.python is not None and (self.python is None or self.python not in bad.python):
+                continue
+            if bad.requires is not None:
+                have = self.packages.get(canonicalize_name(bad.requires.name))
+                if have is None or not bad.requires.specifier.contains(have, prereleases=True):
+                    continue
+            out.append(bad.id)
+        return out
