@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tffix.causes import CAUSES, Section
-from tffix.diagnose import exit_code
+from tffix.diagnosis import exit_code
 from tffix.document import diagnosis_to_dict
 from tffix.errors import ExitCode
 from tffix.model import (

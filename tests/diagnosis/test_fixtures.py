@@ -11,7 +11,7 @@ import pytest
 
 from tests.diagnosis.conftest import REALWORLD, SNAPSHOTS, cause_fixtures, load
 from tffix.causes import FAMILIES
-from tffix.diagnose import diagnose, exit_code
+from tffix.diagnosis import diagnose, exit_code
 from tffix.errors import ExitCode
 from tffix.model import Safety, Severity, StepKind
 from tffix.ruleset import Ruleset

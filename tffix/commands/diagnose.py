@@ -1,7 +1,7 @@
 """`tffix diagnose` and `tffix --dry-run`: a snapshot (saved or live) -> findings and plan.
 
 The glue only: read the snapshot (or collect it from the live target and scan the project's
-code), run the pure pipeline (``tffix.diagnose``), render (``tffix.report``), return the exit
+code), run the pure pipeline (``tffix.diagnosis``), render (``tffix.report``), return the exit
 code. Never catches ``TffixError`` (``tffix.cli.main`` does).
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from tffix.diagnose import diagnose, exit_code
+from tffix.diagnosis import diagnose, exit_code
 from tffix.document import MAX_DOCUMENT_BYTES, parse_snapshot_text
 from tffix.errors import InputError
 from tffix.model import Diagnosis, Finding, Snapshot

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from tffix.commands.diagnose import read_input, show
-from tffix.diagnose import diagnose
+from tffix.diagnosis import diagnose
 from tffix.errors import InputError
 from tffix.logparse import snapshot_from_text
 from tffix.ruleset import load_rules
