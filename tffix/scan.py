@@ -405,28 +405,7 @@ class _Analyzer:
         """Learn imports, names assigned once, soft placement and graph mode."""
         for chunk in chunks:
             for node in _statements(chunk.tree.body):
-                if isinstance(node, ast.Import):
-                    for alias in node.names:
-                        if alias.asname:
-                            self.aliases[alias.asname] = alias.name
-                        else:
-                            top = alias.name.split(".")[0]
-                            self.aliases[top] = top
-                elif isinstance(node, ast.ImportFrom):
-                    for alias in node.names:
-                        local = alias.asname or alias.name
-                        if node.level or not node.module:
-                            self.aliases[local] = None  # relative: not one we know
-                        else:
-                            self.aliases[local] = f"{node.module}.{alias.name}"
-                elif isinstance(node, ast.Assign):
-                    for target in node.targets:
-                        self._bind(target, node.value)
-                elif isinstance(node, ast.AnnAssign):
-                    if node.value is not None:
-                        self._bind(node.target, node.value)
-                elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
-                    self._bind(node.target, None)
+                self._learn(node)
         self._tokens = self._line_tokens()
         for chunk in chunks:
             self.chunk = chunk
@@ -441,6 +420,31 @@ class _Analyzer:
                 if isinstance(stmt, ast.If) and self._if_kind(stmt.test) == "main":
                     self.test_module |= self._runs_tests(stmt.body)
         self.chunk = None
+
+    def _learn(self, node: ast.stmt) -> None:
+        """Record the imported modules and the names one statement binds."""
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    self.aliases[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    self.aliases[top] = top
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                local = alias.asname or alias.name
+                if node.level or not node.module:
+                    self.aliases[local] = None  # relative: not one we know
+                else:
+                    self.aliases[local] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                self._bind(target, node.value)
+        elif isinstance(node, ast.AnnAssign):
+            if node.value is not None:
+                self._bind(node.target, node.value)
+        elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
+            self._bind(node.target, None)
 
     def _line_tokens(self) -> tuple[frozenset[str], re.Pattern[str] | None]:
         """Tokens that make a line worth a close look: the rules' own, and local names of
@@ -763,18 +767,22 @@ class _Analyzer:
         elif name.endswith("ConfigProto"):
             self._config_proto(call, cond)
         elif name in ("tensorflow.distribute.OneDeviceStrategy", "keras.config.set_backend"):
-            spec = self._arg(call, 0, "device" if "Strategy" in name else "backend")
-            value = None if spec is None else self._const(spec)
-            if isinstance(value, str) and "Strategy" in name:
-                device = parse_device(value)
-                if device and device[0] == "CPU":
-                    self._strategy_cpu(call, value, cond)
-            elif isinstance(value, str):
-                self._keras_backend(value, call.lineno, cond, how="python")
+            self._device_or_backend(name, call, cond)
         elif name.startswith("get_ipython()."):
             self._ipython_call(name.rsplit(".", 1)[1], call, cond)
         elif name.startswith("ray."):
             self._ray_call(name, call, cond)
+
+    def _device_or_backend(self, name: str, call: ast.Call, cond: _Cond | None) -> None:
+        """``OneDeviceStrategy('/cpu:0')`` or ``keras.config.set_backend('jax')``."""
+        spec = self._arg(call, 0, "device" if "Strategy" in name else "backend")
+        value = None if spec is None else self._const(spec)
+        if isinstance(value, str) and "Strategy" in name:
+            device = parse_device(value)
+            if device and device[0] == "CPU":
+                self._strategy_cpu(call, value, cond)
+        elif isinstance(value, str):
+            self._keras_backend(value, call.lineno, cond, how="python")
 
     @staticmethod
     def _arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:

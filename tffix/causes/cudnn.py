@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
 
@@ -22,18 +23,67 @@ from tffix.facts import SYSTEM_CUDA, Facts, parse_version
 from tffix.model import UNKNOWN, Library, Safety, Severity, StepKind
 
 
+@dataclass(frozen=True, slots=True)
+class Shadowing:
+    """What the loader picks up ahead of TensorFlow's own libraries."""
+
+    entries: tuple[str, ...]
+    """The LD_LIBRARY_PATH entries that supply a wrong library, exactly as written there."""
+
+
 def check_cudnn(f: Facts) -> Iterable[Detection]:
-    """cudnn-version-mismatch, ld-library-path-shadowing, framework-pin-conflict."""
+    """cudnn-version-mismatch, ld-library-path-shadowing, framework-pin-conflict (and
+    cuda-version-mismatch for nvidia-* wheels that miss TensorFlow's pins)."""
     release = f.release
     pins = release.pins() if release else {}
-    # Which installed nvidia-* wheels miss TensorFlow's pins, and whose pins put them there.
+    drift = _pin_drift(f, pins)
+    conflicts = _framework_conflicts(f, pins)
+    shadow_ev = _shadow_evidence(f, drift)
+    shadowing = Shadowing(tuple(_shadowing_entries(f)))
+    framework = _framework_pin_conflict(f, conflicts)
+    if framework is not None:
+        yield framework
+    if shadow_ev:
+        yield detection(
+            f,
+            "ld-library-path-shadowing",
+            _shadow_title(f, shadow_ev),
+            shadow_ev,
+            payload=shadowing,
+        )
+    conflict_names = {n for _fw, _v, names in conflicts for n in names}
+    cudnn_ev, title = _cudnn_mismatch(f, pins, drift, conflict_names)
+    if not cudnn_ev and f.log.has("cudnn-init-failed") and not shadow_ev and not conflicts:
+        cudnn_ev = [h.evidence for h in f.log.all("cudnn-init-failed")]
+        title = "cuDNN failed to initialise (usually a cuDNN older than the one TF needs)"
+    if cudnn_ev:
+        yield detection(f, "cudnn-version-mismatch", title, cudnn_ev, payload=shadowing)
+    # other nvidia drift that is not cuDNN and not a framework's doing
+    other = {n: v for n, v in drift.items() if "cudnn" not in n and n not in conflict_names}
+    if other and not f.log.has("pip-install-and-cuda"):
+        names = sorted(other)
+        yield detection(
+            f,
+            "cuda-version-mismatch",
+            f"{', '.join(f'{n} {other[n]}' for n in names)} "
+            f"{'does' if len(names) == 1 else 'do'} not match TensorFlow {f.tf_version}'s pins",
+            [f"packages.{n}" for n in names] + [f.tf_version_evidence],
+            severity=Severity.WARNING,
+        )
+
+
+def _pin_drift(f: Facts, pins: Mapping[str, SpecifierSet]) -> dict[str, str]:
+    """Installed nvidia-* wheels that miss TensorFlow's pins -> their installed version."""
     drift: dict[str, str] = {}
     for name, spec in pins.items():
         have = f.packages.get(name)
         if have is not None and not spec.contains(have, prereleases=True):
             drift[name] = have
-    conflicts = _framework_conflicts(f, pins)
-    # shadowing
+    return drift
+
+
+def _shadow_evidence(f: Facts, drift: Mapping[str, str]) -> list[str]:
+    """Evidence that another copy of a CUDA library is loaded ahead of TensorFlow's."""
     shadow_ev: list[str] = []
     for soname, lib in f.snap.libraries.items():
         preloaded = bool(lib.loaded and lib.loaded != lib.path)
@@ -60,10 +110,15 @@ def check_cudnn(f: Facts) -> Iterable[Detection]:
             shadow_ev += [f"packages.{other_cudnn}", f"packages.{right_wheel}", hit.evidence]
             if "LD_LIBRARY_PATH" in f.snap.env:
                 shadow_ev.insert(0, "env.LD_LIBRARY_PATH")
-    shadow_ev = [e for e in shadow_ev if e]
+    return [e for e in shadow_ev if e]
+
+
+def _framework_pin_conflict(
+    f: Facts, conflicts: Sequence[tuple[str, str, list[str]]]
+) -> Detection | None:
     if conflicts:
         fw, fw_version, names = conflicts[0]
-        yield detection(
+        return detection(
             f,
             "framework-pin-conflict",
             f"{fw} {fw_version} pins {', '.join(names)} to versions TensorFlow "
@@ -74,21 +129,27 @@ def check_cudnn(f: Facts) -> Iterable[Detection]:
             "TensorFlow's pins (torch may then misbehave), choose releases whose pins agree "
             "(e.g. tensorflow 2.20 with torch 2.8), or use one venv per framework.",
         )
-    elif f.log.has("framework-pin"):
-        pin_hit = f.log.first("framework-pin")
-        assert pin_hit is not None
-        yield detection(
-            f,
-            "framework-pin-conflict",
-            f"{pin_hit.groups.get('framework')} {pin_hit.groups.get('framework_version')} requires "
-            f"{pin_hit.groups.get('requirement')}, which TensorFlow's pins exclude",
-            [pin_hit.evidence],
-        )
-    if shadow_ev:
-        yield detection(f, "ld-library-path-shadowing", _shadow_title(f, shadow_ev), shadow_ev)
+    pin_hit = f.log.first("framework-pin")
+    if pin_hit is None:
+        return None
+    return detection(
+        f,
+        "framework-pin-conflict",
+        f"{pin_hit.groups.get('framework')} {pin_hit.groups.get('framework_version')} requires "
+        f"{pin_hit.groups.get('requirement')}, which TensorFlow's pins exclude",
+        [pin_hit.evidence],
+    )
+
+
+def _cudnn_mismatch(
+    f: Facts,
+    pins: Mapping[str, SpecifierSet],
+    drift: Mapping[str, str],
+    conflict_names: set[str],
+) -> tuple[list[str], str]:
+    """Evidence and title of a cuDNN of the wrong version: the wheel, the log, the loader."""
     cudnn_ev: list[str] = []
     title = ""
-    conflict_names = {n for _fw, _v, names in conflicts for n in names}
     for name, have in sorted(drift.items()):
         if "cudnn" in name and name not in conflict_names:
             cudnn_ev.append(f"packages.{name}")
@@ -96,7 +157,7 @@ def check_cudnn(f: Facts) -> Iterable[Detection]:
                 f"{name} {have} is installed, but TensorFlow {f.tf_version} needs "
                 f"{name}{pins[name]}"
             )
-    for hit in mism_hits:
+    for hit in f.log.all("cudnn-runtime-mismatch"):
         loaded, compiled = hit.groups.get("loaded"), hit.groups.get("compiled")
         lv, cv = parse_version(loaded), parse_version(compiled)
         if lv and cv and (lv.major != cv.major or lv.minor < cv.minor):
@@ -114,23 +175,7 @@ def check_cudnn(f: Facts) -> Iterable[Detection]:
                 f"the loader resolves cuDNN {found[1].version}, but TensorFlow "
                 f"{f.tf_version} needs cuDNN {f.tf_cudnn}"
             )
-    if not cudnn_ev and f.log.has("cudnn-init-failed") and not shadow_ev and not conflicts:
-        cudnn_ev = [h.evidence for h in f.log.all("cudnn-init-failed")]
-        title = "cuDNN failed to initialise (usually a cuDNN older than the one TF needs)"
-    if cudnn_ev:
-        yield detection(f, "cudnn-version-mismatch", title, cudnn_ev)
-    # other nvidia drift that is not cuDNN and not a framework's doing
-    other = {n: v for n, v in drift.items() if "cudnn" not in n and n not in conflict_names}
-    if other and not f.log.has("pip-install-and-cuda"):
-        names = sorted(other)
-        yield detection(
-            f,
-            "cuda-version-mismatch",
-            f"{', '.join(f'{n} {other[n]}' for n in names)} "
-            f"{'does' if len(names) == 1 else 'do'} not match TensorFlow {f.tf_version}'s pins",
-            [f"packages.{n}" for n in names] + [f.tf_version_evidence],
-            severity=Severity.WARNING,
-        )
+    return cudnn_ev, title
 
 
 def _shadow_title(f: Facts, evidence: Sequence[str]) -> str:
@@ -219,6 +264,12 @@ def _shadowing_entries(f: Facts) -> list[str]:
     return out
 
 
+def _shadowing(detected: Detection) -> Shadowing:
+    payload = detected.payload
+    assert isinstance(payload, Shadowing), detected.id  # set by check_cudnn
+    return payload
+
+
 def fix_cudnn_version_mismatch(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
     pin = exact_pin(f.release, "nvidia-cudnn")
@@ -226,7 +277,7 @@ def fix_cudnn_version_mismatch(f: Facts, detected: Detection) -> list[Alternativ
     if pin and f.packages.get(name) == version:
         # the right wheel is installed: another copy is loaded ahead of it, so removing
         # that copy from the search path is what fixes this finding too
-        entries = _shadowing_entries(f)
+        entries = _shadowing(detected).entries
         return [
             tuple(
                 env_step(StepKind.ENV_PATH_REMOVE, "LD_LIBRARY_PATH", cause, entry=e)
@@ -251,7 +302,7 @@ def fix_cudnn_version_mismatch(f: Facts, detected: Detection) -> list[Alternativ
 
 def fix_ld_library_path_shadowing(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
-    entries = _shadowing_entries(f)
+    entries = _shadowing(detected).entries
     if entries:
         return [
             tuple(

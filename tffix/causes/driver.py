@@ -49,33 +49,9 @@ def check_driver(f: Facts) -> Iterable[Detection]:
             "the driver reports no CUDA-capable device",
             [no_device.evidence],
         )
-    # driver-library-mismatch
-    mism: list[str] = []
-    if drv is not None and drv.error and "mismatch" in drv.error.lower():
-        mism.append("driver.error")
-    if drv is not None and drv.kernel_module and drv.version:
-        kv, uv = parse_version(drv.kernel_module), parse_version(drv.version)
-        if kv and uv and kv != uv:
-            mism += ["driver.kernel_module", "driver.version"]
-    mism += [h.evidence for h in f.log.all("kernel-dso-mismatch", "driver-library-mismatch")]
-    if mism:
-        hit = f.log.first("kernel-dso-mismatch")
-        if hit and "kernel" in hit.groups:
-            title = (
-                f"the kernel module (driver {hit.groups['kernel']}) and the user-space driver "
-                f"library ({hit.groups['dso']}) differ"
-            )
-        else:
-            title = "the NVIDIA kernel module and the user-space driver libraries differ"
-        yield detection(
-            f,
-            "driver-library-mismatch",
-            title,
-            mism,
-            detail="After a driver upgrade the old kernel module stays loaded until a reboot; "
-            "in a container, a CUDA compat libcuda newer than the host driver has the same "
-            "effect (use an image whose CUDA matches the host driver).",
-        )
+    mismatch = _driver_library_mismatch(f)
+    if mismatch is not None:
+        yield mismatch
         return
     # driver-not-loaded / wsl-libcuda-not-found
     wsl = bool(f.snap.platform.wsl)
@@ -117,6 +93,38 @@ def check_driver(f: Facts) -> Iterable[Detection]:
             detail="Common after suspend/resume: reload the module (or reboot). Inside LXC, the "
             "host must load nvidia_uvm and pass /dev/nvidia-uvm through.",
         )
+
+
+def _driver_library_mismatch(f: Facts) -> Detection | None:
+    """driver-library-mismatch: the kernel module and the user-space libraries differ."""
+    drv = f.driver
+    mism: list[str] = []
+    if drv is not None and drv.error and "mismatch" in drv.error.lower():
+        mism.append("driver.error")
+    if drv is not None and drv.kernel_module and drv.version:
+        kv, uv = parse_version(drv.kernel_module), parse_version(drv.version)
+        if kv and uv and kv != uv:
+            mism += ["driver.kernel_module", "driver.version"]
+    mism += [h.evidence for h in f.log.all("kernel-dso-mismatch", "driver-library-mismatch")]
+    if mism:
+        hit = f.log.first("kernel-dso-mismatch")
+        if hit and "kernel" in hit.groups:
+            title = (
+                f"the kernel module (driver {hit.groups['kernel']}) and the user-space driver "
+                f"library ({hit.groups['dso']}) differ"
+            )
+        else:
+            title = "the NVIDIA kernel module and the user-space driver libraries differ"
+        return detection(
+            f,
+            "driver-library-mismatch",
+            title,
+            mism,
+            detail="After a driver upgrade the old kernel module stays loaded until a reboot; "
+            "in a container, a CUDA compat libcuda newer than the host driver has the same "
+            "effect (use an image whose CUDA matches the host driver).",
+        )
+    return None
 
 
 def check_driver_version(f: Facts) -> Iterable[Detection]:
