@@ -273,6 +273,11 @@ class _Reader:
         return text
 
 
+def parse_cause(file: str, cause_id: str, obj: Mapping[str, Any]) -> CauseMeta:
+    """One ``[causes.<id>]`` table of *file*, validated (a ``RuleError`` names the key)."""
+    return _cause(_Reader(file), cause_id, obj)
+
+
 def _cause(r: _Reader, cause_id: str, obj: Mapping[str, Any]) -> CauseMeta:
     key = f"causes.{cause_id}"
     r.keys(obj, key, {"fix", "severity", "summary"}, {"rank", "blocks", "hides"})

@@ -52,6 +52,7 @@ from tffix.model import Finding, FixSide, Severity
 from tffix.probes import project
 from tffix.probes.project import looks_like_project
 from tffix.resources import rules_dir
+from tffix.ruleset import CauseMeta, parse_cause
 
 try:
     import tomllib
@@ -138,19 +139,10 @@ _MAGIC_ASSIGN_RE = re.compile(r"^[\w.\[\]'\", ]+=\s*[!%]")
 
 
 @dataclass(frozen=True, slots=True)
-class Cause:
-    """One cause id's metadata from ``rules/code.toml``."""
-
-    severity: Severity
-    fix: FixSide
-    summary: str
-
-
-@dataclass(frozen=True, slots=True)
 class ScanRules:
     """The scan's pattern data (``[scan]`` in ``rules/code.toml``)."""
 
-    causes: Mapping[str, Cause]
+    causes: Mapping[str, CauseMeta]
     triggers: tuple[str, ...]
     line_tokens: tuple[str, ...]
     skip_dirs: frozenset[str]
@@ -209,23 +201,18 @@ def parse_scan_rules(text: str) -> ScanRules:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{RULES_FILE}: {exc}") from exc
-    causes: dict[str, Cause] = {}
+    causes: dict[str, CauseMeta] = {}
     for cause_id, entry in _table(data, "causes", "causes").items():
         where = f"causes.{cause_id}"
         if not isinstance(entry, dict):
             raise RuleError(f"{RULES_FILE}: [{where}] must be a table")
-        try:
-            causes[cause_id] = Cause(
-                severity=Severity(_string(entry, "severity", where)),
-                fix=FixSide(_string(entry, "fix", where)),
-                summary=_string(entry, "summary", where),
-            )
-        except ValueError as exc:
-            raise RuleError(f"{RULES_FILE}: [{where}]: {exc}") from exc
+        causes[cause_id] = parse_cause(RULES_FILE, cause_id, entry)
     # The shared id is defined in causes.md; a code location is fixed by editing the code.
     causes.setdefault(
         MASKED,
-        Cause(Severity.ERROR, FixSide.OUTSIDE, "CUDA_VISIBLE_DEVICES hides every GPU"),
+        CauseMeta(
+            MASKED, FixSide.OUTSIDE, Severity.ERROR, "CUDA_VISIBLE_DEVICES hides every GPU"
+        ),
     )
     missing = {HIDES, PINS_CPU, OUT_OF_RANGE, DEVICE_ORDER, KERAS_BACKEND, LOADER_PATH}
     missing |= {LOG_SILENCED, EXPORT_NO_EFFECT, RAY_NO_GPUS}
