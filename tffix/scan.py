@@ -210,9 +210,7 @@ def parse_scan_rules(text: str) -> ScanRules:
     # The shared id is defined in causes.md; a code location is fixed by editing the code.
     causes.setdefault(
         MASKED,
-        CauseMeta(
-            MASKED, FixSide.OUTSIDE, Severity.ERROR, "CUDA_VISIBLE_DEVICES hides every GPU"
-        ),
+        CauseMeta(MASKED, FixSide.OUTSIDE, Severity.ERROR, "CUDA_VISIBLE_DEVICES hides every GPU"),
     )
     missing = {HIDES, PINS_CPU, OUT_OF_RANGE, DEVICE_ORDER, KERAS_BACKEND, LOADER_PATH}
     missing |= {LOG_SILENCED, EXPORT_NO_EFFECT, RAY_NO_GPUS}
