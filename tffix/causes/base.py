@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tffix.facts import Facts
 from tffix.model import Finding, FixSide, PlanStep, Severity
@@ -43,6 +44,17 @@ class Detection:
     @property
     def id(self) -> str:
         return self.finding.id
+
+
+P = TypeVar("P")
+
+
+def payload(detected: Detection, kind: type[P]) -> P:
+    """The payload of *detected*, which its detector sets to a *kind* (a bug otherwise)."""
+    value = detected.payload
+    if not isinstance(value, kind):
+        raise TypeError(f"{detected.id}: payload {value!r} is not a {kind.__name__}")
+    return value
 
 
 Alternative = tuple[PlanStep, ...]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
 
-from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
+from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
     and_cuda,
     env_step,
@@ -264,12 +264,6 @@ def _shadowing_entries(f: Facts) -> list[str]:
     return out
 
 
-def _shadowing(detected: Detection) -> Shadowing:
-    payload = detected.payload
-    assert isinstance(payload, Shadowing), detected.id  # set by check_cudnn
-    return payload
-
-
 def fix_cudnn_version_mismatch(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
     pin = exact_pin(f.release, "nvidia-cudnn")
@@ -277,7 +271,7 @@ def fix_cudnn_version_mismatch(f: Facts, detected: Detection) -> list[Alternativ
     if pin and f.packages.get(name) == version:
         # the right wheel is installed: another copy is loaded ahead of it, so removing
         # that copy from the search path is what fixes this finding too
-        entries = _shadowing(detected).entries
+        entries = payload(detected, Shadowing).entries
         return [
             tuple(
                 env_step(StepKind.ENV_PATH_REMOVE, "LD_LIBRARY_PATH", cause, entry=e)
@@ -302,7 +296,7 @@ def fix_cudnn_version_mismatch(f: Facts, detected: Detection) -> list[Alternativ
 
 def fix_ld_library_path_shadowing(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
-    entries = _shadowing(detected).entries
+    entries = payload(detected, Shadowing).entries
     if entries:
         return [
             tuple(

@@ -5,8 +5,9 @@ installed TensorFlow has no code for.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
+from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
     NGC_IMAGE,
     and_cuda,
@@ -65,6 +66,15 @@ def check_visible_devices(f: Facts) -> Iterable[Detection]:
         yield detection(f, "cuda-visible-devices-masked", masked, ev)
 
 
+@dataclass(frozen=True, slots=True)
+class ArchSupport:
+    """How the installed build supports the GPU (``_arch_support``)."""
+
+    support: str
+    """``sass``, ``ptx`` (JIT only), ``below`` the build's minimum, ``none``, or ``unknown``
+    (only the log says the architecture has no kernels)."""
+
+
 def check_arch(f: Facts) -> Iterable[Detection]:
     """gpu-arch-unsupported."""
     build = f.tf.build if f.tf else None
@@ -85,6 +95,7 @@ def check_arch(f: Facts) -> Iterable[Detection]:
                 "gpu-arch-unsupported",
                 f"compute capability {cc_text} is below this build's minimum ({', '.join(caps)})",
                 ev,
+                payload=ArchSupport(support),
             )
             return
         if support in {"ptx", "none"} and (cc[0] >= 10 or log_hits or support == "none"):
@@ -98,6 +109,7 @@ def check_arch(f: Facts) -> Iterable[Detection]:
                 ev,
                 detail="No TensorFlow release on PyPI ships code for Blackwell (10.x/12.x). "
                 "NVIDIA's NGC TensorFlow container is built for it.",
+                payload=ArchSupport(support),
             )
             return
         if support == "ptx":
@@ -107,6 +119,7 @@ def check_arch(f: Facts) -> Iterable[Detection]:
                 f"compute capability {cc_text} runs only through a slow PTX JIT in this build",
                 ev,
                 severity=Severity.WARNING,
+                payload=ArchSupport(support),
             )
             return
     if log_hits and not f.gpu_ccs:
@@ -122,6 +135,7 @@ def check_arch(f: Facts) -> Iterable[Detection]:
             ),
             [h.evidence for h in log_hits],
             severity=Severity.WARNING if hit.signal == "ptx-jit" else None,
+            payload=ArchSupport("unknown"),
         )
 
 
@@ -148,8 +162,7 @@ def _arch_support(caps: Sequence[str], cc: tuple[int, int]) -> str:
 
 def fix_gpu_arch_unsupported(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
-    finding = detected.finding
-    below = "below" in finding.title
+    below = payload(detected, ArchSupport).support == "below"
     alts: list[Alternative] = []
     if below:
         release = newest_release(f)

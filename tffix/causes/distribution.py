@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import cast
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
+from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
     NUMPY_1,
     and_cuda,
@@ -131,6 +132,14 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ImportFailure:
+    """Why ``import tensorflow`` fails, as far as the fix needs to know."""
+
+    numpy: bool
+    """The failure is NumPy's: the NumPy 2 ABI break, or NumPy named in the error itself."""
+
+
 def check_import(f: Facts) -> Iterable[Detection]:
     """tf-import-error."""
     err = f.import_error
@@ -163,6 +172,7 @@ def check_import(f: Facts) -> Iterable[Detection]:
         title,
         ev,
         fix=FixSide.OUTSIDE if outside else None,
+        payload=ImportFailure(numpy="NumPy" in title),
     )
 
 
@@ -324,7 +334,7 @@ def fix_tf_import_error(f: Facts, detected: Detection) -> list[Alternative]:
     finding = detected.finding
     if finding.fix == FixSide.OUTSIDE:
         return []
-    if "NumPy" in finding.title:
+    if payload(detected, ImportFailure).numpy:
         py = parse_version(f.python)
         if py is None or py < Version("3.13"):
             return [

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from packaging.version import Version
 
-from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
+from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
     NVIDIA_LIB_DIRS,
     SONAME_LIB_DIRS,
@@ -25,17 +26,49 @@ from tffix.model import PlanStep, Safety, StepKind
 from tffix.ruleset import Ruleset
 
 
+@dataclass(frozen=True, slots=True)
+class LibraryFolders:
+    """The nvidia-* wheel folders that hold the libraries the loader did not find."""
+
+    dirs: tuple[str, ...]
+    """Empty when the snapshot does not say where the wheels are."""
+
+
 def check_libraries(f: Facts) -> Iterable[Detection]:
     """cuda-libs-missing, cuda-libs-not-found, cuda-version-mismatch."""
     if not f.linux and f.os is not None:
         if f.os == "windows":
             yield from _check_windows_dlls(f)
         return
-    major = f.tf_cuda_major
     failed = _dlopen_failed(f)
     if f.is_cuda_build is False:
         return
-    # version mismatch: CUDA of another major available
+    mism, other = _other_cuda(f, failed)
+    if mism:
+        yield detection(
+            f,
+            "cuda-version-mismatch",
+            f"TensorFlow {f.tf_version} needs CUDA {f.tf_cuda} libraries, but CUDA "
+            f"{other} is what is installed",
+            [*mism, f.tf_version_evidence, *failed],
+        )
+        return
+    if f.gpu_visible is True and not failed:
+        return
+    state = _library_state(f, failed)
+    if state is None:
+        return
+    kind, ev, title, detail = state
+    folders = None
+    if kind == "cuda-libs-not-found":
+        dirs = _lib_dirs(f)
+        folders = LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ()))
+    yield detection(f, kind, title, ev, detail=detail, payload=folders)
+
+
+def _other_cuda(f: Facts, failed: Sequence[str]) -> tuple[list[str], str | None]:
+    """Evidence of CUDA libraries of another version than TensorFlow's, and that version."""
+    major = f.tf_cuda_major
     mism: list[str] = []
     other: str | None = None
     if major is not None:
@@ -62,22 +95,7 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
                 if mv.major != major or (exact_minor and (mv.major, mv.minor) != built.release[:2]):
                     mism.append("env.LD_LIBRARY_PATH")
                     other = other or str(mv)
-    if mism:
-        yield detection(
-            f,
-            "cuda-version-mismatch",
-            f"TensorFlow {f.tf_version} needs CUDA {f.tf_cuda} libraries, but CUDA "
-            f"{other} is what is installed",
-            [*mism, f.tf_version_evidence, *failed],
-        )
-        return
-    if f.gpu_visible is True and not failed:
-        return
-    state = _library_state(f, failed)
-    if state is None:
-        return
-    kind, ev, title, detail = state
-    yield detection(f, kind, title, ev, detail=detail)
+    return mism, other
 
 
 def _dlopen_failed(f: Facts) -> list[str]:
@@ -298,8 +316,7 @@ def fix_cuda_libs(f: Facts, detected: Detection) -> list[Alternative]:
 def fix_cuda_libs_not_found(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
     alts: list[Alternative] = []
-    dirs = _lib_dirs(f)
-    dirs = _unfound_lib_dirs(f, dirs) if dirs else dirs
+    dirs = payload(detected, LibraryFolders).dirs
     known = [b for b in f.rules.known_bad if b.cause == cause and f.tf_version in b.releases]
     if dirs:
         alts.append(
