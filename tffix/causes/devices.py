@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
-    NGC_IMAGE,
     and_cuda,
     env_step,
     manual,
@@ -181,7 +180,7 @@ def fix_gpu_arch_unsupported(f: Facts, detected: Detection) -> list[Alternative]
     alts.append(
         (
             manual(
-                [f"docker run --gpus all -it --rm {NGC_IMAGE}"],
+                [f"docker run --gpus all -it --rm {f.rules.fixes.ngc_image}"],
                 "Use NVIDIA's NGC TensorFlow container, built for this GPU's architecture",
                 cause,
             ),

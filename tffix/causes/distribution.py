@@ -14,7 +14,6 @@ from packaging.version import Version
 
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
-    NUMPY_1,
     and_cuda,
     installable,
     manual,
@@ -340,7 +339,7 @@ def fix_tf_import_error(f: Facts, detected: Detection) -> list[Alternative]:
             return [
                 (
                     pip_install(
-                        [NUMPY_1],
+                        [f.rules.fixes.numpy_1],
                         "Install NumPy 1.x, which this TensorFlow was built for",
                         Safety.SAFE,
                         cause,

@@ -12,8 +12,6 @@ from packaging.version import Version
 
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
-    NVIDIA_LIB_DIRS,
-    SONAME_LIB_DIRS,
     and_cuda,
     env_step,
     installable,
@@ -266,7 +264,7 @@ def _lib_dirs(f: Facts) -> list[str] | None:
     dirs = []
     for name in f.release.pins():
         base = re.sub(r"-cu\d+$", "", name)
-        sub = NVIDIA_LIB_DIRS.get(base)
+        sub = f.rules.fixes.wheel_lib_dirs.get(base)
         if sub:
             dirs.append(f"{site}/nvidia/{sub}/lib")
     return sorted(dirs) or None
@@ -286,7 +284,7 @@ def _unfound_lib_dirs(f: Facts, dirs: list[str]) -> list[str]:
         failed |= {
             s for s, lib in f.snap.libraries.items() if lib.path is None and s not in optional
         }
-    subs = {SONAME_LIB_DIRS.get(s.split(".so")[0]) for s in failed} - {None}
+    subs = {f.rules.fixes.soname_lib_dirs.get(s.split(".so")[0]) for s in failed} - {None}
     picked = [d for d in dirs if ["", *d.rstrip("/").split("/")][-2] in subs]
     return picked or dirs
 

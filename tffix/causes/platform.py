@@ -10,8 +10,6 @@ from packaging.version import Version
 
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
 from tffix.causes.steps import (
-    METAL,
-    NGC_IMAGE,
     manual,
     newest_release,
     pip_install,
@@ -144,7 +142,14 @@ def fix_macos_needs_metal(f: Facts, detected: Detection) -> list[Alternative]:
     if py is not None and not (Version("3.9") <= py < Version("3.13")):
         return []
     return [
-        (pip_install([METAL], "Install Apple's Metal plugin for TensorFlow", Safety.SAFE, cause),)
+        (
+            pip_install(
+                [f.rules.fixes.metal],
+                "Install Apple's Metal plugin for TensorFlow",
+                Safety.SAFE,
+                cause,
+            ),
+        )
     ]
 
 
@@ -168,7 +173,7 @@ def fix_platform_no_cuda_wheels(f: Facts, detected: Detection) -> list[Alternati
     return [
         (
             manual(
-                [f"docker run --gpus all -it --rm {NGC_IMAGE}"],
+                [f"docker run --gpus all -it --rm {f.rules.fixes.ngc_image}"],
                 "Use NVIDIA's NGC TensorFlow container (PyPI has no aarch64 CUDA wheels)",
                 cause,
             ),

@@ -17,48 +17,6 @@ from tffix.facts import Facts, cc_tuple, parse_version
 from tffix.model import PlanStep, Safety, StepKind
 from tffix.ruleset import Release
 
-NGC_IMAGE = "nvcr.io/nvidia/tensorflow:25.02-tf2-py3"
-"""An NGC TensorFlow image built for every current architecture, Blackwell included."""
-
-
-NUMPY_1 = "numpy==1.26.4"
-"""The last NumPy 1.x release (wheels for CPython 3.9–3.12)."""
-
-
-METAL = "tensorflow-metal==1.2.0"
-
-
-NVIDIA_LIB_DIRS = {
-    "nvidia-cublas": "cublas",
-    "nvidia-cuda-cupti": "cuda_cupti",
-    "nvidia-cuda-nvrtc": "cuda_nvrtc",
-    "nvidia-cuda-runtime": "cuda_runtime",
-    "nvidia-cudnn": "cudnn",
-    "nvidia-cufft": "cufft",
-    "nvidia-curand": "curand",
-    "nvidia-cusolver": "cusolver",
-    "nvidia-cusparse": "cusparse",
-    "nvidia-nccl": "nccl",
-    "nvidia-nvjitlink": "nvjitlink",
-}
-
-
-SONAME_LIB_DIRS = {
-    "libcublas": "cublas",
-    "libcublasLt": "cublas",
-    "libcupti": "cuda_cupti",
-    "libnvrtc": "cuda_nvrtc",
-    "libcudart": "cuda_runtime",
-    "libcudnn": "cudnn",
-    "libcufft": "cufft",
-    "libcurand": "curand",
-    "libcusolver": "cusolver",
-    "libcusparse": "cusparse",
-    "libnccl": "nccl",
-    "libnvJitLink": "nvjitlink",
-}
-"""Which ``nvidia/<folder>/lib`` of the wheels holds a library (by soname stem)."""
-
 
 def pip_install(reqs: Sequence[str], summary: str, safety: Safety, cause: str) -> PlanStep:
     return PlanStep(
