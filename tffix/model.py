@@ -16,7 +16,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TypeVar, Union
+from typing import TypeVar
 
 SNAPSHOT_SCHEMA = "tffix.snapshot/1"
 DIAGNOSIS_SCHEMA = "tffix.diagnosis/1"
@@ -36,7 +36,6 @@ class _Unknown(enum.Enum):
 
 UNKNOWN = _Unknown.UNKNOWN
 T = TypeVar("T")
-Maybe = Union[T, _Unknown]  # noqa: UP007  # a generic alias needs the Union form on 3.10
 
 
 def frozen_map(items: Mapping[str, T] | None = None) -> Mapping[str, T]:
