@@ -93,7 +93,6 @@ TOO_COMPLEX = "too complex"
 TEST_FILE = "test file"
 FILE_LIMIT = "over the file limit"
 
-_SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 _LOWER = {Severity.ERROR: Severity.WARNING, Severity.WARNING: Severity.INFO}
 _MAX_SNIPPET = 100
 _MAX_COND = 60
@@ -1603,9 +1602,7 @@ def _scan(
         files += 1
         if result:
             per_file.append(result)
-    ordered = sorted(
-        (f for group in per_file for f in group), key=lambda f: _SEVERITY_RANK[f.severity]
-    )
+    ordered = sorted((f for group in per_file for f in group), key=lambda f: f.severity.order)
     return ScanResult(
         findings=tuple(ordered),
         files=files,
