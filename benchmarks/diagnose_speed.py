@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tffix.diagnose import diagnose  # noqa: E402
+from tffix.diagnosis import diagnose  # noqa: E402
 from tffix.document import parse_snapshot_text  # noqa: E402
 from tffix.report import render_text  # noqa: E402
 from tffix.ruleset import clear_cache, load_rules  # noqa: E402

@@ -23,8 +23,9 @@ E = EnvEdit
     ],
 )
 def test_apply(before: dict[str, str], edits: list[EnvEdit], after: dict[str, str]) -> None:
+    given = dict(before)
     assert apply_edits(before, edits) == after
-    assert before == dict(before)  # input untouched
+    assert before == given  # the input is not changed in place
 
 
 def test_block_round_trip_ignores_noise() -> None:

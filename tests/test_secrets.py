@@ -122,7 +122,7 @@ def test_a_snapshot_document_never_carries_a_secret() -> None:
 
 
 def test_the_diagnosis_document_quotes_no_secret() -> None:
-    from tffix.diagnose import diagnose
+    from tffix.diagnosis import diagnose
     from tffix.ruleset import load_rules
 
     token = SECRETS["hugging face"]

@@ -2,7 +2,8 @@
 
 ``tffix`` with no subcommand diagnoses the target and offers to repair it; subcommands are
 ``snapshot``, ``diagnose``, ``explain``, ``scan`` and ``undo``. Each lives in
-``tffix.commands.<name>`` and provides ``add_arguments(parser)`` and ``run(args) -> int``.
+``tffix.commands.<name>`` and provides ``add_arguments(parser)`` and ``run(options) -> int``,
+where *options* is the frozen ``tffix.options.Options`` read once from the parsed arguments.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from types import ModuleType
 
 from tffix import __version__
 from tffix.errors import ExitCode, TffixError
+from tffix.options import Options
 
 COMMANDS: dict[str, str] = {
     "snapshot": "Write what tffix sees as a tffix.snapshot/1 JSON document.",
@@ -120,9 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    name = args.command or DEFAULT_COMMAND
+    options = Options.of(args)
+    name = options.command or DEFAULT_COMMAND
     try:
-        return int(_command_module(name).run(args))
+        return int(_command_module(name).run(options))
     except TffixError as exc:
         print(f"tffix: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)

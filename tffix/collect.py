@@ -47,6 +47,7 @@ from tffix.probes import tensorflow as tf_probe
 from tffix.probes.target import Target, TargetKind
 
 _T = TypeVar("_T")
+_D = TypeVar("_D")
 
 DEFAULT_TF_TIMEOUT = tf_probe.DEFAULT_TIMEOUT
 
@@ -103,7 +104,7 @@ def _python_info(target: Target) -> PythonInfo:
     )
 
 
-def _guarded(key: str, unknown: dict[str, str], future: Future[_T], default: _T) -> _T:
+def _guarded(key: str, unknown: dict[str, str], future: Future[_T], default: _D) -> _T | _D:
     """The probe's result, or *default* with the failure recorded under *key*."""
     try:
         return future.result()
@@ -165,6 +166,50 @@ def _ptxas(env: Mapping[str, str], nvidia_dirs: tuple[str, ...]) -> dict[str, ob
 
 SYSROOT_VARIABLE = "TFFIX_SYSROOT"
 """Where the probes read the machine's ``/etc``, ``/proc`` and ``/dev`` (default ``/``)."""
+
+
+def _driver_result(
+    future: Future[gpu_probe.DriverReport], unknown: dict[str, str]
+) -> gpu_probe.DriverReport | None:
+    """The driver probe's report, or None with the reason under ``unknown["driver"]``."""
+    try:
+        return future.result(timeout=DRIVER_TIMEOUT)
+    except FutureTimeout:
+        unknown["driver"] = f"NVML did not answer within {DRIVER_TIMEOUT:g}s (nvmlInit hung)"
+    except Exception as exc:  # a probe bug must cost one section, not the snapshot
+        unknown["driver"] = f"the driver probe failed: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _package_sections(
+    pkg_result: tuple[packages_probe.PackagesReport, loader_probe.LoaderReport | Exception] | None,
+    extra: dict[str, object],
+    unknown: dict[str, str],
+) -> tuple[Mapping[str, str] | None, Mapping[str, Library], tuple[str, ...]]:
+    """The packages, libraries and wheel library folders of the two probes' results (what
+    they could not tell goes into *unknown*, what else they saw into *extra*)."""
+    packages: Mapping[str, str] | None = None
+    libraries: Mapping[str, Library] = frozen_map()
+    nvidia_dirs: tuple[str, ...] = ()
+    if pkg_result is not None:
+        report, lib_report = pkg_result
+        packages = report.packages
+        nvidia_dirs = report.nvidia_lib_dirs
+        extra["tensorflow_owners"] = list(report.tensorflow_owners)
+        extra["nvidia_lib_dirs"] = list(report.nvidia_lib_dirs)
+        extra["packages_source"] = report.source
+        if report.unknown:
+            unknown["packages"] = report.unknown
+        if isinstance(lib_report, Exception):
+            unknown["libraries"] = (
+                f"the loader probe failed: {type(lib_report).__name__}: {lib_report}"
+            )
+        else:
+            libraries = lib_report.libraries
+            extra["loader"] = dict(lib_report.extra)
+            if lib_report.unknown:
+                unknown["libraries"] = lib_report.unknown
+    return packages, libraries, nvidia_dirs
 
 
 def collect_snapshot(
@@ -241,14 +286,7 @@ def collect_snapshot(
     if pkg_result is None:
         unknown["libraries"] = "the loader probe needs the packages probe, which failed"
     tf_report = _guarded("tensorflow", unknown, tf_future, None)
-    try:
-        drv = drv_future.result(timeout=DRIVER_TIMEOUT)
-    except FutureTimeout:
-        drv = None
-        unknown["driver"] = f"NVML did not answer within {DRIVER_TIMEOUT:g}s (nvmlInit hung)"
-    except Exception as exc:  # a probe bug must cost one section, not the snapshot
-        drv = None
-        unknown["driver"] = f"the driver probe failed: {type(exc).__name__}: {exc}"
+    drv = _driver_result(drv_future, unknown)
 
     # driver
     driver: Driver | _Unknown | None = UNKNOWN
@@ -258,27 +296,7 @@ def collect_snapshot(
         extra.update(drv.extra)
 
     # packages and libraries
-    packages: Mapping[str, str] | None = None
-    libraries: Mapping[str, Library] = frozen_map()
-    nvidia_dirs: tuple[str, ...] = ()
-    if pkg_result is not None:
-        report, lib_report = pkg_result
-        packages = report.packages
-        nvidia_dirs = report.nvidia_lib_dirs
-        extra["tensorflow_owners"] = list(report.tensorflow_owners)
-        extra["nvidia_lib_dirs"] = list(report.nvidia_lib_dirs)
-        extra["packages_source"] = report.source
-        if report.unknown:
-            unknown["packages"] = report.unknown
-        if isinstance(lib_report, Exception):
-            unknown["libraries"] = (
-                f"the loader probe failed: {type(lib_report).__name__}: {lib_report}"
-            )
-        else:
-            libraries = lib_report.libraries
-            extra["loader"] = dict(lib_report.extra)
-            if lib_report.unknown:
-                unknown["libraries"] = lib_report.unknown
+    packages, libraries, nvidia_dirs = _package_sections(pkg_result, extra, unknown)
     extra["ptxas"] = _ptxas(env, nvidia_dirs)
     if (mismatch := shell_python_mismatch(environ, target.prefix)) is not None:
         extra["wrong_interpreter"] = mismatch

@@ -172,6 +172,11 @@ def _gpus(value: object) -> tuple[Gpu, ...]:
     return tuple(out)
 
 
+def _string_parser(where: str) -> Callable[[Any], str]:
+    """A parser for ``_nullable`` that wants a string at *where*."""
+    return lambda v: str(_want(where, v, (str,), "a string"))
+
+
 def _libraries(value: object) -> dict[str, Library]:
     obj = _obj(value, "libraries")
     out = {}
@@ -179,9 +184,7 @@ def _libraries(value: object) -> dict[str, Library]:
         where = f"libraries.{soname}"
         lib = _obj(item, where)
         out[str(soname)] = Library(
-            path=_nullable(
-                lib, "path", lambda v, w=where: str(_want(f"{w}.path", v, (str,), "a string"))
-            ),
+            path=_nullable(lib, "path", _string_parser(f"{where}.path")),
             version=_str(lib, "version", where),
             via=_str(lib, "via", where),
             loaded=_str(lib, "loaded", where),

@@ -18,9 +18,6 @@ BLOCK_BEGIN = "# >>> tffix >>>"
 BLOCK_END = "# <<< tffix <<<"
 EDIT_PREFIX = "# tffix-edit "
 
-PATH_VARIABLES = frozenset({"LD_LIBRARY_PATH", "PATH", "PYTHONPATH", "LD_PRELOAD"})
-"""Variables whose value is a list of entries (``:``-separated)."""
-
 
 class EditOp(str, enum.Enum):
     """What an edit does to its variable."""

@@ -16,7 +16,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TypeVar, Union
+from typing import TypeVar
 
 SNAPSHOT_SCHEMA = "tffix.snapshot/1"
 DIAGNOSIS_SCHEMA = "tffix.diagnosis/1"
@@ -36,7 +36,6 @@ class _Unknown(enum.Enum):
 
 UNKNOWN = _Unknown.UNKNOWN
 T = TypeVar("T")
-Maybe = Union[T, _Unknown]  # noqa: UP007  # a generic alias needs the Union form on 3.10
 
 
 def frozen_map(items: Mapping[str, T] | None = None) -> Mapping[str, T]:
@@ -197,6 +196,14 @@ class Severity(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def order(self) -> int:
+        """0 for errors, 1 for warnings, 2 for info: the order findings are shown and ranked."""
+        return _SEVERITY_ORDER[self]
+
+
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 class FixSide(str, enum.Enum):

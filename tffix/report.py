@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tffix.diagnose import exit_code
+from tffix.causes import CAUSES, Section
+from tffix.diagnosis import exit_code
 from tffix.document import diagnosis_to_dict
 from tffix.errors import ExitCode
 from tffix.model import (
@@ -33,122 +34,114 @@ from tffix.ruleset import Ruleset
 from tffix.term import Style
 
 
+def _tf(snap: Snapshot) -> TensorFlowInfo | None:
+    return snap.tensorflow if isinstance(snap.tensorflow, TensorFlowInfo) else None
+
+
+def _seen_platform(snap: Snapshot) -> str | None:
+    p = snap.platform
+    parts = [x for x in (p.os, p.arch, p.libc) if x]
+    return " ".join(parts) + (" (WSL2)" if p.wsl else "") if parts else None
+
+
+def _seen_python(snap: Snapshot) -> str | None:
+    return snap.python.version
+
+
+def _seen_container(snap: Snapshot) -> str | None:
+    p = snap.platform
+    if p.container is UNKNOWN:
+        return None
+    return "not in a container" if p.container is None else f"{p.container}, GPU passed in"
+
+
+def _seen_driver(snap: Snapshot) -> str | None:
+    if isinstance(snap.driver, Driver) and snap.driver.version:
+        cuda = f" (CUDA {snap.driver.cuda})" if snap.driver.cuda else ""
+        return f"{snap.driver.version}{cuda}"
+    return None
+
+
+def _seen_package(snap: Snapshot) -> str | None:
+    tf = _tf(snap)
+    if snap.packages and "tensorflow" in snap.packages:
+        return f"tensorflow {snap.packages['tensorflow']}"
+    return f"tensorflow {tf.version}" if tf and tf.version else None
+
+
+def _seen_build(snap: Snapshot) -> str | None:
+    tf = _tf(snap)
+    if tf and tf.build and tf.build.is_cuda_build:
+        return f"CUDA {tf.build.cuda_version or '?'} build"
+    return "imports" if tf and tf.import_error is None else None
+
+
+def _seen_devices(snap: Snapshot) -> str | None:
+    if snap.gpus:
+        return ", ".join(
+            f"{g.name or 'GPU'}" + (f" ({g.compute_capability})" if g.compute_capability else "")
+            for g in snap.gpus
+        )
+    return None
+
+
+def _seen_libraries(snap: Snapshot) -> str | None:
+    found = [s for s, lib in snap.libraries.items() if isinstance(lib.path, str)]
+    return f"{len(found)} resolved" if found else None
+
+
+def _seen_cudnn(snap: Snapshot) -> str | None:
+    for soname, lib in snap.libraries.items():
+        if soname.startswith("libcudnn") and isinstance(lib.path, str):
+            return f"{soname} {lib.version or ''}".strip()
+    return None
+
+
+def _seen_xla(snap: Snapshot) -> str | None:
+    nvcc = next((n for n in snap.packages or {} if n.startswith("nvidia-cuda-nvcc")), None)
+    ptxas = snap.extra.get("ptxas")
+    if nvcc:
+        return f"{nvcc} {(snap.packages or {})[nvcc]}"
+    if isinstance(ptxas, dict) and (ptxas.get("on_path") or ptxas.get("in_wheels")):
+        return "ptxas found"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CheckSpec:
-    """One line of the report: a label and the causes it covers."""
+    """One line of the report: a section, its label, and what the snapshot says when none of
+    its causes was found (None: not observed)."""
 
-    key: str
+    section: Section
     label: str
-    causes: tuple[str, ...]
+    seen: Callable[[Snapshot], str | None]
+
+    @property
+    def key(self) -> str:
+        return self.section.value
+
+    @property
+    def causes(self) -> tuple[str, ...]:
+        """The ids of the causes shown on this line (from ``tffix.causes.CAUSES``)."""
+        return tuple(c.id for c in CAUSES.values() if c.section is self.section)
 
 
 CHECKS: tuple[CheckSpec, ...] = (
-    CheckSpec(
-        "platform",
-        "Platform",
-        ("windows-native-unsupported", "macos-needs-metal", "platform-no-cuda-wheels"),
-    ),
-    CheckSpec("python", "Python", ("python-version-unsupported", "wrong-interpreter")),
-    CheckSpec(
-        "container", "Container GPU access", ("container-no-gpu", "container-toolkit-outdated")
-    ),
-    CheckSpec(
-        "driver",
-        "NVIDIA driver",
-        (
-            "no-nvidia-gpu",
-            "driver-not-loaded",
-            "driver-library-mismatch",
-            "driver-nvml-missing",
-            "nvidia-uvm-unavailable",
-            "wsl-libcuda-not-found",
-            "driver-too-old",
-        ),
-    ),
-    CheckSpec(
-        "package",
-        "TensorFlow package",
-        (
-            "tf-not-installed",
-            "tf-gpu-stub",
-            "tf-multiple-distributions",
-            "tf-cpu-only-package",
-            "and-cuda-unresolvable",
-        ),
-    ),
-    CheckSpec("build", "TensorFlow build", ("tf-cpu-only-build", "tf-import-error")),
-    CheckSpec("devices", "GPU devices", ("cuda-visible-devices-masked", "gpu-arch-unsupported")),
-    CheckSpec(
-        "libraries",
-        "CUDA libraries",
-        (
-            "cuda-libs-missing",
-            "cuda-libs-not-found",
-            "cuda-version-mismatch",
-            "framework-pin-conflict",
-            "windows-dll-search-path",
-        ),
-    ),
-    CheckSpec("cudnn", "cuDNN", ("cudnn-version-mismatch", "ld-library-path-shadowing")),
-    CheckSpec("xla", "XLA tools", ("xla-cuda-tools-missing",)),
+    CheckSpec(Section.PLATFORM, "Platform", _seen_platform),
+    CheckSpec(Section.PYTHON, "Python", _seen_python),
+    CheckSpec(Section.CONTAINER, "Container GPU access", _seen_container),
+    CheckSpec(Section.DRIVER, "NVIDIA driver", _seen_driver),
+    CheckSpec(Section.PACKAGE, "TensorFlow package", _seen_package),
+    CheckSpec(Section.BUILD, "TensorFlow build", _seen_build),
+    CheckSpec(Section.DEVICES, "GPU devices", _seen_devices),
+    CheckSpec(Section.LIBRARIES, "CUDA libraries", _seen_libraries),
+    CheckSpec(Section.CUDNN, "cuDNN", _seen_cudnn),
+    CheckSpec(Section.XLA, "XLA tools", _seen_xla),
 )
+"""Every line of the report, in order (one per ``Section``)."""
 _PLAIN = Style()
 _COVERED = {c for spec in CHECKS for c in spec.causes} | {"healthy"}
 _STATE = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "info"}
-
-
-def _seen(snap: Snapshot, key: str) -> str | None:
-    """What the snapshot says for a check that found nothing (None: not observed)."""
-    p = snap.platform
-    if key == "platform":
-        parts = [x for x in (p.os, p.arch, p.libc) if x]
-        return " ".join(parts) + (" (WSL2)" if p.wsl else "") if parts else None
-    if key == "python":
-        return snap.python.version
-    if key == "container":
-        if p.container is UNKNOWN:
-            return None
-        return "not in a container" if p.container is None else f"{p.container}, GPU passed in"
-    if key == "driver":
-        if isinstance(snap.driver, Driver) and snap.driver.version:
-            cuda = f" (CUDA {snap.driver.cuda})" if snap.driver.cuda else ""
-            return f"{snap.driver.version}{cuda}"
-        return None
-    tf = snap.tensorflow if isinstance(snap.tensorflow, TensorFlowInfo) else None
-    if key == "package":
-        if snap.packages and "tensorflow" in snap.packages:
-            return f"tensorflow {snap.packages['tensorflow']}"
-        return f"tensorflow {tf.version}" if tf and tf.version else None
-    if key == "build":
-        if tf and tf.build and tf.build.is_cuda_build:
-            return f"CUDA {tf.build.cuda_version or '?'} build"
-        return "imports" if tf and tf.import_error is None else None
-    if key == "devices":
-        if snap.gpus:
-            names = ", ".join(
-                f"{g.name or 'GPU'}"
-                + (f" ({g.compute_capability})" if g.compute_capability else "")
-                for g in snap.gpus
-            )
-            return names
-        return None
-    if key == "libraries":
-        found = [s for s, lib in snap.libraries.items() if isinstance(lib.path, str)]
-        return f"{len(found)} resolved" if found else None
-    if key == "xla":
-        nvcc = next((n for n in snap.packages or {} if n.startswith("nvidia-cuda-nvcc")), None)
-        ptxas = snap.extra.get("ptxas")
-        if nvcc:
-            return f"{nvcc} {(snap.packages or {})[nvcc]}"
-        if isinstance(ptxas, dict) and (ptxas.get("on_path") or ptxas.get("in_wheels")):
-            return "ptxas found"
-        return None
-    if key == "cudnn":
-        for soname, lib in snap.libraries.items():
-            if soname.startswith("libcudnn") and isinstance(lib.path, str):
-                return f"{soname} {lib.version or ''}".strip()
-        return None
-    return None
 
 
 def _blocker(spec: CheckSpec, findings: Sequence[Finding], rules: Ruleset | None) -> str | None:
@@ -249,7 +242,7 @@ def render_text(
                     f"  {style.mark('skipped')} {spec.label}: not checked (blocked by {blocker})"
                 )
                 continue
-            seen = _seen(snap, spec.key)
+            seen = spec.seen(snap)
             if seen is None:
                 out.append(f"  {style.mark('unknown')} {spec.label}: unknown")
             else:

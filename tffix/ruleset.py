@@ -161,6 +161,22 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class FixData:
+    """Values the plans name, from ``[fixes]`` (``rules/fixes.toml``)."""
+
+    ngc_image: str = ""
+    """An NGC TensorFlow container image built for every current GPU architecture."""
+    numpy_1: str = ""
+    """The pin of the last NumPy 1.x release."""
+    metal: str = ""
+    """The pin of Apple's tensorflow-metal plugin."""
+    wheel_lib_dirs: Mapping[str, str] = field(default_factory=frozen_map)
+    """nvidia-* wheel (no -cuXX) -> its folder under site-packages/nvidia/."""
+    soname_lib_dirs: Mapping[str, str] = field(default_factory=frozen_map)
+    """soname stem (``libcudnn``) -> the same folder."""
+
+
+@dataclass(frozen=True, slots=True)
 class Ruleset:
     """Everything in ``rules/`` that diagnosis and planning read."""
 
@@ -177,6 +193,7 @@ class Ruleset:
     policy: Policy = field(default_factory=Policy)
     frameworks: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=frozen_map)
     """framework -> version -> distribution -> specifier."""
+    fixes: FixData = field(default_factory=FixData)
 
     def release(self, version: str | None) -> Release | None:
         """The matrix entry of *version*, if it is in the matrix."""
@@ -220,7 +237,9 @@ class _Reader:
             raise self.fail(key, "must be an array of tables ([[...]])")
         return value
 
-    def keys(self, obj: Mapping[str, Any], key: str, required: set[str], optional: set[str]):
+    def keys(
+        self, obj: Mapping[str, Any], key: str, required: set[str], optional: set[str]
+    ) -> None:
         for name in obj:
             if name not in required | optional:
                 allowed = ", ".join(sorted(required | optional))
@@ -229,7 +248,9 @@ class _Reader:
             if name not in obj:
                 raise self.fail(f"{key}.{name}", "is required")
 
-    def string(self, obj: Mapping[str, Any], name: str, key: str, default: str | None = None):
+    def string(
+        self, obj: Mapping[str, Any], name: str, key: str, default: str | None = None
+    ) -> str:
         value = obj.get(name, default)
         if not isinstance(value, str):
             raise self.fail(f"{key}.{name}", "must be a string")
@@ -253,7 +274,7 @@ class _Reader:
             raise self.fail(f"{key}.{name}", "must be true or false")
         return value
 
-    def regex(self, obj: Mapping[str, Any], name: str, key: str, flags: int = 0):
+    def regex(self, obj: Mapping[str, Any], name: str, key: str, flags: int = 0) -> re.Pattern[str]:
         text = self.string(obj, name, key)
         try:
             return re.compile(text, flags)
@@ -267,6 +288,11 @@ class _Reader:
         except InvalidVersion as exc:
             raise self.fail(f"{key}.{name}", f"{text!r} is not a version") from exc
         return text
+
+
+def parse_cause(file: str, cause_id: str, obj: Mapping[str, Any]) -> CauseMeta:
+    """One ``[causes.<id>]`` table of *file*, validated (a ``RuleError`` names the key)."""
+    return _cause(_Reader(file), cause_id, obj)
 
 
 def _cause(r: _Reader, cause_id: str, obj: Mapping[str, Any]) -> CauseMeta:
@@ -434,6 +460,39 @@ def _policy(r: _Reader, obj: Mapping[str, Any]) -> Policy:
     )
 
 
+def _pin(r: _Reader, obj: Mapping[str, Any], name: str, key: str) -> str:
+    text = r.string(obj, name, key)
+    req = _requirement(r, text, f"{key}.{name}")
+    specs = list(req.specifier)
+    if len(specs) != 1 or specs[0].operator != "==":
+        raise r.fail(f"{key}.{name}", "must pin one exact version (name==version)")
+    return text
+
+
+def _folders(r: _Reader, obj: Mapping[str, Any], name: str, key: str) -> Mapping[str, str]:
+    table = r.table(obj.get(name, {}), f"{key}.{name}")
+    if not all(isinstance(v, str) and v for v in table.values()):
+        raise r.fail(f"{key}.{name}", "values must be folder names")
+    return frozen_map(dict(table))
+
+
+def _fixes(r: _Reader, obj: Mapping[str, Any]) -> FixData:
+    key = "fixes"
+    r.keys(
+        obj,
+        key,
+        {"ngc_image", "numpy_1", "metal"},
+        {"wheel_lib_dirs", "soname_lib_dirs"},
+    )
+    return FixData(
+        ngc_image=r.string(obj, "ngc_image", key),
+        numpy_1=_pin(r, obj, "numpy_1", key),
+        metal=_pin(r, obj, "metal", key),
+        wheel_lib_dirs=_folders(r, obj, "wheel_lib_dirs", key),
+        soname_lib_dirs=_folders(r, obj, "soname_lib_dirs", key),
+    )
+
+
 def _frameworks(r: _Reader, obj: Mapping[str, Any]) -> dict[str, dict[str, dict[str, str]]]:
     out: dict[str, dict[str, dict[str, str]]] = {}
     for name, versions in obj.items():
@@ -467,6 +526,7 @@ class _Collector:
         self.known_bad: list[KnownBad] = []
         self.policy = Policy()
         self.frameworks: dict[str, dict[str, dict[str, str]]] = {}
+        self.fixes = FixData()
 
     def add(self, file: str, data: Mapping[str, Any]) -> None:
         r = _Reader(file)
@@ -482,6 +542,7 @@ class _Collector:
             "known_bad": lambda v: self._list(r, v, "known_bad", _known_bad, self.known_bad),
             "platform": lambda v: setattr(self, "policy", _policy(r, r.table(v, "platform"))),
             "framework": lambda v: self.frameworks.update(_frameworks(r, r.table(v, "framework"))),
+            "fixes": lambda v: setattr(self, "fixes", _fixes(r, r.table(v, "fixes"))),
         }
         for name, value in data.items():
             handler = handlers.get(name)
@@ -537,6 +598,7 @@ class _Collector:
             known_bad=tuple(self.known_bad),
             policy=self.policy,
             frameworks=frozen_map({k: frozen_map(v) for k, v in self.frameworks.items()}),
+            fixes=self.fixes,
         )
 
 

@@ -52,6 +52,7 @@ from tffix.model import Finding, FixSide, Severity
 from tffix.probes import project
 from tffix.probes.project import looks_like_project
 from tffix.resources import rules_dir
+from tffix.ruleset import CauseMeta, parse_cause
 
 try:
     import tomllib
@@ -92,7 +93,6 @@ TOO_COMPLEX = "too complex"
 TEST_FILE = "test file"
 FILE_LIMIT = "over the file limit"
 
-_SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 _LOWER = {Severity.ERROR: Severity.WARNING, Severity.WARNING: Severity.INFO}
 _MAX_SNIPPET = 100
 _MAX_COND = 60
@@ -138,19 +138,10 @@ _MAGIC_ASSIGN_RE = re.compile(r"^[\w.\[\]'\", ]+=\s*[!%]")
 
 
 @dataclass(frozen=True, slots=True)
-class Cause:
-    """One cause id's metadata from ``rules/code.toml``."""
-
-    severity: Severity
-    fix: FixSide
-    summary: str
-
-
-@dataclass(frozen=True, slots=True)
 class ScanRules:
     """The scan's pattern data (``[scan]`` in ``rules/code.toml``)."""
 
-    causes: Mapping[str, Cause]
+    causes: Mapping[str, CauseMeta]
     triggers: tuple[str, ...]
     line_tokens: tuple[str, ...]
     skip_dirs: frozenset[str]
@@ -209,23 +200,16 @@ def parse_scan_rules(text: str) -> ScanRules:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{RULES_FILE}: {exc}") from exc
-    causes: dict[str, Cause] = {}
+    causes: dict[str, CauseMeta] = {}
     for cause_id, entry in _table(data, "causes", "causes").items():
         where = f"causes.{cause_id}"
         if not isinstance(entry, dict):
             raise RuleError(f"{RULES_FILE}: [{where}] must be a table")
-        try:
-            causes[cause_id] = Cause(
-                severity=Severity(_string(entry, "severity", where)),
-                fix=FixSide(_string(entry, "fix", where)),
-                summary=_string(entry, "summary", where),
-            )
-        except ValueError as exc:
-            raise RuleError(f"{RULES_FILE}: [{where}]: {exc}") from exc
+        causes[cause_id] = parse_cause(RULES_FILE, cause_id, entry)
     # The shared id is defined in causes.md; a code location is fixed by editing the code.
     causes.setdefault(
         MASKED,
-        Cause(Severity.ERROR, FixSide.OUTSIDE, "CUDA_VISIBLE_DEVICES hides every GPU"),
+        CauseMeta(MASKED, FixSide.OUTSIDE, Severity.ERROR, "CUDA_VISIBLE_DEVICES hides every GPU"),
     )
     missing = {HIDES, PINS_CPU, OUT_OF_RANGE, DEVICE_ORDER, KERAS_BACKEND, LOADER_PATH}
     missing |= {LOG_SILENCED, EXPORT_NO_EFFECT, RAY_NO_GPUS}
@@ -377,8 +361,9 @@ class _Chunk:
     cell: int | None = None
 
 
-class _Analyzer:
-    """Walks the chunks of one file and collects findings. One instance per file."""
+class _Recorder:
+    """What one file's names mean (imports, names assigned once, constant values), and the
+    findings recorded for it. The recognisers below build on it; one instance per file."""
 
     def __init__(self, rules: ScanRules, display: str, gpu_count: int | None) -> None:
         self.rules = rules
@@ -399,48 +384,30 @@ class _Analyzer:
         self.order_fastest_first: list[tuple[int, str]] = []
         self.index_selections = 0
 
-    # ----------------------------------------------------------------- first pass: names
-
-    def prepass(self, chunks: Sequence[_Chunk]) -> None:
-        """Learn imports, names assigned once, soft placement and graph mode."""
-        for chunk in chunks:
-            for node in _statements(chunk.tree.body):
-                if isinstance(node, ast.Import):
-                    for alias in node.names:
-                        if alias.asname:
-                            self.aliases[alias.asname] = alias.name
-                        else:
-                            top = alias.name.split(".")[0]
-                            self.aliases[top] = top
-                elif isinstance(node, ast.ImportFrom):
-                    for alias in node.names:
-                        local = alias.asname or alias.name
-                        if node.level or not node.module:
-                            self.aliases[local] = None  # relative: not one we know
-                        else:
-                            self.aliases[local] = f"{node.module}.{alias.name}"
-                elif isinstance(node, ast.Assign):
-                    for target in node.targets:
-                        self._bind(target, node.value)
-                elif isinstance(node, ast.AnnAssign):
-                    if node.value is not None:
-                        self._bind(node.target, node.value)
-                elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
-                    self._bind(node.target, None)
-        self._tokens = self._line_tokens()
-        for chunk in chunks:
-            self.chunk = chunk
-            self._relevant_lines = self._lines(chunk)
-            for stmt in _statements(chunk.tree.body):
-                if self._relevant(stmt, header=True):
-                    for node in _header_nodes(stmt):
-                        for sub in ast.walk(node):
-                            if isinstance(sub, ast.Call):
-                                self._note_placement(sub)
-            for stmt in chunk.tree.body:
-                if isinstance(stmt, ast.If) and self._if_kind(stmt.test) == "main":
-                    self.test_module |= self._runs_tests(stmt.body)
-        self.chunk = None
+    def _learn(self, node: ast.stmt) -> None:
+        """Record the imported modules and the names one statement binds."""
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    self.aliases[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    self.aliases[top] = top
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                local = alias.asname or alias.name
+                if node.level or not node.module:
+                    self.aliases[local] = None  # relative: not one we know
+                else:
+                    self.aliases[local] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                self._bind(target, node.value)
+        elif isinstance(node, ast.AnnAssign):
+            if node.value is not None:
+                self._bind(node.target, node.value)
+        elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
+            self._bind(node.target, None)
 
     def _line_tokens(self) -> tuple[frozenset[str], re.Pattern[str] | None]:
         """Tokens that make a line worth a close look: the rules' own, and local names of
@@ -493,34 +460,6 @@ class _Analyzer:
                 self._bind(element, None)
         elif isinstance(target, ast.Starred):
             self._bind(target.value, None)
-
-    def _note_placement(self, call: ast.Call) -> None:
-        name = self.qualname(call.func)
-        if name is None:
-            return
-        if name == "tensorflow.config.set_soft_device_placement" and call.args:
-            value = self._const(call.args[0])
-            if isinstance(value, bool):
-                self.soft_placement = value
-        elif name in self.rules.graph_mode:
-            self.graph_mode = True
-        if name.endswith("ConfigProto"):
-            for keyword in call.keywords:
-                if keyword.arg == "allow_soft_placement":
-                    value = self._const(keyword.value)
-                    if isinstance(value, bool):
-                        self.soft_placement = value
-
-    def _runs_tests(self, body: Sequence[ast.stmt]) -> bool:
-        for stmt in body:
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.Call):
-                    name = self.qualname(node.func) or ""
-                    if any(name == r or name.endswith("." + r) for r in self.rules.test_runners):
-                        return True
-        return False
-
-    # ----------------------------------------------------------------- names and values
 
     def _binding(self, name: str, depth: int) -> str | None:
         if name in self.aliases:
@@ -613,104 +552,73 @@ class _Analyzer:
         value = self._const(node)
         return [(value, cond)] if isinstance(value, str) else []
 
-    # ----------------------------------------------------------------- second pass: walk
-
-    def run(self, chunks: Sequence[_Chunk]) -> None:
-        """Judge every chunk (after ``prepass`` saw them all)."""
-        if self.test_module:
-            return
-        for chunk in chunks:
-            self.chunk = chunk
-            self._relevant_lines = self._lines(chunk)
-            self._stmts(chunk.tree.body, None)
-        self._finish_device_order()
-
-    def _stmts(self, body: Iterable[ast.stmt], cond: _Cond | None) -> None:
-        for stmt in body:
-            if self._relevant(stmt):
-                self._stmt(stmt, cond)
-
-    def _stmt(self, node: ast.stmt, cond: _Cond | None) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if not node.name.startswith("test"):
-                self._ray_remote(node, cond)
-                self._stmts(node.body, cond)
-        elif isinstance(node, ast.ClassDef):
-            if not self._is_test_class(node):
-                self._ray_remote(node, cond)
-                self._stmts(node.body, cond)
-        elif isinstance(node, ast.If):
-            kind = self._if_kind(node.test)
-            self._calls(node.test, cond)
-            if kind == "main":
-                self._stmts(node.body, cond)
-            elif kind != "type_checking":
-                self._stmts(node.body, cond or _Cond(node.test))
-            self._stmts(node.orelse, cond or _Cond(node.test, negate=True))
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            for item in node.items:
-                self._calls(item.context_expr, cond)
-                self._device_block(item.context_expr, node, cond)
-            self._stmts(node.body, cond)
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
-            self._calls(node.iter if not isinstance(node, ast.While) else node.test, cond)
-            self._stmts(node.body, cond)
-            self._stmts(node.orelse, cond)
-        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            self._stmts(node.body, cond)  # type: ignore[attr-defined]
-            for handler in node.handlers:  # type: ignore[attr-defined]
-                self._stmts(handler.body, cond or _Cond(None, text="an exception is caught"))
-            self._stmts(node.orelse, cond)  # type: ignore[attr-defined]
-            self._stmts(node.finalbody, cond)  # type: ignore[attr-defined]
-        elif isinstance(node, ast.Match):
-            for case in node.cases:
-                self._stmts(case.body, cond or _Cond(None, text="a match case applies"))
-        else:
-            self._simple(node, cond)
-
-    def _is_test_class(self, node: ast.ClassDef) -> bool:
-        if node.name.startswith("Test"):
-            return True
-        for base in node.bases:
-            name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
-            if name.endswith("TestCase"):
-                return True
-        return False
-
     @staticmethod
-    def _if_kind(test: ast.expr) -> str:
-        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
-            sides = [test.left, test.comparators[0]]
-            names = {s.id for s in sides if isinstance(s, ast.Name)}
-            consts = {s.value for s in sides if isinstance(s, ast.Constant)}
-            if names == {"__name__"} and consts == {"__main__"}:
-                return "main"
-        if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-            isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-        ):
-            return "type_checking"
-        return ""
+    def _arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
+        if len(call.args) > position:
+            return call.args[position]
+        for item in call.keywords:
+            if item.arg == keyword:
+                return item.value
+        return None
 
-    def _simple(self, node: ast.stmt, cond: _Cond | None) -> None:
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                self._environ_item(target, node.value, node, cond)
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            self._environ_item(node.target, node.value, node, cond)
-        elif (
-            isinstance(node, ast.AugAssign)
-            and isinstance(node.op, ast.BitOr)
-            and self.qualname(node.target) == "os.environ"
-        ):
-            self._environ_mapping(node.value, node, cond)
-        self._calls(node, cond)
+    def add(
+        self,
+        cause: str,
+        lineno: int,
+        cond: _Cond | None,
+        *,
+        title: str,
+        why: str,
+        edit: str,
+        severity: Severity | None = None,
+        restart: bool = False,
+    ) -> None:
+        """Record a finding at *lineno* of the current chunk. *restart*: in a notebook, the
+        edit takes effect only after a kernel restart (the environment and TensorFlow's
+        device list are fixed once TensorFlow has started)."""
+        info = self.rules.causes[cause]
+        severity = severity or info.severity
+        if cond is not None:
+            severity = _LOWER.get(severity, severity)
+            title = f"{title} (only when `{cond.render()}`)"
+        chunk = self.chunk
+        cell = chunk.cell if chunk else None
+        if cell is None:
+            location = f"{self.display}:{lineno}"
+            where = f"{self.display} line {lineno}"
+        else:
+            location = f"{self.display}:cell {cell}:line {lineno}"
+            where = f"{self.display} cell {cell} line {lineno}"
+        key = (cause, location, title)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        line = chunk.lines[lineno - 1].strip() if chunk and 0 < lineno <= len(chunk.lines) else ""
+        if len(line) > _MAX_SNIPPET:
+            line = line[: _MAX_SNIPPET - 1] + "…"
+        fix = f"edit {where}: " + edit.replace("{code}", f"`{line}`")
+        if cell is not None and restart:
+            fix += ", then restart the kernel (the old setting stays until it restarts)"
+        finding = Finding(
+            id=cause,
+            severity=severity,
+            fix=info.fix,
+            title=title,
+            evidence=(f"code:{location}",),
+            detail=f"code: {line}\nwhy: {why}\nfix: {fix}",
+            location=location,
+        )
+        self.found.append(((cell or 0, lineno), finding))
 
-    def _calls(self, node: ast.AST, cond: _Cond | None) -> None:
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Call):
-                self._call(sub, cond)
+    def findings(self) -> tuple[Finding, ...]:
+        """The findings in file order."""
+        return tuple(f for _, f in sorted(self.found, key=lambda pair: pair[0]))
 
-    # ----------------------------------------------------------------- patterns
+
+class _Environment(_Recorder):
+    """Recognises environment settings made in code: ``os.environ``/``os.putenv`` in Python,
+    ``%env`` magics and ``!``/``%%bash`` shell lines in notebooks (CUDA_VISIBLE_DEVICES,
+    CUDA_DEVICE_ORDER, KERAS_BACKEND, LD_LIBRARY_PATH, TF_CPP_MIN_LOG_LEVEL)."""
 
     def _environ_item(
         self, target: ast.expr, value: ast.expr, stmt: ast.stmt, cond: _Cond | None
@@ -742,273 +650,6 @@ class _Analyzer:
         for text, extra in values:
             self.env_set(var, text, getattr(stmt, "lineno", 1), extra, how="python")
 
-    def _call(self, call: ast.Call, cond: _Cond | None) -> None:
-        name = self.qualname(call.func)
-        if name is None:
-            return
-        args = call.args
-        if name in ("os.putenv", "os.environ.setdefault", "os.environ.__setitem__"):
-            if len(args) >= 2:
-                key = self._const(args[0])
-                if isinstance(key, str):
-                    self._env_expr(key, args[1], call, cond)
-        elif name == "os.environ.update":
-            for arg in args:
-                self._environ_mapping(arg, call, cond)
-            for keyword in call.keywords:
-                if keyword.arg:
-                    self._env_expr(keyword.arg, keyword.value, call, cond)
-        elif name == "tensorflow.config.set_visible_devices":
-            self._set_visible_devices(call, cond)
-        elif name.endswith("ConfigProto"):
-            self._config_proto(call, cond)
-        elif name in ("tensorflow.distribute.OneDeviceStrategy", "keras.config.set_backend"):
-            spec = self._arg(call, 0, "device" if "Strategy" in name else "backend")
-            value = None if spec is None else self._const(spec)
-            if isinstance(value, str) and "Strategy" in name:
-                device = parse_device(value)
-                if device and device[0] == "CPU":
-                    self._strategy_cpu(call, value, cond)
-            elif isinstance(value, str):
-                self._keras_backend(value, call.lineno, cond, how="python")
-        elif name.startswith("get_ipython()."):
-            self._ipython_call(name.rsplit(".", 1)[1], call, cond)
-        elif name.startswith("ray."):
-            self._ray_call(name, call, cond)
-
-    @staticmethod
-    def _arg(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
-        if len(call.args) > position:
-            return call.args[position]
-        for item in call.keywords:
-            if item.arg == keyword:
-                return item.value
-        return None
-
-    def _device_kind(self, node: ast.expr, depth: int = 0) -> str | None:
-        """``CPU``/``GPU`` when *node* is a device list of one kind only, else None."""
-        if depth > _MAX_DEPTH:
-            return None
-        if isinstance(node, ast.Name) and node.id in self.assigned:
-            return self._device_kind(self.assigned[node.id], depth + 1)
-        if isinstance(node, ast.Subscript):
-            return self._device_kind(node.value, depth + 1)
-        if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
-            kinds = {self._device_kind(e, depth + 1) for e in node.elts}
-            return kinds.pop() if len(kinds) == 1 else None
-        if isinstance(node, ast.Call):
-            name = self.qualname(node.func) or ""
-            if name.rsplit(".", 1)[-1] in (
-                "list_physical_devices",
-                "get_visible_devices",
-                "list_logical_devices",
-            ):
-                kind_node = self._arg(node, 0, "device_type")
-                kind = None if kind_node is None else self._const(kind_node)
-                return kind.upper() if isinstance(kind, str) else None
-        return None
-
-    def _set_visible_devices(self, call: ast.Call, cond: _Cond | None) -> None:
-        devices = self._arg(call, 0, "devices")
-        kind_node = self._arg(call, 1, "device_type")
-        kind = None if kind_node is None else self._const(kind_node)
-        kind = kind.upper() if isinstance(kind, str) else None
-        if devices is None or (kind_node is not None and kind is None):
-            return
-        empty = isinstance(devices, (ast.List, ast.Tuple)) and not devices.elts
-        if (empty and kind in ("GPU", None)) or (
-            kind is None and self._device_kind(devices) == "CPU"
-        ):
-            what = "an empty GPU list" if empty else "a list of CPU devices only"
-            self.add(
-                HIDES,
-                call.lineno,
-                cond,
-                restart=True,
-                title="tf.config.set_visible_devices hides every GPU from TensorFlow",
-                why=f"it is given {what}, so TensorFlow registers no GPU device and every op "
-                "runs on the CPU",
-                edit="delete {code} (TensorFlow sees every GPU by default; to use one GPU "
-                "only, pass tf.config.list_physical_devices('GPU')[:1], 'GPU')",
-            )
-
-    def _config_proto(self, call: ast.Call, cond: _Cond | None) -> None:
-        for keyword in call.keywords:
-            if keyword.arg != "device_count" or not isinstance(keyword.value, ast.Dict):
-                continue
-            for key_node, value_node in zip(keyword.value.keys, keyword.value.values, strict=False):
-                key = None if key_node is None else self._const(key_node)
-                if isinstance(key, str) and key.upper() == "GPU" and self._const(value_node) == "0":
-                    self.add(
-                        HIDES,
-                        call.lineno,
-                        cond,
-                        restart=True,
-                        title="ConfigProto(device_count={'GPU': 0}) gives TensorFlow no GPU",
-                        why="a session built with this config creates no GPU device, so "
-                        "everything it runs is placed on the CPU",
-                        edit="in {code}, remove the 'GPU': 0 entry from device_count",
-                    )
-
-    def _strategy_cpu(self, call: ast.Call, spec: str, cond: _Cond | None) -> None:
-        self.add(
-            PINS_CPU,
-            call.lineno,
-            cond,
-            title=f"OneDeviceStrategy({spec!r}) trains on the CPU",
-            why="every variable and step created under this strategy is placed on the CPU, "
-            "even when a GPU is visible",
-            edit="in {code}, use '/GPU:0' instead of " + repr(spec) + " (or "
-            "tf.distribute.get_strategy() to let TensorFlow choose)",
-        )
-
-    def _device_block(
-        self, expr: ast.expr, block: ast.With | ast.AsyncWith, cond: _Cond | None
-    ) -> None:
-        if not isinstance(expr, ast.Call):
-            return
-        if self.qualname(expr.func) not in ("tensorflow.device", "keras.device"):
-            return
-        spec_node = self._arg(expr, 0, "device_name")
-        spec = None if spec_node is None else self._const(spec_node)
-        device = parse_device(spec) if isinstance(spec, str) else None
-        if device is None:
-            return
-        kind, index = device
-        if kind == "CPU" and self._trains(block.body):
-            self.add(
-                PINS_CPU,
-                expr.lineno,
-                cond,
-                title=f"with tf.device({spec!r}) pins model building or training to the CPU",
-                why="everything created or run inside this block is placed on the CPU even "
-                "when a GPU is visible; without a tf.device block TensorFlow already uses the "
-                "GPU",
-                edit="remove {code} and dedent the block under it (keep a CPU block around the "
-                "input pipeline only, if that was the intent)",
-            )
-        elif kind == "GPU" and index is not None and self.gpu_count and index >= self.gpu_count:
-            soft_off = self.soft_placement is False or (
-                self.graph_mode and self.soft_placement is not True
-            )
-            severity = Severity.ERROR if soft_off else Severity.INFO
-            why = (
-                "soft device placement is off here, so TensorFlow fails with "
-                "'Could not satisfy explicit device specification'"
-                if soft_off
-                else "with soft device placement (TensorFlow 2's default in eager mode) the "
-                "ops silently go to another device instead"
-            )
-            self.add(
-                OUT_OF_RANGE,
-                expr.lineno,
-                cond,
-                severity=severity,
-                title=f"tf.device({spec!r}) names GPU {index}, but this machine has "
-                f"{self.gpu_count} GPU{'s' if self.gpu_count != 1 else ''}",
-                why=why,
-                edit=f"in {{code}}, use a GPU that exists ('/GPU:0' … '/GPU:{self.gpu_count - 1}')",
-            )
-
-    def _trains(self, body: Sequence[ast.stmt]) -> bool:
-        rules = self.rules
-        for node in _walk_same_scope(body):
-            if not isinstance(node, ast.Call):
-                continue
-            func = node.func
-            last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if isinstance(func, ast.Attribute) and last in rules.training_methods:
-                return True
-            name = self.qualname(func) or ""
-            if name in rules.training_constructors or name.startswith(
-                tuple(m + "." for m in rules.training_modules)
-            ):
-                return True
-            lowered = last.lower()
-            if any(p.search(lowered) for p in rules.training_functions):
-                return True
-        return False
-
-    # ----------------------------------------------------------------- Ray
-
-    def _gpus_requested(self, node: ast.expr | None) -> bool | None:
-        """For a resources dict literal: True when it asks for a GPU (``"gpu": 1``, or any
-        value not known to be 0), False when not, None when it cannot be read."""
-        if not isinstance(node, ast.Dict):
-            return None
-        for key_node, value in zip(node.keys, node.values, strict=True):
-            key = None if key_node is None else self._const(key_node)
-            if key_node is None:
-                return None  # **other: cannot tell
-            if isinstance(key, str) and key.lower() in ("gpu", "gpus", "num_gpus"):
-                return self._const(value) not in ("0", False)
-        return False
-
-    def _ray_remote(
-        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, cond: _Cond | None
-    ) -> None:
-        for decorator in node.decorator_list:
-            call = decorator if isinstance(decorator, ast.Call) else None
-            name = self.qualname(call.func if call else decorator)
-            if name != "ray.remote":
-                continue
-            gpus = (
-                next((k.value for k in call.keywords if k.arg == "num_gpus"), None)
-                if call
-                else None
-            )
-            if gpus is not None and self._const(gpus) not in ("0",):
-                return  # asks for GPUs (or a number the scan cannot read)
-            if not self._trains(
-                node.body if not isinstance(node, ast.ClassDef) else _methods_body(node)
-            ):
-                return
-            self.add(
-                RAY_NO_GPUS,
-                decorator.lineno,
-                cond,
-                title=f"Ray runs {node.name} without a GPU",
-                why="Ray sets CUDA_VISIBLE_DEVICES to an empty value in every task or actor "
-                "that does not ask for GPUs, so TensorFlow inside it sees none",
-                edit="in {code}, ask for a GPU: @ray.remote(num_gpus=1)",
-            )
-
-    def _ray_call(self, name: str, call: ast.Call, cond: _Cond | None) -> None:
-        last = name.rsplit(".", 1)[-1]
-        if last == "run" and ".tune." in f".{name}.":
-            resources = self._arg(call, 99, "resources_per_trial")
-            what = "resources_per_trial"
-        elif last == "with_resources":
-            resources = self._arg(call, 1, "resources")
-            what = "the resources"
-        elif last == "ScalingConfig":
-            use_gpu = self._arg(call, 99, "use_gpu")
-            if use_gpu is not None and self._const(use_gpu) is not False:
-                return
-            self.add(
-                RAY_NO_GPUS,
-                call.lineno,
-                cond,
-                title="ScalingConfig without use_gpu=True trains every worker on the CPU",
-                why="Ray Train gives workers no GPU unless use_gpu=True, and sets "
-                "CUDA_VISIBLE_DEVICES to an empty value in them",
-                edit="in {code}, add use_gpu=True",
-            )
-            return
-        else:
-            return
-        if resources is None or self._gpus_requested(resources) is not False:
-            return
-        self.add(
-            RAY_NO_GPUS,
-            call.lineno,
-            cond,
-            title=f"{what} of this Ray Tune trial ask for no GPU",
-            why="Ray starts a trial that asks for no GPU with CUDA_VISIBLE_DEVICES set to an "
-            "empty value, so TensorFlow inside it sees none",
-            edit='in {code}, add "gpu": 1 to ' + what,
-        )
-
     def _ipython_call(self, method: str, call: ast.Call, cond: _Cond | None) -> None:
         args = [self._const(a) for a in call.args]
         if method in ("run_line_magic", "magic") and args and isinstance(args[0], str):
@@ -1017,8 +658,6 @@ class _Analyzer:
                 self.magic(f"%{line.lstrip('%')}", call.lineno, cond)
         elif method == "system" and args and isinstance(args[0], str):
             self.shell([(call.lineno, args[0])], cond)
-
-    # ----------------------------------------------------------------- env settings
 
     def magic(self, line: str, lineno: int, cond: _Cond | None) -> None:
         """Judge a ``%env``/``%set_env`` magic line."""
@@ -1192,60 +831,421 @@ class _Analyzer:
                 edit="in {code}, set CUDA_DEVICE_ORDER to 'PCI_BUS_ID'",
             )
 
-    # ----------------------------------------------------------------- findings
 
-    def add(
-        self,
-        cause: str,
-        lineno: int,
-        cond: _Cond | None,
-        *,
-        title: str,
-        why: str,
-        edit: str,
-        severity: Severity | None = None,
-        restart: bool = False,
-    ) -> None:
-        """Record a finding at *lineno* of the current chunk. *restart*: in a notebook, the
-        edit takes effect only after a kernel restart (the environment and TensorFlow's
-        device list are fixed once TensorFlow has started)."""
-        info = self.rules.causes[cause]
-        severity = severity or info.severity
-        if cond is not None:
-            severity = _LOWER.get(severity, severity)
-            title = f"{title} (only when `{cond.render()}`)"
-        chunk = self.chunk
-        cell = chunk.cell if chunk else None
-        if cell is None:
-            location = f"{self.display}:{lineno}"
-            where = f"{self.display} line {lineno}"
-        else:
-            location = f"{self.display}:cell {cell}:line {lineno}"
-            where = f"{self.display} cell {cell} line {lineno}"
-        key = (cause, location, title)
-        if key in self._seen:
+class _Placement(_Recorder):
+    """Recognises device placement that keeps TensorFlow off the GPU: ``set_visible_devices``,
+    ``ConfigProto(device_count=…)``, CPU-only strategies and ``tf.device`` blocks around
+    training, and soft placement / graph mode (which change what a GPU index means)."""
+
+    def _note_placement(self, call: ast.Call) -> None:
+        name = self.qualname(call.func)
+        if name is None:
             return
-        self._seen.add(key)
-        line = chunk.lines[lineno - 1].strip() if chunk and 0 < lineno <= len(chunk.lines) else ""
-        if len(line) > _MAX_SNIPPET:
-            line = line[: _MAX_SNIPPET - 1] + "…"
-        fix = f"edit {where}: " + edit.replace("{code}", f"`{line}`")
-        if cell is not None and restart:
-            fix += ", then restart the kernel (the old setting stays until it restarts)"
-        finding = Finding(
-            id=cause,
-            severity=severity,
-            fix=info.fix,
-            title=title,
-            evidence=(f"code:{location}",),
-            detail=f"code: {line}\nwhy: {why}\nfix: {fix}",
-            location=location,
-        )
-        self.found.append(((cell or 0, lineno), finding))
+        if name == "tensorflow.config.set_soft_device_placement" and call.args:
+            value = self._const(call.args[0])
+            if isinstance(value, bool):
+                self.soft_placement = value
+        elif name in self.rules.graph_mode:
+            self.graph_mode = True
+        if name.endswith("ConfigProto"):
+            for keyword in call.keywords:
+                if keyword.arg == "allow_soft_placement":
+                    value = self._const(keyword.value)
+                    if isinstance(value, bool):
+                        self.soft_placement = value
 
-    def findings(self) -> tuple[Finding, ...]:
-        """The findings in file order."""
-        return tuple(f for _, f in sorted(self.found, key=lambda pair: pair[0]))
+    def _device_kind(self, node: ast.expr, depth: int = 0) -> str | None:
+        """``CPU``/``GPU`` when *node* is a device list of one kind only, else None."""
+        if depth > _MAX_DEPTH:
+            return None
+        if isinstance(node, ast.Name) and node.id in self.assigned:
+            return self._device_kind(self.assigned[node.id], depth + 1)
+        if isinstance(node, ast.Subscript):
+            return self._device_kind(node.value, depth + 1)
+        if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
+            kinds = {self._device_kind(e, depth + 1) for e in node.elts}
+            return kinds.pop() if len(kinds) == 1 else None
+        if isinstance(node, ast.Call):
+            name = self.qualname(node.func) or ""
+            if name.rsplit(".", 1)[-1] in (
+                "list_physical_devices",
+                "get_visible_devices",
+                "list_logical_devices",
+            ):
+                kind_node = self._arg(node, 0, "device_type")
+                kind = None if kind_node is None else self._const(kind_node)
+                return kind.upper() if isinstance(kind, str) else None
+        return None
+
+    def _set_visible_devices(self, call: ast.Call, cond: _Cond | None) -> None:
+        devices = self._arg(call, 0, "devices")
+        kind_node = self._arg(call, 1, "device_type")
+        kind = None if kind_node is None else self._const(kind_node)
+        kind = kind.upper() if isinstance(kind, str) else None
+        if devices is None or (kind_node is not None and kind is None):
+            return
+        empty = isinstance(devices, (ast.List, ast.Tuple)) and not devices.elts
+        if (empty and kind in ("GPU", None)) or (
+            kind is None and self._device_kind(devices) == "CPU"
+        ):
+            what = "an empty GPU list" if empty else "a list of CPU devices only"
+            self.add(
+                HIDES,
+                call.lineno,
+                cond,
+                restart=True,
+                title="tf.config.set_visible_devices hides every GPU from TensorFlow",
+                why=f"it is given {what}, so TensorFlow registers no GPU device and every op "
+                "runs on the CPU",
+                edit="delete {code} (TensorFlow sees every GPU by default; to use one GPU "
+                "only, pass tf.config.list_physical_devices('GPU')[:1], 'GPU')",
+            )
+
+    def _config_proto(self, call: ast.Call, cond: _Cond | None) -> None:
+        for keyword in call.keywords:
+            if keyword.arg != "device_count" or not isinstance(keyword.value, ast.Dict):
+                continue
+            for key_node, value_node in zip(keyword.value.keys, keyword.value.values, strict=False):
+                key = None if key_node is None else self._const(key_node)
+                if isinstance(key, str) and key.upper() == "GPU" and self._const(value_node) == "0":
+                    self.add(
+                        HIDES,
+                        call.lineno,
+                        cond,
+                        restart=True,
+                        title="ConfigProto(device_count={'GPU': 0}) gives TensorFlow no GPU",
+                        why="a session built with this config creates no GPU device, so "
+                        "everything it runs is placed on the CPU",
+                        edit="in {code}, remove the 'GPU': 0 entry from device_count",
+                    )
+
+    def _strategy_cpu(self, call: ast.Call, spec: str, cond: _Cond | None) -> None:
+        self.add(
+            PINS_CPU,
+            call.lineno,
+            cond,
+            title=f"OneDeviceStrategy({spec!r}) trains on the CPU",
+            why="every variable and step created under this strategy is placed on the CPU, "
+            "even when a GPU is visible",
+            edit="in {code}, use '/GPU:0' instead of " + repr(spec) + " (or "
+            "tf.distribute.get_strategy() to let TensorFlow choose)",
+        )
+
+    def _device_block(
+        self, expr: ast.expr, block: ast.With | ast.AsyncWith, cond: _Cond | None
+    ) -> None:
+        if not isinstance(expr, ast.Call):
+            return
+        if self.qualname(expr.func) not in ("tensorflow.device", "keras.device"):
+            return
+        spec_node = self._arg(expr, 0, "device_name")
+        spec = None if spec_node is None else self._const(spec_node)
+        device = parse_device(spec) if isinstance(spec, str) else None
+        if device is None:
+            return
+        kind, index = device
+        if kind == "CPU" and self._trains(block.body):
+            self.add(
+                PINS_CPU,
+                expr.lineno,
+                cond,
+                title=f"with tf.device({spec!r}) pins model building or training to the CPU",
+                why="everything created or run inside this block is placed on the CPU even "
+                "when a GPU is visible; without a tf.device block TensorFlow already uses the "
+                "GPU",
+                edit="remove {code} and dedent the block under it (keep a CPU block around the "
+                "input pipeline only, if that was the intent)",
+            )
+        elif kind == "GPU" and index is not None and self.gpu_count and index >= self.gpu_count:
+            soft_off = self.soft_placement is False or (
+                self.graph_mode and self.soft_placement is not True
+            )
+            severity = Severity.ERROR if soft_off else Severity.INFO
+            why = (
+                "soft device placement is off here, so TensorFlow fails with "
+                "'Could not satisfy explicit device specification'"
+                if soft_off
+                else "with soft device placement (TensorFlow 2's default in eager mode) the "
+                "ops silently go to another device instead"
+            )
+            self.add(
+                OUT_OF_RANGE,
+                expr.lineno,
+                cond,
+                severity=severity,
+                title=f"tf.device({spec!r}) names GPU {index}, but this machine has "
+                f"{self.gpu_count} GPU{'s' if self.gpu_count != 1 else ''}",
+                why=why,
+                edit=f"in {{code}}, use a GPU that exists ('/GPU:0' … '/GPU:{self.gpu_count - 1}')",
+            )
+
+    def _trains(self, body: Sequence[ast.stmt]) -> bool:
+        rules = self.rules
+        for node in _walk_same_scope(body):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if isinstance(func, ast.Attribute) and last in rules.training_methods:
+                return True
+            name = self.qualname(func) or ""
+            if name in rules.training_constructors or name.startswith(
+                tuple(m + "." for m in rules.training_modules)
+            ):
+                return True
+            lowered = last.lower()
+            if any(p.search(lowered) for p in rules.training_functions):
+                return True
+        return False
+
+
+class _Ray(_Placement):
+    """Recognises Ray tasks and actors that train with TensorFlow but ask Ray for no GPU."""
+
+    def _gpus_requested(self, node: ast.expr | None) -> bool | None:
+        """For a resources dict literal: True when it asks for a GPU (``"gpu": 1``, or any
+        value not known to be 0), False when not, None when it cannot be read."""
+        if not isinstance(node, ast.Dict):
+            return None
+        for key_node, value in zip(node.keys, node.values, strict=True):
+            key = None if key_node is None else self._const(key_node)
+            if key_node is None:
+                return None  # **other: cannot tell
+            if isinstance(key, str) and key.lower() in ("gpu", "gpus", "num_gpus"):
+                return self._const(value) not in ("0", False)
+        return False
+
+    def _ray_remote(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, cond: _Cond | None
+    ) -> None:
+        for decorator in node.decorator_list:
+            call = decorator if isinstance(decorator, ast.Call) else None
+            name = self.qualname(call.func if call else decorator)
+            if name != "ray.remote":
+                continue
+            gpus = (
+                next((k.value for k in call.keywords if k.arg == "num_gpus"), None)
+                if call
+                else None
+            )
+            if gpus is not None and self._const(gpus) not in ("0",):
+                return  # asks for GPUs (or a number the scan cannot read)
+            if not self._trains(
+                node.body if not isinstance(node, ast.ClassDef) else _methods_body(node)
+            ):
+                return
+            self.add(
+                RAY_NO_GPUS,
+                decorator.lineno,
+                cond,
+                title=f"Ray runs {node.name} without a GPU",
+                why="Ray sets CUDA_VISIBLE_DEVICES to an empty value in every task or actor "
+                "that does not ask for GPUs, so TensorFlow inside it sees none",
+                edit="in {code}, ask for a GPU: @ray.remote(num_gpus=1)",
+            )
+
+    def _ray_call(self, name: str, call: ast.Call, cond: _Cond | None) -> None:
+        last = name.rsplit(".", 1)[-1]
+        if last == "run" and ".tune." in f".{name}.":
+            resources = self._arg(call, 99, "resources_per_trial")
+            what = "resources_per_trial"
+        elif last == "with_resources":
+            resources = self._arg(call, 1, "resources")
+            what = "the resources"
+        elif last == "ScalingConfig":
+            use_gpu = self._arg(call, 99, "use_gpu")
+            if use_gpu is not None and self._const(use_gpu) is not False:
+                return
+            self.add(
+                RAY_NO_GPUS,
+                call.lineno,
+                cond,
+                title="ScalingConfig without use_gpu=True trains every worker on the CPU",
+                why="Ray Train gives workers no GPU unless use_gpu=True, and sets "
+                "CUDA_VISIBLE_DEVICES to an empty value in them",
+                edit="in {code}, add use_gpu=True",
+            )
+            return
+        else:
+            return
+        if resources is None or self._gpus_requested(resources) is not False:
+            return
+        self.add(
+            RAY_NO_GPUS,
+            call.lineno,
+            cond,
+            title=f"{what} of this Ray Tune trial ask for no GPU",
+            why="Ray starts a trial that asks for no GPU with CUDA_VISIBLE_DEVICES set to an "
+            "empty value, so TensorFlow inside it sees none",
+            edit='in {code}, add "gpu": 1 to ' + what,
+        )
+
+
+class _Analyzer(_Environment, _Ray):
+    """Walks the chunks of one file (a first pass for names and placement, a second over every
+    relevant statement) and hands each call and assignment to the recogniser it concerns."""
+
+    def prepass(self, chunks: Sequence[_Chunk]) -> None:
+        """Learn imports, names assigned once, soft placement and graph mode."""
+        for chunk in chunks:
+            for node in _statements(chunk.tree.body):
+                self._learn(node)
+        self._tokens = self._line_tokens()
+        for chunk in chunks:
+            self.chunk = chunk
+            self._relevant_lines = self._lines(chunk)
+            for stmt in _statements(chunk.tree.body):
+                if self._relevant(stmt, header=True):
+                    for header in _header_nodes(stmt):
+                        for sub in ast.walk(header):
+                            if isinstance(sub, ast.Call):
+                                self._note_placement(sub)
+            for stmt in chunk.tree.body:
+                if isinstance(stmt, ast.If) and self._if_kind(stmt.test) == "main":
+                    self.test_module |= self._runs_tests(stmt.body)
+        self.chunk = None
+
+    def _runs_tests(self, body: Sequence[ast.stmt]) -> bool:
+        for stmt in body:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Call):
+                    name = self.qualname(node.func) or ""
+                    if any(name == r or name.endswith("." + r) for r in self.rules.test_runners):
+                        return True
+        return False
+
+    def run(self, chunks: Sequence[_Chunk]) -> None:
+        """Judge every chunk (after ``prepass`` saw them all)."""
+        if self.test_module:
+            return
+        for chunk in chunks:
+            self.chunk = chunk
+            self._relevant_lines = self._lines(chunk)
+            self._stmts(chunk.tree.body, None)
+        self._finish_device_order()
+
+    def _stmts(self, body: Iterable[ast.stmt], cond: _Cond | None) -> None:
+        for stmt in body:
+            if self._relevant(stmt):
+                self._stmt(stmt, cond)
+
+    def _stmt(self, node: ast.stmt, cond: _Cond | None) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if not node.name.startswith("test"):
+                self._ray_remote(node, cond)
+                self._stmts(node.body, cond)
+        elif isinstance(node, ast.ClassDef):
+            if not self._is_test_class(node):
+                self._ray_remote(node, cond)
+                self._stmts(node.body, cond)
+        elif isinstance(node, ast.If):
+            kind = self._if_kind(node.test)
+            self._calls(node.test, cond)
+            if kind == "main":
+                self._stmts(node.body, cond)
+            elif kind != "type_checking":
+                self._stmts(node.body, cond or _Cond(node.test))
+            self._stmts(node.orelse, cond or _Cond(node.test, negate=True))
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                self._calls(item.context_expr, cond)
+                self._device_block(item.context_expr, node, cond)
+            self._stmts(node.body, cond)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            self._calls(node.iter if not isinstance(node, ast.While) else node.test, cond)
+            self._stmts(node.body, cond)
+            self._stmts(node.orelse, cond)
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            self._stmts(node.body, cond)  # type: ignore[attr-defined]
+            for handler in node.handlers:  # type: ignore[attr-defined]
+                self._stmts(handler.body, cond or _Cond(None, text="an exception is caught"))
+            self._stmts(node.orelse, cond)  # type: ignore[attr-defined]
+            self._stmts(node.finalbody, cond)  # type: ignore[attr-defined]
+        elif isinstance(node, ast.Match):
+            for case in node.cases:
+                self._stmts(case.body, cond or _Cond(None, text="a match case applies"))
+        else:
+            self._simple(node, cond)
+
+    def _is_test_class(self, node: ast.ClassDef) -> bool:
+        if node.name.startswith("Test"):
+            return True
+        for base in node.bases:
+            name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+            if name.endswith("TestCase"):
+                return True
+        return False
+
+    @staticmethod
+    def _if_kind(test: ast.expr) -> str:
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+            sides = [test.left, test.comparators[0]]
+            names = {s.id for s in sides if isinstance(s, ast.Name)}
+            consts = {s.value for s in sides if isinstance(s, ast.Constant)}
+            if names == {"__name__"} and consts == {"__main__"}:
+                return "main"
+        if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+            isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+        ):
+            return "type_checking"
+        return ""
+
+    def _simple(self, node: ast.stmt, cond: _Cond | None) -> None:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                self._environ_item(target, node.value, node, cond)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            self._environ_item(node.target, node.value, node, cond)
+        elif (
+            isinstance(node, ast.AugAssign)
+            and isinstance(node.op, ast.BitOr)
+            and self.qualname(node.target) == "os.environ"
+        ):
+            self._environ_mapping(node.value, node, cond)
+        self._calls(node, cond)
+
+    def _calls(self, node: ast.AST, cond: _Cond | None) -> None:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                self._call(sub, cond)
+
+    def _call(self, call: ast.Call, cond: _Cond | None) -> None:
+        name = self.qualname(call.func)
+        if name is None:
+            return
+        args = call.args
+        if name in ("os.putenv", "os.environ.setdefault", "os.environ.__setitem__"):
+            if len(args) >= 2:
+                key = self._const(args[0])
+                if isinstance(key, str):
+                    self._env_expr(key, args[1], call, cond)
+        elif name == "os.environ.update":
+            for arg in args:
+                self._environ_mapping(arg, call, cond)
+            for keyword in call.keywords:
+                if keyword.arg:
+                    self._env_expr(keyword.arg, keyword.value, call, cond)
+        elif name == "tensorflow.config.set_visible_devices":
+            self._set_visible_devices(call, cond)
+        elif name.endswith("ConfigProto"):
+            self._config_proto(call, cond)
+        elif name in ("tensorflow.distribute.OneDeviceStrategy", "keras.config.set_backend"):
+            self._device_or_backend(name, call, cond)
+        elif name.startswith("get_ipython()."):
+            self._ipython_call(name.rsplit(".", 1)[1], call, cond)
+        elif name.startswith("ray."):
+            self._ray_call(name, call, cond)
+
+    def _device_or_backend(self, name: str, call: ast.Call, cond: _Cond | None) -> None:
+        """``OneDeviceStrategy('/cpu:0')`` or ``keras.config.set_backend('jax')``."""
+        spec = self._arg(call, 0, "device" if "Strategy" in name else "backend")
+        value = None if spec is None else self._const(spec)
+        if isinstance(value, str) and "Strategy" in name:
+            device = parse_device(value)
+            if device and device[0] == "CPU":
+                self._strategy_cpu(call, value, cond)
+        elif isinstance(value, str):
+            self._keras_backend(value, call.lineno, cond, how="python")
 
 
 def canonical_name(name: str) -> str:
@@ -1409,7 +1409,7 @@ def _translate(number: int, source: str) -> _Cell:
             return _Cell(number, None, tuple(lines), (), (), False)  # %%writefile, %%html, …
     out: list[str] = []
     magics: list[tuple[int, str]] = []
-    shell: list[tuple[int, str]] = []
+    shell_lines: list[tuple[int, str]] = []
     for lineno, line in enumerate(lines, start=1):
         stripped = line.lstrip()
         indent = line[: len(line) - len(stripped)]
@@ -1419,13 +1419,13 @@ def _translate(number: int, source: str) -> _Cell:
             magics.append((lineno, stripped))
             out.append(indent + "pass")
         elif stripped.startswith("!"):
-            shell.append((lineno, stripped[1:]))
+            shell_lines.append((lineno, stripped[1:]))
             out.append(indent + "pass")
         elif _MAGIC_ASSIGN_RE.match(stripped) or stripped.endswith("?"):
             out.append(indent + "pass")  # files = !ls, x = %time f(), obj?
         else:
             out.append(line)
-    return _Cell(number, "\n".join(out), tuple(lines), tuple(magics), tuple(shell), False)
+    return _Cell(number, "\n".join(out), tuple(lines), tuple(magics), tuple(shell_lines), False)
 
 
 def notebook_cells(json_text: str) -> list[_Cell]:
@@ -1610,9 +1610,7 @@ def _scan(
         files += 1
         if result:
             per_file.append(result)
-    ordered = sorted(
-        (f for group in per_file for f in group), key=lambda f: _SEVERITY_RANK[f.severity]
-    )
+    ordered = sorted((f for group in per_file for f in group), key=lambda f: f.severity.order)
     return ScanResult(
         findings=tuple(ordered),
         files=files,

@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.diagnosis.conftest import REALWORLD, SNAPSHOTS, cause_fixtures, load
-from tffix.diagnose import diagnose
+from tffix.diagnosis import diagnose
 from tffix.model import StepKind
 from tffix.ruleset import load_rules
 

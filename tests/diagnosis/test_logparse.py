@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tffix.diagnose import diagnose
+from tffix.diagnosis import diagnose
 from tffix.logparse import scan_log, snapshot_from_text
 from tffix.model import UNKNOWN, Driver
 from tffix.ruleset import Ruleset

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.diagnosis.conftest import SNAPSHOTS
-from tffix.diagnose import diagnose
+from tffix.diagnosis import diagnose
 from tffix.document import parse_snapshot
 from tffix.ruleset import Ruleset
 

@@ -6,7 +6,7 @@ import json
 import random
 
 from tests.diagnosis.conftest import SNAPSHOTS
-from tffix.diagnose import diagnose, exit_code
+from tffix.diagnosis import diagnose, exit_code
 from tffix.document import parse_snapshot
 from tffix.errors import ExitCode, InputError
 from tffix.report import render_json, render_text

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.diagnosis.conftest import SNAPSHOTS
-from tffix.diagnose import diagnose
+from tffix.diagnosis import diagnose
 from tffix.document import parse_snapshot
 from tffix.ruleset import Ruleset
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.diagnosis.conftest import SNAPSHOTS, load
-from tffix.diagnose import diagnose, exit_code
+from tffix.diagnosis import diagnose, exit_code
 from tffix.errors import ExitCode
 from tffix.graph import finding_rank
 from tffix.model import Diagnosis, Finding, FixSide, PlanStep, Safety, Severity, StepKind

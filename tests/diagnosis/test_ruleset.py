@@ -3,6 +3,7 @@ naming the file and the key; tables of other owners are left alone."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,29 @@ def test_every_step_kind_and_safety_is_rendered():
         assert step_commands(step, "/py")
     assert {str(s) for s in Safety} == {"safe", "unsafe", "manual"}
     assert {str(s) for s in Severity} == {"error", "warning", "info"}
+
+
+def test_the_fix_data_is_shipped_and_every_wheel_folder_is_known() -> None:
+    fixes = load_rules().fixes
+    assert fixes.ngc_image.startswith("nvcr.io/nvidia/tensorflow:")
+    assert fixes.numpy_1.startswith("numpy==1.") and fixes.metal.startswith("tensorflow-metal==")
+    # every library folder a soname points at is one a wheel installs
+    assert set(fixes.soname_lib_dirs.values()) <= set(fixes.wheel_lib_dirs.values())
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (('numpy_1 = "numpy==1.26.4"', 'numpy_1 = "numpy>=1"'), "fixes.numpy_1: must pin one"),
+        (('metal = "tensorflow-metal==1.2.0"', 'metal = "tensorflow metal"'), "fixes.metal"),
+        (('"nvidia-nccl" = "nccl"', '"nvidia-nccl" = 3'), "fixes.wheel_lib_dirs"),
+        (("ngc_image = ", "image = "), "fixes.image: unknown key"),
+    ],
+)
+def test_broken_fix_data_names_the_key(edit: tuple[str, str], message: str) -> None:
+    files = read_rule_files(rules_dir())
+    text = files["rules/fixes.toml"].decode("utf-8")
+    assert edit[0] in text
+    files["rules/fixes.toml"] = text.replace(*edit).encode("utf-8")
+    with pytest.raises(RuleError, match=re.escape(message)):
+        parse_rules(files)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.diagnosis.conftest import REALWORLD, SNAPSHOTS, load
 from tffix.cli import main
-from tffix.diagnose import diagnose
+from tffix.diagnosis import diagnose
 from tffix.document import diagnosis_to_dict, snapshot_to_json
 from tffix.ruleset import load_rules
 from tffix.schemas import schema_path

@@ -1,7 +1,7 @@
 """`tffix diagnose` and `tffix --dry-run`: a snapshot (saved or live) -> findings and plan.
 
 The glue only: read the snapshot (or collect it from the live target and scan the project's
-code), run the pure pipeline (``tffix.diagnose``), render (``tffix.report``), return the exit
+code), run the pure pipeline (``tffix.diagnosis``), render (``tffix.report``), return the exit
 code. Never catches ``TffixError`` (``tffix.cli.main`` does).
 """
 
@@ -15,10 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from tffix.diagnose import diagnose, exit_code
+from tffix.diagnosis import diagnose, exit_code
 from tffix.document import MAX_DOCUMENT_BYTES, parse_snapshot_text
 from tffix.errors import InputError
 from tffix.model import Diagnosis, Finding, Snapshot
+from tffix.options import Options
 from tffix.report import render_json, render_text
 from tffix.ruleset import Ruleset, load_rules
 from tffix.term import Style, use_colour
@@ -72,13 +73,13 @@ def show(
     diag: Diagnosis,
     snap: Snapshot,
     rules: Ruleset,
-    args: argparse.Namespace,
+    options: Options,
     *,
     heading: str,
     checks: bool = True,
 ) -> int:
     """Print the diagnosis as the options ask and return the exit code."""
-    if getattr(args, "json", False):
+    if options.json:
         sys.stdout.write(render_json(diag))
     else:
         style = Style(use_colour(sys.stdout, os.environ))
@@ -87,8 +88,8 @@ def show(
                 diag,
                 snap,
                 rules=rules,
-                verbose=getattr(args, "verbose", 0) or 0,
-                show_unsafe=bool(getattr(args, "unsafe", False)),
+                verbose=options.verbose,
+                show_unsafe=options.unsafe,
                 style=style,
                 heading=heading,
                 checks=checks,
@@ -97,34 +98,34 @@ def show(
     return int(exit_code(diag))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options) -> int:
     """``tffix diagnose``: a saved snapshot, or the live target without ``--snapshot``."""
-    if not getattr(args, "snapshot", None):
-        return run_live(args)
+    if not options.snapshot:
+        return run_live(options)
     data, name = read_input(
-        args.snapshot, limit=MAX_DOCUMENT_BYTES, what="a snapshot is a few KiB of JSON"
+        options.snapshot, limit=MAX_DOCUMENT_BYTES, what="a snapshot is a few KiB of JSON"
     )
     snap = parse_snapshot_text(data, name=name)
     rules = load_rules()
     diag = diagnose(snap, rules)
-    return show(diag, snap, rules, args, heading=f"tffix diagnosis of {name}")
+    return show(diag, snap, rules, options, heading=f"tffix diagnosis of {name}")
 
 
-Collector = Callable[[argparse.Namespace], Snapshot]
+Collector = Callable[[Options], Snapshot]
 
 
-def collect_live(args: argparse.Namespace) -> Snapshot:
+def collect_live(options: Options) -> Snapshot:
     """Resolve the target and collect its snapshot (the probes do the reading)."""
     from tffix.collect import collect_snapshot
     from tffix.probes.target import resolve_target
 
-    target = resolve_target(venv=getattr(args, "venv", None), python=getattr(args, "python", None))
+    target = resolve_target(venv=options.venv, python=options.python)
     return collect_snapshot(target, environ=os.environ)
 
 
-def scan_findings(args: argparse.Namespace, snap: Snapshot) -> tuple[Finding, ...]:
+def scan_findings(args: Options | argparse.Namespace, snap: Snapshot) -> tuple[Finding, ...]:
     """Findings of the code scan of the current folder, when it looks like a project."""
-    if getattr(args, "no_scan", False) or importlib.util.find_spec("tffix.scan") is None:
+    if Options.of(args).no_scan or importlib.util.find_spec("tffix.scan") is None:
         return ()
     from tffix.scan import looks_like_project, scan_project
 
@@ -135,10 +136,13 @@ def scan_findings(args: argparse.Namespace, snap: Snapshot) -> tuple[Finding, ..
     return tuple(result.findings)
 
 
-def run_live(args: argparse.Namespace, *, collect: Collector = collect_live) -> int:
-    """``tffix --dry-run`` (and ``tffix diagnose`` without a snapshot): the live target."""
-    snap = collect(args)
+def run_live(args: Options | argparse.Namespace, *, collect: Collector = collect_live) -> int:
+    """``tffix --dry-run`` (and ``tffix diagnose`` without a snapshot): the live target.
+
+    *collect* is the seam that reads the target (the probes by default)."""
+    options = Options.of(args)
+    snap = collect(options)
     rules = load_rules()
-    diag = diagnose(snap, rules, extra_findings=scan_findings(args, snap))
+    diag = diagnose(snap, rules, extra_findings=scan_findings(options, snap))
     where = snap.python.executable or "the target"
-    return show(diag, snap, rules, args, heading=f"tffix diagnosis of {where}")
+    return show(diag, snap, rules, options, heading=f"tffix diagnosis of {where}")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 
 from tffix.commands.diagnose import read_input, show
-from tffix.diagnose import diagnose
+from tffix.diagnosis import diagnose
 from tffix.errors import InputError
 from tffix.logparse import snapshot_from_text
+from tffix.options import Options
 from tffix.ruleset import load_rules
 
 MAX_LOG_BYTES = 32 * 1024 * 1024
@@ -44,11 +45,11 @@ def decode_log(data: bytes, name: str) -> str:
         ) from exc
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options) -> int:
     """Explain the causes the log shows."""
-    data, name = read_input(args.file, limit=MAX_LOG_BYTES, what="tffix explain reads log text")
+    data, name = read_input(options.file, limit=MAX_LOG_BYTES, what="tffix explain reads log text")
     text = decode_log(data, name)
     rules = load_rules()
     snap = snapshot_from_text(text, rules)
     diag = diagnose(snap, rules)
-    return show(diag, snap, rules, args, heading=f"tffix explain: {name}", checks=False)
+    return show(diag, snap, rules, options, heading=f"tffix explain: {name}", checks=False)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from tffix.options import Options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of a bare ``tffix``."""
@@ -49,12 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options) -> int:
     """Dispatch to the preview or the repair."""
-    if args.dry_run:
+    if options.dry_run:
         from tffix.commands import diagnose
 
-        return diagnose.run_live(args)
+        return diagnose.run_live(options)
     from tffix.commands import repair
 
-    return repair.run(args)
+    return repair.run(options)  # type: ignore[arg-type]  # reads the same names as attributes

@@ -73,13 +73,13 @@ def interactive(args: argparse.Namespace) -> bool:
 def load_diagnoser(
     extra: tuple[Finding, ...] = (),
 ) -> Callable[[Snapshot], Diagnosis]:
-    """The pure diagnosis with the shipped rules (``tffix.diagnose`` + ``tffix.ruleset``).
+    """The pure diagnosis with the shipped rules (``tffix.diagnosis`` + ``tffix.ruleset``).
 
     *extra* are findings from outside the snapshot (the code scan): the same on every
     re-observation, since a venv change does not change the user's code.
     """
     try:
-        from tffix import diagnose as diagnose_mod
+        from tffix import diagnosis as diagnose_mod
         from tffix import ruleset
     except ImportError as exc:  # pragma: no cover  # only while the package is incomplete
         raise UsageError(f"diagnosis is not available in this build ({exc})") from exc

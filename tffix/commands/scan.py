@@ -19,6 +19,7 @@ from typing import Any
 from tffix.document import diagnosis_to_dict
 from tffix.errors import ExitCode, UsageError
 from tffix.model import Diagnosis, Finding, Severity
+from tffix.options import Options
 from tffix.scan import ScanResult, scan_paths, scan_project
 
 
@@ -104,10 +105,10 @@ def _counts(findings: Sequence[Finding]) -> str:
     return ", ".join(parts)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options) -> int:
     """Scan, print, and exit 1 when an error finding remains."""
-    paths: list[Path] = list(getattr(args, "paths", None) or [])
-    gpus: int | None = getattr(args, "gpus", None)
+    paths = list(options.paths)
+    gpus = options.gpus
     if paths:
         missing = [p for p in paths if not p.exists()]
         if missing:
@@ -115,10 +116,10 @@ def run(args: argparse.Namespace) -> int:
         result = scan_paths(paths, gpu_count=gpus)
     else:
         result = scan_project(Path.cwd(), gpu_count=gpus, max_files=None)
-    if getattr(args, "json", False):
+    if options.json:
         sys.stdout.write(json.dumps(scan_document(result), indent=2) + "\n")
     else:
-        sys.stdout.write(render_text(result, verbose=getattr(args, "verbose", 0) or 0))
+        sys.stdout.write(render_text(result, verbose=options.verbose))
     if any(f.severity is Severity.ERROR for f in result.findings):
         return int(ExitCode.FIXABLE)
     return int(ExitCode.OK)

@@ -17,6 +17,7 @@ from pathlib import Path
 from tffix.document import snapshot_to_json
 from tffix.errors import ExitCode, UsageError
 from tffix.model import UNKNOWN, Snapshot
+from tffix.options import Options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,22 +100,20 @@ def _identity(environ: os._Environ[str]) -> tuple[str | None, str | None]:
     return (home if home != "~" else None), user
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options) -> int:
     """Resolve the target, collect, write."""
     from tffix.collect import collect_snapshot
     from tffix.probes.target import resolve_target
 
-    output = Path(args.output) if getattr(args, "output", None) else None
+    output = Path(options.output) if options.output else None
     if output is not None:
         check_output_path(output)
-    timeout = args.tf_timeout
+    timeout = options.tf_timeout
     if not timeout > 0:
         raise UsageError(f"--tf-timeout {timeout:g}: must be more than 0 seconds")
-    target = resolve_target(
-        venv=getattr(args, "venv", None), python=getattr(args, "python", None), environ=os.environ
-    )
+    target = resolve_target(venv=options.venv, python=options.python, environ=os.environ)
     snap = collect_snapshot(target, environ=os.environ, tf_timeout=timeout)
-    hide = _identity(os.environ) if getattr(args, "redact_paths", False) else None
+    hide = _identity(os.environ) if options.redact_paths else None
     text = snapshot_to_json(snap, hide_identity=hide)
     if output is None:
         sys.stdout.write(text)

@@ -60,8 +60,19 @@ def _split_path(value: str | None) -> tuple[str, ...]:
     return tuple(entry for entry in value.split(":") if entry)
 
 
-def parse_dynamic_from(read: Reader) -> ElfDynamic:
-    """Read the dynamic section through *read*; raise ``ElfError`` for anything malformed."""
+@dataclass(frozen=True, slots=True)
+class _Header:
+    bits: int
+    machine: int
+    phoff: int
+    phentsize: int
+    phnum: int
+    ph_fmt: str
+    dyn_fmt: str
+
+
+def _header(read: Reader) -> _Header:
+    """The ELF header fields the dynamic section is found with."""
     ident = read(0, 16)
     if len(ident) < 16 or ident[:4] != b"\x7fELF":
         raise ElfError("not an ELF file")
@@ -85,17 +96,23 @@ def parse_dynamic_from(read: Reader) -> ElfDynamic:
         phoff = struct.unpack_from(order + "I", header, 28)[0]
         phentsize, phnum = struct.unpack_from(order + "HH", header, 42)
         ph_fmt, dyn_fmt = order + "IIIIIIII", order + "iI"
-    if phnum == 0 or phnum > _MAX_HEADERS or phentsize < struct.calcsize(ph_fmt):
-        raise ElfError("no usable program headers")
-    table = read(phoff, phentsize * phnum)
-    if len(table) < phentsize * phnum:
-        raise ElfError("truncated program headers")
+    return _Header(bits, machine, phoff, phentsize, phnum, ph_fmt, dyn_fmt)
 
+
+def _segments(
+    read: Reader, h: _Header
+) -> tuple[list[tuple[int, int, int]], tuple[int, int] | None]:
+    """The loaded segments (vaddr, offset, filesz) and the dynamic one (offset, filesz)."""
+    if h.phnum == 0 or h.phnum > _MAX_HEADERS or h.phentsize < struct.calcsize(h.ph_fmt):
+        raise ElfError("no usable program headers")
+    table = read(h.phoff, h.phentsize * h.phnum)
+    if len(table) < h.phentsize * h.phnum:
+        raise ElfError("truncated program headers")
     loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz)
     dynamic: tuple[int, int] | None = None  # (offset, filesz)
-    for i in range(phnum):
-        fields = struct.unpack_from(ph_fmt, table, i * phentsize)
-        if bits == 64:
+    for i in range(h.phnum):
+        fields = struct.unpack_from(h.ph_fmt, table, i * h.phentsize)
+        if h.bits == 64:
             p_type, _flags, p_offset, p_vaddr, _paddr, p_filesz = fields[:6]
         else:
             p_type, p_offset, p_vaddr, _paddr, p_filesz = fields[:5]
@@ -103,6 +120,14 @@ def parse_dynamic_from(read: Reader) -> ElfDynamic:
             loads.append((p_vaddr, p_offset, p_filesz))
         elif p_type == _PT_DYNAMIC:
             dynamic = (p_offset, p_filesz)
+    return loads, dynamic
+
+
+def parse_dynamic_from(read: Reader) -> ElfDynamic:
+    """Read the dynamic section through *read*; raise ``ElfError`` for anything malformed."""
+    h = _header(read)
+    machine, dyn_fmt = h.machine, h.dyn_fmt
+    loads, dynamic = _segments(read, h)
     if dynamic is None:
         return ElfDynamic(machine=machine)  # a static object: nothing to resolve
 

@@ -84,11 +84,11 @@ def _gpus(nvml: Any) -> tuple[Gpu, ...]:
     gpus = []
     for index in range(count):
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
-        cc = _try(lambda h=handle: nvml.nvmlDeviceGetCudaComputeCapability(h))
-        memory = _try(lambda h=handle: nvml.nvmlDeviceGetMemoryInfo(h))
-        mig = _try(lambda h=handle: nvml.nvmlDeviceGetMigMode(h))
-        name = _try(lambda h=handle: nvml.nvmlDeviceGetName(h))
-        uuid = _try(lambda h=handle: nvml.nvmlDeviceGetUUID(h))
+        cc = _try(lambda: nvml.nvmlDeviceGetCudaComputeCapability(handle))  # noqa: B023 (called at once)
+        memory = _try(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))  # noqa: B023 (called at once)
+        mig = _try(lambda: nvml.nvmlDeviceGetMigMode(handle))  # noqa: B023 (called at once)
+        name = _try(lambda: nvml.nvmlDeviceGetName(handle))  # noqa: B023 (called at once)
+        uuid = _try(lambda: nvml.nvmlDeviceGetUUID(handle))  # noqa: B023 (called at once)
         gpus.append(
             Gpu(
                 name=None if name is None else _text(name),
@@ -140,7 +140,8 @@ def pci_nvidia_devices(pci_dir: str = PCI_DIR) -> list[str] | None:
 def _load_pynvml() -> ModuleType:
     import pynvml
 
-    return pynvml
+    module: ModuleType = pynvml
+    return module
 
 
 def probe_driver(

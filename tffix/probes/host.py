@@ -115,7 +115,7 @@ def user_shell(environ: Mapping[str, str]) -> str | None:
                 break
             name = proc.name().lower().removesuffix(".exe").lstrip("-")
             if name in SHELLS:
-                return name
+                return str(name)
             proc = proc.parent()
     except Exception:  # psutil.AccessDenied/NoSuchProcess, or no psutil
         pass

@@ -1,4 +1,4 @@
-"""The pure pipeline: snapshot (+ rules, + code-scan findings) -> ``Diagnosis``.
+"""The pure pipeline: snapshot (+ rules, + code-scan findings) -> ``Diagnosis``, and its exit code.
 
 No I/O: the caller loads the rules (``tffix.ruleset.load_rules``, cached) and the snapshot.
 """

@@ -1,0 +1,346 @@
+"""cuDNN causes: the wrong cuDNN wheel, another library shadowing the wheels through
+LD_LIBRARY_PATH, and another framework's pins that exclude TensorFlow's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from packaging.specifiers import SpecifierSet
+
+from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
+from tffix.causes.steps import (
+    and_cuda,
+    env_step,
+    exact_pin,
+    manual,
+    pip_install,
+    tf_install,
+)
+from tffix.facts import SYSTEM_CUDA, Facts, parse_version
+from tffix.model import UNKNOWN, Library, Safety, Severity, StepKind
+
+
+@dataclass(frozen=True, slots=True)
+class Shadowing:
+    """What the loader picks up ahead of TensorFlow's own libraries."""
+
+    entries: tuple[str, ...]
+    """The LD_LIBRARY_PATH entries that supply a wrong library, exactly as written there."""
+
+
+def check_cudnn(f: Facts) -> Iterable[Detection]:
+    """cudnn-version-mismatch, ld-library-path-shadowing, framework-pin-conflict (and
+    cuda-version-mismatch for nvidia-* wheels that miss TensorFlow's pins)."""
+    release = f.release
+    pins = release.pins() if release else {}
+    drift = _pin_drift(f, pins)
+    conflicts = _framework_conflicts(f, pins)
+    shadow_ev = _shadow_evidence(f, drift)
+    shadowing = Shadowing(tuple(_shadowing_entries(f)))
+    framework = _framework_pin_conflict(f, conflicts)
+    if framework is not None:
+        yield framework
+    if shadow_ev:
+        yield detection(
+            f,
+            "ld-library-path-shadowing",
+            _shadow_title(f, shadow_ev),
+            shadow_ev,
+            payload=shadowing,
+        )
+    conflict_names = {n for _fw, _v, names in conflicts for n in names}
+    cudnn_ev, title = _cudnn_mismatch(f, pins, drift, conflict_names)
+    if not cudnn_ev and f.log.has("cudnn-init-failed") and not shadow_ev and not conflicts:
+        cudnn_ev = [h.evidence for h in f.log.all("cudnn-init-failed")]
+        title = "cuDNN failed to initialise (usually a cuDNN older than the one TF needs)"
+    if cudnn_ev:
+        yield detection(f, "cudnn-version-mismatch", title, cudnn_ev, payload=shadowing)
+    # other nvidia drift that is not cuDNN and not a framework's doing
+    other = {n: v for n, v in drift.items() if "cudnn" not in n and n not in conflict_names}
+    if other and not f.log.has("pip-install-and-cuda"):
+        names = sorted(other)
+        yield detection(
+            f,
+            "cuda-version-mismatch",
+            f"{', '.join(f'{n} {other[n]}' for n in names)} "
+            f"{'does' if len(names) == 1 else 'do'} not match TensorFlow {f.tf_version}'s pins",
+            [f"packages.{n}" for n in names] + [f.tf_version_evidence],
+            severity=Severity.WARNING,
+        )
+
+
+def _pin_drift(f: Facts, pins: Mapping[str, SpecifierSet]) -> dict[str, str]:
+    """Installed nvidia-* wheels that miss TensorFlow's pins -> their installed version."""
+    drift: dict[str, str] = {}
+    for name, spec in pins.items():
+        have = f.packages.get(name)
+        if have is not None and not spec.contains(have, prereleases=True):
+            drift[name] = have
+    return drift
+
+
+def _shadow_evidence(f: Facts, drift: Mapping[str, str]) -> list[str]:
+    """Evidence that another copy of a CUDA library is loaded ahead of TensorFlow's."""
+    shadow_ev: list[str] = []
+    for soname, lib in f.snap.libraries.items():
+        preloaded = bool(lib.loaded and lib.loaded != lib.path)
+        if (lib.via in {"LD_LIBRARY_PATH", "preloaded"} or preloaded) and wrong_library(
+            f, soname, lib
+        ):
+            shadow_ev += [
+                "env.LD_LIBRARY_PATH" if lib.via == "LD_LIBRARY_PATH" else "",
+                f"libraries.{soname}",
+            ]
+    nvj = f.log.all("nvjitlink-symbol")
+    if nvj and any(SYSTEM_CUDA.search(e) for e in f.env_list("LD_LIBRARY_PATH")):
+        shadow_ev += ["env.LD_LIBRARY_PATH", *(h.evidence for h in nvj)]
+    mism_hits = f.log.all("cudnn-runtime-mismatch")
+    right_wheel = next(
+        (n for n in f.packages if re.fullmatch(r"nvidia-cudnn-cu\d+", n) and n not in drift), None
+    )
+    other_cudnn = next((n for n in ("cudnn",) if n in f.packages), None)
+    if mism_hits and right_wheel and other_cudnn:
+        # the right cuDNN wheel is installed, yet another one is loaded ahead of it
+        hit = mism_hits[0]
+        loaded: str | None = hit.groups.get("loaded", "")
+        if parse_version(f.packages[other_cudnn]) == parse_version(loaded):
+            shadow_ev += [f"packages.{other_cudnn}", f"packages.{right_wheel}", hit.evidence]
+            if "LD_LIBRARY_PATH" in f.snap.env:
+                shadow_ev.insert(0, "env.LD_LIBRARY_PATH")
+    return [e for e in shadow_ev if e]
+
+
+def _framework_pin_conflict(
+    f: Facts, conflicts: Sequence[tuple[str, str, list[str]]]
+) -> Detection | None:
+    if conflicts:
+        fw, fw_version, names = conflicts[0]
+        return detection(
+            f,
+            "framework-pin-conflict",
+            f"{fw} {fw_version} pins {', '.join(names)} to versions TensorFlow "
+            f"{f.tf_version} cannot use",
+            [f"packages.{fw}", *(f"packages.{n}" for n in names), f.tf_version_evidence]
+            + [h.evidence for h in f.log.all("framework-pin")],
+            detail="pip can only keep one version of each nvidia-* wheel. Either install "
+            "TensorFlow's pins (torch may then misbehave), choose releases whose pins agree "
+            "(e.g. tensorflow 2.20 with torch 2.8), or use one venv per framework.",
+        )
+    pin_hit = f.log.first("framework-pin")
+    if pin_hit is None:
+        return None
+    return detection(
+        f,
+        "framework-pin-conflict",
+        f"{pin_hit.groups.get('framework')} {pin_hit.groups.get('framework_version')} requires "
+        f"{pin_hit.groups.get('requirement')}, which TensorFlow's pins exclude",
+        [pin_hit.evidence],
+    )
+
+
+def _cudnn_mismatch(
+    f: Facts,
+    pins: Mapping[str, SpecifierSet],
+    drift: Mapping[str, str],
+    conflict_names: set[str],
+) -> tuple[list[str], str]:
+    """Evidence and title of a cuDNN of the wrong version: the wheel, the log, the loader."""
+    cudnn_ev: list[str] = []
+    title = ""
+    for name, have in sorted(drift.items()):
+        if "cudnn" in name and name not in conflict_names:
+            cudnn_ev.append(f"packages.{name}")
+            title = (
+                f"{name} {have} is installed, but TensorFlow {f.tf_version} needs "
+                f"{name}{pins[name]}"
+            )
+    for hit in f.log.all("cudnn-runtime-mismatch"):
+        loaded, compiled = hit.groups.get("loaded"), hit.groups.get("compiled")
+        lv, cv = parse_version(loaded), parse_version(compiled)
+        if lv and cv and (lv.major != cv.major or lv.minor < cv.minor):
+            cudnn_ev.append(hit.evidence)
+            title = title or (
+                f"TensorFlow loads cuDNN {loaded}, but it was compiled with cuDNN {compiled} "
+                "(needs the same major and an equal or newer minor)"
+            )
+    found = f.library("cudnn")
+    if found and f.tf_cudnn and found[1].version:
+        lv, need = parse_version(found[1].version), parse_version(f.tf_cudnn)
+        if lv and need and (lv.major != need.major or lv.minor < need.minor):
+            cudnn_ev.append(f"libraries.{found[0]}")
+            title = title or (
+                f"the loader resolves cuDNN {found[1].version}, but TensorFlow "
+                f"{f.tf_version} needs cuDNN {f.tf_cudnn}"
+            )
+    return cudnn_ev, title
+
+
+def _shadow_title(f: Facts, evidence: Sequence[str]) -> str:
+    # cuDNN first: TensorFlow checks its version strictly, while a CUDA runtime of another
+    # minor is usually tolerated (minor-version compatibility), so it names the real harm.
+    for pointer in sorted(evidence, key=lambda p: not p.startswith("libraries.libcudnn")):
+        if not pointer.startswith("libraries."):
+            continue
+        soname = pointer.removeprefix("libraries.")
+        lib = f.snap.libraries.get(soname)
+        if lib is None or not isinstance(lib.path, str):
+            continue
+        version = f" {lib.version}" if lib.version else ""
+        if lib.loaded and lib.loaded != lib.path:
+            return (
+                f"another import mapped {lib.loaded}{version} before TensorFlow could load "
+                f"its own {soname}"
+            )
+        folder = lib.path.rsplit("/", 1)[0]
+        return (
+            f"LD_LIBRARY_PATH puts {soname}{version} from {folder} ahead of the one "
+            "TensorFlow needs"
+        )
+    if f.log.has("nvjitlink-symbol"):
+        return (
+            "LD_LIBRARY_PATH puts a system CUDA's libnvJitLink ahead of the one the pip CUDA "
+            "libraries need"
+        )
+    return "LD_LIBRARY_PATH puts another version of a CUDA library ahead of the one TF needs"
+
+
+def wrong_library(f: Facts, soname: str, lib: Library) -> bool:
+    """True when the file the loader resolves for *soname* is not one TensorFlow can use."""
+    if lib.path is UNKNOWN or lib.path is None:
+        return False
+    later = [c for c in lib.candidates if c != lib.path]
+    if "cudnn" in soname and f.tf_cudnn and lib.version:
+        lv, need = parse_version(lib.version), parse_version(f.tf_cudnn)
+        if lv and need and (lv.major != need.major or lv.minor < need.minor):
+            return True
+    if lib.error:
+        return bool(later)
+    if lib.loaded and lib.loaded != lib.path and "/nvidia/" not in lib.loaded:
+        return True  # something imported earlier mapped another copy first
+    return bool(later) and any("/nvidia/" in c for c in later) and "/nvidia/" not in str(lib.path)
+
+
+def _framework_conflicts(
+    f: Facts, pins: Mapping[str, SpecifierSet]
+) -> list[tuple[str, str, list[str]]]:
+    out = []
+    for fw, versions in sorted(f.rules.frameworks.items()):
+        have = f.packages.get(fw)
+        if have is None or not pins:
+            continue
+        fw_pins = versions.get(have) or versions.get(have.split("+")[0])
+        if fw_pins is None:
+            continue
+        names = []
+        for name, spec_text in sorted(fw_pins.items()):
+            if name not in pins:
+                continue
+            exact = re.fullmatch(r"==\s*([\w.]+)", spec_text)
+            if exact and not pins[name].contains(exact.group(1), prereleases=True):
+                names.append(name)
+        if names:
+            out.append((fw, have, names))
+    return out
+
+
+def _shadowing_entries(f: Facts) -> list[str]:
+    """The LD_LIBRARY_PATH entries that supply a wrong library (exactly as written there)."""
+    entries = f.env_list("LD_LIBRARY_PATH")
+    out: list[str] = []
+    for soname, lib in f.snap.libraries.items():
+        if lib.via != "LD_LIBRARY_PATH" or not isinstance(lib.path, str):
+            continue
+        if not wrong_library(f, soname, lib):
+            continue
+        folder = lib.path.rsplit("/", 1)[0].rstrip("/")
+        match = next((e for e in entries if e.rstrip("/") == folder), None)
+        if match is not None and match not in out:
+            out.append(match)
+    if f.log.has("nvjitlink-symbol"):
+        out += [e for e in entries if SYSTEM_CUDA.search(e) and e not in out]
+    return out
+
+
+def fix_cudnn_version_mismatch(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    pin = exact_pin(f.release, "nvidia-cudnn")
+    name, _, version = (pin or "").partition("==")
+    if pin and f.packages.get(name) == version:
+        # the right wheel is installed: another copy is loaded ahead of it, so removing
+        # that copy from the search path is what fixes this finding too
+        entries = payload(detected, Shadowing).entries
+        return [
+            tuple(
+                env_step(StepKind.ENV_PATH_REMOVE, "LD_LIBRARY_PATH", cause, entry=e)
+                for e in entries
+            )
+        ]
+    if pin and (f.python is None or (f.release and f.python in f.release.python)):
+        return [
+            (
+                pip_install(
+                    [pin],
+                    f"Install the cuDNN TensorFlow {f.tf_version} was built with",
+                    Safety.SAFE,
+                    cause,
+                ),
+            )
+        ]
+    if f.release is not None:
+        return [tf_install(f, cause, "a cuDNN it accepts")]
+    return []
+
+
+def fix_ld_library_path_shadowing(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    entries = payload(detected, Shadowing).entries
+    if entries:
+        return [
+            tuple(
+                env_step(StepKind.ENV_PATH_REMOVE, "LD_LIBRARY_PATH", cause, entry=e)
+                for e in entries
+            )
+        ]
+    return [
+        (
+            manual(
+                [
+                    "export LD_LIBRARY_PATH=\"$(python -c 'import os, nvidia.cudnn; "
+                    "print(os.path.dirname(nvidia.cudnn.__file__))')/lib:$LD_LIBRARY_PATH\"",
+                ],
+                "Put the pip cuDNN ahead of the other one on LD_LIBRARY_PATH",
+                cause,
+            ),
+        )
+    ]
+
+
+def fix_framework_pin_conflict(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    if f.release is None:
+        return []
+    return [
+        (
+            pip_install(
+                [and_cuda(f.release)],
+                f"Install TensorFlow {f.release.version}'s own nvidia-* pins, overriding "
+                "the other framework's",
+                Safety.UNSAFE,
+                cause,
+            ),
+        )
+    ]
+
+
+FAMILY = Family(
+    "cudnn",
+    (check_cudnn,),
+    (
+        Cause("cudnn-version-mismatch", Section.CUDNN, fix_cudnn_version_mismatch),
+        Cause("ld-library-path-shadowing", Section.CUDNN, fix_ld_library_path_shadowing),
+        Cause("framework-pin-conflict", Section.LIBRARIES, fix_framework_pin_conflict),
+    ),
+)

@@ -1,0 +1,410 @@
+"""TensorFlow distribution causes: not installed, the tensorflow-gpu stub, several
+distributions, CPU-only packages and builds, import errors, and [and-cuda] that cannot resolve.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import cast
+
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
+from tffix.causes.steps import (
+    and_cuda,
+    installable,
+    manual,
+    newest_release,
+    pip_install,
+    pip_uninstall,
+    same_or_newest,
+    tf_install,
+)
+from tffix.facts import Facts, parse_version
+from tffix.model import FixSide, PlanStep, Safety, Severity
+
+
+def check_distribution(f: Facts) -> Iterable[Detection]:
+    """tf-not-installed, tf-gpu-stub, tf-multiple-distributions, tf-cpu-only-*."""
+    policy = f.rules.policy
+    stub_hits = f.log.all("tf-gpu-removed")
+    if f.has("tensorflow-gpu") or stub_hits:
+        version = f.packages.get("tensorflow-gpu")
+        legacy = version is not None and (parse_version(version) or Version("0")) <= Version(
+            policy.tensorflow_gpu_last
+        )
+        ev = (["packages.tensorflow-gpu"] if version else []) + [h.evidence for h in stub_hits]
+        if legacy:
+            yield detection(
+                f,
+                "tf-gpu-stub",
+                f"tensorflow-gpu {version} is the legacy package (the last real one is "
+                f"{policy.tensorflow_gpu_last}); use tensorflow[and-cuda]",
+                ev,
+                severity=Severity.WARNING,
+            )
+        else:
+            yield detection(
+                f,
+                "tf-gpu-stub",
+                "tensorflow-gpu was removed after 2.11: its 2.12 release is a stub that fails "
+                "to build; install tensorflow instead",
+                ev,
+            )
+    # not installed
+    tf_none = f.snap.tensorflow is None
+    missing_import = bool(f.import_error and "No module named 'tensorflow'" in f.import_error)
+    if (tf_none or missing_import or (f.packages_complete and not f.tf_dists)) and not f.tf_dists:
+        ev = []
+        if tf_none:
+            ev.append("tensorflow")
+        if missing_import:
+            ev.append("tensorflow.import_error")
+        if f.packages_complete:
+            ev.append("packages")
+        yield detection(f, "tf-not-installed", "no TensorFlow is installed in the target", ev)
+    # several distributions
+    dists = set(f.tf_dists)
+    wrappers = {
+        "windows": {"tensorflow", "tensorflow-intel"},
+        "macos": {"tensorflow", "tensorflow-macos"},
+    }
+    arch = (f.snap.platform.arch or "").lower()
+    expected = wrappers.get(f.os or "", set())
+    if arch in {"aarch64", "arm64"}:
+        expected = {"tensorflow", "tensorflow-cpu-aws"}
+    owners = f.snap.extra.get("tensorflow_owners")
+    many = len(dists) > 1 and not dists <= expected
+    if many or (isinstance(owners, list) and len(owners) > 1):
+        names = sorted(dists) if many else sorted(str(o) for o in cast("list[object]", owners))
+        ev = [f"packages.{n}" for n in sorted(dists)] if many else []
+        if isinstance(owners, list) and len(owners) > 1:
+            ev.append("extra.tensorflow_owners")
+        yield detection(
+            f,
+            "tf-multiple-distributions",
+            f"{' and '.join(names)} are installed together and overwrite each other's "
+            "tensorflow/ folder",
+            ev,
+        )
+    # CPU-only package
+    cpu_only = [
+        n for n in f.tf_dists if n in {canonicalize_name(c) for c in policy.cpu_only_packages}
+    ]
+    if f.os == "windows":
+        cpu_only = [n for n in cpu_only if n != "tensorflow-intel"]
+    if arch in {"aarch64", "arm64"}:
+        cpu_only = [n for n in cpu_only if n != "tensorflow-cpu-aws"]
+    tf1 = f.packages.get("tensorflow")
+    tf1_v = parse_version(tf1)
+    if cpu_only:
+        yield detection(
+            f,
+            "tf-cpu-only-package",
+            f"{', '.join(cpu_only)} is a CPU-only TensorFlow distribution",
+            [f"packages.{n}" for n in cpu_only],
+        )
+    elif tf1_v is not None and tf1_v.major == 1 and not f.has("tensorflow-gpu"):
+        yield detection(
+            f,
+            "tf-cpu-only-package",
+            f"tensorflow {tf1} is a TensorFlow 1.x CPU-only package (the GPU build was "
+            "tensorflow-gpu)",
+            ["packages.tensorflow"],
+        )
+    # CPU-only build
+    not_cuda = f.log.all("not-cuda-build")
+    if (f.is_cuda_build is False or not_cuda) and f.gpu_visible is not True:
+        ev = (["tensorflow.build.is_cuda_build"] if f.is_cuda_build is False else []) + [
+            h.evidence for h in not_cuda
+        ]
+        conda = f.has("tensorflow-base") or f.snap.python.kind in {"conda", "conda-base"}
+        yield detection(
+            f,
+            "tf-cpu-only-build",
+            f"TensorFlow {f.tf_version or ''} reports is_cuda_build: False".replace("  ", " ")
+            + (" (a conda CPU build)" if conda else ""),
+            ev,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportFailure:
+    """Why ``import tensorflow`` fails, as far as the fix needs to know."""
+
+    numpy: bool
+    """The failure is NumPy's: the NumPy 2 ABI break, or NumPy named in the error itself."""
+
+
+def check_import(f: Facts) -> Iterable[Detection]:
+    """tf-import-error."""
+    err = f.import_error
+    hits = f.log.all("numpy2-abi", "glibc-too-old", "cpu-no-avx", "protobuf-mismatch")
+    ev = (["tensorflow.import_error"] if err else []) + [h.evidence for h in hits]
+    text = " ".join([err or ""] + [h.line for h in hits])
+    if err and "No module named 'tensorflow'" in err:
+        return
+    if err and re.search(r"lib(cuda|cudnn|cublas|cudart|cufft|cusolver|cusparse)\w*\.so", err):
+        return  # a CUDA library failing to load: the library checks say which
+    known = f.known_bad_hits("tf-import-error")
+    if not ev and not known:
+        return
+    outside = bool(re.search(r"GLIBC_|Illegal instruction|AVX", text))
+    numpy = f.packages.get("numpy")
+    if known and numpy:
+        ev += [f.tf_version_evidence, "packages.numpy"]
+    if re.search(r"NumPy 1\.x|_ARRAY_API|multiarray", text) or known:
+        title = (
+            f"TensorFlow {f.tf_version or ''} was built for NumPy 1.x but NumPy "
+            f"{numpy or '2'} is installed".replace("  ", " ")
+        )
+    elif outside:
+        title = "import tensorflow fails: this machine's glibc or CPU is too old for the wheel"
+    else:
+        title = "import tensorflow fails: " + (err or hits[0].line).strip().splitlines()[-1][:120]
+    yield detection(
+        f,
+        "tf-import-error",
+        title,
+        ev,
+        fix=FixSide.OUTSIDE if outside else None,
+        payload=ImportFailure(numpy="NumPy" in title),
+    )
+
+
+def check_and_cuda(f: Facts) -> Iterable[Detection]:
+    """and-cuda-unresolvable."""
+    pins = f.log.all("pin-missing")
+    requested = f.log.all("pip-install-and-cuda")
+    asked = next((h.groups.get("version") for h in requested if h.groups.get("version")), None)
+    version = asked or f.tf_version
+    release = f.rules.release(version)
+    ev = [h.evidence for h in requested if h.groups.get("version")] + [h.evidence for h in pins]
+    bad = None
+    for entry in f.rules.known_bad:
+        if (
+            entry.cause == "and-cuda-unresolvable"
+            and version in entry.releases
+            and (entry.python is None or (f.python and f.python in entry.python))
+        ):
+            bad = entry
+    wants_cuda = bool(requested or pins)
+    if pins and bad is None and release is None:
+        hit = pins[0]
+        yield detection(
+            f,
+            "and-cuda-unresolvable",
+            f"pip cannot install {hit.groups.get('requirement', 'a pinned CUDA wheel')}, "
+            "required by tensorflow[and-cuda]",
+            ev,
+        )
+    elif bad is not None and wants_cuda:
+        if not ev:
+            ev = [f.tf_version_evidence] + (["python.version"] if bad.python else [])
+        yield detection(f, "and-cuda-unresolvable", bad.why, ev)
+    elif release is not None and not release.and_cuda_resolves and (requested or pins):
+        yield detection(
+            f,
+            "and-cuda-unresolvable",
+            f"tensorflow[and-cuda]=={release.version} does not resolve: "
+            f"{release.and_cuda_error or 'a pinned wheel is not on the index'}",
+            ev,
+        )
+
+
+def fix_tf_not_installed(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    if f.os in {"windows"}:
+        return []
+    if f.os == "macos":
+        return []
+    return [tf_install(f, cause, "TensorFlow is not installed")]
+
+
+def fix_tf_gpu_stub(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    steps: list[PlanStep] = []
+    if f.has("tensorflow-gpu"):
+        steps.append(
+            pip_uninstall(
+                ["tensorflow-gpu"], "Remove the tensorflow-gpu package", Safety.SAFE, cause
+            )
+        )
+    newest = newest_release(f)
+    if newest is None:
+        return [tuple(steps)] if steps else []
+    replacing = f.has("tensorflow-gpu") or f.has("tensorflow")
+    steps.append(
+        pip_install(
+            [and_cuda(newest)],
+            f"Install tensorflow[and-cuda] {newest.version}, which replaces tensorflow-gpu",
+            Safety.UNSAFE if replacing else Safety.SAFE,
+            cause,
+        )
+    )
+    return [tuple(steps)]
+
+
+def fix_tf_multiple_distributions(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    dists = list(f.tf_dists)
+    version = f.packages.get("tensorflow") or (f.packages[dists[0]] if dists else None)
+    install = tf_install(f, cause, "one distribution owns tensorflow/ again", version)
+    return [
+        (
+            pip_uninstall(
+                dists,
+                f"Remove every TensorFlow distribution ({', '.join(dists)})",
+                Safety.SAFE,
+                cause,
+            ),
+            *install,
+        )
+    ]
+
+
+def fix_tf_cpu_only_package(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    cpu = [n for n in f.tf_dists if n != "tensorflow"]
+    version = f.tf_version
+    tf1 = parse_version(f.packages.get("tensorflow"))
+    if tf1 is not None and tf1.major == 1:
+        version = None
+        newest = newest_release(f)
+        if newest is None:
+            return []
+        return [
+            (
+                pip_install(
+                    [and_cuda(newest)],
+                    f"Upgrade to TensorFlow {newest.version} with CUDA (TF 1.x `tensorflow` "
+                    "is CPU-only)",
+                    Safety.UNSAFE,
+                    cause,
+                ),
+            )
+        ]
+    steps = [pip_uninstall(cpu, f"Remove {', '.join(cpu)}", Safety.SAFE, cause)] if cpu else []
+    return [(*steps, *tf_install(f, cause, "the GPU build", version))]
+
+
+def fix_tf_cpu_only_build(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    choice = same_or_newest(f, f.tf_version)
+    if choice is None:
+        return []
+    release, safety = choice
+    if f.has("tensorflow-base") or f.snap.python.kind in {"conda", "conda-base"}:
+        return [
+            (
+                manual(
+                    [
+                        "conda remove --force tensorflow tensorflow-base tensorflow-estimator",
+                        f"python -m pip install '{and_cuda(release)}'",
+                    ],
+                    f"Replace the conda CPU build with TensorFlow {release.version} from PyPI",
+                    cause,
+                ),
+            )
+        ]
+    steps = []
+    if f.has("tensorflow"):
+        steps.append(
+            pip_uninstall(
+                ["tensorflow"], "Remove the CPU-only TensorFlow build", Safety.SAFE, cause
+            )
+        )
+    steps.append(
+        pip_install(
+            [and_cuda(release, f.tf_version)],
+            f"Install the PyPI CUDA build of TensorFlow {release.version}",
+            safety,
+            cause,
+        )
+    )
+    return [tuple(steps)]
+
+
+def fix_tf_import_error(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    finding = detected.finding
+    if finding.fix == FixSide.OUTSIDE:
+        return []
+    if payload(detected, ImportFailure).numpy:
+        py = parse_version(f.python)
+        if py is None or py < Version("3.13"):
+            return [
+                (
+                    pip_install(
+                        [f.rules.fixes.numpy_1],
+                        "Install NumPy 1.x, which this TensorFlow was built for",
+                        Safety.SAFE,
+                        cause,
+                    ),
+                )
+            ]
+    return []
+
+
+def fix_and_cuda_unresolvable(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    asked = next(
+        (
+            h.groups.get("version")
+            for h in f.log.all("pip-install-and-cuda")
+            if h.groups.get("version")
+        ),
+        None,
+    )
+    version = asked or f.tf_version
+    for bad in f.rules.known_bad:
+        if bad.cause == cause and version in bad.releases:
+            fixed = f.rules.release(bad.fixed_in)
+            if fixed is not None and installable(f, fixed):
+                same = version is not None and bad.fixed_in.startswith(f"{version}.post")
+                return [
+                    (
+                        pip_install(
+                            [and_cuda(fixed)],
+                            f"Install TensorFlow {fixed.version} instead ({bad.fixed_in} has "
+                            "installable CUDA pins)",
+                            Safety.SAFE if same or not f.tf_dists else Safety.UNSAFE,
+                            cause,
+                        ),
+                    )
+                ]
+    newest = newest_release(f)
+    if newest is None:
+        return []
+    return [
+        (
+            pip_install(
+                [and_cuda(newest)],
+                f"Install TensorFlow {newest.version}, whose CUDA pins resolve",
+                Safety.UNSAFE if f.tf_dists else Safety.SAFE,
+                cause,
+            ),
+        )
+    ]
+
+
+FAMILY = Family(
+    "distribution",
+    (
+        check_distribution,
+        check_import,
+        check_and_cuda,
+    ),
+    (
+        Cause("tf-not-installed", Section.PACKAGE, fix_tf_not_installed),
+        Cause("tf-gpu-stub", Section.PACKAGE, fix_tf_gpu_stub),
+        Cause("tf-multiple-distributions", Section.PACKAGE, fix_tf_multiple_distributions),
+        Cause("tf-cpu-only-package", Section.PACKAGE, fix_tf_cpu_only_package),
+        Cause("tf-cpu-only-build", Section.BUILD, fix_tf_cpu_only_build),
+        Cause("tf-import-error", Section.BUILD, fix_tf_import_error),
+        Cause("and-cuda-unresolvable", Section.PACKAGE, fix_and_cuda_unresolvable),
+    ),
+)

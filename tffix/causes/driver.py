@@ -1,0 +1,358 @@
+"""Driver causes: no NVIDIA GPU, no driver loaded, a driver/library mismatch, NVML or
+nvidia-uvm missing, WSL2 libcuda not found, and a driver too old for TensorFlow's CUDA.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from packaging.version import Version
+
+from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
+from tffix.causes.steps import (
+    and_cuda,
+    env_step,
+    manual,
+    newest_release,
+    pip_install,
+)
+from tffix.facts import Facts, parse_version
+from tffix.model import Safety, StepKind
+
+
+def check_driver(f: Facts) -> Iterable[Detection]:
+    """no-nvidia-gpu, driver-not-loaded, driver-library-mismatch, nvidia-uvm, wsl-libcuda."""
+    cvd_set = "CUDA_VISIBLE_DEVICES" in f.snap.env
+    drv = f.driver
+    # The PCI bus lists GPUs whatever the driver's state, except under WSL2 (paravirtualised).
+    pci = None if f.snap.platform.wsl else f.snap.extra.get("pci_nvidia_devices")
+    pci_none = pci == 0 or pci == []
+    no_device = f.log.first("no-device")
+    driver_unloaded = "DRIVER_NOT_LOADED" in str(f.snap.extra.get("driver_probe", ""))
+    if (f.snap.gpus == () and drv is not None) or (pci_none and f.snap.gpus in ((), None)):
+        ev = ["gpus"] if f.snap.gpus == () else []
+        ev += ["driver.version"] if drv is not None else ["extra.pci_nvidia_devices"]
+        yield detection(f, "no-nvidia-gpu", "no NVIDIA GPU is present on this machine", ev)
+        return
+    if (
+        no_device
+        and not cvd_set
+        and f.container is None
+        and not f.snap.gpus
+        and not pci
+        and not driver_unloaded
+    ):
+        yield detection(
+            f,
+            "no-nvidia-gpu",
+            "the driver reports no CUDA-capable device",
+            [no_device.evidence],
+        )
+    mismatch = _driver_library_mismatch(f)
+    if mismatch is not None:
+        yield mismatch
+        return
+    # driver-not-loaded / wsl-libcuda-not-found
+    wsl = bool(f.snap.platform.wsl)
+    nl: list[str] = []
+    if f.driver_absent:
+        nl.append("driver")
+    if drv is not None and drv.error:
+        nl.append("driver.error")
+    nl += [h.evidence for h in f.log.all("smi-no-driver", "libcuda-missing")]
+    libcuda = f.snap.libraries.get("libcuda.so.1")
+    if libcuda is not None and libcuda.path is None:
+        nl.append("libraries.libcuda.so.1")
+    if nl and f.gpu_visible is not True and f.snap.gpus != ():
+        if wsl:
+            yield detection(
+                f,
+                "wsl-libcuda-not-found",
+                "WSL2: the loader does not see the driver's libcuda in /usr/lib/wsl/lib",
+                ["platform.wsl", *nl],
+            )
+        elif f.container is None or f.snap.gpus:
+            yield detection(
+                f,
+                "driver-not-loaded",
+                "no working NVIDIA kernel driver answers"
+                + (f" ({drv.error})" if drv is not None and drv.error else ""),
+                nl,
+            )
+    uvm: list[str] = [h.evidence for h in f.log.all("uvm")]
+    nodes = f.device_nodes or ()
+    if any(re.fullmatch(r"nvidia\d+", n) for n in nodes) and "nvidia-uvm" not in nodes:
+        uvm.append("extra.device_nodes")
+    if uvm and f.gpu_visible is not True:
+        yield detection(
+            f,
+            "nvidia-uvm-unavailable",
+            "the nvidia_uvm kernel module is missing or broken (CUDA cannot initialise)",
+            uvm,
+            detail="Common after suspend/resume: reload the module (or reboot). Inside LXC, the "
+            "host must load nvidia_uvm and pass /dev/nvidia-uvm through.",
+        )
+
+
+def _driver_library_mismatch(f: Facts) -> Detection | None:
+    """driver-library-mismatch: the kernel module and the user-space libraries differ."""
+    drv = f.driver
+    mism: list[str] = []
+    if drv is not None and drv.error and "mismatch" in drv.error.lower():
+        mism.append("driver.error")
+    if drv is not None and drv.kernel_module and drv.version:
+        kv, uv = parse_version(drv.kernel_module), parse_version(drv.version)
+        if kv and uv and kv != uv:
+            mism += ["driver.kernel_module", "driver.version"]
+    mism += [h.evidence for h in f.log.all("kernel-dso-mismatch", "driver-library-mismatch")]
+    if mism:
+        hit = f.log.first("kernel-dso-mismatch")
+        if hit and "kernel" in hit.groups:
+            title = (
+                f"the kernel module (driver {hit.groups['kernel']}) and the user-space driver "
+                f"library ({hit.groups['dso']}) differ"
+            )
+        else:
+            title = "the NVIDIA kernel module and the user-space driver libraries differ"
+        return detection(
+            f,
+            "driver-library-mismatch",
+            title,
+            mism,
+            detail="After a driver upgrade the old kernel module stays loaded until a reboot; "
+            "in a container, a CUDA compat libcuda newer than the host driver has the same "
+            "effect (use an image whose CUDA matches the host driver).",
+        )
+    return None
+
+
+def check_driver_version(f: Facts) -> Iterable[Detection]:
+    """driver-too-old."""
+    ev: list[str] = [h.evidence for h in f.log.all("driver-insufficient")]
+    drv = f.driver
+    cuda = f.tf_cuda
+    title = "the NVIDIA driver is too old for TensorFlow's CUDA runtime"
+    if drv is not None and drv.version and cuda:
+        floor = driver_floor(f, cuda)
+        dv = parse_version(drv.version)
+        if floor and dv is not None and dv < Version(floor[0]):
+            ev = ["driver.version", f.tf_version_evidence, *ev]
+            title = (
+                f"driver {drv.version} is older than {floor[0]}, the minimum for CUDA "
+                f"{(parse_version(cuda) or Version('0')).major}.x "
+                f"(TensorFlow {f.tf_version} uses CUDA {cuda})"
+            )
+        elif (
+            drv.cuda
+            and f.tf_cuda_major
+            and (parse_version(drv.cuda) or Version("0")).major < (f.tf_cuda_major)
+        ):
+            ev = ["driver.cuda", f.tf_version_evidence, *ev]
+            title = (
+                f"the driver supports CUDA {drv.cuda}, but TensorFlow {f.tf_version} needs "
+                f"CUDA {cuda}"
+            )
+    elif ev and drv is not None and drv.version:
+        ev.insert(0, "driver.version")
+        title = f"driver {drv.version} is too old for the CUDA runtime TensorFlow loads"
+    if ev:
+        yield detection(f, "driver-too-old", title, ev)
+
+
+def check_nvml(f: Facts) -> Iterable[Detection]:
+    """driver-nvml-missing: libcuda resolves, libnvidia-ml does not, and TensorFlow needs it.
+
+    The loader probe asks for ``libnvidia-ml.so.1`` only for releases that load it (2.21+),
+    so its presence in ``libraries`` is the "TensorFlow needs it" part.
+    """
+    nvml = f.snap.libraries.get("libnvidia-ml.so.1")
+    cuda = f.snap.libraries.get("libcuda.so.1")
+    if nvml is None or nvml.path is not None or f.gpu_visible is True:
+        return
+    if cuda is None or not isinstance(cuda.path, str):
+        return
+    yield detection(
+        f,
+        "driver-nvml-missing",
+        f"the driver's libcuda is here but its NVML library (libnvidia-ml.so.1) is not: "
+        f"TensorFlow {f.tf_version or ''} lists no GPU without it, and says nothing".replace(
+            "  ", " "
+        ),
+        ["libraries.libnvidia-ml.so.1", "libraries.libcuda.so.1"],
+        detail="TensorFlow 2.21 and newer ask NVML about each GPU before listing it. A driver "
+        "installed without its user-space NVML library (a minimal install, or a container "
+        "that mounts libcuda alone) leaves TensorFlow silent and GPU-less.",
+    )
+
+
+def driver_floor(f: Facts, cuda: str) -> tuple[str, str] | None:
+    """(minimum, recommended) driver for CUDA *cuda* on this OS."""
+    cv = parse_version(cuda)
+    if cv is None:
+        return None
+    col = "windows" if f.os == "windows" else "linux"
+    minimum = next((m for m in f.rules.minimums if m.cuda == str(cv.major)), None)
+    if minimum is None:
+        return None
+    toolkit = None
+    for t in f.rules.toolkits:
+        if parse_version(t.cuda) == Version(f"{cv.major}.{cv.minor}"):
+            toolkit = t
+    low = getattr(minimum, col) or minimum.linux
+    rec = (getattr(toolkit, col) or toolkit.linux) if toolkit else low
+    return low, rec
+
+
+def _driver_commands(f: Facts, version: str | None) -> list[str]:
+    if f.os == "windows" or f.snap.platform.wsl:
+        return [
+            f"start https://www.nvidia.com/Download/index.aspx  "
+            f"# install the Windows driver{f' ≥ {version}' if version else ''}, then reboot"
+        ]
+    distro = (f.snap.platform.distro or "").lower()
+    if "ubuntu" in distro or not distro:
+        return ["sudo ubuntu-drivers install", "sudo reboot"]
+    if "fedora" in distro or "rhel" in distro or "rocky" in distro:
+        return ["sudo dnf install -y akmod-nvidia", "sudo reboot"]
+    return ["sudo apt-get install -y nvidia-driver", "sudo reboot"]
+
+
+def _wsl_lib_dir(f: Facts) -> str:
+    """Where WSL2 mounts the Windows driver's libcuda: as the probe found it, else the default."""
+    found = f.snap.extra.get("wsl_lib_dir")
+    return found if isinstance(found, str) and found else "/usr/lib/wsl/lib"
+
+
+def fix_no_nvidia_gpu(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    return [
+        (
+            manual(
+                ["lspci | grep -i nvidia"],
+                "Run on a machine with an NVIDIA GPU (this one shows none)",
+                cause,
+            ),
+        )
+    ]
+
+
+def fix_driver_not_loaded(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    libcuda = f.snap.libraries.get("libcuda.so.1")
+    installed = libcuda is not None and isinstance(libcuda.path, str)
+    if installed and not f.snap.platform.wsl and f.os != "windows":
+        # The driver's libraries are here, only the kernel module is not running (after a
+        # kernel update, or refused by Secure Boot): load it before reinstalling anything.
+        cmds = [
+            "sudo modprobe nvidia && nvidia-smi",
+            "mokutil --sb-state  # if modprobe says 'Key was rejected by service'",
+            *_driver_commands(f, None),
+        ]
+        return [(manual(cmds, "Load the NVIDIA kernel module (or reinstall the driver)", cause),)]
+    return [(manual(_driver_commands(f, None), "Install or load the NVIDIA driver", cause),)]
+
+
+def fix_driver_library_mismatch(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    if f.container:
+        cmds = ["nvidia-smi  # on the host: use an image whose CUDA this driver supports"]
+    else:
+        cmds = ["sudo reboot"]
+    return [(manual(cmds, "Load the kernel module that matches the driver libraries", cause),)]
+
+
+def fix_driver_nvml_missing(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    drv = f.driver
+    major = drv.version.split(".")[0] if drv is not None and drv.version else "<driver major>"
+    return [
+        (
+            manual(
+                [
+                    f"sudo apt-get install --reinstall libnvidia-compute-{major}  "
+                    "# Debian/Ubuntu: the driver's user-space libraries, NVML among them",
+                    "ldconfig -p | grep libnvidia-ml.so.1  # then check the loader finds it",
+                ],
+                "Install the driver's NVML library (libnvidia-ml.so.1)",
+                cause,
+            ),
+        )
+    ]
+
+
+def fix_nvidia_uvm_unavailable(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    return [
+        (
+            manual(
+                ["sudo rmmod nvidia_uvm", "sudo modprobe nvidia_uvm"],
+                "Reload the nvidia_uvm kernel module",
+                cause,
+            ),
+        )
+    ]
+
+
+def fix_wsl_libcuda_not_found(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    return [
+        (
+            env_step(
+                StepKind.ENV_PATH_PREPEND,
+                "LD_LIBRARY_PATH",
+                cause,
+                entry=_wsl_lib_dir(f),
+            ),
+        )
+    ]
+
+
+def fix_driver_too_old(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    rec = None
+    if f.tf_cuda:
+        floor = driver_floor(f, f.tf_cuda)
+        rec = floor[1] if floor else None
+    alts: list[Alternative] = [
+        (
+            manual(
+                _driver_commands(f, rec),
+                f"Install NVIDIA driver ≥ {rec}" if rec else "Install a newer NVIDIA driver",
+                cause,
+            ),
+        )
+    ]
+    older = newest_release(f)
+    if older is not None and f.tf_version and older.version != f.tf_version:
+        alts.append(
+            (
+                pip_install(
+                    [and_cuda(older)],
+                    f"Or switch to TensorFlow {older.version}, whose CUDA {older.cuda} this "
+                    "driver runs",
+                    Safety.UNSAFE,
+                    cause,
+                ),
+            )
+        )
+    return alts
+
+
+FAMILY = Family(
+    "driver",
+    (
+        check_driver,
+        check_driver_version,
+        check_nvml,
+    ),
+    (
+        Cause("no-nvidia-gpu", Section.DRIVER, fix_no_nvidia_gpu),
+        Cause("driver-not-loaded", Section.DRIVER, fix_driver_not_loaded),
+        Cause("driver-library-mismatch", Section.DRIVER, fix_driver_library_mismatch),
+        Cause("driver-nvml-missing", Section.DRIVER, fix_driver_nvml_missing),
+        Cause("nvidia-uvm-unavailable", Section.DRIVER, fix_nvidia_uvm_unavailable),
+        Cause("wsl-libcuda-not-found", Section.DRIVER, fix_wsl_libcuda_not_found),
+        Cause("driver-too-old", Section.DRIVER, fix_driver_too_old),
+    ),
+)

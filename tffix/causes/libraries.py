@@ -1,0 +1,361 @@
+"""CUDA library causes: the nvidia-* wheels missing, of the wrong CUDA version, not found by
+the dynamic loader, and the Windows DLL search path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from packaging.version import Version
+
+from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
+from tffix.causes.steps import (
+    and_cuda,
+    env_step,
+    installable,
+    pip_install,
+    pip_uninstall,
+    tf_install,
+)
+from tffix.facts import SYSTEM_CUDA, Facts, parse_version
+from tffix.model import PlanStep, Safety, StepKind
+from tffix.ruleset import Ruleset
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryFolders:
+    """The nvidia-* wheel folders that hold the libraries the loader did not find."""
+
+    dirs: tuple[str, ...]
+    """Empty when the snapshot does not say where the wheels are."""
+
+
+def check_libraries(f: Facts) -> Iterable[Detection]:
+    """cuda-libs-missing, cuda-libs-not-found, cuda-version-mismatch."""
+    if not f.linux and f.os is not None:
+        if f.os == "windows":
+            yield from _check_windows_dlls(f)
+        return
+    failed = _dlopen_failed(f)
+    if f.is_cuda_build is False:
+        return
+    mism, other = _other_cuda(f, failed)
+    if mism:
+        yield detection(
+            f,
+            "cuda-version-mismatch",
+            f"TensorFlow {f.tf_version} needs CUDA {f.tf_cuda} libraries, but CUDA "
+            f"{other} is what is installed",
+            [*mism, f.tf_version_evidence, *failed],
+        )
+        return
+    if f.gpu_visible is True and not failed:
+        return
+    state = _library_state(f, failed)
+    if state is None:
+        return
+    kind, ev, title, detail = state
+    folders = None
+    if kind == "cuda-libs-not-found":
+        dirs = _lib_dirs(f)
+        folders = LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ()))
+    yield detection(f, kind, title, ev, detail=detail, payload=folders)
+
+
+def _other_cuda(f: Facts, failed: Sequence[str]) -> tuple[list[str], str | None]:
+    """Evidence of CUDA libraries of another version than TensorFlow's, and that version."""
+    major = f.tf_cuda_major
+    mism: list[str] = []
+    other: str | None = None
+    if major is not None:
+        wrong = [n for n in f.nvidia_installed() if not n.endswith(f"-cu{major}")]
+        right = f.nvidia_installed(major)
+        if wrong and not right:
+            mism += [f"packages.{n}" for n in wrong]
+            other = wrong[0].rsplit("-cu", 1)[1]
+        for name in ("cudatoolkit", "cuda-toolkit", "cuda-runtime", "cuda-cudart", "cuda"):
+            cv = parse_version(f.packages.get(name))
+            if cv is not None and cv.major != major and not right:
+                mism.append(f"packages.{name}")
+                other = other or f"{cv.major}.{cv.minor}"
+        if failed:
+            built = parse_version(f.tf_cuda)
+            # Before CUDA 11.1 there was no minor-version compatibility: sonames such as
+            # libcudart.so.10.1 or libcusolver.so.10 (CUDA 11.0) exist in one minor only.
+            exact_minor = built is not None and built < Version("11.1")
+            for entry in f.env_list("LD_LIBRARY_PATH"):
+                m = SYSTEM_CUDA.search(entry)
+                mv = parse_version(m.group("version")) if m and m.group("version") else None
+                if mv is None or built is None:
+                    continue
+                if mv.major != major or (exact_minor and (mv.major, mv.minor) != built.release[:2]):
+                    mism.append("env.LD_LIBRARY_PATH")
+                    other = other or str(mv)
+    return mism, other
+
+
+def _dlopen_failed(f: Facts) -> list[str]:
+    ev = [h.evidence for h in f.log.all("dlopen-failed", "cannot-dlopen")]
+    # Libraries TensorFlow opens only for some work (NCCL for multi-GPU, nvJitLink for JIT)
+    # are looked up too, but their absence does not keep the GPU from TensorFlow.
+    optional = f.optional_sonames or frozenset()
+    for soname, lib in f.snap.libraries.items():
+        if soname.startswith("libcuda.") or soname.startswith("libnvidia") or soname in optional:
+            continue
+        if lib.path is None or lib.error:
+            ev.append(f"libraries.{soname}")
+    return ev
+
+
+def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, str] | None:
+    major = f.tf_cuda_major
+    release = f.release
+    pins = release.pins() if release else {}
+    nvidia_pins = [n for n in pins if n.startswith("nvidia-")]
+    installed = [n for n in nvidia_pins if n in f.packages]
+    absent = [n for n in nvidia_pins if n not in f.packages]
+    requested = f.log.all("pip-install-and-cuda")
+    bad = f.known_bad_hits("cuda-libs-not-found")
+    candidates = [
+        f"libraries.{s}"
+        for s, lib in f.snap.libraries.items()
+        if lib.path is None and lib.candidates and not s.startswith("libcuda.")
+    ]
+    system_cuda = [
+        f"env.{v}"
+        for v in ("CUDA_HOME", "CUDA_PATH", "PATH", "LD_LIBRARY_PATH")
+        if SYSTEM_CUDA.search(f.snap.env.get(v, ""))
+    ]
+    tf_label = f"TensorFlow {f.tf_version}" if f.tf_version else "TensorFlow"
+    if bad and (failed or f.tf_gpus == ()):
+        have = installed or requested or not f.packages_complete
+        if have:
+            ev = [f.tf_version_evidence, *failed] + [f"packages.{n}" for n in installed[:1]]
+            ev += [h.evidence for h in requested]
+            why = next(b.why for b in f.rules.known_bad if b.id == bad[0])
+            return (
+                "cuda-libs-not-found",
+                ev,
+                f"{tf_label} does not find its pip-installed CUDA libraries (known RUNPATH "
+                "regression)",
+                why,
+            )
+    if failed or (f.tf_gpus == () and f.packages_complete and absent):
+        if candidates:
+            return (
+                "cuda-libs-not-found",
+                [*candidates, *failed],
+                "the CUDA libraries exist on this machine, but the loader does not find them",
+                "",
+            )
+        if installed and (not absent or not f.packages_complete):
+            return (
+                "cuda-libs-not-found",
+                [*failed, *(f"packages.{n}" for n in installed)],
+                f"the nvidia-* CUDA wheels are installed, but {tf_label} does not load them",
+                "",
+            )
+        if not f.packages_complete and (f.snap.platform.wsl or system_cuda) and f.tf_version:
+            ev = [*failed, *system_cuda] + (["platform.wsl"] if f.snap.platform.wsl else [])
+            return (
+                "cuda-libs-not-found",
+                ev,
+                f"{tf_label} cannot load the CUDA libraries: a system CUDA is not on the loader "
+                "path and no nvidia-* wheels are shown",
+                "Either put the system CUDA's lib64 on LD_LIBRARY_PATH or, better, install the "
+                "pinned nvidia-* wheels with tensorflow[and-cuda].",
+            )
+        ev = list(failed)
+        if f.packages_complete:
+            ev.append("packages")
+        if absent and f.packages_complete:
+            title = (
+                f"{tf_label} is a CUDA build, but {len(absent)} of its {len(nvidia_pins)} "
+                "CUDA library wheels are not installed"
+                if installed
+                else f"{tf_label} is a CUDA build, but no CUDA libraries are installed "
+                "(tensorflow without [and-cuda])"
+            )
+        else:
+            title = f"{tf_label} cannot load the CUDA libraries it needs"
+            sonames = [h.groups["soname"] for h in f.log.all("dlopen-failed")]
+            if sonames:
+                title += f" ({', '.join(dict.fromkeys(sonames))})"
+                return ("cuda-libs-missing", ev, title, soname_detail(f.rules, sonames))
+        return ("cuda-libs-missing", ev, title, "")
+    if (
+        f.packages_complete
+        and release is not None
+        and major is not None
+        and absent
+        and not installed
+        and f.is_cuda_build is not False
+        and f.tf_gpus is None
+        and f.linux
+    ):
+        return (
+            "cuda-libs-missing",
+            [f.tf_version_evidence, "packages"],
+            f"{tf_label} is a CUDA build, but no CUDA libraries are installed "
+            "(tensorflow without [and-cuda])",
+            "",
+        )
+    return None
+
+
+def soname_detail(rules: Ruleset, sonames: Sequence[str]) -> str:
+    """Which TensorFlow lines (and CUDA versions) load these sonames, from rules/lines.toml."""
+    parts = []
+    for soname in dict.fromkeys(sonames):
+        lines = [line for line in rules.lines.values() if soname in line.sonames.values()]
+        if not lines:
+            continue
+        names = sorted(
+            (line.name for line in lines), key=lambda n: parse_version(n) or Version("0")
+        )
+        cudas = sorted(
+            {line.cuda for line in lines}, key=lambda c: parse_version(c) or Version("0")
+        )
+        span = names[0] if len(names) == 1 else f"{names[0]}–{names[-1]}"
+        parts.append(f"{soname} is what TensorFlow {span} loads (CUDA {', '.join(cudas)})")
+    return "; ".join(parts) + "." if parts else ""
+
+
+def _check_windows_dlls(f: Facts) -> Iterable[Detection]:
+    hits = f.log.all("dll-not-found")
+    if not hits or f.tf_v is None or f.tf_v >= Version("2.11"):
+        return
+    cuda_dirs = [e for e in f.env_list("PATH") if re.search(r"CUDA", e, re.I)]
+    py = parse_version(f.python)
+    if cuda_dirs and py is not None and py >= Version("3.8"):
+        yield detection(
+            f,
+            "windows-dll-search-path",
+            "the CUDA DLL folder is on PATH, but Python ≥ 3.8 no longer searches PATH for "
+            "DLL dependencies",
+            ["env.PATH", "python.version", *(h.evidence for h in hits)],
+        )
+    else:
+        yield detection(
+            f,
+            "cuda-libs-missing",
+            "TensorFlow cannot load the CUDA DLLs it needs",
+            [h.evidence for h in hits],
+        )
+
+
+def _other_framework_needs(f: Facts, names: Sequence[str]) -> bool:
+    for fw, versions in f.rules.frameworks.items():
+        pins = versions.get(f.packages.get(fw, ""), {})
+        if any(n in pins for n in names):
+            return True
+    return False
+
+
+def _lib_dirs(f: Facts) -> list[str] | None:
+    given = f.snap.extra.get("nvidia_lib_dirs")
+    if isinstance(given, list) and given and all(isinstance(d, str) for d in given):
+        return sorted(given)
+    site = f.site_packages
+    if site is None or f.release is None:
+        return None
+    dirs = []
+    for name in f.release.pins():
+        base = re.sub(r"-cu\d+$", "", name)
+        sub = f.rules.fixes.wheel_lib_dirs.get(base)
+        if sub:
+            dirs.append(f"{site}/nvidia/{sub}/lib")
+    return sorted(dirs) or None
+
+
+def _unfound_lib_dirs(f: Facts, dirs: list[str]) -> list[str]:
+    """Of *dirs*, the wheel folders of the libraries the loader did not find.
+
+    Only those need a path entry: adding every ``nvidia/*/lib`` folder would make a dozen
+    steps where a few do. Falls back to *dirs* when the snapshot does not say which failed.
+    """
+    failed = {h.groups["soname"] for h in f.log.all("dlopen-failed") if "soname" in h.groups}
+    optional = f.optional_sonames
+    if optional is not None:
+        # The loader probe ran, so `libraries` lists every soname (a pasted report may list
+        # only some: there an absent one is unknown, not found).
+        failed |= {
+            s for s, lib in f.snap.libraries.items() if lib.path is None and s not in optional
+        }
+    subs = {f.rules.fixes.soname_lib_dirs.get(s.split(".so")[0]) for s in failed} - {None}
+    picked = [d for d in dirs if ["", *d.rstrip("/").split("/")][-2] in subs]
+    return picked or dirs
+
+
+def fix_cuda_libs(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    if f.tf_version is None or (not f.linux and f.os is not None):
+        return []
+    steps: list[PlanStep] = []
+    if cause == "cuda-version-mismatch" and f.tf_cuda_major is not None:
+        wrong = [n for n in f.nvidia_installed() if not n.endswith(f"-cu{f.tf_cuda_major}")]
+        if wrong and not _other_framework_needs(f, wrong):
+            steps.append(
+                pip_uninstall(
+                    wrong,
+                    f"Remove the CUDA {wrong[0].rsplit('-cu', 1)[1]} wheels TensorFlow cannot use",
+                    Safety.SAFE,
+                    cause,
+                )
+            )
+    install = tf_install(f, cause, f"CUDA {f.tf_cuda}" if f.tf_cuda else "its CUDA libraries")
+    if not install:
+        return []
+    return [(*steps, *install)]
+
+
+def fix_cuda_libs_not_found(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    alts: list[Alternative] = []
+    dirs = payload(detected, LibraryFolders).dirs
+    known = [b for b in f.rules.known_bad if b.cause == cause and f.tf_version in b.releases]
+    if dirs:
+        alts.append(
+            tuple(
+                env_step(StepKind.ENV_PATH_PREPEND, "LD_LIBRARY_PATH", cause, entry=d) for d in dirs
+            )
+        )
+    for bad in known:
+        release = f.rules.release(bad.fixed_in)
+        if release is not None and installable(f, release):
+            alts.append(
+                (
+                    pip_install(
+                        [and_cuda(release)],
+                        f"Upgrade to TensorFlow {release.version}, which finds its CUDA wheels",
+                        Safety.UNSAFE,
+                        cause,
+                    ),
+                )
+            )
+    if not alts and f.tf_version and f.linux is not False:
+        alts.append(tf_install(f, cause, "wheels on TensorFlow's own search path"))
+    return [a for a in alts if a]
+
+
+def fix_windows_dll_search_path(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    for entry in f.env_list("PATH"):
+        if re.search(r"CUDA", entry, re.I) and re.search(r"[\\/]bin[\\/]?$", entry):
+            root = re.sub(r"[\\/]bin[\\/]?$", "", entry)
+            return [(env_step(StepKind.ENV_SET, "CUDA_PATH", cause, value=root),)]
+    return []
+
+
+FAMILY = Family(
+    "libraries",
+    (check_libraries,),
+    (
+        Cause("cuda-libs-missing", Section.LIBRARIES, fix_cuda_libs),
+        Cause("cuda-version-mismatch", Section.LIBRARIES, fix_cuda_libs),
+        Cause("cuda-libs-not-found", Section.LIBRARIES, fix_cuda_libs_not_found),
+        Cause("windows-dll-search-path", Section.LIBRARIES, fix_windows_dll_search_path),
+    ),
+)

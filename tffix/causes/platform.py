@@ -1,0 +1,237 @@
+"""Platform and interpreter causes: native Windows, macOS, Linux aarch64/Jetson, the
+Python version, and TensorFlow imported from outside the target environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from packaging.version import Version
+
+from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
+from tffix.causes.steps import (
+    manual,
+    newest_release,
+    pip_install,
+)
+from tffix.facts import Facts, parse_version
+from tffix.model import Safety
+
+
+def check_platform(f: Facts) -> Iterable[Detection]:
+    """windows-native-unsupported, macos-needs-metal, platform-no-cuda-wheels."""
+    last = Version(f.rules.policy.windows_last_gpu)
+    if f.os == "windows" and not f.snap.platform.wsl:
+        newer = f.tf_v is None or (f.tf_v.major, f.tf_v.minor) > (last.major, last.minor)
+        if newer and f.gpu_visible is not True:
+            ev = ["platform.os"]
+            if f.tf_version:
+                ev.append(f.tf_version_evidence)
+            version = f"TensorFlow {f.tf_version}" if f.tf_version else "TensorFlow ≥ 2.11"
+            yield detection(
+                f,
+                "windows-native-unsupported",
+                f"{version} has no GPU build on native Windows (the last was {last})",
+                ev,
+                detail="Since 2.11, TensorFlow's Windows wheels are CPU-only. Run TensorFlow in "
+                "WSL2 (pip install 'tensorflow[and-cuda]' there) or use TensorFlow ≤ 2.10 "
+                "with Python ≤ 3.10 natively.",
+            )
+    metal = f.snap.packages is not None and f.has("tensorflow-metal")
+    if f.os == "macos" and f.gpu_visible is not True and not metal:
+        yield detection(
+            f,
+            "macos-needs-metal",
+            "macOS has no CUDA; TensorFlow uses the GPU only through tensorflow-metal",
+            ["platform.os", "packages"] if f.snap.packages is not None else ["platform.os"],
+        )
+    arch = (f.snap.platform.arch or "").lower()
+    if f.linux and (arch in {"aarch64", "arm64"} or f.jetson) and f.gpu_visible is not True:
+        nvidia_build = bool(f.tf_version and "+nv" in f.tf_version)
+        if not nvidia_build:
+            ev = ["platform.arch"] if arch else []
+            if f.jetson:
+                ev += [f"gpus[{i}].name" for i, g in enumerate(f.snap.gpus or ()) if g.name]
+                ev += ["platform.jetson"] if f.snap.platform.jetson else []
+            yield detection(
+                f,
+                "platform-no-cuda-wheels",
+                "the PyPI TensorFlow wheels for Linux aarch64"
+                + (" (Jetson)" if f.jetson else "")
+                + " are CPU-only",
+                ev or ["platform"],
+                detail="Use NVIDIA's TensorFlow build for Jetson (JetPack wheels from "
+                "developer.download.nvidia.com) or an NVIDIA L4T/NGC container.",
+            )
+
+
+def check_python(f: Facts) -> Iterable[Detection]:
+    """python-version-unsupported."""
+    gpu_releases = [r for r in f.rules.releases if r.key >= Version("2.12")]
+    if f.python:
+        supported = any(f.python in r.python for r in gpu_releases)
+        if not supported and not (f.tf_version and f.gpu_visible):
+            pythons = sorted(
+                {p for r in gpu_releases for p in r.python},
+                key=lambda p: parse_version(p) or Version("0"),
+            )
+            ev = ["python.version"]
+            hit = f.log.first("no-tensorflow-wheel")
+            if hit:
+                ev.append(hit.evidence)
+            yield detection(
+                f,
+                "python-version-unsupported",
+                f"no TensorFlow GPU release has wheels for Python {f.python} "
+                f"(supported: {pythons[0]}–{pythons[-1]})",
+                ev,
+            )
+    elif f.log.has("no-tensorflow-wheel") and f.os != "windows":
+        hit = f.log.first("no-tensorflow-wheel")
+        assert hit is not None
+        yield detection(
+            f,
+            "python-version-unsupported",
+            "pip found no TensorFlow wheel for this interpreter",
+            [hit.evidence],
+            detail="pip lists no version at all when no release has a wheel for the Python "
+            "version (or a 32-bit Python). Check `python -VV`.",
+        )
+
+
+def check_interpreter(f: Facts) -> Iterable[Detection]:
+    """wrong-interpreter."""
+    venv = f.snap.python.venv
+    tf_file = f.tf.file if f.tf else None
+    flag = f.snap.extra.get("wrong_interpreter")
+    if isinstance(flag, str) and flag:
+        yield detection(f, "wrong-interpreter", flag, ["extra.wrong_interpreter"])
+        return
+    if isinstance(venv, str) and venv and tf_file and not tf_file.startswith(venv.rstrip("/")):
+        yield detection(
+            f,
+            "wrong-interpreter",
+            f"TensorFlow is imported from {tf_file}, outside the target environment {venv}",
+            ["tensorflow.file", "python.venv"]
+            + (["env.PYTHONPATH"] if "PYTHONPATH" in f.snap.env else []),
+        )
+
+
+def fix_windows_native_unsupported(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    newest = newest_release(f, fit=False)
+    pin = f"=={newest.version}" if newest else ""
+    return [
+        (
+            manual(
+                [
+                    "wsl --install -d Ubuntu",
+                    f"wsl -- python3 -m venv ~/tf && wsl -- ~/tf/bin/pip install "
+                    f"'tensorflow[and-cuda]{pin}'",
+                ],
+                "Run TensorFlow inside WSL2 (native Windows has no GPU build since 2.11)",
+                cause,
+            ),
+        )
+    ]
+
+
+def fix_macos_needs_metal(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    py = parse_version(f.python)
+    if py is not None and not (Version("3.9") <= py < Version("3.13")):
+        return []
+    return [
+        (
+            pip_install(
+                [f.rules.fixes.metal],
+                "Install Apple's Metal plugin for TensorFlow",
+                Safety.SAFE,
+                cause,
+            ),
+        )
+    ]
+
+
+def fix_platform_no_cuda_wheels(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    if f.jetson:
+        return [
+            (
+                manual(
+                    [
+                        "python3 -m pip install --extra-index-url "
+                        "https://developer.download.nvidia.com/compute/redist/jp/v61 "
+                        "tensorflow==2.16.1+nv24.08",
+                    ],
+                    "Install NVIDIA's TensorFlow build for Jetson (JetPack 6.1) instead of "
+                    "the PyPI wheel",
+                    cause,
+                ),
+            )
+        ]
+    return [
+        (
+            manual(
+                [f"docker run --gpus all -it --rm {f.rules.fixes.ngc_image}"],
+                "Use NVIDIA's NGC TensorFlow container (PyPI has no aarch64 CUDA wheels)",
+                cause,
+            ),
+        )
+    ]
+
+
+def fix_python_version_unsupported(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    newest = next(
+        (r for r in reversed(f.rules.releases) if r.and_cuda and r.and_cuda_resolves), None
+    )
+    if newest is None:
+        return []
+    newest_py = newest.python[-1]
+    return [
+        (
+            manual(
+                [
+                    f"python{newest_py} -m venv .venv-tf",
+                    f".venv-tf/bin/python -m pip install 'tensorflow[and-cuda]=={newest.version}'",
+                ],
+                f"Make an environment with Python {newest_py} "
+                f"(TensorFlow {newest.version} supports "
+                f"{', '.join(newest.python)})",
+                cause,
+            ),
+        )
+    ]
+
+
+def fix_wrong_interpreter(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    exe = f.snap.python.executable or "python"
+    cmds = []
+    if "PYTHONPATH" in f.snap.env:
+        cmds.append("unset PYTHONPATH")
+    if f.snap.extra.get("wrong_interpreter"):
+        # the shell's PATH puts another python ahead of the active venv's
+        bin_dir = exe.rsplit("/", 1)[0] if "/" in exe else "<venv>/bin"
+        cmds += [f'export PATH="{bin_dir}:$PATH"; hash -r', "command -v python python3"]
+    else:
+        cmds.append(f"{exe} -m ipykernel install --user --name tffix-target")
+    return [(manual(cmds, "Run TensorFlow with the target environment's interpreter", cause),)]
+
+
+FAMILY = Family(
+    "platform",
+    (
+        check_platform,
+        check_python,
+        check_interpreter,
+    ),
+    (
+        Cause("windows-native-unsupported", Section.PLATFORM, fix_windows_native_unsupported),
+        Cause("macos-needs-metal", Section.PLATFORM, fix_macos_needs_metal),
+        Cause("platform-no-cuda-wheels", Section.PLATFORM, fix_platform_no_cuda_wheels),
+        Cause("python-version-unsupported", Section.PYTHON, fix_python_version_unsupported),
+        Cause("wrong-interpreter", Section.PYTHON, fix_wrong_interpreter),
+    ),
+)
