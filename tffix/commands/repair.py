@@ -361,7 +361,8 @@ def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, 
     snapshot = _collect(target, env)
     requirement = tensorflow_requirement(load_diagnoser()(snapshot), snapshot)
     _err(f"tffix: creating {dest} with {target.python}")
-    made = _subprocess.run([str(target.python), "-m", "venv", str(dest)], env=env)
+    # -I: `-m` would put the current folder first on sys.path (a `venv.py` there would run).
+    made = _subprocess.run([str(target.python), "-I", "-m", "venv", str(dest)], env=env)
     if not made.ok:
         raise UsageError(f"cannot create a venv at {dest}: {made.stderr.strip() or made}")
     fresh = resolve_target(venv=str(dest), environ=env)

@@ -128,7 +128,8 @@ class PackageManager:
             extra = uv_flags(self.environ) if verb == "install" else []
             return [uv, "pip", verb, "--python", str(self.python), *extra, *args]
         yes = ["-y"] if verb == "uninstall" else []
-        return [str(self.python), "-m", "pip", verb, *yes, *args]
+        # -I: `-m` would put the current folder (the user's project) first on sys.path.
+        return [str(self.python), "-I", "-m", "pip", verb, *yes, *args]
 
     def _run(self, verb: str, args: Sequence[str]) -> float:
         argv = self._argv(verb, args)
