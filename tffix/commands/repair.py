@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tffix import repair as core
+from tffix.effects.activate import check_files
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
 from tffix.effects.lock import hold
 from tffix.effects.pip import PackageManager
@@ -283,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
         )
     session = Session(target, environ, allow_uv=not getattr(args, "no_uv", False))
     with hold(target.prefix):
+        check_files(target.prefix, conda=session.conda)  # no activate script linking out
         journal = Journal(journal_path(target.prefix))
         base = _handle_interrupted(args, session, journal)
         t0 = time.monotonic()
