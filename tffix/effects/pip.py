@@ -28,7 +28,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from tffix import _subprocess
+from tffix import _subprocess, shellquote
 from tffix.errors import ApplyError
 
 LIST_TIMEOUT = 60.0
@@ -133,7 +133,7 @@ class PackageManager:
 
     def _run(self, verb: str, args: Sequence[str]) -> float:
         argv = self._argv(verb, args)
-        shown = " ".join([self.tool, verb, *args])
+        shown = shellquote.join([self.tool, verb, *args])
         self.say(f"  $ {shown}")
         start = time.monotonic()
         with _ticker(f"    {self.tool} is working"):
