@@ -30,7 +30,7 @@ from tffix.model import (
     TensorFlowInfo,
 )
 from tffix.ruleset import Ruleset
-from tffix.term import Style
+from tffix.term import Style, clean_fields, clean_json, clean_output
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +233,7 @@ def render_text(
     checks: bool = True,
 ) -> str:
     """The human report: checks (or just findings), verdict, plan."""
+    diag, snap = clean_fields(diag), clean_fields(snap)  # no line from outside splits or escapes
     out: list[str] = []
     if heading:
         out.append(style.paint("bold", heading))
@@ -296,9 +297,9 @@ def render_text(
                 f"  ({hidden} unsafe step{'s' if hidden != 1 else ''} hidden: they change the "
                 "TensorFlow release or override another framework's pins; show them with --unsafe)"
             )
-    return "\n".join(out) + "\n"
+    return clean_output("\n".join(out) + "\n", colour=style.colour)  # untrusted text inside
 
 
 def render_json(diag: Diagnosis) -> str:
     """The ``tffix.diagnosis/1`` document as indented JSON text."""
-    return json.dumps(diagnosis_to_dict(diag), indent=2, ensure_ascii=False) + "\n"
+    return clean_json(json.dumps(diagnosis_to_dict(diag), indent=2, ensure_ascii=False)) + "\n"

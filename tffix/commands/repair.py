@@ -33,6 +33,7 @@ from tffix.envedit import EditOp, apply_edits
 from tffix.errors import ApplyError, ExitCode, RollbackIncomplete, UsageError
 from tffix.model import Diagnosis, Finding, Snapshot, StepKind
 from tffix.probes.target import Target, TargetKind, resolve_target
+from tffix.term import clean, clean_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(clean_output(text), file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- environment
@@ -267,7 +268,7 @@ def _print_outcome(args: argparse.Namespace, outcome: core.Outcome) -> None:
     if args.json:
         print(json.dumps(core.outcome_to_dict(outcome), indent=2, sort_keys=True))
     else:
-        print(core.render_outcome(outcome))
+        print(clean_output(core.render_outcome(outcome)))
 
 
 # --------------------------------------------------------------------------- commands
@@ -419,13 +420,13 @@ def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, 
         print(f"Created {dest} with {requirement}.")
         if ok:
             print(
-                f"Verified: TensorFlow lists {', '.join(result.gpus)}; a test op ran on "
-                f"{result.op_device}."
+                f"Verified: TensorFlow lists {clean(', '.join(result.gpus))}; a test op ran on "
+                f"{clean(result.op_device)}."
             )
         else:
             print(
                 "Verified: TensorFlow does NOT use the GPU there"
-                + (f" ({result.error})" if result.error else "")
+                + (f" ({clean(result.error)})" if result.error else "")
                 + f"; run `{shellquote.join(['tffix', '--venv', str(dest)], shell)}` to see why."
             )
         script = shellquote.activate_script(str(dest / "bin"), shell)

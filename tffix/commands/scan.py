@@ -20,6 +20,7 @@ from tffix.document import diagnosis_to_dict
 from tffix.errors import ExitCode, UsageError
 from tffix.model import Diagnosis, Finding, Severity
 from tffix.scan import ScanResult, scan_paths, scan_project
+from tffix.term import clean, clean_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,12 +87,12 @@ def render_text(result: ScanResult, *, verbose: int = 0) -> str:
     lines.append(summary_line(result))
     if verbose and result.findings:
         lines.append("tffix does not edit code: make the edits above, then run again")
-    return "\n".join(lines) + "\n"
+    return clean_output("\n".join(lines) + "\n")  # file names and code are not tffix's
 
 
 def _finding_lines(finding: Finding) -> list[str]:
-    out = [f"{finding.location}: {finding.severity} [{finding.id}] {finding.title}"]
-    out.extend(f"    {line}" for line in finding.detail.splitlines())
+    out = [f"{clean(finding.location)}: {finding.severity} [{finding.id}] {clean(finding.title)}"]
+    out.extend(f"    {clean(line)}" for line in finding.detail.splitlines())
     return out
 
 

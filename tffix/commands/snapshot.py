@@ -17,6 +17,7 @@ from pathlib import Path
 from tffix.document import snapshot_to_json
 from tffix.errors import ExitCode, UsageError
 from tffix.model import UNKNOWN, Snapshot
+from tffix.term import clean
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,5 +104,5 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     else:
         write_atomic(output, text)
-        print(f"tffix: wrote {output}: {summary(snap)}", file=sys.stderr)
+        print(f"tffix: wrote {clean(output)}: {clean(summary(snap))}", file=sys.stderr)
     return int(ExitCode.OK)
