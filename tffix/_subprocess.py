@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,12 +46,23 @@ class Completed:
         return None
 
     def __str__(self) -> str:
-        lines = [f"command: {' '.join(self.argv)}", f"return code: {self.returncode}"]
+        lines = [f"command: {shown(self.argv)}", f"return code: {self.returncode}"]
         if self.stdout.strip():
             lines.append("stdout:\n" + self.stdout.rstrip())
         if self.stderr.strip():
             lines.append("stderr:\n" + self.stderr.rstrip())
         return "\n".join(lines)
+
+
+def shown(argv: Sequence[str]) -> str:
+    """*argv* for a message: the code after ``-c`` (a probe script) and any multi-line argument
+    are elided, so a message about a child never carries tffix's own scripts."""
+    out: list[str] = []
+    after_c = False
+    for arg in argv:
+        out.append("<code>" if after_c or "\n" in arg else arg)
+        after_c = arg == "-c"
+    return " ".join(out)
 
 
 def child_env(
@@ -78,13 +90,23 @@ def run(
     cwd: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
     stdin: str | None = None,
+    neutral_cwd: bool = False,
 ) -> Completed:
     """Run *argv* to completion and return what happened; never raises for the child's sake.
 
     *env* replaces the environment (default: this process's); *env_overrides* then applies on
     top of it. On timeout the child's whole process group is killed, so a hanging import
     cannot leave grandchildren behind.
+
+    *neutral_cwd* runs the child in a fresh empty folder (removed afterwards) instead of the
+    current one: ``python -c`` puts its working folder first on ``sys.path``, so a ``json.py``
+    in the user's project would otherwise be imported by tffix's probe scripts.
     """
+    if neutral_cwd and cwd is None:
+        with tempfile.TemporaryDirectory(prefix="tffix-child-") as empty:
+            return run(
+                argv, env=env, env_overrides=env_overrides, cwd=empty, timeout=timeout, stdin=stdin
+            )
     full_env = child_env(env_overrides, env)
     start = time.monotonic()
     try:

@@ -22,6 +22,7 @@ from types import ModuleType
 from tffix import __version__
 from tffix.errors import ExitCode, TffixError
 from tffix.options import Options
+from tffix.term import clean
 
 COMMANDS: dict[str, str] = {
     "snapshot": "Write what tffix sees as a tffix.snapshot/1 JSON document.",
@@ -127,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(_command_module(name).run(options))
     except TffixError as exc:
-        print(f"tffix: error: {exc}", file=sys.stderr)
+        # One line, whatever the message quotes (a snapshot key with a newline, an ESC).
+        print(f"tffix: error: {clean(exc)}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("tffix: interrupted", file=sys.stderr)
@@ -139,7 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the one place that turns a bug into a message
         log = _crash_log(exc)
         where = f"; details in {log}" if log else ""
-        print(f"tffix: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        print(
+            f"tffix: internal error: {type(exc).__name__}: {clean(exc)}{clean(where)}",
+            file=sys.stderr,
+        )
         return int(ExitCode.INTERNAL)
 
 

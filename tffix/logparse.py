@@ -31,6 +31,66 @@ MATCH_WINDOW = 4096
 """Only the first this-many characters of a line are matched (a pasted log can hold a
 megabyte-long line; the interesting text is at its start)."""
 
+MAX_LINES = 100_000
+"""``tffix explain`` reads at most this many lines of a log: the first and the last half."""
+MAX_CHARS = 8 * 1024 * 1024
+"""…and at most this many characters to match (each line counts up to ``MATCH_WINDOW``):
+with every signature tried on each line, this keeps the worst log to seconds, not minutes
+(``benchmarks/explain_bounds.py`` prints the figures)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BoundedLog:
+    """The lines of a log that are read, and what was skipped."""
+
+    lines: tuple[str, ...]
+    """The first lines, then (when some were skipped) one marker line, then the last lines."""
+    skipped: int = 0
+    total: int = 0
+
+    @property
+    def note(self) -> str | None:
+        """``skipped N lines, because …``, or None when every line was read."""
+        if not self.skipped:
+            return None
+        return (
+            f"skipped {self.skipped} of {self.total} lines, because a log is read up to "
+            f"{MAX_LINES} lines or {MAX_CHARS // (1024 * 1024)} Mi characters (the first and the "
+            "last half were read)"
+        )
+
+
+def bound_log(text: str) -> BoundedLog:
+    """Cut *text* into lines and keep what ``MAX_LINES`` and ``MAX_CHARS`` allow.
+
+    TensorFlow names the libraries it fails to load near the start of a log and the final
+    error near its end, so both ends are kept and the middle is skipped.
+    """
+    lines = text.splitlines()
+
+    def cost(line: str) -> int:
+        return min(len(line), MATCH_WINDOW) + 1
+
+    if len(lines) <= MAX_LINES and sum(map(cost, lines)) <= MAX_CHARS:
+        return BoundedLog(tuple(lines), 0, len(lines))
+    half_lines, half_chars = MAX_LINES // 2, MAX_CHARS // 2
+
+    def take(seq: Sequence[str]) -> int:
+        count = chars = 0
+        for line in seq:
+            chars += cost(line)
+            if count >= half_lines or chars > half_chars:
+                break
+            count += 1
+        return count
+
+    head = take(lines)
+    tail = min(take(reversed(lines)), len(lines) - head)
+    skipped = len(lines) - head - tail
+    marker = f"[tffix: {skipped} lines skipped]"
+    kept = (*lines[:head], marker, *lines[len(lines) - tail :])
+    return BoundedLog(kept, skipped, len(lines))
+
 
 @dataclass(frozen=True, slots=True)
 class LogHit:
@@ -152,8 +212,9 @@ def snapshot_from_text(text: str, rules: Ruleset) -> Snapshot:
     Everything not seen stays unknown.
     """
     del rules  # the signatures are applied by the diagnosis itself
-    lines = tuple(text.splitlines())
-    packages = _packages(lines)
+    bounded = bound_log(text)
+    lines = bounded.lines
+    packages = _packages(line[:MATCH_WINDOW] for line in lines)
     env: dict[str, str] = {}
     py_version: str | None = None
     driver: Driver | None = None
@@ -161,7 +222,8 @@ def snapshot_from_text(text: str, rules: Ruleset) -> Snapshot:
     os_name: str | None = None
     wsl: bool | None = None
     tf_version: str | None = packages.get("tensorflow")
-    for line in lines:
+    for raw in lines:
+        line = raw[:MATCH_WINDOW]
         if env_match := _ENV.match(line):
             env[env_match.group(1)] = env_match.group(2)
         if py_version is None:
@@ -196,5 +258,10 @@ def snapshot_from_text(text: str, rules: Ruleset) -> Snapshot:
         gpus=tuple(gpus) if gpus else None,
         tensorflow=TensorFlowInfo(version=tf_version) if tf_version else UNKNOWN,
         log=lines,
-        extra=frozen_map({"source": {"schema": SNAPSHOT_SCHEMA, "from": "log text"}}),
+        extra=frozen_map(
+            {
+                "source": {"schema": SNAPSHOT_SCHEMA, "from": "log text"},
+                **({"skipped": bounded.note} if bounded.note else {}),
+            }
+        ),
     )

@@ -13,6 +13,7 @@ import questionary
 
 from tffix.model import Diagnosis, PlanStep
 from tffix.repair import Mode, Selection
+from tffix.term import clean
 
 _ALL, _STEPWISE, _CHOOSE, _QUIT = "Apply all", "Go step by step", "Choose steps", "Quit"
 
@@ -37,7 +38,9 @@ class QuestionaryConfirm:
         chosen = questionary.checkbox(
             "Which steps?",
             choices=[
-                questionary.Choice(f"{n}. {diagnosis.plan[n - 1].summary}", value=n, checked=True)
+                questionary.Choice(
+                    f"{n}. {clean(diagnosis.plan[n - 1].summary)}", value=n, checked=True
+                )
                 for n in offered
             ],
         ).ask()
@@ -45,13 +48,14 @@ class QuestionaryConfirm:
 
     def step(self, number: int, step: PlanStep) -> bool:
         """Ask about one step."""
-        return bool(questionary.confirm(f"Step {number}: {step.summary}?", default=True).ask())
+        question = f"Step {number}: {clean(step.summary)}?"
+        return bool(questionary.confirm(question, default=True).ask())
 
 
 def ask_interrupted(description: str) -> str:
     """``undo``, ``resume`` or ``quit``: what to do about an interrupted run."""
     answer = questionary.select(
-        f"{description} What now?",
+        f"{clean(description)} What now?",
         choices=[
             questionary.Choice("Undo it (restore the state before that run)", value="undo"),
             questionary.Choice(

@@ -9,10 +9,10 @@ for, with a hint, as ruff hides unsafe fixes.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tffix import shellquote as sq
 from tffix.causes import CAUSES, Section
 from tffix.diagnosis import exit_code
 from tffix.document import diagnosis_to_dict
@@ -31,7 +31,7 @@ from tffix.model import (
     TensorFlowInfo,
 )
 from tffix.ruleset import Ruleset
-from tffix.term import Style
+from tffix.term import Style, clean_fields, clean_json, clean_output
 
 
 def _tf(snap: Snapshot) -> TensorFlowInfo | None:
@@ -168,21 +168,23 @@ def _finding_lines(f: Finding, label: str, style: Style, verbose: int) -> list[s
     return lines
 
 
-def step_commands(step: PlanStep, python: str | None) -> list[str]:
-    """What a step amounts to, as commands a person could type."""
-    py = shlex.quote(python) if python else "python"
+def step_commands(
+    step: PlanStep, python: str | None, shell: sq.Dialect = sq.Dialect.POSIX
+) -> list[str]:
+    """What a step amounts to, as commands a person could type into *shell*."""
+    py = python or "python"
     if step.kind == StepKind.PIP_INSTALL:
-        return [f"{py} -m pip install " + " ".join(shlex.quote(r) for r in step.requirements)]
+        return [sq.join([py, "-m", "pip", "install", *step.requirements], shell)]
     if step.kind == StepKind.PIP_UNINSTALL:
-        return [f"{py} -m pip uninstall -y " + " ".join(step.packages)]
+        return [sq.join([py, "-m", "pip", "uninstall", "-y", *step.packages], shell)]
     if step.kind == StepKind.ENV_SET:
-        return [f"export {step.variable}={shlex.quote(step.value or '')}"]
+        return [sq.set_variable(step.variable or "", step.value or "", shell)]
     if step.kind == StepKind.ENV_UNSET:
-        return [f"unset {step.variable}"]
+        return [sq.unset_variable(step.variable or "", shell)]
     if step.kind == StepKind.ENV_PATH_PREPEND:
-        return [f'export {step.variable}="{step.entry}${{{step.variable}:+:${step.variable}}}"']
+        return sq.prepend_path(step.variable or "", step.entry or "", shell).splitlines()
     if step.kind == StepKind.ENV_PATH_REMOVE:
-        return [f"# remove {step.entry} from {step.variable}"]
+        return [f"# remove {sq.quote(step.entry or '', shell)} from {step.variable}"]
     return list(step.commands)
 
 
@@ -224,6 +226,7 @@ def render_text(
     checks: bool = True,
 ) -> str:
     """The human report: checks (or just findings), verdict, plan."""
+    diag, snap = clean_fields(diag), clean_fields(snap)  # no line from outside splits or escapes
     out: list[str] = []
     if heading:
         out.append(style.paint("bold", heading))
@@ -280,15 +283,16 @@ def render_text(
             ]
             who = " (run it yourself)" if step.safety == Safety.MANUAL else ""
             out.append(f"  {number}. [{tag}] {step.summary}{who}  → {', '.join(step.resolves)}")
-            out.extend(f"       {command}" for command in step_commands(step, python))
+            shell = sq.for_shell(snap.platform.shell if snap else None)
+            out.extend(f"       {command}" for command in step_commands(step, python, shell))
         if hidden:
             out.append(
                 f"  ({hidden} unsafe step{'s' if hidden != 1 else ''} hidden: they change the "
                 "TensorFlow release or override another framework's pins; show them with --unsafe)"
             )
-    return "\n".join(out) + "\n"
+    return clean_output("\n".join(out) + "\n", colour=style.colour)  # untrusted text inside
 
 
 def render_json(diag: Diagnosis) -> str:
     """The ``tffix.diagnosis/1`` document as indented JSON text."""
-    return json.dumps(diagnosis_to_dict(diag), indent=2, ensure_ascii=False) + "\n"
+    return clean_json(json.dumps(diagnosis_to_dict(diag), indent=2, ensure_ascii=False)) + "\n"

@@ -92,6 +92,11 @@ NOT_NOTEBOOK = "not a notebook"
 TOO_COMPLEX = "too complex"
 TEST_FILE = "test file"
 FILE_LIMIT = "over the file limit"
+TIME_LIMIT = "over the time limit"
+TOO_MANY_CELLS = "too many cells"
+
+MAX_NOTEBOOK_CELLS = 10_000
+"""A notebook with more cells than this is not judged (generated, or a log kept as cells)."""
 
 _LOWER = {Severity.ERROR: Severity.WARNING, Severity.WARNING: Severity.INFO}
 _MAX_SNIPPET = 100
@@ -1353,7 +1358,10 @@ def _unquote(value: str) -> str:
 
 
 def _parse(text: str, filename: str) -> ast.Module:
-    return ast.parse(text, filename=filename)
+    # Not the file's own name: on a SyntaxError CPython re-reads the file named to quote the
+    # line, which for a notebook of broken cells means reading the whole file once per cell.
+    del filename
+    return ast.parse(text, filename="<scanned source>")
 
 
 def analyze_source(
@@ -1577,11 +1585,23 @@ def _sources(
             yield project.SourceFile(path, path.as_posix(), notebook)
 
 
+def _cell_count_over(source: project.SourceFile, rules: ScanRules) -> bool:
+    """True when the notebook *source* has more than ``MAX_NOTEBOOK_CELLS`` cells.
+
+    Counted on the bytes: every cell, and nothing else in nbformat, has a ``"cell_type"``
+    key (inside a cell's text the quotes are escaped). An unreadable file is left to the
+    judge, which says why.
+    """
+    data = project.read(source.path, max_bytes=rules.max_notebook_bytes)
+    return isinstance(data, bytes) and data.count(b'"cell_type"') > MAX_NOTEBOOK_CELLS
+
+
 def _scan(
     paths: Sequence[Path],
     *,
     gpu_count: int | None,
     max_files: int | None,
+    max_seconds: float | None = None,
     relative: bool = False,
 ) -> ScanResult:
     start = time.perf_counter()
@@ -1603,6 +1623,12 @@ def _scan(
         if max_files is not None and files >= max_files:
             skip(FILE_LIMIT)
             continue
+        if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+            skip(TIME_LIMIT)
+            continue
+        if source.notebook and _cell_count_over(source, rules):
+            skip(TOO_MANY_CELLS)
+            continue
         result = _judge_file(source, rules, gpu_count)
         if isinstance(result, str):
             skip(result)
@@ -1620,17 +1646,22 @@ def _scan(
 
 
 def scan_paths(
-    paths: Sequence[Path], *, gpu_count: int | None = None, max_files: int | None = None
+    paths: Sequence[Path],
+    *,
+    gpu_count: int | None = None,
+    max_files: int | None = None,
+    max_seconds: float | None = None,
 ) -> ScanResult:
     """Scan files and folders named by a user; findings name files as the paths were given.
 
     A file named explicitly is read whatever its name (a test file, a script without
-    ``.py``). Raises ``UsageError`` for a path that does not exist.
+    ``.py``). Raises ``UsageError`` for a path that does not exist. Files met after
+    *max_seconds* are counted as skipped ``over the time limit``.
     """
     for path in paths:
         if not path.exists():
             raise UsageError(f"no such file or folder: {path}")
-    return _scan(list(paths), gpu_count=gpu_count, max_files=max_files)
+    return _scan(list(paths), gpu_count=gpu_count, max_files=max_files, max_seconds=max_seconds)
 
 
 DEFAULT_MAX_FILES = 20_000
@@ -1638,15 +1669,25 @@ DEFAULT_MAX_FILES = 20_000
 ``.git`` or a notebook) must not make ``tffix --dry-run`` read a whole disk."""
 
 
+DEFAULT_MAX_SECONDS = 30.0
+"""``scan_project``'s time bound, for the same reason: the diagnosis must not wait on it."""
+
+
 def scan_project(
-    root: Path, *, gpu_count: int | None = None, max_files: int | None = DEFAULT_MAX_FILES
+    root: Path,
+    *,
+    gpu_count: int | None = None,
+    max_files: int | None = DEFAULT_MAX_FILES,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
 ) -> ScanResult:
     """Scan the project folder *root*; findings name files relative to it.
 
     *gpu_count* is the number of GPUs the driver reports (``None`` when unknown: indices
-    are then not judged). *max_files* bounds the work (None: no bound); files past it are
-    counted as skipped ``over the file limit``.
+    are then not judged). *max_files* and *max_seconds* bound the work (None: no bound);
+    files past them are counted as skipped ``over the file limit`` / ``over the time limit``.
     """
     if not root.is_dir():
         raise UsageError(f"no such folder: {root}")
-    return _scan([root], gpu_count=gpu_count, max_files=max_files, relative=True)
+    return _scan(
+        [root], gpu_count=gpu_count, max_files=max_files, max_seconds=max_seconds, relative=True
+    )

@@ -4,13 +4,29 @@ Pure apart from reading the stream's ``isatty`` and the environment mapping it i
 Colour is used only when the stream is a TTY, ``NO_COLOR`` is unset (https://no-color.org)
 and ``TERM`` is not ``dumb``; ``FORCE_COLOR`` (non-empty, not ``0``) forces it on, except
 against ``NO_COLOR``, which always wins.
+
+It is also the one sanitiser for text tffix did not write itself (snapshot keys and values,
+log lines, package names, file names, a child's stderr) on its way to a terminal: every
+control character — C0 (ESC, BEL, CR, backspace …), DEL, C1 (an 8-bit CSI), the line and
+paragraph separators and the bidirectional overrides — is escaped visibly (``\x1b``,
+``\u202e``), so such text cannot move the cursor, retitle the window, hide what follows,
+reorder a line or split a one-line error. :func:`clean` is for one line (errors: a newline
+becomes ``\n``), :func:`clean_output` for a whole rendered report (newlines kept, and, when
+colour is on, the few colour codes :class:`Style` itself writes), :func:`clean_json` for
+JSON text written with ``ensure_ascii=False``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from types import MappingProxyType
+from typing import Any, TextIO, TypeVar
+
+_T = TypeVar("_T")
 
 MARKS = {
     "ok": "[ok]",
@@ -32,6 +48,91 @@ _CODES = {
     "bold": "1",
     "dim": "2",
 }
+
+
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""Characters a terminal acts on or that reorder text: C0, DEL, C1, line/paragraph separators,
+bidirectional marks, embeddings, overrides and isolates."""
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(text: object) -> str:
+    """*text* as one line that is safe to print: every control character escaped visibly."""
+    value = text if isinstance(text, str) else str(text)
+    return _UNSAFE.sub(_escape, value) if _UNSAFE.search(value) else value
+
+
+def _clean_keep_newlines(text: str) -> str:
+    return "\n".join(clean(line) for line in text.split("\n"))
+
+
+def clean_output(text: str, *, colour: bool = False) -> str:
+    """A rendered multi-line *text* made safe: newlines kept, all else escaped as by
+    :func:`clean`; with *colour*, the colour codes :class:`Style` writes are kept too (text
+    from outside can then at most colour itself, never move, hide or retitle anything)."""
+    if not colour:
+        return _clean_keep_newlines(text)
+    pieces = _SGR.split(text)
+    codes = _SGR.findall(text)
+    out = [_clean_keep_newlines(pieces[0])]
+    for code, piece in zip(codes, pieces[1:], strict=True):
+        out.append(code)
+        out.append(_clean_keep_newlines(piece))
+    return "".join(out)
+
+
+def clean_fields(value: _T) -> _T:
+    """*value* with every string inside it made one line by :func:`clean`.
+
+    Walks frozen dataclasses, tuples, lists, frozensets and mappings (keys too) and rebuilds
+    only what changed; enums, numbers and sentinels pass as they are. A renderer calls it on
+    the data it is given, so a newline inside a package name or a path cannot start a forged
+    line of the report.
+    """
+    return _clean_any(value)  # type: ignore[no-any-return]
+
+
+def _clean_any(value: Any) -> Any:
+    if isinstance(value, enum.Enum) or value is None or isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        return clean(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for field in dataclasses.fields(value):
+            old = getattr(value, field.name)
+            new = _clean_any(old)
+            if new is not old:
+                changes[field.name] = new
+        return dataclasses.replace(value, **changes) if changes else value
+    if isinstance(value, (tuple, list, frozenset)):
+        items = [_clean_any(v) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
+    if isinstance(value, Mapping):
+        pairs = [(_clean_any(k), _clean_any(v)) for k, v in value.items()]
+        if all(k is a and v is b for (k, v), (a, b) in zip(pairs, value.items(), strict=True)):
+            return value
+        rebuilt = dict(pairs)
+        return MappingProxyType(rebuilt) if isinstance(value, MappingProxyType) else rebuilt
+    return value
+
+
+def clean_json(text: str) -> str:
+    """JSON text (``ensure_ascii=False``) with the characters :func:`clean` escapes written as
+    ``\\uXXXX``: the same JSON value, nothing a terminal acts on. (``json.dumps`` already
+    escapes C0 inside strings; C1, DEL and the bidirectional controls it leaves raw.)"""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}" if m.group() != "\n" else "\n", text)
 
 
 def use_colour(stream: TextIO, environ: Mapping[str, str]) -> bool:
@@ -62,3 +163,7 @@ class Style:
     def mark(self, state: str) -> str:
         """The mark of a check state, coloured when enabled."""
         return self.paint(state, MARKS[state])
+
+
+_SGR = re.compile("|".join(re.escape(f"\033[{code}m") for code in (*_CODES.values(), "0")))
+"""Exactly the escape sequences :meth:`Style.paint` writes."""

@@ -127,12 +127,15 @@ def scan_findings(args: Options | argparse.Namespace, snap: Snapshot) -> tuple[F
     """Findings of the code scan of the current folder, when it looks like a project."""
     if Options.of(args).no_scan or importlib.util.find_spec("tffix.scan") is None:
         return ()
-    from tffix.scan import looks_like_project, scan_project
+    from tffix.commands.scan import bound_notes
+    from tffix.scan import DEFAULT_MAX_SECONDS, looks_like_project, scan_project
 
     cwd = Path.cwd()
     if not looks_like_project(cwd):
         return ()
     result = scan_project(cwd, gpu_count=len(snap.gpus) if snap.gpus else None)
+    for note in bound_notes(result, max_seconds=DEFAULT_MAX_SECONDS):
+        print(f"tffix: code scan: {note}", file=sys.stderr)
     return tuple(result.findings)
 
 

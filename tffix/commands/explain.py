@@ -7,6 +7,7 @@ snapshot (``tffix.logparse.snapshot_from_text``) and runs the same pipeline as `
 from __future__ import annotations
 
 import argparse
+import sys
 
 from tffix.commands.diagnose import read_input, show
 from tffix.diagnosis import diagnose
@@ -14,6 +15,7 @@ from tffix.errors import InputError
 from tffix.logparse import snapshot_from_text
 from tffix.options import Options
 from tffix.ruleset import load_rules
+from tffix.term import clean
 
 MAX_LOG_BYTES = 32 * 1024 * 1024
 """A log past this is not something a person pasted; reading it would only cost memory."""
@@ -51,5 +53,7 @@ def run(options: Options) -> int:
     text = decode_log(data, name)
     rules = load_rules()
     snap = snapshot_from_text(text, rules)
+    if snap.extra.get("skipped"):
+        print(f"tffix explain: {clean(snap.extra['skipped'])}", file=sys.stderr)
     diag = diagnose(snap, rules)
     return show(diag, snap, rules, options, heading=f"tffix explain: {name}", checks=False)

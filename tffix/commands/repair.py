@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from tffix import repair as core
+from tffix import shellquote
+from tffix.effects.activate import check_files
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
 from tffix.effects.lock import hold
 from tffix.effects.pip import PackageManager
@@ -31,6 +33,7 @@ from tffix.envedit import EditOp, apply_edits
 from tffix.errors import ApplyError, ExitCode, RollbackIncomplete, UsageError
 from tffix.model import Diagnosis, Finding, Snapshot, StepKind
 from tffix.probes.target import Target, TargetKind, resolve_target
+from tffix.term import clean, clean_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(clean_output(text), file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- environment
@@ -207,6 +210,21 @@ def _handle_interrupted(
 # --------------------------------------------------------------------------- reporting
 
 
+def user_dialect(environ: Mapping[str, str]) -> shellquote.Dialect:
+    """How to quote commands for the shell the user runs tffix from."""
+    from tffix.probes.host import user_shell
+
+    return shellquote.for_shell(user_shell(environ))
+
+
+def activate_command(prefix: Path, *, conda: bool, active: bool, shell: shellquote.Dialect) -> str:
+    """The command that (re-)activates the environment at *prefix* in *shell*."""
+    if conda:
+        return "conda deactivate && " + shellquote.join(["conda", "activate", str(prefix)], shell)
+    script = shellquote.source(shellquote.activate_script(str(prefix / "bin"), shell), shell)
+    return f"deactivate && {script}" if active else script
+
+
 def reactivate_lines(
     session: Session, outcome: core.Outcome, environ: Mapping[str, str]
 ) -> list[str]:
@@ -223,27 +241,20 @@ def reactivate_lines(
     if not applied:
         return []
     prefix = session.target.prefix
-    if session.conda:
-        lines = [
-            f"Re-activate the environment to use the new settings: "
-            f"conda deactivate && conda activate {prefix}"
-        ]
-    else:
-        active = os.path.realpath(environ.get("VIRTUAL_ENV") or "/nonexistent") == (
-            os.path.realpath(prefix)
-        )
-        lines = [
-            (
-                "Re-activate the venv to use the new settings: deactivate && source "
-                if active
-                else "Activate the venv to use the new settings: source "
-            )
-            + f"{prefix}/bin/activate"
-        ]
+    shell = user_dialect(environ)
+    active = os.path.realpath(environ.get("VIRTUAL_ENV") or "/nonexistent") == (
+        os.path.realpath(prefix)
+    )
+    what = "environment" if session.conda else "venv"
+    again = "Re-activate" if session.conda or active else "Activate"
+    lines = [
+        f"{again} the {what} to use the new settings: "
+        + activate_command(prefix, conda=session.conda, active=active, shell=shell)
+    ]
     for s in applied:
         var = s.step.variable
         if s.step.kind is StepKind.ENV_UNSET and var and var in environ:
-            lines.append(f"  (or, in this shell only: unset {var})")
+            lines.append(f"  (or, in this shell only: {shellquote.unset_variable(var, shell)})")
     edits = session.workspace.edits()
     if any(e.op is EditOp.SET and e.variable in environ for e in edits):
         lines.append(
@@ -257,7 +268,7 @@ def _print_outcome(args: argparse.Namespace, outcome: core.Outcome) -> None:
     if args.json:
         print(json.dumps(core.outcome_to_dict(outcome), indent=2, sort_keys=True))
     else:
-        print(core.render_outcome(outcome))
+        print(clean_output(core.render_outcome(outcome)))
 
 
 # --------------------------------------------------------------------------- commands
@@ -283,6 +294,7 @@ def run(args: argparse.Namespace) -> int:
         )
     session = Session(target, environ, allow_uv=not getattr(args, "no_uv", False))
     with hold(target.prefix):
+        check_files(target.prefix, conda=session.conda)  # no activate script linking out
         journal = Journal(journal_path(target.prefix))
         base = _handle_interrupted(args, session, journal)
         t0 = time.monotonic()
@@ -361,7 +373,8 @@ def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, 
     snapshot = _collect(target, env)
     requirement = tensorflow_requirement(load_diagnoser()(snapshot), snapshot)
     _err(f"tffix: creating {dest} with {target.python}")
-    made = _subprocess.run([str(target.python), "-m", "venv", str(dest)], env=env)
+    # -I: `-m` would put the current folder first on sys.path (a `venv.py` there would run).
+    made = _subprocess.run([str(target.python), "-I", "-m", "venv", str(dest)], env=env)
     if not made.ok:
         raise UsageError(f"cannot create a venv at {dest}: {made.stderr.strip() or made}")
     fresh = resolve_target(venv=str(dest), environ=env)
@@ -371,8 +384,18 @@ def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, 
     try:
         manager.install([requirement])
     except ApplyError as exc:
+        first, *tail = str(exc).splitlines() or [""]
+        for line in tail:  # what pip said, before the one-line error
+            _err(line)
+        shell = user_dialect(environ)
+        remove = (
+            ["Remove-Item", "-Recurse", "-Force", "-LiteralPath", str(dest)]
+            if shell is shellquote.Dialect.POWERSHELL
+            else ["rm", "-rf", "--", str(dest)]
+        )
         raise ApplyError(
-            f"{exc}\n(the new venv {dest} is left as it is; remove it with rm -rf {dest})"
+            f"{first} (the new venv {dest} is left as it is; remove it with "
+            f"{shellquote.join(remove, shell)})"
         ) from exc
     from tffix.probes.verify import deep_verify
 
@@ -393,19 +416,21 @@ def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, 
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True))
     else:
+        shell = user_dialect(environ)
         print(f"Created {dest} with {requirement}.")
         if ok:
             print(
-                f"Verified: TensorFlow lists {', '.join(result.gpus)}; a test op ran on "
-                f"{result.op_device}."
+                f"Verified: TensorFlow lists {clean(', '.join(result.gpus))}; a test op ran on "
+                f"{clean(result.op_device)}."
             )
         else:
             print(
                 "Verified: TensorFlow does NOT use the GPU there"
-                + (f" ({result.error})" if result.error else "")
-                + f"; run `tffix --venv {dest}` to see why."
+                + (f" ({clean(result.error)})" if result.error else "")
+                + f"; run `{shellquote.join(['tffix', '--venv', str(dest)], shell)}` to see why."
             )
-        print(f"Use it: source {dest}/bin/activate")
+        script = shellquote.activate_script(str(dest / "bin"), shell)
+        print(f"Use it: {shellquote.source(script, shell)}")
     return 0 if ok else int(ExitCode.FIXABLE)
 
 

@@ -20,7 +20,16 @@ from tffix.document import diagnosis_to_dict
 from tffix.errors import ExitCode, UsageError
 from tffix.model import Diagnosis, Finding, Severity
 from tffix.options import Options
-from tffix.scan import ScanResult, scan_paths, scan_project
+from tffix.scan import (
+    FILE_LIMIT,
+    MAX_NOTEBOOK_CELLS,
+    TIME_LIMIT,
+    TOO_MANY_CELLS,
+    ScanResult,
+    scan_paths,
+    scan_project,
+)
+from tffix.term import clean, clean_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +62,29 @@ def _gpu_count(text: str) -> int:
     return value
 
 
+MAX_SECONDS = 120.0
+"""``tffix scan`` stops judging files after this long; the rest are reported as skipped."""
+
+
+def bound_notes(result: ScanResult, *, max_seconds: float | None) -> list[str]:
+    """One "skipped …, because …" line for each bound the scan reached."""
+    why = {
+        TIME_LIMIT: f"the scan stops judging files after {max_seconds or 0:g} s",
+        FILE_LIMIT: "the scan of a folder that merely looks like a project stops at a file limit",
+        TOO_MANY_CELLS: f"a notebook of more than {MAX_NOTEBOOK_CELLS} cells is not read",
+    }
+    notes = []
+    for reason, text in why.items():
+        count = result.skipped.get(reason, 0)
+        if count:
+            files = f"{count} file{'s' if count != 1 else ''}"
+            notes.append(
+                f"skipped {files}, because {text} "
+                "(scan the folders that matter with `tffix scan PATH`)"
+            )
+    return notes
+
+
 def scan_document(result: ScanResult) -> dict[str, Any]:
     """The ``tffix.diagnosis/1`` document for a scan, with a ``scan`` summary added."""
     doc = diagnosis_to_dict(Diagnosis(gpu_visible=None, findings=result.findings, plan=()))
@@ -74,7 +106,9 @@ def summary_line(result: ScanResult) -> str:
     return line
 
 
-def render_text(result: ScanResult, *, verbose: int = 0) -> str:
+def render_text(
+    result: ScanResult, *, verbose: int = 0, max_seconds: float | None = MAX_SECONDS
+) -> str:
     """Human output: each finding with its code, why and the edit; then the summary."""
     lines: list[str] = []
     for finding in result.findings:
@@ -85,14 +119,15 @@ def render_text(result: ScanResult, *, verbose: int = 0) -> str:
     if counts:
         lines.append(counts)
     lines.append(summary_line(result))
+    lines.extend(bound_notes(result, max_seconds=max_seconds))
     if verbose and result.findings:
         lines.append("tffix does not edit code: make the edits above, then run again")
-    return "\n".join(lines) + "\n"
+    return clean_output("\n".join(lines) + "\n")  # file names and code are not tffix's
 
 
 def _finding_lines(finding: Finding) -> list[str]:
-    out = [f"{finding.location}: {finding.severity} [{finding.id}] {finding.title}"]
-    out.extend(f"    {line}" for line in finding.detail.splitlines())
+    out = [f"{clean(finding.location)}: {finding.severity} [{finding.id}] {clean(finding.title)}"]
+    out.extend(f"    {clean(line)}" for line in finding.detail.splitlines())
     return out
 
 
@@ -113,9 +148,9 @@ def run(options: Options) -> int:
         missing = [p for p in paths if not p.exists()]
         if missing:
             raise UsageError(f"no such file or folder: {missing[0]}")
-        result = scan_paths(paths, gpu_count=gpus)
+        result = scan_paths(paths, gpu_count=gpus, max_seconds=MAX_SECONDS)
     else:
-        result = scan_project(Path.cwd(), gpu_count=gpus, max_files=None)
+        result = scan_project(Path.cwd(), gpu_count=gpus, max_files=None, max_seconds=MAX_SECONDS)
     if options.json:
         sys.stdout.write(json.dumps(scan_document(result), indent=2) + "\n")
     else:

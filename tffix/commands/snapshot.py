@@ -18,6 +18,7 @@ from tffix.document import snapshot_to_json
 from tffix.errors import ExitCode, UsageError
 from tffix.model import UNKNOWN, Snapshot
 from tffix.options import Options
+from tffix.term import clean
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,5 +121,5 @@ def run(options: Options) -> int:
         sys.stdout.flush()
     else:
         write_atomic(output, text)
-        print(f"tffix: wrote {output}: {summary(snap)}", file=sys.stderr)
+        print(f"tffix: wrote {clean(output)}: {clean(summary(snap))}", file=sys.stderr)
     return int(ExitCode.OK)

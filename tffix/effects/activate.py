@@ -5,6 +5,11 @@ For a virtualenv these are its activate scripts (``bin/activate``, ``activate.fi
 ``etc/conda/activate.d/tffix.sh`` and ``deactivate.d/tffix.sh``. The text itself comes from
 the pure ``tffix.activate_text``; this module only reads bytes, writes them (temporary file in
 the same folder, fsync, ``os.replace``, mode and owner kept) and restores recorded bytes.
+
+Every file is named relative to the environment and resolved through
+``tffix.effects.safepath``: an activate script that is a link leading out of the environment
+(``bin/activate -> ~/.bashrc``) is never read or rewritten; :func:`check_files` refuses such a
+venv before a run changes anything.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 
 from tffix import activate_text
 from tffix.activate_text import SCRIPT_NAMES, Shell
+from tffix.effects import safepath
 from tffix.envedit import EnvEdit, parse_block
 from tffix.errors import ApplyError
 
@@ -53,25 +59,31 @@ def primary_file(prefix: Path, *, conda: bool) -> str:
     return CONDA_ACTIVATE if conda else f"{_bin_dir(prefix)}/activate"
 
 
+def check_files(prefix: Path, *, conda: bool) -> None:
+    """``PathEscape`` (exit 2) when a file tffix may write here leads outside *prefix*."""
+    for name in managed_files(prefix, conda=conda):
+        safepath.inside(prefix, name)
+
+
 def read_bytes(prefix: Path, names: Iterable[str]) -> dict[str, bytes | None]:
-    """The bytes of each file (None when absent)."""
-    return {name: _read(prefix / name) for name in names}
+    """The bytes of each file (None when absent); ``PathEscape`` for a link leading out."""
+    return {name: _read(prefix, name) for name in names}
 
 
-def _read(path: Path) -> bytes | None:
+def _read(prefix: Path, name: str) -> bytes | None:
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+        return safepath.read_inside(prefix, name)
     except OSError as exc:
-        raise ApplyError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise ApplyError(f"cannot read {prefix / name}: {exc.strerror or exc}") from exc
 
 
-def _write(path: Path, data: bytes | None) -> str | None:
+def _write(prefix: Path, name: str, data: bytes | None) -> str | None:
     try:
-        write_atomic(path, data)
+        write_atomic(safepath.inside(prefix, name), data)
+    except safepath.PathEscape as exc:
+        return f"{prefix / name}: not written: {exc}"
     except OSError as exc:
-        return f"{path}: {exc.strerror or exc}"
+        return f"{prefix / name}: {exc.strerror or exc}"
     return None
 
 
@@ -87,9 +99,9 @@ def write_atomic(path: Path, data: bytes | None) -> None:
 
     The file is written beside *path*, fsynced and renamed over it, so a crash leaves either
     the old or the new bytes. Mode (and owner, where allowed) of the old file are kept.
+    *path* is a resolved path (``safepath.inside``): a link at *path* is replaced by the new
+    file, never followed.
     """
-    if path.is_symlink():
-        path = path.resolve()
     if data is None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -126,10 +138,10 @@ def restore_bytes(prefix: Path, files: Mapping[str, bytes | None]) -> list[str]:
     problems = []
     for name, data in files.items():
         try:
-            same = _read(prefix / name) == data
-        except ApplyError:
+            same = _read(prefix, name) == data
+        except (ApplyError, safepath.PathEscape):
             same = False
-        problem = None if same else _write(prefix / name, data)
+        problem = None if same else _write(prefix, name, data)
         if problem:
             problems.append(problem)
     return problems
@@ -163,6 +175,6 @@ def write_edits(prefix: Path, edits: Iterable[EnvEdit], *, conda: bool) -> None:
     recorded before (the transaction does).
     """
     for name, data in render_files(prefix, edits, conda=conda).items():
-        problem = _write(prefix / name, data)
+        problem = _write(prefix, name, data)
         if problem:
             raise ApplyError(f"cannot write {problem}")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from tffix import _subprocess
+from tffix import _subprocess, shellquote
 from tffix.errors import ApplyError
 
 LIST_TIMEOUT = 60.0
@@ -128,11 +128,12 @@ class PackageManager:
             extra = uv_flags(self.environ) if verb == "install" else []
             return [uv, "pip", verb, "--python", str(self.python), *extra, *args]
         yes = ["-y"] if verb == "uninstall" else []
-        return [str(self.python), "-m", "pip", verb, *yes, *args]
+        # -I: `-m` would put the current folder (the user's project) first on sys.path.
+        return [str(self.python), "-I", "-m", "pip", verb, *yes, *args]
 
     def _run(self, verb: str, args: Sequence[str]) -> float:
         argv = self._argv(verb, args)
-        shown = " ".join([self.tool, verb, *args])
+        shown = shellquote.join([self.tool, verb, *args])
         self.say(f"  $ {shown}")
         start = time.monotonic()
         with _ticker(f"    {self.tool} is working"):

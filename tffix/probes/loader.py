@@ -457,6 +457,7 @@ def prove(
         [str(python), "-I", "-S", "-c", _PROOF_SCRIPT, json.dumps(todo)],
         env=dict(env),
         timeout=timeout,
+        neutral_cwd=True,
     )
     proofs, current, done = parse_proof_output(result.stdout)
     problem = None

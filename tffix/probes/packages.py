@@ -124,17 +124,21 @@ def nvidia_library_owners(sys_path: Iterable[str]) -> dict[str, tuple[str, str]]
 def list_with_pip_api(python: Path) -> dict[str, str]:
     """Ask the target's pip (through pip-api) for name -> version; raises on failure."""
     with _PIP_API_LOCK:
-        saved = os.environ.get("PIPAPI_PYTHON_LOCATION")
+        # pip-api runs `<python> -m pip` in the current folder, which `-m` puts first on
+        # sys.path; PYTHONSAFEPATH (Python 3.11+) keeps a `pip.py` in the project from running.
+        saved = {k: os.environ.get(k) for k in ("PIPAPI_PYTHON_LOCATION", "PYTHONSAFEPATH")}
         os.environ["PIPAPI_PYTHON_LOCATION"] = str(python)
+        os.environ["PYTHONSAFEPATH"] = "1"
         try:
             import pip_api  # imported late: importing it runs `pip --version` in the target
 
             dists = pip_api.installed_distributions()
         finally:
-            if saved is None:
-                os.environ.pop("PIPAPI_PYTHON_LOCATION", None)
-            else:
-                os.environ["PIPAPI_PYTHON_LOCATION"] = saved
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     # pip-api hands back its vendored Version; keep the text.
     return {canonicalize_name(name): str(dist.version) for name, dist in dists.items()}
 

@@ -158,35 +158,49 @@ def resolve_target(
 ) -> Target:
     """Find the target and ask its interpreter about itself; ``UsageError`` when it cannot run."""
     env = dict(os.environ if environ is None else environ)
-    interp, named_by = _choose(venv, python, env, cwd or Path.cwd())
+    try:
+        interp, named_by = _choose(venv, python, env, cwd or Path.cwd())
+    except OSError as exc:  # a folder on the way that the user may not search (EACCES), ELOOP
+        where = exc.filename or venv or python or "the target"
+        raise UsageError(f"cannot look into {where}: {exc.strerror or exc}") from exc
     # PYTHONHOME/PYTHONPATH of tffix's own environment must not leak into the target's answer.
+    # The script goes in on standard input, not as an argument: a program that is not Python
+    # (`--python /bin/ls`) then has no script to echo back into the error message.
     result = _subprocess.run(
-        [str(interp), "-I", "-c", _QUERY],
+        [str(interp), "-I", "-"],
         env=env,
         env_overrides={"PYTHONHOME": None, "PYTHONPATH": None},
         timeout=INTERPRETER_TIMEOUT,
+        stdin=_QUERY,
+        neutral_cwd=True,
     )
     if not result.ok:
-        why = (
-            result.describe_exit()
-            or ((result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1])
-        )
+        last = (result.stderr.strip().splitlines() or [""])[-1].strip()[:200]
+        why = result.describe_exit() or last or f"exit status {result.returncode}"
         raise UsageError(f"the interpreter {interp} does not run: {why}")
     try:
         info = json.loads(result.stdout.strip().splitlines()[-1])
-    except (json.JSONDecodeError, IndexError) as exc:
-        raise UsageError(f"the interpreter {interp} did not answer like Python") from exc
-    prefix = Path(info["prefix"])
-    site = tuple(dict.fromkeys(Path(info[k]) for k in ("purelib", "platlib")))
-    return Target(
-        python=interp,
-        prefix=prefix,
-        kind=classify(prefix, Path(info["base_prefix"])),
-        version=info["version"],
-        implementation=info["implementation"],
-        platform=info["platform"],
-        machine=info["machine"],
-        site_packages=site,
-        sys_path=tuple(info["path"]),
-        named_by=named_by,
-    )
+        if not isinstance(info, dict):
+            raise TypeError("not an object")
+        prefix = Path(info["prefix"])
+        site = tuple(dict.fromkeys(Path(info[k]) for k in ("purelib", "platlib")))
+        return Target(
+            python=interp,
+            prefix=prefix,
+            kind=classify(prefix, Path(info["base_prefix"])),
+            version=str(info["version"]),
+            implementation=str(info["implementation"]),
+            platform=str(info["platform"]),
+            machine=str(info["machine"]),
+            site_packages=site,
+            sys_path=tuple(str(p) for p in info["path"]),
+            named_by=named_by,
+        )
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"{interp} is not a Python interpreter (it did not answer like one)"
+        ) from exc
+    except OSError as exc:
+        raise UsageError(
+            f"cannot look into {exc.filename or interp}: {exc.strerror or exc}"
+        ) from exc

@@ -13,6 +13,11 @@ signal (``exit: "killed by SIGSEGV"``). Nothing here raises for the child's sake
 
 ``verify_gpu`` runs the re-verification snippet (list GPUs, run one op on ``/GPU:0``) the
 same way; the repair step calls it after each change.
+
+Both children run in an empty folder of their own: ``python -c`` puts its working folder
+first on ``sys.path``, and a ``json.py`` or ``tensorflow/`` in the user's project must not be
+what tffix imports. Everything else the user's TensorFlow would see (``PYTHONPATH``, the user
+site folder, ``sitecustomize``) is kept, because that is what is being diagnosed.
 """
 
 from __future__ import annotations
@@ -261,7 +266,11 @@ def probe_tensorflow(
 ) -> TensorFlowReport:
     """Import TensorFlow in a fresh child of *python* with *env*; never raises."""
     result = _subprocess.run(
-        [str(python), "-c", _CHILD], env=dict(env), env_overrides=LOG_ENV, timeout=timeout
+        [str(python), "-c", _CHILD],
+        env=dict(env),
+        env_overrides=LOG_ENV,
+        timeout=timeout,
+        neutral_cwd=True,
     )
     return interpret(result, timeout)
 
@@ -291,7 +300,9 @@ def verify_gpu(
     python: Path, env: Mapping[str, str], *, timeout: float = DEFAULT_TIMEOUT
 ) -> VerifyResult:
     """Run the verification snippet in a fresh child of *python* with *env*; never raises."""
-    result = _subprocess.run([str(python), "-c", _VERIFY], env=dict(env), timeout=timeout)
+    result = _subprocess.run(
+        [str(python), "-c", _VERIFY], env=dict(env), timeout=timeout, neutral_cwd=True
+    )
     log = tuple(line for line in result.stderr.splitlines() if line.strip())
     data = _last_report(result.stdout, "@@tffix-verify ") or {}
     exit_text = f"timeout after {timeout:g}s" if result.timed_out else result.describe_exit()

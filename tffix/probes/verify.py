@@ -85,7 +85,10 @@ def deep_verify(
     python: Path, env: Mapping[str, str], *, timeout: float = DEFAULT_TIMEOUT
 ) -> DeepVerification:
     """Run the checks in a fresh child of *python* with *env*; never raises."""
-    done = _subprocess.run([str(python), "-c", _CHILD], env=dict(env), timeout=timeout)
+    # An empty working folder: the project's own modules must not shadow what is verified.
+    done = _subprocess.run(
+        [str(python), "-c", _CHILD], env=dict(env), timeout=timeout, neutral_cwd=True
+    )
     log = tuple(line for line in done.stderr.splitlines() if line.strip())
     data: dict[str, object] = {}
     for line in done.stdout.splitlines():
