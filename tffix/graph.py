@@ -31,6 +31,7 @@ from tffix.model import (
     TensorFlowInfo,
 )
 from tffix.ruleset import Release, Ruleset
+from tffix.unrecognized import unrecognized_finding
 
 SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 SCHEDULER_VARIABLES = {
@@ -1502,6 +1503,7 @@ def build_graph(
     for check in CHECKS:
         raw.extend(check(facts))
     raw.extend(extra_findings)
+    raw.extend(unrecognized_finding(snapshot.log, facts.log, rules))
     present = _merge(raw)
     hidden: set[str] = set()
     for fid in present:

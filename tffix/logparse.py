@@ -1,9 +1,13 @@
 """Log text -> signals (what each line means) and, for ``tffix explain``, a partial snapshot.
 
-Pure: takes strings and a ``Ruleset``; returns frozen values. Noise patterns are tried first,
-so a known-harmless line ("Unable to register cuDNN factory", NUMA, TensorRT) never yields a
-signal. Reading files and refusing binary or enormous input is the command's job
-(``tffix.commands.explain``); this module only sees text.
+Pure: takes strings and a ``Ruleset``; returns frozen values. Noise patterns (``logs.toml``
+``[[noise]]`` and the catalogue's ``noise`` messages) are tried first, so a known-harmless line
+("Unable to register cuDNN factory", NUMA, TensorRT) never yields a signal; then the message
+catalogue read from TensorFlow's and XLA's source (``messages.toml``), then the hand-written
+signatures of ``logs.toml``. Error-level lines that nothing matched are returned by
+``unrecognized_errors``, so that an error is never passed over in silence. Reading files and
+refusing binary or enormous input is the command's job (``tffix.commands.explain``); this
+module only sees text.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ class LogHit:
     cause: str
     groups: Mapping[str, str] = field(default_factory=frozen_map)
     line: str = ""
+    message: str = ""
+    """The id of the catalogued message it matched (``messages.toml``); "" for a signature of
+    ``logs.toml``."""
 
     @property
     def evidence(self) -> str:
@@ -70,24 +77,104 @@ class LogFacts:
         return found[0] if found else None
 
 
+def _noise_patterns(rules: Ruleset) -> tuple[re.Pattern[str], ...]:
+    return (
+        *(n.pattern for n in rules.noise),
+        *(m.pattern for m in rules.messages if m.is_noise),
+    )
+
+
+def _match(index: int, raw: str, line: str, rules: Ruleset) -> LogHit | None:
+    """The first catalogued message, else the first signature, that *line* matches."""
+    for msg in rules.messages:
+        if msg.is_noise:
+            continue
+        match = msg.pattern.search(line)
+        if match:
+            return LogHit(index, msg.signal, msg.cause, _groups(match), raw[:MATCH_WINDOW], msg.id)
+    for sig in rules.signatures:
+        match = sig.pattern.search(line)
+        if match:
+            return LogHit(index, sig.signal, sig.cause, _groups(match), raw[:MATCH_WINDOW])
+    return None
+
+
+def _groups(match: re.Match[str]) -> Mapping[str, str]:
+    return frozen_map({k: v for k, v in match.groupdict().items() if v is not None})
+
+
 def scan_log(lines: Sequence[str], rules: Ruleset) -> LogFacts:
-    """Match every line against the noise patterns, then the signatures (first match wins)."""
+    """Match every line against the noise patterns, then the catalogue, then the signatures
+    (first match wins)."""
     hits: list[LogHit] = []
     noise: list[int] = []
+    noise_patterns = _noise_patterns(rules)
     for index, raw in enumerate(lines):
         line = raw[:MATCH_WINDOW]
-        if any(n.pattern.search(line) for n in rules.noise):
+        if any(p.search(line) for p in noise_patterns):
             noise.append(index)
             continue
-        for sig in rules.signatures:
-            match = sig.pattern.search(line)
-            if match:
-                groups = {k: v for k, v in match.groupdict().items() if v is not None}
-                hits.append(
-                    LogHit(index, sig.signal, sig.cause, frozen_map(groups), raw[:MATCH_WINDOW])
-                )
-                break
+        hit = _match(index, raw, line, rules)
+        if hit is not None:
+            hits.append(hit)
     return LogFacts(tuple(hits), tuple(noise))
+
+
+# --------------------------------------------------------------------------- unrecognised errors
+
+_GLOG_ERROR = re.compile(
+    r"^\s*(?:\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\]?:?\s+)?"
+    r"[EF](?:\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+)?\s+\S+\.(?:cc|cpp|h|cu):\d+\]"
+)
+"""A glog/absl line at level E or F, with TensorFlow's timestamp or absl's ``E0000 00:00:...``."""
+_ERROR_TEXT = re.compile(
+    r"(^\s*ERROR\b|^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception)(?::|$)|"
+    r"\bfailed call to \w+|Could not load dynamic library|\bCUDA_ERROR_[A-Z_]+|"
+    r"\bcudaError[A-Z]\w+|\bCUDNN_STATUS_(?!SUCCESS)[A-Z_]+|\bCUBLAS_STATUS_(?!SUCCESS)[A-Z_]+|"
+    r"^\s*Fatal Python error|Segmentation fault|core dumped)"
+)
+"""Error text in any line: pip/``logging`` ``ERROR``, a Python exception line, TensorFlow's
+``failed call to ...``, a failed dlopen, CUDA/cuDNN/cuBLAS error names, a crash."""
+_TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\):")
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit)\b")
+
+
+def is_error_line(line: str) -> bool:
+    """True when *line* is an error-level TensorFlow, pip or Python line."""
+    text = line[:MATCH_WINDOW]
+    return bool(_GLOG_ERROR.search(text) or _ERROR_TEXT.search(text))
+
+
+def _tracebacks_without_exception(lines: Sequence[str]) -> list[int]:
+    """Traceback headers whose exception line never came (a paste cut short)."""
+    out: list[int] = []
+    for index, line in enumerate(lines):
+        if not _TRACEBACK.match(line[:MATCH_WINDOW]):
+            continue
+        rest = lines[index + 1 : index + 200]
+        ended = False
+        for follow in rest:
+            if _TRACEBACK.match(follow[:MATCH_WINDOW]):
+                break
+            if _EXCEPTION_LINE.match(follow[:MATCH_WINDOW]):
+                ended = True
+                break
+        if not ended:
+            out.append(index)
+    return out
+
+
+def unrecognized_errors(lines: Sequence[str], facts: LogFacts) -> tuple[int, ...]:
+    """Indexes of error-level lines that no noise pattern, message or signature explained.
+
+    Pure: *facts* is ``scan_log(lines, rules)``. A traceback whose exception line is missing
+    counts by its ``Traceback`` line; a line any pattern matched, even one that points to no
+    cause, is not counted (it is known).
+    """
+    known = set(facts.noise) | {h.index for h in facts.hits}
+    found = [i for i, line in enumerate(lines) if i not in known and is_error_line(line)]
+    found += [i for i in _tracebacks_without_exception(lines) if i not in known]
+    return tuple(sorted(set(found)))
 
 
 # --------------------------------------------------------------------------- explain
@@ -104,6 +191,12 @@ _ENV = re.compile(
     r"NVIDIA_VISIBLE_DEVICES|NVIDIA_DRIVER_CAPABILITIES|CUDA_HOME|CUDA_PATH)\s*=\s*"
     r"[\"']?([^\"'\s]*)[\"']?\s*$"
 )
+_DIAG_CVD = re.compile(
+    r'env: CUDA_VISIBLE_DEVICES="([^"]*)"|'
+    r"CUDA_VISIBLE_DEVICES is set to (an empty string|\S+) - this hides all GPUs from CUDA"
+)
+"""cuda_diagnostics.cc's report of CUDA_VISIBLE_DEVICES (TF 2.19+), a fact about the env."""
+_DLL = re.compile(r"\b\w+\.dll\b", re.IGNORECASE)
 _TF_VERSION = re.compile(
     r"(?:tensorflow(?:-gpu|-cpu)?|tf\.__version__)\s*(?:version|==|:)\s*"
     r"['\"]?(\d+\.\d+(?:\.\d+)?)"
@@ -164,6 +257,9 @@ def snapshot_from_text(text: str, rules: Ruleset) -> Snapshot:
     for line in lines:
         if env_match := _ENV.match(line):
             env[env_match.group(1)] = env_match.group(2)
+        elif cvd := _DIAG_CVD.search(line):
+            value = cvd.group(1) if cvd.group(1) is not None else cvd.group(2)
+            env.setdefault("CUDA_VISIBLE_DEVICES", "" if value == "an empty string" else value)
         if py_version is None:
             if site := _PY_SITE.search(line):
                 py_version = site.group(1)
@@ -181,7 +277,7 @@ def snapshot_from_text(text: str, rules: Ruleset) -> Snapshot:
             wsl = True
             os_name = "linux"
         if os_name is None:
-            if "win_amd64" in line or re.search(r"\b[A-Z]:\\", line):
+            if "win_amd64" in line or re.search(r"\b[A-Z]:\\", line) or _DLL.search(line):
                 os_name = "windows"
             elif "macosx_" in line:
                 os_name = "macos"

@@ -2,6 +2,7 @@
 
 Every ``*.toml`` file in the rules folder is read; each top-level table this module knows
 (``causes``, ``release``, ``line``, ``minimum``, ``toolkit``, ``signature``, ``noise``, ``gpu``,
+``message``, ``message_source``,
 ``known_bad``, ``platform``, ``framework``) is validated key by key, and a mistake is a
 ``RuleError`` naming the file and the key. Tables it does not know belong to other modules
 (``era`` in ``sonames.toml``, the code-scan patterns) and are left alone. ``[causes.<id>]`` may
@@ -27,6 +28,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from tffix.errors import RuleError
+from tffix.messages import Message, MessageSource, check_messages, parse_messages, parse_sources
 from tffix.model import FixSide, Severity, frozen_map
 from tffix.resources import rules_dir
 
@@ -177,6 +179,9 @@ class Ruleset:
     policy: Policy = field(default_factory=Policy)
     frameworks: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=frozen_map)
     """framework -> version -> distribution -> specifier."""
+    messages: tuple[Message, ...] = ()
+    """The message catalogue (``rules/messages.toml``), in file order."""
+    message_sources: Mapping[str, MessageSource] = field(default_factory=frozen_map)
 
     def release(self, version: str | None) -> Release | None:
         """The matrix entry of *version*, if it is in the matrix."""
@@ -467,6 +472,8 @@ class _Collector:
         self.known_bad: list[KnownBad] = []
         self.policy = Policy()
         self.frameworks: dict[str, dict[str, dict[str, str]]] = {}
+        self.messages: list[Message] = []
+        self.message_sources: dict[str, MessageSource] = {}
 
     def add(self, file: str, data: Mapping[str, Any]) -> None:
         r = _Reader(file)
@@ -482,6 +489,8 @@ class _Collector:
             "known_bad": lambda v: self._list(r, v, "known_bad", _known_bad, self.known_bad),
             "platform": lambda v: setattr(self, "policy", _policy(r, r.table(v, "platform"))),
             "framework": lambda v: self.frameworks.update(_frameworks(r, r.table(v, "framework"))),
+            "message": lambda v: self.messages.extend(parse_messages(r.file, v)),
+            "message_source": lambda v: self.message_sources.update(parse_sources(r.file, v)),
         }
         for name, value in data.items():
             handler = handlers.get(name)
@@ -522,6 +531,7 @@ class _Collector:
         for bad in self.known_bad:
             if bad.cause not in known:
                 raise RuleError(f"rules: known_bad {bad.id!r}: unknown cause {bad.cause!r}")
+        check_messages(self.messages, self.message_sources, known)
 
     def build(self) -> Ruleset:
         self.check()
@@ -537,6 +547,8 @@ class _Collector:
             known_bad=tuple(self.known_bad),
             policy=self.policy,
             frameworks=frozen_map({k: frozen_map(v) for k, v in self.frameworks.items()}),
+            messages=tuple(self.messages),
+            message_sources=frozen_map(self.message_sources),
         )
 
 
