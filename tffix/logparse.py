@@ -124,7 +124,7 @@ def scan_log(lines: Sequence[str], rules: Ruleset) -> LogFacts:
 
 _GLOG_ERROR = re.compile(
     r"^\s*(?:\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\]?:?\s+)?"
-    r"[EF](?:\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+)?\s+\S+\.(?:cc|cpp|h|cu):\d+\]"
+    r"[EF](?:\d{4} \d\d:\d\d:\d+(?:\.\d+)?\s+\d+)?\s+\S+\.(?:cc|cpp|h|cu):\d+\]"
 )
 """A glog/absl line at level E or F, with TensorFlow's timestamp or absl's ``E0000 00:00:...``."""
 _ERROR_TEXT = re.compile(
