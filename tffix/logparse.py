@@ -29,6 +29,7 @@ from tffix.model import (
     TensorFlowInfo,
     frozen_map,
 )
+from tffix.normalize import parse_nvidia_smi, parse_package_list
 from tffix.ruleset import Ruleset
 
 MATCH_WINDOW = 4096
@@ -236,61 +237,93 @@ def _packages(lines: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def snapshot_from_text(text: str, rules: Ruleset) -> Snapshot:
-    """A partial ``Snapshot`` from pasted TensorFlow, pip or nvidia-smi output.
+def _os_of(line: str) -> str | None:
+    """The platform a line betrays (a wheel tag, a drive letter, a DLL, a Unix path)."""
+    if "win_amd64" in line or re.search(r"\b[A-Z]:\\", line) or _DLL.search(line):
+        return "windows"
+    if "macosx_" in line:
+        return "macos"
+    if re.search(r"(^|\s)/(usr|home|opt)/", line) or ".so." in line:
+        return "linux"
+    return None
 
-    The lines become ``log``; ``pip list``/``pip freeze`` lines become ``packages``; a few facts
-    are read from well-known lines (nvidia-smi's driver line, TensorFlow's "Found device"
-    block, ``export CUDA_VISIBLE_DEVICES=...``, Python versions in paths and wheel tags).
+
+def _python_of(line: str) -> str | None:
+    if site := _PY_SITE.search(line):
+        return site.group(1)
+    if py := _PY.search(line):
+        return f"{py.group(1)}.{py.group(2)}" + (f".{py.group(3)}" if py.group(3) else "")
+    return None
+
+
+def _env_of(line: str, env: dict[str, str]) -> None:
+    if env_match := _ENV.match(line):
+        env[env_match.group(1)] = env_match.group(2)
+    elif cvd := _DIAG_CVD.search(line):
+        value = cvd.group(1) if cvd.group(1) is not None else cvd.group(2)
+        env.setdefault("CUDA_VISIBLE_DEVICES", "" if value == "an empty string" else value)
+
+
+@dataclass
+class _Seen:
+    """What the lines of a pasted text said, gathered line by line."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    py_version: str | None = None
+    driver: Driver | None = None
+    gpus: list[Gpu] = field(default_factory=list)
+    os_name: str | None = None
+    wsl: bool | None = None
+    tf_version: str | None = None
+
+    def line(self, line: str) -> None:
+        _env_of(line, self.env)
+        if self.py_version is None:
+            self.py_version = _python_of(line)
+        if smi := _SMI.search(line):
+            self.driver = Driver(version=smi.group(1), cuda=smi.group(2), source="log")
+        if found := _FOUND.search(line):
+            self.gpus.append(Gpu(name=found.group(1).strip(), compute_capability=found.group(2)))
+        if self.tf_version is None and (tfv := _TF_VERSION.search(line)):
+            self.tf_version = tfv.group(1)
+        if "microsoft-standard-WSL" in line or "/usr/lib/wsl/lib" in line:
+            self.wsl = True
+            self.os_name = "linux"
+        if self.os_name is None:
+            self.os_name = _os_of(line)
+
+
+def snapshot_from_text(text: str, rules: Ruleset) -> Snapshot:
+    """A partial ``Snapshot`` from pasted TensorFlow, pip, conda or nvidia-smi output.
+
+    The lines become ``log``; ``pip list``/``pip freeze``/``conda list`` rows become
+    ``packages``; a few facts are read from well-known lines (nvidia-smi's header and GPU rows,
+    TensorFlow's "Found device" block, ``export CUDA_VISIBLE_DEVICES=...`` and
+    cuda_diagnostics' report of it, Python versions in paths and wheel tags).
     Everything not seen stays unknown.
     """
     del rules  # the signatures are applied by the diagnosis itself
     lines = tuple(text.splitlines())
     packages = _packages(lines)
-    env: dict[str, str] = {}
-    py_version: str | None = None
-    driver: Driver | None = None
-    gpus: list[Gpu] = []
-    os_name: str | None = None
-    wsl: bool | None = None
-    tf_version: str | None = packages.get("tensorflow")
+    listed = parse_package_list(text)  # adds conda list and pip show rows
+    for name, version in (listed.packages if listed else {}).items():
+        packages.setdefault(name, version)
+    seen = _Seen(tf_version=packages.get("tensorflow"))
     for line in lines:
-        if env_match := _ENV.match(line):
-            env[env_match.group(1)] = env_match.group(2)
-        elif cvd := _DIAG_CVD.search(line):
-            value = cvd.group(1) if cvd.group(1) is not None else cvd.group(2)
-            env.setdefault("CUDA_VISIBLE_DEVICES", "" if value == "an empty string" else value)
-        if py_version is None:
-            if site := _PY_SITE.search(line):
-                py_version = site.group(1)
-            elif py := _PY.search(line):
-                py_version = f"{py.group(1)}.{py.group(2)}" + (
-                    f".{py.group(3)}" if py.group(3) else ""
-                )
-        if smi := _SMI.search(line):
-            driver = Driver(version=smi.group(1), cuda=smi.group(2), source="log")
-        if found := _FOUND.search(line):
-            gpus.append(Gpu(name=found.group(1).strip(), compute_capability=found.group(2)))
-        if tf_version is None and (tfv := _TF_VERSION.search(line)):
-            tf_version = tfv.group(1)
-        if "microsoft-standard-WSL" in line or "/usr/lib/wsl/lib" in line:
-            wsl = True
-            os_name = "linux"
-        if os_name is None:
-            if "win_amd64" in line or re.search(r"\b[A-Z]:\\", line) or _DLL.search(line):
-                os_name = "windows"
-            elif "macosx_" in line:
-                os_name = "macos"
-            elif re.search(r"(^|\s)/(usr|home|opt)/", line) or ".so." in line:
-                os_name = "linux"
+        seen.line(line)
+    smi = parse_nvidia_smi(text)
+    if seen.driver is None and smi is not None and smi.driver:
+        seen.driver = Driver(version=smi.driver, cuda=smi.cuda, source="log")
+    if not seen.gpus and smi is not None:
+        seen.gpus = [Gpu(name=name) for name in smi.gpus]
     return Snapshot(
-        platform=Platform(os=os_name, wsl=wsl),
-        python=PythonInfo(version=py_version),
+        platform=Platform(os=seen.os_name, wsl=seen.wsl),
+        python=PythonInfo(version=seen.py_version),
         packages=frozen_map(packages) if packages else None,
-        env=frozen_map(env),
-        driver=driver if driver is not None else UNKNOWN,
-        gpus=tuple(gpus) if gpus else None,
-        tensorflow=TensorFlowInfo(version=tf_version) if tf_version else UNKNOWN,
+        env=frozen_map(seen.env),
+        driver=seen.driver if seen.driver is not None else UNKNOWN,
+        gpus=tuple(seen.gpus) if seen.gpus else None,
+        tensorflow=TensorFlowInfo(version=seen.tf_version) if seen.tf_version else UNKNOWN,
         log=lines,
         extra=frozen_map({"source": {"schema": SNAPSHOT_SCHEMA, "from": "log text"}}),
     )

@@ -2,7 +2,7 @@
 
 Every ``*.toml`` file in the rules folder is read; each top-level table this module knows
 (``causes``, ``release``, ``line``, ``minimum``, ``toolkit``, ``signature``, ``noise``, ``gpu``,
-``message``, ``message_source``,
+``message``, ``message_source``, ``tf_era``,
 ``known_bad``, ``platform``, ``framework``) is validated key by key, and a mistake is a
 ``RuleError`` naming the file and the key. Tables it does not know belong to other modules
 (``era`` in ``sonames.toml``, the code-scan patterns) and are left alone. ``[causes.<id>]`` may
@@ -30,6 +30,7 @@ from packaging.version import InvalidVersion, Version
 from tffix.errors import RuleError
 from tffix.messages import Message, MessageSource, check_messages, parse_messages, parse_sources
 from tffix.model import FixSide, Severity, frozen_map
+from tffix.normalize import Era, parse_eras
 from tffix.resources import rules_dir
 
 if sys.version_info >= (3, 11):
@@ -137,6 +138,10 @@ class GpuName:
 
     match: re.Pattern[str]
     compute_capability: str
+    """"" for a GPU that is not NVIDIA's (it has none)."""
+    vendor: str = "nvidia"
+    family: str = ""
+    """The architecture (``Blackwell``, ``Ampere``; ``Radeon`` for AMD)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +187,8 @@ class Ruleset:
     messages: tuple[Message, ...] = ()
     """The message catalogue (``rules/messages.toml``), in file order."""
     message_sources: Mapping[str, MessageSource] = field(default_factory=frozen_map)
+    eras: tuple[Era, ...] = ()
+    """TensorFlow's eras (``[[tf_era]]``), oldest first."""
 
     def release(self, version: str | None) -> Release | None:
         """The matrix entry of *version*, if it is in the matrix."""
@@ -390,10 +397,12 @@ def _noise(r: _Reader, obj: Mapping[str, Any], key: str) -> Noise:
 
 
 def _gpu(r: _Reader, obj: Mapping[str, Any], key: str) -> GpuName:
-    r.keys(obj, key, {"match", "compute_capability"}, set())
+    r.keys(obj, key, {"match", "compute_capability"}, {"vendor", "family"})
     return GpuName(
         match=r.regex(obj, "match", key, re.IGNORECASE),
         compute_capability=r.string(obj, "compute_capability", key),
+        vendor=r.string(obj, "vendor", key, "nvidia"),
+        family=r.string(obj, "family", key, ""),
     )
 
 
@@ -474,6 +483,7 @@ class _Collector:
         self.frameworks: dict[str, dict[str, dict[str, str]]] = {}
         self.messages: list[Message] = []
         self.message_sources: dict[str, MessageSource] = {}
+        self.eras: list[Era] = []
 
     def add(self, file: str, data: Mapping[str, Any]) -> None:
         r = _Reader(file)
@@ -491,6 +501,7 @@ class _Collector:
             "framework": lambda v: self.frameworks.update(_frameworks(r, r.table(v, "framework"))),
             "message": lambda v: self.messages.extend(parse_messages(r.file, v)),
             "message_source": lambda v: self.message_sources.update(parse_sources(r.file, v)),
+            "tf_era": lambda v: self.eras.extend(parse_eras(r.file, v)),
         }
         for name, value in data.items():
             handler = handlers.get(name)
@@ -549,6 +560,7 @@ class _Collector:
             frameworks=frozen_map({k: frozen_map(v) for k, v in self.frameworks.items()}),
             messages=tuple(self.messages),
             message_sources=frozen_map(self.message_sources),
+            eras=tuple(self.eras),
         )
 
 
