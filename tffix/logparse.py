@@ -29,7 +29,7 @@ from tffix.model import (
     TensorFlowInfo,
     frozen_map,
 )
-from tffix.normalize import parse_nvidia_smi, parse_package_list
+from tffix.normalize import cudnn_version, parse_nvidia_smi, parse_package_list
 from tffix.ruleset import Ruleset
 
 MATCH_WINDOW = 4096
@@ -100,8 +100,15 @@ def _match(index: int, raw: str, line: str, rules: Ruleset) -> LogHit | None:
     return None
 
 
+_CUDNN_GROUPS = frozenset({"loaded", "compiled", "cudnn_version"})
+"""Groups that hold a cuDNN version: TensorFlow 1.x printed it as an integer (7104)."""
+
+
 def _groups(match: re.Match[str]) -> Mapping[str, str]:
-    return frozen_map({k: v for k, v in match.groupdict().items() if v is not None})
+    out = {k: v for k, v in match.groupdict().items() if v is not None}
+    for key in _CUDNN_GROUPS & out.keys():
+        out[key] = cudnn_version(out[key]) or out[key]
+    return frozen_map(out)
 
 
 def scan_log(lines: Sequence[str], rules: Ruleset) -> LogFacts:

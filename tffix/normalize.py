@@ -149,6 +149,31 @@ def normalize_release(text: str, eras: Sequence[Era] = ()) -> TfRelease | None:
     )
 
 
+# --------------------------------------------------------------------------- cuDNN
+
+
+def cudnn_version(text: str) -> str | None:
+    """A cuDNN version as TensorFlow prints it, dotted: ``7104`` -> ``7.1.4``, ``90300`` ->
+    ``9.3.0``, ``8.6.0`` unchanged.
+
+    cuDNN's integer ``CUDNN_VERSION`` is ``major*1000 + minor*100 + patch`` up to cuDNN 8 and
+    ``major*10000 + minor*100 + patch`` from cuDNN 9 on (cudnn_version.h); TensorFlow 1.x printed
+    the integer.
+    """
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+){1,3}", text):
+        return text
+    if not re.fullmatch(r"\d{4,6}", text):
+        return None
+    number = int(text)
+    if number >= 90000:
+        major, rest = divmod(number, 10000)
+    else:
+        major, rest = divmod(number, 1000)
+    minor, patch = divmod(rest, 100)
+    return f"{major}.{minor}.{patch}"
+
+
 # --------------------------------------------------------------------------- GPU names
 
 

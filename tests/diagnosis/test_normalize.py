@@ -9,8 +9,10 @@ from __future__ import annotations
 import pytest
 from packaging.version import Version
 
+from tffix.diagnose import diagnose
 from tffix.logparse import snapshot_from_text
 from tffix.normalize import (
+    cudnn_version,
     normalize_gpu,
     normalize_release,
     parse_nvidia_smi,
@@ -268,3 +270,33 @@ def test_explain_reads_a_conda_list_and_an_old_smi_header():
     assert snap.packages is not None and snap.packages["tensorflow"] == "2.15.0"
     assert snap.driver is not None and snap.driver.version == "384.130"
     assert snap.gpus is not None and [g.name for g in snap.gpus] == ["GeForce GTX 1080"] * 2
+
+
+@pytest.mark.parametrize(
+    ("text", "dotted"),
+    [
+        ("7104", "7.1.4"),
+        ("6021", "6.0.21"),
+        ("5105", "5.1.5"),
+        ("8907", "8.9.7"),
+        ("90300", "9.3.0"),
+        ("8.6.0", "8.6.0"),
+        ("x", None),
+        ("12", None),
+    ],
+)
+def test_cudnn_integer_versions(text: str, dotted: str | None):
+    assert cudnn_version(text) == dotted
+
+
+def test_a_tf1_integer_cudnn_mismatch_is_named():
+    # the form TensorFlow 1.x before 1.12 printed, as quoted in public notes on upgrading cuDNN
+    line = (
+        "2018-02-22 10:00:00.000000: E tensorflow/stream_executor/cuda/cuda_dnn.cc:378] Loaded "
+        "runtime CuDNN library: 7003 (compatibility version 7000) but source was compiled with "
+        "6021 (compatibility version 6000).  If using a binary install, upgrade your CuDNN "
+        "library to match."
+    )
+    diag = diagnose(snapshot_from_text(line, RULES), RULES)
+    assert [f.id for f in diag.findings][:1] == ["cudnn-version-mismatch"]
+    assert "7.0.3" in diag.findings[0].title and "6.0.21" in diag.findings[0].title
