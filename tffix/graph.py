@@ -1503,7 +1503,7 @@ def build_graph(
     for check in CHECKS:
         raw.extend(check(facts))
     raw.extend(extra_findings)
-    raw.extend(unrecognized_finding(snapshot.log, facts.log, rules))
+    raw.extend(unrecognized_finding(snapshot.log, facts.log, rules, facts.gpu_visible))
     present = _merge(raw)
     hidden: set[str] = set()
     for fid in present:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tffix.logparse import LogFacts, unrecognized_errors
-from tffix.model import Finding
+from tffix.model import Finding, Severity
 from tffix.ruleset import Ruleset
 
 CAUSE = "unrecognized-error"
@@ -24,9 +24,13 @@ def _quote(line: str) -> str:
 
 
 def unrecognized_finding(
-    lines: Sequence[str], log: LogFacts, rules: Ruleset
+    lines: Sequence[str], log: LogFacts, rules: Ruleset, gpu_visible: bool | None = None
 ) -> tuple[Finding, ...]:
-    """The ``unrecognized-error`` finding for *lines*, or nothing when every error is known."""
+    """The ``unrecognized-error`` finding for *lines*, or nothing when every error is known.
+
+    An error while TensorFlow does list the GPU (*gpu_visible*) is a warning: it is not what
+    keeps the GPU from being used.
+    """
     found = unrecognized_errors(lines, log)
     if not found:
         return ()
@@ -45,7 +49,7 @@ def unrecognized_finding(
     return (
         Finding(
             id=CAUSE,
-            severity=meta.severity,
+            severity=Severity.WARNING if gpu_visible else meta.severity,
             fix=meta.fix,
             title=title,
             evidence=tuple(f"log[{i}]" for i in found),

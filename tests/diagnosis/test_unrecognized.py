@@ -174,3 +174,18 @@ def test_explain_names_the_cause_in_each_era(
     assert f"[{cause}]" in out, out
     assert "unrecognized-error" not in out, out
     assert code != ExitCode.OK or cause == "gpu-arch-unsupported", out
+
+
+def test_an_unknown_error_while_the_gpu_is_listed_is_a_warning():
+    text = "\n".join(
+        [
+            "2021-03-01 10:00:00.123456: I tensorflow/core/common_runtime/gpu/gpu_device.cc:1700]"
+            " Adding visible gpu devices: 0",
+            UNKNOWN_ERRORS[0],
+        ]
+    )
+    diag = diagnose(snapshot_from_text(text, RULES), RULES)
+    found = [f for f in diag.findings if f.id == "unrecognized-error"]
+    assert diag.gpu_visible is True
+    assert len(found) == 1 and found[0].severity == Severity.WARNING
+    assert exit_code(diag) == ExitCode.OK
