@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tffix import stepdeps
 from tffix.graph import (
     SYSTEM_CUDA,
     Facts,
@@ -1098,4 +1099,4 @@ def make_plan(graph: Graph) -> tuple[PlanStep, ...]:
         best = min(alternatives, key=lambda a: alternative_rank(a, finding))
         chosen.extend(best)
     ordered = sorted(_merge(chosen, facts), key=lambda s: step_rank(s, order))
-    return tuple(ordered)
+    return stepdeps.with_needs(ordered)

@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.repair.conftest import DemoVenv, make_demo_venv, record_fault
 from tffix import cli
-from tffix import repair as core
+from tffix import transaction as core
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
 from tffix.effects.lock import hold
 from tffix.effects.pip import PackageManager, uv_flags

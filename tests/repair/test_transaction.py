@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tffix import repair as core
+from tffix import stepdeps
+from tffix import transaction as core
 from tffix.errors import ApplyError
 from tffix.model import Diagnosis, Finding, FixSide, PlanStep, Safety, Severity, StepKind
 
@@ -41,7 +42,9 @@ class World:
         self.observations += 1
         errors = sorted(self.problems)
         return Diagnosis(
-            gpu_visible=not errors, findings=tuple(finding(f) for f in errors), plan=self.plan
+            gpu_visible=not errors,
+            findings=tuple(finding(f) for f in errors),
+            plan=stepdeps.with_needs(self.plan),
         )
 
 
@@ -117,12 +120,16 @@ class Script:
     selection: core.Selection | None = None
     stepwise_answers: dict[int, bool] = field(default_factory=dict)
     asked: list[int] = field(default_factory=list)
+    together: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     def select(self, diagnosis: Diagnosis, offered: tuple[int, ...]) -> core.Selection:
         return self.selection or core.Selection(core.Mode.ALL, offered)
 
-    def step(self, number: int, step: PlanStep) -> bool:
+    def step(
+        self, number: int, step: PlanStep, together: Sequence[tuple[int, PlanStep]] = ()
+    ) -> bool:
         self.asked.append(number)
+        self.together[number] = tuple(n for n, _ in together)
         return self.stepwise_answers.get(number, True)
 
 
@@ -481,6 +488,32 @@ def test_a_bug_between_steps_keeps_whole_steps_and_closes_the_run() -> None:
     world.plan = (step("unset CVD"), step("fix LDLP"))
     recorder = FakeRecorder()
 
+    def actions(s: PlanStep) -> FakeAction:
+        if s.summary == "fix LDLP":
+            raise RuntimeError("bug in an effect")
+        return FakeAction(world, s, removes=frozenset({"cuda-visible-devices-hidden"}))
+
+    with pytest.raises(RuntimeError):
+        core.repair(
+            world.diagnose(),
+            confirm=core.AutoConfirm(),
+            actions=actions,
+            observe=world.diagnose,
+            verify=lambda: None,
+            recorder=recorder,
+            capture=dict,
+        )
+    assert world.problems == {"ld-library-path-shadowing"}  # step 1 is whole and kept
+    assert recorder.events[-1] == ("run-end", "error", 5)
+    assert recorder.events[-2][:2] == ("step-done", 1)
+
+
+def test_a_bug_in_the_op_check_after_a_step_rolls_the_step_back() -> None:
+    """The op check is part of judging a step: a step that could not be judged does not stay."""
+    world = World({"cuda-visible-devices-hidden", "ld-library-path-shadowing"})
+    world.plan = (step("unset CVD"), step("fix LDLP"))
+    recorder = FakeRecorder()
+
     def broken_verify() -> None:
         raise RuntimeError("bug in verify")
 
@@ -496,9 +529,9 @@ def test_a_bug_between_steps_keeps_whole_steps_and_closes_the_run() -> None:
             recorder=recorder,
             capture=dict,
         )
-    assert world.problems == {"ld-library-path-shadowing"}  # step 1 is whole and kept
+    assert world.problems == {"cuda-visible-devices-hidden", "ld-library-path-shadowing"}
     assert recorder.events[-1] == ("run-end", "error", 5)
-    assert recorder.events[-2][:2] == ("step-done", 1)
+    assert recorder.events[-2][:2] == ("step-reverted", 1)
 
 
 def test_a_group_of_steps_that_resolves_nothing_is_rolled_back() -> None:

@@ -2,7 +2,7 @@
 
 Glue only: it resolves the target, takes the environment's lock, deals with an interrupted
 earlier run (offer undo or resume; ``--resume`` without a terminal), collects and diagnoses,
-then hands ``tffix.repair.repair`` its real collaborators: the questionary ``Confirm`` (or
+then hands ``tffix.transaction.repair`` its real collaborators: the questionary ``Confirm`` (or
 ``--yes``), the effects of ``tffix.effects.steps``, a fresh snapshot + diagnosis in a new
 process of the target interpreter after every step, and the journal.
 
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tffix import repair as core
+from tffix import transaction as core
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
 from tffix.effects.lock import hold
 from tffix.effects.pip import PackageManager
@@ -31,6 +31,10 @@ from tffix.envedit import EditOp, apply_edits
 from tffix.errors import ApplyError, ExitCode, RollbackIncomplete, UsageError
 from tffix.model import Diagnosis, Finding, Snapshot, StepKind
 from tffix.probes.target import Target, TargetKind, resolve_target
+from tffix.shellenv import pre_activation_environ
+
+__all__ = ["pre_activation_environ", "run"]
+"""``pre_activation_environ`` stays importable from here; it lives in ``tffix.shellenv``."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,24 +46,6 @@ def _err(text: str) -> None:
 
 
 # --------------------------------------------------------------------------- environment
-
-
-def pre_activation_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """*environ* with tffix's activate-block settings undone (what ``deactivate`` restores).
-
-    The block exports ``_TFFIX_SET_<VAR>`` / ``_TFFIX_OLD_<VAR>``, so the values a user had
-    before activating can be rebuilt exactly; re-activating then applies the new block.
-    """
-    env = dict(environ)
-    for key in [k for k in env if k.startswith("_TFFIX_SET_")]:
-        name = key[len("_TFFIX_SET_") :]
-        flag = env.pop(key)
-        old = env.pop(f"_TFFIX_OLD_{name}", "")
-        if flag == "1":
-            env[name] = old
-        elif flag == "0":
-            env.pop(name, None)
-    return env
 
 
 def interactive(args: argparse.Namespace) -> bool:
