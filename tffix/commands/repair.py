@@ -360,9 +360,7 @@ def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, 
         raise ApplyError(
             f"{exc}\n(the new venv {dest} is left as it is; remove it with rm -rf {dest})"
         ) from exc
-    from tffix.probes.verify import deep_verify
-
-    result = deep_verify(fresh.python, env)
+    result = _settle_fresh(fresh, environ, allow_uv=not getattr(args, "no_uv", False))
     ok = bool(result.ok)
     doc = {
         "schema": core.OUTCOME_SCHEMA,
@@ -393,6 +391,27 @@ def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, 
             )
         print(f"Use it: source {dest}/bin/activate")
     return 0 if ok else int(ExitCode.FIXABLE)
+
+
+def _settle_fresh(fresh: Target, environ: Mapping[str, str], *, allow_uv: bool) -> Any:
+    """Repair what the install revealed in a fresh venv (its safe steps, as ``--yes`` would:
+    the 2.21.0 wheel's RUNPATH misses the cuSOLVER folder), then verify."""
+    session = Session(fresh, environ, allow_uv=allow_uv)
+    with hold(fresh.prefix):
+        diagnosis = session.observe()
+        if core.offered_steps(diagnosis, unsafe=False):
+            recorder = RunRecorder(Journal(journal_path(fresh.prefix)), argv=["--create-venv"])
+            core.repair(
+                diagnosis,
+                confirm=core.AutoConfirm(),
+                actions=session.workspace.action,
+                observe=session.observe,
+                verify=session.verify,
+                recorder=recorder,
+                capture=session.workspace.capture,
+                say=_err,
+            )
+    return session.verify()
 
 
 def _collect(target: Target, environ: Mapping[str, str]) -> Snapshot:
