@@ -593,21 +593,15 @@ class _Run:
                 self.plan.append(step)
         if not numbers:
             return ()
-        revealed = sorted(
-            f.id for f in _errors(self.current.diagnosis) if f.id not in self.seen_findings()
-        )
-        why = "revealed " + ", ".join(revealed) if revealed else "still not working"
+        first = {f.id for f in self.first.findings}
+        now = sorted(f.id for f in _errors(self.current.diagnosis))
+        revealed = [i for i in now if i not in first]
+        why = "revealed " + ", ".join(revealed) if revealed else "still present: " + ", ".join(now)
         for i, n in numbers.items():
             self.needs[n] = tuple(numbers[m] for m in fresh[i - 1].needs if m in numbers)
             self.origin[n] = (after or 0, why)
         self.io.say(f"re-planned after step {after}: {why}")
         return tuple(numbers.values())
-
-    def seen_findings(self) -> set[str]:
-        seen = {f.id for f in self.first.findings}
-        for r in self.results.values():
-            seen.update(f.id for f in r.findings)
-        return seen
 
     def run(self) -> Outcome:
         offered = self.first_round()

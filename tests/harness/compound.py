@@ -215,7 +215,7 @@ def _judge_first(sim: SimEnv, verdict: Verdict, doc: Mapping[str, Any]) -> None:
         verdict.violations.append(f"--yes ended with exit {code}, not 0, 3 or 4: {verdict.reason}")
 
 
-def _undo_all(sim: SimEnv, verdict: Verdict) -> None:
+def undo_all(sim: SimEnv, verdict: Verdict) -> None:
     for _ in range(MAX_UNDO):
         done = sim.run_tffix("undo", "--yes") if _undo_takes_yes(sim) else sim.run_tffix("undo")
         if "Nothing to undo" in done.stdout + done.stderr:
@@ -263,7 +263,7 @@ def check(spec: Mapping[str, Any], folder: Path, index: Path) -> Verdict:
     second = sim.run_tffix(*flags, "--json", timeout=600)
     if _doc(second.stdout).get("changed") or state(sim) != after:
         verdict.violations.append("a second --yes changed the venv")
-    _undo_all(sim, verdict)
+    undo_all(sim, verdict)
     verdict.undo_restored = state(sim) == original
     if not verdict.undo_restored:
         verdict.violations.append("undo did not restore pip freeze --all and the activate scripts")
