@@ -16,6 +16,9 @@ The rules, each about what a step changes, never about one scenario:
   are one change (eleven ``nvidia/*/lib`` folders for one ``cuda-libs-not-found``).
 - **a folder a wheel creates**: putting a folder under ``site-packages/nvidia/`` on a search
   path needs the earlier install of the wheels that create it.
+- **a folder a wheel replaces**: taking a folder off ``LD_LIBRARY_PATH`` and installing CUDA
+  wheels are one change: without the wheels nothing is left to load, and with the folder
+  still first the wheels are never loaded.
 """
 
 from __future__ import annotations
@@ -85,6 +88,10 @@ def _under_wheels(step: PlanStep) -> bool:
     return step.kind is StepKind.ENV_PATH_PREPEND and "/site-packages/nvidia/" in entry
 
 
+def _off_library_path(step: PlanStep) -> bool:
+    return step.kind is StepKind.ENV_PATH_REMOVE and step.variable == "LD_LIBRARY_PATH"
+
+
 def _needs_pair(earlier: PlanStep, later: PlanStep) -> tuple[bool, bool]:
     """(later needs earlier, earlier needs later) for two steps in plan order."""
     if earlier.kind is StepKind.PIP_UNINSTALL and later.kind is StepKind.PIP_INSTALL:
@@ -94,6 +101,9 @@ def _needs_pair(earlier: PlanStep, later: PlanStep) -> tuple[bool, bool]:
         return True, True
     if earlier.kind is StepKind.PIP_INSTALL and _under_wheels(later):
         return _installs_wheel_folders(earlier), False
+    if earlier.kind is StepKind.PIP_INSTALL and _off_library_path(later):
+        both = _installs_wheel_folders(earlier)
+        return both, both
     return False, False
 
 
