@@ -239,6 +239,15 @@ def reactivate_lines(
     return lines
 
 
+def package_manager_line(session: Session, diagnosis: Diagnosis) -> str:
+    """Which tool the plan's pip steps use, and why ("" when the plan has none)."""
+    kinds = {StepKind.PIP_INSTALL, StepKind.PIP_UNINSTALL}
+    if not any(step.kind in kinds for step in diagnosis.plan):
+        return ""
+    choice = session.workspace.pip.choice()
+    return f"Installs with {choice.tool}: {choice.why}."
+
+
 def _print_outcome(args: argparse.Namespace, outcome: core.Outcome) -> None:
     if args.json:
         print(json.dumps(core.outcome_to_dict(outcome), indent=2, sort_keys=True))
@@ -277,8 +286,11 @@ def run(args: argparse.Namespace) -> int:
         diagnosis = session.diagnose(snapshot)
         first_diagnosis = time.monotonic() - t0
         offered = core.offered_steps(diagnosis, unsafe=args.unsafe)
+        installs = package_manager_line(session, diagnosis)
         if not args.json:
             print(show_diagnosis(args, diagnosis, snapshot), flush=True)
+            if installs:
+                print(installs, flush=True)
         if offered and not args.yes and not interactive(args):
             if args.json:
                 print(json.dumps({"schema": core.OUTCOME_SCHEMA, "refused": "no --yes"}))
@@ -319,7 +331,8 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     timings = {"first_diagnosis": first_diagnosis, **outcome.timings}
-    outcome = replace(outcome, reactivate=tuple(lines), timings=timings)
+    notes = (*outcome.notes, installs) if installs else outcome.notes
+    outcome = replace(outcome, reactivate=tuple(lines), timings=timings, notes=notes)
     if not args.json:
         print()
     _print_outcome(args, outcome)
