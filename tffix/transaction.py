@@ -593,24 +593,28 @@ class _Run:
                 self.plan.append(step)
         if not numbers:
             return ()
-        first = {f.id for f in self.first.findings}
-        now = sorted(f.id for f in _errors(self.current.diagnosis))
-        revealed = [i for i in now if i not in first]
-        why = "revealed " + ", ".join(revealed) if revealed else "still present: " + ", ".join(now)
+        why = self.replan_reason()
         for i, n in numbers.items():
             self.needs[n] = tuple(numbers[m] for m in fresh[i - 1].needs if m in numbers)
             self.origin[n] = (after or 0, why)
         self.io.say(f"re-planned after step {after}: {why}")
         return tuple(numbers.values())
 
+    def replan_reason(self) -> str:
+        """What the steps so far revealed (errors the first diagnosis did not have)."""
+        first = {f.id for f in self.first.findings}
+        now = sorted(f.id for f in _errors(self.current.diagnosis))
+        revealed = [i for i in now if i not in first]
+        return "revealed " + ", ".join(revealed) if revealed else "still present: " + ", ".join(now)
+
     def run(self) -> Outcome:
         offered = self.first_round()
         self.ask(offered)
-        for _ in range(MAX_ROUNDS):
+        for round_number in range(1, MAX_ROUNDS + 1):
             kept_before = sum(1 for r in self.results.values() if r.status is StepStatus.APPLIED)
             self.run_round(offered)
             kept_now = sum(1 for r in self.results.values() if r.status is StepStatus.APPLIED)
-            if self.stop_after_round(kept_now > kept_before):
+            if round_number == MAX_ROUNDS or self.stop_after_round(kept_now > kept_before):
                 break
             offered = self.replan(self.last_kept)
             if not offered:

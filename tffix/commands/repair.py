@@ -258,6 +258,61 @@ def _print_outcome(args: argparse.Namespace, outcome: core.Outcome) -> None:
 # --------------------------------------------------------------------------- commands
 
 
+def _refuse_system(args: argparse.Namespace, target: Target, environ: Mapping[str, str]) -> int:
+    """A system Python or conda base without ``--allow-system``: show, change nothing."""
+    snapshot = _collect(target, pre_activation_environ(environ))
+    diagnosis = load_diagnoser(scan_findings(args, snapshot))(snapshot)
+    if not args.json:
+        print(show_diagnosis(args, diagnosis, snapshot))
+    if not core.offered_steps(diagnosis, unsafe=args.unsafe):
+        return core.exit_code_for(diagnosis)
+    raise UsageError(
+        f"{target.python} is a {target.kind} Python: tffix does not change it without "
+        "--allow-system; run `tffix --create-venv DIR` to get a fresh virtualenv with a "
+        "working TensorFlow instead"
+    )
+
+
+def _confirm(args: argparse.Namespace, offered: tuple[int, ...]) -> core.Confirm:
+    """``--yes``, the questions on a terminal, or a refusal (exit 2) without either."""
+    if offered and not args.yes and not interactive(args):
+        if args.json:
+            print(json.dumps({"schema": core.OUTCOME_SCHEMA, "refused": "no --yes"}))
+        raise UsageError(
+            "no terminal to ask for confirmation: run `tffix --yes` to apply the safe "
+            "steps (add --unsafe for the unsafe ones), or `tffix --dry-run` to only look"
+        )
+    if args.yes:
+        return core.AutoConfirm()
+    from tffix.prompt import QuestionaryConfirm
+
+    return QuestionaryConfirm()
+
+
+def _report(
+    args: argparse.Namespace,
+    session: Session,
+    outcome: core.Outcome,
+    environ: Mapping[str, str],
+    extra: Mapping[str, Any],
+) -> int:
+    """Print the outcome with how to pick up the changes; returns its exit code."""
+    from dataclasses import replace
+
+    lines = reactivate_lines(session, outcome, environ)
+    if not outcome.changed and not any(
+        s.status in (core.StepStatus.FAILED, core.StepStatus.REVERTED) for s in outcome.steps
+    ):
+        lines.insert(0, "Nothing changed.")
+    timings = {"first_diagnosis": extra["first_diagnosis"], **outcome.timings}
+    notes = (*outcome.notes, extra["installs"]) if extra["installs"] else outcome.notes
+    outcome = replace(outcome, reactivate=tuple(lines), timings=timings, notes=notes)
+    if not args.json:
+        print()
+    _print_outcome(args, outcome)
+    return outcome.exit_code
+
+
 def run(args: argparse.Namespace) -> int:
     """Repair the target (or make a fresh venv with ``--create-venv``)."""
     environ = dict(os.environ)
@@ -265,17 +320,7 @@ def run(args: argparse.Namespace) -> int:
     if args.create_venv:
         return create_venv(args, target, environ)
     if not target.is_modifiable and not args.allow_system:
-        snapshot = _collect(target, pre_activation_environ(environ))
-        diagnosis = load_diagnoser(scan_findings(args, snapshot))(snapshot)
-        if not args.json:
-            print(show_diagnosis(args, diagnosis, snapshot))
-        if not core.offered_steps(diagnosis, unsafe=args.unsafe):
-            return core.exit_code_for(diagnosis)
-        raise UsageError(
-            f"{target.python} is a {target.kind} Python: tffix does not change it without "
-            "--allow-system; run `tffix --create-venv DIR` to get a fresh virtualenv with a "
-            "working TensorFlow instead"
-        )
+        return _refuse_system(args, target, environ)
     session = Session(target, environ, allow_uv=not getattr(args, "no_uv", False))
     with hold(target.prefix):
         journal = Journal(journal_path(target.prefix))
@@ -284,26 +329,13 @@ def run(args: argparse.Namespace) -> int:
         snapshot = session.collect()
         session.extra = scan_findings(args, snapshot)
         diagnosis = session.diagnose(snapshot)
-        first_diagnosis = time.monotonic() - t0
-        offered = core.offered_steps(diagnosis, unsafe=args.unsafe)
-        installs = package_manager_line(session, diagnosis)
+        extra: dict[str, Any] = {"first_diagnosis": time.monotonic() - t0}
+        extra["installs"] = package_manager_line(session, diagnosis)
         if not args.json:
             print(show_diagnosis(args, diagnosis, snapshot), flush=True)
-            if installs:
-                print(installs, flush=True)
-        if offered and not args.yes and not interactive(args):
-            if args.json:
-                print(json.dumps({"schema": core.OUTCOME_SCHEMA, "refused": "no --yes"}))
-            raise UsageError(
-                "no terminal to ask for confirmation: run `tffix --yes` to apply the safe "
-                "steps (add --unsafe for the unsafe ones), or `tffix --dry-run` to only look"
-            )
-        if args.yes:
-            confirm: core.Confirm = core.AutoConfirm()
-        else:
-            from tffix.prompt import QuestionaryConfirm
-
-            confirm = QuestionaryConfirm()
+            if extra["installs"]:
+                print(extra["installs"], flush=True)
+        confirm = _confirm(args, core.offered_steps(diagnosis, unsafe=args.unsafe))
         recorder = RunRecorder(journal, base=base or None, argv=sys.argv[1:])
         try:
             outcome = core.repair(
@@ -323,20 +355,7 @@ def run(args: argparse.Namespace) -> int:
                 return int(ExitCode.ROLLBACK_INCOMPLETE)
             _err("tffix: interrupted; the step in progress was rolled back")
             return int(ExitCode.INTERRUPTED)
-    lines = reactivate_lines(session, outcome, environ)
-    if not outcome.changed and not any(
-        s.status in (core.StepStatus.FAILED, core.StepStatus.REVERTED) for s in outcome.steps
-    ):
-        lines.insert(0, "Nothing changed.")
-    from dataclasses import replace
-
-    timings = {"first_diagnosis": first_diagnosis, **outcome.timings}
-    notes = (*outcome.notes, installs) if installs else outcome.notes
-    outcome = replace(outcome, reactivate=tuple(lines), timings=timings, notes=notes)
-    if not args.json:
-        print()
-    _print_outcome(args, outcome)
-    return outcome.exit_code
+    return _report(args, session, outcome, environ, extra)
 
 
 def tensorflow_requirement(diagnosis: Diagnosis, snapshot: Snapshot) -> str:
