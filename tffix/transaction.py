@@ -603,7 +603,9 @@ class _Run:
     def replan_reason(self) -> str:
         """What the steps so far revealed (errors the first diagnosis did not have)."""
         first = {f.id for f in self.first.findings}
-        now = sorted(f.id for f in _errors(self.current.diagnosis))
+        now = sorted(f.id for f in _errors(self.current.diagnosis)) or sorted(
+            f.id for f in self.current.diagnosis.findings if f.severity is not Severity.INFO
+        )
         revealed = [i for i in now if i not in first]
         return "revealed " + ", ".join(revealed) if revealed else "still present: " + ", ".join(now)
 
@@ -655,9 +657,11 @@ class _Run:
         """Why *group* is not needed any more, or None."""
         current = self.current
         steps = [self.plan[n - 1] for n in group]
-        if (current.works and not any(_fixes_a_warning(s, current.diagnosis) for s in steps)) or (
-            healthy(current.diagnosis) and current.diagnosis is not self.first
-        ):
+        if current.verification is not None:  # the op check decides, not the findings
+            works = current.works
+        else:
+            works = healthy(current.diagnosis) and current.diagnosis is not self.first
+        if works and not any(_fixes_a_warning(s, current.diagnosis) for s in steps):
             return "not needed: TensorFlow already runs ops on the GPU"
         if current.diagnosis is self.first or not current.judgeable:
             return None  # nothing was judged resolved yet, or it cannot be judged

@@ -80,7 +80,11 @@ def _packages(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, 
         then += own
     if b.get("then") and not (b.get("then", [""])[0].startswith("-")):
         then += list(b["then"])
-    out: dict[str, Any] = {"install": list(a.get("install", []))}
+    install = list(a.get("install", []))
+    if then and then[0].startswith("-"):  # the first's extras go elsewhere (--target): the
+        install += then[len(a.get("then", [])) :]  # second's own packages join the first run
+        then = list(a.get("then", []))
+    out: dict[str, Any] = {"install": install}
     if then:
         out["then"] = then
     uninstall = [*a.get("uninstall", []), *b.get("uninstall", [])]
