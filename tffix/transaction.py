@@ -499,6 +499,9 @@ class _Run:
         self.deferred: set[str] = set()
         self.timings = {"steps": 0.0, "observe": 0.0, "verify": 0.0}
         self.last_kept: int | None = None
+        self.no_progress_at: dict[_StepKey, int] = {}
+        """Steps rolled back for making no progress -> how many steps were kept then."""
+        self.retried: set[_StepKey] = set()
 
     # ----------------------------------------------------------------- small helpers
 
@@ -588,7 +591,11 @@ class _Run:
         fresh = self.current.diagnosis.plan
         numbers: dict[int, int] = {}
         for i, step in enumerate(fresh, start=1):
-            if _key(step) not in tried and _applicable(step, unsafe=self.io.unsafe):
+            key = _key(step)
+            if (key not in tried or self.may_retry(key)) and _applicable(
+                step, unsafe=self.io.unsafe
+            ):
+                self.retried.add(key)
                 numbers[i] = len(self.plan) + 1
                 self.plan.append(step)
         if not numbers:
@@ -599,6 +606,18 @@ class _Run:
             self.origin[n] = (after or 0, why)
         self.io.say(f"re-planned after step {after}: {why}")
         return tuple(numbers.values())
+
+    def kept_count(self) -> int:
+        return sum(1 for r in self.results.values() if r.status is StepStatus.APPLIED)
+
+    def may_retry(self, key: _StepKey) -> bool:
+        """A step rolled back for making no progress is tried once more when steps were kept
+        since (a problem it waited on may be fixed now); one that made things worse is not."""
+        return (
+            key in self.no_progress_at
+            and key not in self.retried
+            and self.kept_count() > self.no_progress_at[key]
+        )
 
     def replan_reason(self) -> str:
         """What the steps so far revealed (errors the first diagnosis did not have)."""
@@ -818,6 +837,9 @@ class _Run:
                 old = self.results[n]
                 self.results[n] = replace(old, findings=findings)
             self.revert(done, why, StepStatus.REVERTED)
+            if not why.startswith("made things worse"):
+                for n, _ in done:
+                    self.no_progress_at[_key(self.plan[n - 1])] = self.kept_count()
             return
         for n, _ in done:
             self.results[n] = replace(self.results[n], findings=findings)
