@@ -59,7 +59,7 @@ def main() -> int:
     verdicts = compound.run_all(specs, base, index, workers=args.workers, progress=progress)
     counts = Counter(v.outcome for v in verdicts)
     not_restored = [v for v in verdicts if v.undo_restored is False]
-    stack_only = [v for v in not_restored if v.undo_runs > 1]
+    stack_only = [v for v in not_restored if v.runs_changed > 1]
     violations = [v for v in verdicts if v.violations and v not in not_restored]
     built = len(verdicts) - counts["unbuildable"]
     print()

@@ -73,20 +73,22 @@ def _join_env(first: Mapping[str, str], second: Mapping[str, str]) -> dict[str, 
 
 
 def _packages(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """The first's pip runs, then the second's own packages, then the second's ``then`` (each
+    its own pip run, as in the scenarios: NumPy 2 over TensorFlow 2.16 is a second run)."""
     a, b = first.get("packages", {}), second.get("packages", {})
-    then = list(a.get("then", []))
+    install, then = list(a.get("install", [])), list(a.get("then", []))
     own = list(b.get("install", []))
-    if own and own != list(a.get("install", [])) and own != BASE_INSTALL:
-        then += own
-    if b.get("then") and not (b.get("then", [""])[0].startswith("-")):
-        then += list(b["then"])
-    install = list(a.get("install", []))
-    if then and then[0].startswith("-"):  # the first's extras go elsewhere (--target): the
-        install += then[len(a.get("then", [])) :]  # second's own packages join the first run
-        then = list(a.get("then", []))
+    if own in (install, BASE_INSTALL):
+        own = []
+    later = [r for r in b.get("then", []) if not str(b["then"][0]).startswith("-")]
+    if then and then[0].startswith("-"):  # the first's extras go elsewhere (--target)
+        install, own = install + own, []
     out: dict[str, Any] = {"install": install}
-    if then:
-        out["then"] = then
+    runs = [r for r in (then, own, later) if r]
+    if runs:
+        out["then"] = runs[0]
+    if len(runs) > 1:
+        out["last"] = [r for run in runs[1:] for r in run] if len(runs) > 2 else runs[1]
     uninstall = [*a.get("uninstall", []), *b.get("uninstall", [])]
     if uninstall:
         out["uninstall"] = uninstall
@@ -155,6 +157,8 @@ class Verdict:
     violations: list[str] = field(default_factory=list)
     undo_restored: bool | None = None
     undo_runs: int = 0
+    runs_changed: int = 0
+    """tffix runs that changed the venv (more than one needs undo to work as a stack)."""
     seconds: float = 0.0
 
 
@@ -192,10 +196,12 @@ def _first_run(sim: SimEnv, verdict: Verdict) -> tuple[list[str], dict[str, Any]
     flags = ["--yes"]
     done = sim.run_tffix(*flags, "--json", timeout=600)
     doc = _doc(done.stdout)
+    verdict.runs_changed += bool(doc.get("changed"))
     if done.returncode != 0 and any(s.get("status") == "not offered" for s in doc.get("steps", [])):
         flags.append("--unsafe")
         done = sim.run_tffix(*flags, "--json", timeout=600)
         doc = _doc(done.stdout)
+        verdict.runs_changed += bool(doc.get("changed"))
     verdict.exit_code = done.returncode
     if not doc:
         verdict.violations.append(

@@ -122,7 +122,7 @@ def _selected() -> list[dict[str, Any]]:
 
 
 def _only_undo_stack(verdict: compound.Verdict) -> bool:
-    return verdict.undo_runs > 1 and verdict.violations == [
+    return verdict.runs_changed > 1 and verdict.violations == [
         "undo did not restore pip freeze --all and the activate scripts"
     ]
 
