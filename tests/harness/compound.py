@@ -81,14 +81,9 @@ def _packages(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, 
     if own in (install, BASE_INSTALL):
         own = []
     later = [r for r in b.get("then", []) if not str(b["then"][0]).startswith("-")]
-    if then and then[0].startswith("-"):  # the first's extras go elsewhere (--target)
-        install, own = install + own, []
-    out: dict[str, Any] = {"install": install}
     runs = [r for r in (then, own, later) if r]
-    if runs:
-        out["then"] = runs[0]
-    if len(runs) > 1:
-        out["last"] = [r for run in runs[1:] for r in run] if len(runs) > 2 else runs[1]
+    out: dict[str, Any] = {"install": install}
+    out.update(zip(("then", "last", "final")[: len(runs)], runs, strict=True))
     uninstall = [*a.get("uninstall", []), *b.get("uninstall", [])]
     if uninstall:
         out["uninstall"] = uninstall

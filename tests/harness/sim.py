@@ -486,7 +486,7 @@ def make_env(
     sim = SimEnv(name, spec, root, venv, python, machine_dir, env, index)
     log: list[str] = []
     packages = spec.get("packages", {})
-    for step in ("install", "then", "last"):
+    for step in ("install", "then", "last", "final"):
         reqs = [_expand(r, values) for r in packages.get(step, [])]
         if reqs:
             proc = sim.pip("install", *reqs)
