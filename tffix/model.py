@@ -276,6 +276,9 @@ class PlanStep:
     value: str | None = None
     entry: str | None = None
     commands: tuple[str, ...] = ()
+    needs: tuple[int, ...] = ()
+    """Numbers (1-based, in the same plan) of the steps this one needs: applied with it, or
+    first; without them it is not applied (``tffix.stepdeps`` derives them)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """A repair run on a real venv with a scripted diagnosis, for kill -9 and full-disk tests.
 
 ``python -m tests.repair.driver VENV PLAN_JSON [--pause-after-done SECONDS]`` runs
-``tffix.repair.repair`` with the real effects and journal; the diagnosis is scripted (each
+``tffix.transaction.repair`` with the real effects and journal; the diagnosis is scripted (each
 applied step resolves the findings it names), so no TensorFlow is needed. Exit code: the
 outcome's.
 """
@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from tffix import repair as core
+from tffix import transaction as core
 from tffix.effects.journal import Journal, RunRecorder, journal_path
 from tffix.effects.lock import hold
 from tffix.effects.pip import PackageManager
