@@ -78,7 +78,7 @@ def _refused(err: str, venv: DemoVenv) -> bool:
 
 # --------------------------------------------------------------------------- reproducers
 
-COMMANDS = [["undo", "--yes"], ["--yes", "--resume"]]
+COMMANDS = [["undo"], ["--yes", "--resume"]]  # no terminal: undo asks nothing
 
 
 @pytest.mark.parametrize("argv", COMMANDS, ids=["undo", "resume"])
@@ -127,7 +127,7 @@ def test_empty_packages_never_make_undo_uninstall_pip(
 ) -> None:
     """A journal that claims the venv held nothing (a forger recomputing the chain)."""
     forge(journal_path(venv.venv), _interrupted("r1", {"packages": {}}))
-    _main(["undo", "--yes", "--venv", str(venv.venv)], venv.env, monkeypatch)
+    _main(["undo", "--venv", str(venv.venv)], venv.env, monkeypatch)
     assert "pip==" in venv.freeze()
     venv.pip("install", "demo==1.0")  # what the claim could still remove, put back
 
@@ -200,7 +200,7 @@ def test_a_journal_edited_by_hand_is_recognised(
     journal.append({"type": "run-end", "run": "r1", "status": "done", "exit_code": 0})
     path = journal_path(venv.venv)
     path.write_text(path.read_text().replace('"demo":"1.0"', '"demo":"0.9"'))
-    code = _main(["undo", "--yes", "--venv", str(venv.venv)], venv.env, monkeypatch)
+    code = _main(["undo", "--venv", str(venv.venv)], venv.env, monkeypatch)
     err = capsys.readouterr().err
     assert code == 2 and _refused(err, venv) and "hash chain" in err
     assert snapshot_of()
@@ -226,7 +226,7 @@ def test_tffix_never_writes_a_record_it_would_refuse(tmp_path: Path) -> None:
     assert not journal.path.exists()
 
 
-@pytest.mark.parametrize("argv", [["undo", "--yes"], ["--yes"]], ids=["undo", "repair"])
+@pytest.mark.parametrize("argv", [["undo"], ["--yes"]], ids=["undo", "repair"])
 def test_a_tffix_folder_that_is_a_symlink_is_refused(
     argv: list[str],
     venv: DemoVenv,
