@@ -351,6 +351,9 @@ def remove(prefix: Path, names: Iterable[str]) -> tuple[list[str], list[str]]:
         if not files:
             without.append(name)
             continue
+        if dist_info is not None:  # first: from here on it is no longer an installed one
+            with contextlib.suppress(OSError):
+                (dist_info / "METADATA").unlink()
         for rel in files:
             if not inside(os.path.dirname(os.path.join(prefix, rel))):
                 problems.append(f"{rel}: leads outside {prefix}; not removed")
@@ -363,6 +366,11 @@ def remove(prefix: Path, names: Iterable[str]) -> tuple[list[str], list[str]]:
             shutil.rmtree(dist_info, ignore_errors=True)
     _prune_dirs(prefix, touched)
     return without, problems
+
+
+def half_removed(prefix: Path) -> list[str]:
+    """Distributions whose ``.dist-info`` lost its METADATA (a removal cut off by a kill)."""
+    return sorted(n for n, info in dist_infos(prefix).items() if not (info / "METADATA").exists())
 
 
 def top_level_modules(prefix: Path, name: str, limit: int = 4) -> list[str]:
@@ -424,6 +432,7 @@ def restore_packages(
     else:
         names = set(touch)
     changed = sorted(n for n in names if n in now and now[n] != before.get(n))
+    changed += [n for n in half_removed(prefix) if n in names and n not in changed]
     without, problems = remove(prefix, changed)
     if without:
         try:
