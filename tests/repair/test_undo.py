@@ -284,3 +284,38 @@ def test_list_shows_the_disk_kept_and_drop_frees_it(
     assert stash.snapshots(demo_venv.venv) == []
     stories = runs(Journal(journal_path(demo_venv.venv)).records())
     assert stories[0].dropped is not None
+
+
+def test_on_a_terminal_undo_asks_first(demo_venv: DemoVenv, tmp_path: Path) -> None:
+    """In a pty: "n" changes nothing (exit 1); "y" undoes."""
+    pexpect = pytest.importorskip("pexpect")
+    import sys
+
+    repair(demo_venv, (INSTALL_DEMO2,))
+    changed = demo_venv.freeze()
+
+    def ask(answer: str) -> tuple[int, str]:
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "tffix", "undo", "--venv", str(demo_venv.venv)],
+            env={**demo_venv.env, "TERM": "xterm"},
+            cwd=str(tmp_path),
+            encoding="utf-8",
+            timeout=120,
+        )
+        try:
+            child.expect(r"demo: 2\.0 -> 1\.0")
+            child.expect(r"Undo run \S+\? \[y/N\]")
+            child.sendline(answer)
+            child.expect(pexpect.EOF)
+            text = child.before
+        finally:
+            child.close()
+        return child.exitstatus, text
+
+    code, text = ask("n")
+    assert code == 1 and "Nothing changed" in text
+    assert demo_venv.freeze() == changed
+    code, text = ask("y")
+    assert code == 0 and "Restored" in text
+    assert "demo==1.0" in demo_venv.freeze()
