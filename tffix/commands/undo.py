@@ -346,8 +346,9 @@ def _drop(args: argparse.Namespace, target: Target, journal: Journal) -> int:
         raise UsageError("--drop-kept N: N must be 0 or more")
     stories = runs(journal.records())
     stack = undoable(stories)
-    keep = {s.run for s in stack[len(stack) - args.drop_kept :]} if args.drop_kept else set()
-    dropped = [s for s in stories if s.run not in keep and s.dropped is None]
+    keep = [s.run for s in stack[len(stack) - args.drop_kept :]] if args.drop_kept else []
+    first = next((i for i, s in enumerate(stories) if s.run in keep), len(stories))
+    dropped = [s for s in stories[:first] if s.dropped is None]  # the stack stops at the last
     freed = 0
     for s in dropped:
         freed += stash.held_bytes(target.prefix, s.kept_ids())

@@ -147,7 +147,10 @@ class Journal:
                     self._good_size = len(raw)
             schema.check_story(out)
         except schema.JournalInvalid as exc:
-            raise InputError(f"invalid journal {self.path}: {exc}") from None
+            raise InputError(
+                f"invalid journal {self.path}: {exc}; nothing was changed (move the file "
+                "aside to start a new journal; the runs it records can then not be undone)"
+            ) from None
         self._last = out[-1]["chain"] if out else schema.GENESIS
         return out
 
