@@ -24,7 +24,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,8 +191,17 @@ def importable(ws: Workspace, modules: list[str]) -> dict[str, bool]:
     return {m: bool(data.get(m)) for m in modules}
 
 
-def differences(ws: Workspace, state: Mapping[str, Any], names: set[str]) -> list[str]:
-    """What still differs from *state*, as metadata, pip and an import see it, and in bytes."""
+def differences(
+    ws: Workspace,
+    state: Mapping[str, Any],
+    names: set[str],
+    *,
+    also_import: Collection[str] = (),
+) -> list[str]:
+    """What still differs from *state*, as metadata, pip and an import see it, and in bytes.
+
+    *also_import*: distributions whose files undo put back (a folder shared with a changed
+    one), whose modules must import too."""
     before: Mapping[str, str] = state.get("packages", {})
     try:
         meta = ws.pip.installed()
@@ -207,7 +216,10 @@ def differences(ws: Workspace, state: Mapping[str, Any], names: set[str]) -> lis
         elif seen is not None and seen.get(n) != want and not (want and seen.get(n) == "(direct)"):
             out.append(f"{n}: pip freeze shows {seen.get(n, 'nothing')} (recorded {want})")
     modules = {
-        m: n for n in sorted(names) if n in before for m in stash.top_level_modules(ws.prefix, n)
+        m: n
+        for n in sorted(names | set(also_import))
+        if n in before
+        for m in stash.top_level_modules(ws.prefix, n)
     }
     for module, found in importable(ws, sorted(modules)).items():
         if not found:
@@ -247,15 +259,17 @@ def undo_story(
         raise RollbackIncomplete(f"undo not started: {exc}") from exc
     names = touched(story, now, resumed)
     problems = ws.restore(state, touch=names)
-    left = differences(ws, state, names)
-    record: Record = {"type": "undo", "run": story.run, "problems": (problems + left)[:1000]}
+    kept = state.get("kept")
+    owners = stash.owners_of_kept(ws.prefix, kept) if isinstance(kept, str) else set()
+    left = differences(ws, state, names, also_import=owners)
+    if left:  # not journalled: the run stays on the stack, and undo can be tried again
+        raise RollbackIncomplete("undo incomplete; still different: " + "; ".join(left))
+    record: Record = {"type": "undo", "run": story.run, "problems": problems[:1000]}
     if resumed is not None:
         record["also"] = [resumed.run]
     journal.append(record)
     if story.interrupted:
         journal.append({"type": "run-end", "run": story.run, "status": "undone", "exit_code": 0})
-    if left:
-        raise RollbackIncomplete("undo incomplete; still different: " + "; ".join(left))
     for kept in story.kept_ids() + (resumed.kept_ids() if resumed is not None else []):
         stash.drop(ws.prefix, kept)
     return problems

@@ -368,6 +368,22 @@ def remove(prefix: Path, names: Iterable[str]) -> tuple[list[str], list[str]]:
     return without, problems
 
 
+def owners_of_kept(prefix: Path, kept: str) -> set[str]:
+    """Installed distributions that own any file of snapshot *kept*."""
+    try:
+        root = kept_dir(prefix, kept)
+    except ApplyError:
+        return set()
+    files = set(_walk(root)) if root.is_dir() else set()
+    if not files:
+        return set()
+    return {
+        name
+        for name, info in dist_infos(prefix).items()
+        if not files.isdisjoint(record_files(prefix, info))
+    }
+
+
 def half_removed(prefix: Path) -> list[str]:
     """Distributions whose ``.dist-info`` lost its METADATA (a removal cut off by a kill)."""
     return sorted(n for n, info in dist_infos(prefix).items() if not (info / "METADATA").exists())
