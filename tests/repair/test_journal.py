@@ -329,3 +329,32 @@ def test_fuzzed_journals_never_crash_undo_or_resume(
     journal_path(venv.venv).unlink(missing_ok=True)
     if "demo==1.0" not in venv.freeze():  # a valid journal's undo may remove it: put it back
         venv.pip("install", "demo==1.0")
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=["undo", "resume"])
+def test_an_activate_script_linked_out_of_the_venv_is_not_written_through(
+    argv: list[str],
+    venv: DemoVenv,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    script = venv.venv / "bin" / "activate.fish"
+    saved = script.read_bytes()
+    outside = tmp_path / "someone-elses.fish"
+    outside.write_text("theirs\n")
+    script.unlink()
+    script.symlink_to(outside)
+    payload = base64.b64encode(b"echo written by undo\n").decode()
+    try:
+        forge(
+            journal_path(venv.venv), _interrupted("r1", {"files": {"bin/activate.fish": payload}})
+        )
+        code = _main([*argv, "--venv", str(venv.venv)], venv.env, monkeypatch)
+        err = capsys.readouterr().err
+        assert outside.read_text() == "theirs\n"
+        assert code != 5 and "Traceback" not in err
+    finally:
+        script.unlink()
+        script.write_bytes(saved)
+        journal_path(venv.venv).unlink(missing_ok=True)

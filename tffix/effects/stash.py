@@ -252,6 +252,17 @@ class _Parents:
         return self.ok[folder]
 
 
+def leading_outside(prefix: Path, names: Iterable[str]) -> list[str]:
+    """Those of *names* (relative) whose path, through any symbolic link, leaves *prefix*."""
+    real = os.path.realpath(prefix)
+    out = []
+    for name in names:
+        target = os.path.realpath(os.path.join(prefix, name))
+        if os.path.isabs(name) or not target.startswith(real + os.sep):
+            out.append(name)
+    return out
+
+
 def _put_back(src: str, dst: str) -> None:
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     tmp = f"{dst}.tffix-{uuid.uuid4().hex[:8]}"

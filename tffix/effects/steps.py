@@ -99,7 +99,13 @@ class Workspace:
         """
         problems = []
         if files:
-            problems += activate.restore_bytes(self.prefix, decode_files(state.get("files", {})))
+            recorded = decode_files(state.get("files", {}))
+            outside = stash.leading_outside(self.prefix, recorded)
+            problems += [
+                f"{self.prefix / n}: leads outside {self.prefix}; not restored" for n in outside
+            ]
+            inside = {n: b for n, b in recorded.items() if n not in outside}
+            problems += activate.restore_bytes(self.prefix, inside)
         if "packages" in state:
             problems += stash.restore_packages(self.pip, self.prefix, state, touch=touch)
         return problems
