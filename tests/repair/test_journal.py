@@ -358,3 +358,12 @@ def test_an_activate_script_linked_out_of_the_venv_is_not_written_through(
         script.unlink()
         script.write_bytes(saved)
         journal_path(venv.venv).unlink(missing_ok=True)
+
+
+def test_two_journal_objects_on_one_file_keep_one_chain(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    first, second = Journal(path), Journal(path)
+    first.append({"type": "run-start", "run": "r1", "state": {}})
+    second.append({"type": "step-start", "run": "r1", "step": 1, "state": {}})
+    first.append({"type": "run-end", "run": "r1", "status": "done", "exit_code": 0})
+    assert [r["type"] for r in Journal(path).records()] == ["run-start", "step-start", "run-end"]

@@ -65,7 +65,7 @@ class Journal:
         The record is checked against the schema first: tffix never writes what it would
         refuse to read back (``ApplyError``, so the step it precedes does not run).
         """
-        if self._last is None:
+        if self._last is None or self._size() != self._good_size:  # written by another Journal
             self.records()
         data: Record = {"v": schema.SCHEMA_VERSION, "time": time.time(), **record}
         data["chain"] = schema.chain_hash(self._last or schema.GENESIS, data)
@@ -81,6 +81,12 @@ class Journal:
                 f"cannot write the journal {self.path}: {exc.strerror or exc}"
             ) from exc
         self._last = data["chain"]
+
+    def _size(self) -> int:
+        try:
+            return os.stat(self.path, follow_symlinks=False).st_size
+        except FileNotFoundError:
+            return 0
 
     def _write(self, data: bytes) -> None:
         self._check_folder()
