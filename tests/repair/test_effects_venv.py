@@ -453,6 +453,8 @@ def _stalling_index(folder: Path, stall: str) -> Iterator[tuple[str, threading.E
 def test_ctrl_c_during_a_pip_step_stops_pip_and_rolls_back(
     tmp_path: Path, wheelhouse: Path
 ) -> None:
+    """pip finishes its install, then the step lingers (the driver's TFFIX_TEST_PIP_MARK):
+    the SIGINT lands inside the pip step, with bigdemo on disk, however fast pip was."""
     demo = make_demo_venv(tmp_path, wheelhouse)
     before, scripts = demo.freeze(), demo.scripts()
     with _stalling_index(wheelhouse, "bigdemo") as (url, release):

@@ -43,6 +43,8 @@ _LIST_CODE = r"""
 import json, importlib.metadata as md
 seen = {}
 for dist in md.distributions():
+    if getattr(getattr(dist, "_path", None), "name", "").startswith("~"):
+        continue  # pip's stash of a distribution it was removing when it was killed
     name = dist.metadata["Name"]
     if name and name not in seen:
         seen[name] = dist.version
