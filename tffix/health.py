@@ -36,6 +36,7 @@ SEES: dict[str, str] = {
     "cuda-visible-devices-masked": "the environment against the GPUs NVML lists",
     "no-nvidia-gpu": "the PCI bus and NVML",
     "driver-not-loaded": "NVML and /proc/driver/nvidia",
+    "driver-nvml-missing": "loading the driver's libnvidia-ml.so.1",
     "driver-too-old": "the CUDA version NVML reports against the release's CUDA",
     "driver-library-mismatch": "NVML against /proc/driver/nvidia/version",
     "nvidia-uvm-unavailable": "/dev/nvidia-uvm",
@@ -57,8 +58,36 @@ BLIND: dict[str, str] = {
     "and-cuda-unresolvable": "only a pip run (the plan's install) shows the extra cannot resolve",
     "container-toolkit-outdated": "only the failure TensorFlow logs at cuInit shows it",
     "healthy": "only TensorFlow listing the GPU proves it: a pass means no known cause was seen",
+    **dict.fromkeys(
+        (
+            "code-cuda-device-order",
+            "code-gpu-index-out-of-range",
+            "code-hides-gpus",
+            "code-keras-backend-not-tensorflow",
+            "code-ld-library-path-too-late",
+            "code-pins-cpu",
+            "code-ray-no-gpus",
+            "code-shell-export-no-effect",
+            "code-tf-log-silenced",
+        ),
+        "the code scan belongs to a project, not to a node (tffix scan, tffix --dry-run)",
+    ),
 }
 """Cause id -> why the health check cannot see it (the full diagnosis can)."""
+
+PARTLY: dict[str, str] = {
+    "gpu-arch-unsupported": "a PTX JIT failure that only TensorFlow's log shows (a GPU newer "
+    "than the build's machine code, e.g. an H100 under a build without compute_90)",
+    "driver-too-old": "CUDA_ERROR_UNSUPPORTED_PTX_VERSION, which only TensorFlow's log shows",
+}
+"""Cause id (also in ``SEES``) -> the case of it the health check misses."""
+
+ASSUMED: dict[str, str] = {
+    "cuda-libs-missing": "without TensorFlow's build info the build is taken for a CUDA one, "
+    "so a CPU-only TensorFlow with no CUDA wheels also reads as missing its libraries",
+}
+"""Cause id -> why the health check may report it where the full diagnosis does not (it
+never turns a passing node into a failing one: the full diagnosis fails it for another cause)."""
 
 MAX_REASON = 300
 """Characters of the one-line reason: Slurm keeps a drain reason short, NHC prints one line."""

@@ -6,6 +6,7 @@ CI installs it with ``apt-get install chromium`` where it can.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -64,3 +65,13 @@ def render(page: Path, out_dir: Path, *, size: str = "1280,1800") -> Rendered | 
     ]
     assert shot.exists(), first.stderr[-2000:]
     return Rendered(shot, dom.stdout, console)
+
+
+_FETCHES = re.compile(
+    r"<script|<link|<iframe|<object|<embed|\b(?:src|srcset|href|action)\s*=|url\(|@import", re.I
+)
+
+
+def fetches(html: str) -> list[str]:
+    """What in *html* would make a browser load something (a self-contained page has none)."""
+    return _FETCHES.findall(html)
