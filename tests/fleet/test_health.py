@@ -138,3 +138,13 @@ def test_a_missing_venv_is_one_line_and_exit_2(
     assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1
     assert main(["health", "--venv", str(tmp_path / "nope")]) == ExitCode.USAGE
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_the_docs_name_what_the_check_sees_and_misses() -> None:
+    text = (ROOT / "docs" / "fleet.md").read_text()
+    seen, rest = text.split("It sees in part:", 1)
+    partly, blind = rest.split("It cannot see", 1)
+    assert all(f"`{c}`" in seen for c in SEES if c not in PARTLY)
+    assert all(f"`{c}`" in partly for c in PARTLY)
+    assert all(f"`{c}`" in blind for c in BLIND if not c.startswith("code-"))
+    assert "`code-*`" in blind
