@@ -69,7 +69,10 @@ td code, .action code { background: #eff1f3; padding: 1px 6px; border-radius: 6p
   white-space: nowrap; }
 .badge { display: inline-block; padding: 1px 10px; border-radius: 999px; font-size: 12px;
   font-weight: 600; color: var(--fg); background: var(--bg); white-space: nowrap; }
-.host { font-weight: 600; white-space: nowrap; }
+.host { font-weight: 600; overflow-wrap: anywhere; }
+td.hostcell { min-width: 10em; max-width: 24em; }
+td.hostcell .kind { display: block; font-size: 12px; color: #57606a; font-weight: 400; }
+.scroll { overflow-x: auto; }
 .muted { color: #57606a; }
 .title { color: #57606a; font-size: 13px; }
 .action { padding: 12px 18px; border-bottom: 1px solid #eaeef2; }
@@ -101,18 +104,26 @@ def _section(title: str, count: int | None, body: str) -> str:
     return f"<section><h2>{_e(title)}{small}</h2>{body}</section>"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> str:
+def _table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    numeric: set[int],
+    *,
+    host_column: bool = False,
+) -> str:
+    def cell(i: int, text: str) -> str:
+        if i in numeric:
+            return f'<td class="num">{text}</td>'
+        if i == 0 and host_column:
+            return f'<td class="hostcell">{text}</td>'
+        return f"<td>{text}</td>"
+
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
-            for i, cell in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
+        "<tr>" + "".join(cell(i, c) for i, c in enumerate(row)) + "</tr>" for row in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'
 
 
 def _codes(items: Sequence[str]) -> str:
@@ -190,9 +201,11 @@ def render_html(doc: Mapping[str, Any], *, generated: str = "") -> str:
         )
 
     gpu = {True: "yes", False: "no", None: "?"}
-    rows = [
-        (
-            f'<span class="host">{_e(h["host"])}</span>',
+    show_resolved = any(h["resolved"] for h in doc["per_host"])
+    rows = []
+    for h in doc["per_host"]:
+        row = [
+            f'<span class="host">{_e(h["host"])}</span><span class="kind">{_e(h["kind"])}</span>',
             _badge(h["state"]),
             "?" if h["exit_code"] is None else _e(h["exit_code"]),
             gpu[h["gpu_visible"]],
@@ -201,22 +214,14 @@ def render_html(doc: Mapping[str, Any], *, generated: str = "") -> str:
                 for c in h["causes"]
             )
             or '<span class="muted">—</span>',
-            _codes(h["resolved"]),
-            f'<span class="muted">{_e(h["kind"])}</span>',
-        )
-        for h in doc["per_host"]
-    ]
-    parts.append(
-        _section(
-            "Per host",
-            total,
-            _table(
-                ("Host", "State", "Exit", "GPU seen", "Causes left", "Resolved", "From"),
-                rows,
-                {2},
-            ),
-        )
-    )
+        ]
+        if show_resolved:
+            row.append(_codes(h["resolved"]))
+        rows.append(row)
+    header = ["Host", "State", "Exit", "TF lists a GPU", "Causes left"]
+    if show_resolved:
+        header.append("Resolved")
+    parts.append(_section("Per host", total, _table(header, rows, {2}, host_column=True)))
     subtitle = f"{total} host{'s' if total != 1 else ''}"
     if generated:
         subtitle += f" · {_e(generated)}"
