@@ -197,6 +197,7 @@ def test_check_run_again_and_report(fleet: Fleet, tmp_path: Path) -> None:
     fatal = out[out.index("fatal: [gpu04]") :].split("\n", 1)[0]
     assert "driver-too-old" in fatal and "sudo" in fatal, fatal  # the cause and the commands
     assert "+nvidia-cudnn-cu12==" in out  # the package diff of gpu03
+    assert f"--- before: {fleet.envs['gpu02'].venv}/bin/activate" in out  # its env edit
     for host in REPAIRABLE:
         assert fleet.envs[host].tf_report().gpus == ["/physical_device:GPU:0"], host
     assert fleet.states()["gpu01"] == before["gpu01"]
