@@ -9,6 +9,8 @@ sample runs in CI; ``TFFIX_HEALTH_ALL=1`` runs every scenario.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -85,7 +87,7 @@ def test_the_verdict_is_one_line_naming_the_deciding_cause(path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", _sample())
-def test_health_against_the_full_diagnosis(scenario: str, sim_scenarios) -> None:  # type: ignore[no-untyped-def]
+def test_health_against_the_full_diagnosis(scenario: str, sim_scenarios, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     if not HEALTH.exists():
         pytest.skip(f"tffix-health is not installed next to {sys.executable}")
     env = sim_scenarios(scenario)
@@ -102,6 +104,14 @@ def test_health_against_the_full_diagnosis(scenario: str, sim_scenarios) -> None
     assert health_errors - full_errors <= set(ASSUMED)
     if health_errors - full_errors:
         assert full.returncode != 0  # an assumed cause only where the node fails anyway
+
+    # tffix report reads the health document as this host's, in the state its code names
+    (tmp_path / f"{scenario}.health.json").write_text(health.stdout)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        main(["report", str(tmp_path / f"{scenario}.health.json"), "--json"])
+    (view,) = json.loads(out.getvalue())["per_host"]
+    assert (view["host"], view["kind"]) == (scenario, "health")
+    assert view["state"] == {0: "healthy", 1: "fixable", 3: "outside"}[health.returncode]
 
     text = env.run([str(HEALTH), "--venv", str(env.venv)], env=_env(env))
     lines = text.stdout.splitlines()
