@@ -69,7 +69,7 @@ td code, .action code { background: #eff1f3; padding: 1px 6px; border-radius: 6p
   white-space: nowrap; }
 .badge { display: inline-block; padding: 1px 10px; border-radius: 999px; font-size: 12px;
   font-weight: 600; color: var(--fg); background: var(--bg); white-space: nowrap; }
-.host { font-weight: 600; overflow-wrap: anywhere; }
+.host { font-weight: 600; }
 td.hostcell { min-width: 10em; max-width: 24em; }
 td.hostcell .kind { display: block; font-size: 12px; color: #57606a; font-weight: 400; }
 .scroll { overflow-x: auto; }
@@ -218,7 +218,7 @@ def render_html(doc: Mapping[str, Any], *, generated: str = "") -> str:
         if show_resolved:
             row.append(_codes(h["resolved"]))
         rows.append(row)
-    header = ["Host", "State", "Exit", "TF lists a GPU", "Causes left"]
+    header = ["Host", "State", "Exit", "GPU listed", "Causes left"]
     if show_resolved:
         header.append("Resolved")
     parts.append(_section("Per host", total, _table(header, rows, {2}, host_column=True)))
