@@ -186,3 +186,15 @@ def test_hostile_strings_are_escaped(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "\x1b" not in out
     html = page.read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_an_aggregate_saved_in_the_folder_is_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gpu1.json").write_text(_doc())
+    code, out, _ = _run(capsys, "report", str(tmp_path), "--json")
+    (tmp_path / "fleet.json").write_text(out)
+    again, second, err = _run(capsys, "report", str(tmp_path), "--json")
+    assert (again, second, err) == (code, out, "")
+    named, _, err = _run(capsys, "report", str(tmp_path / "fleet.json"))
+    assert named == ExitCode.USAGE and "tffix.fleet/1" in err  # named, it is not a host

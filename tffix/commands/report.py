@@ -3,7 +3,8 @@
 Glue only: read each file (a folder gives its ``*.json`` files), name the host
 (``tffix.fleet.host_name``), build the views and the aggregate (``tffix.fleet``), print text or
 ``--json``, write ``--html FILE``. Exit code: the worst host's (``fleet_exit_code``); an
-unreadable or foreign document is a usage error naming the file, and nothing is written.
+unreadable or foreign document is a usage error naming the file, and nothing is written; a
+``tffix.fleet/1`` aggregate found in a folder (an earlier ``--json`` saved there) is left out.
 """
 
 from __future__ import annotations
@@ -75,11 +76,14 @@ def _load(path: Path) -> object:
 
 def build(paths: list[str]) -> dict[str, object]:
     """The ``tffix.fleet/1`` aggregate of the documents under *paths*."""
-    from tffix.fleet import aggregate, host_name, merge, read_view
+    from tffix.fleet import FLEET_SCHEMA, aggregate, host_name, merge, read_view
 
     views = []
+    named = {Path(p) for p in paths}
     for path in _files(paths):
         doc = _load(path)
+        if path not in named and isinstance(doc, dict) and doc.get("schema") == FLEET_SCHEMA:
+            continue  # an earlier `tffix report --json` saved beside the hosts' documents
         name = host_name(path.name, doc if isinstance(doc, dict) else {})
         views.append(read_view(name, str(path), doc))
     return aggregate(merge(views))
