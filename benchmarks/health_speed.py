@@ -79,7 +79,7 @@ def phases(venv: Path, env: dict[str, str], runs: int) -> dict[str, float]:
             t0 = time.perf_counter()
             target = resolve_target(venv=str(venv), environ=env)
             t1 = time.perf_counter()
-            snap = collect_snapshot(target, environ=env, tensorflow=False)
+            snap = collect_snapshot(target, environ=env, with_tensorflow=False)
             t2 = time.perf_counter()
             judge(build_graph(snap, load_rules()).findings)
             t3 = time.perf_counter()

@@ -219,14 +219,14 @@ def collect_snapshot(
     tf_timeout: float = DEFAULT_TF_TIMEOUT,
     nvml: Any = None,
     host_root: Path | None = None,
-    tensorflow: bool = True,
+    with_tensorflow: bool = True,
 ) -> Snapshot:
     """Everything tffix sees about *target*, as a ``Snapshot``; never raises for the target.
 
     *environ* is the caller's environment (normally ``os.environ``); *nvml* replaces the NVML
     binding (tests); *host_root* is where the platform and driver probes read ``/etc``,
     ``/proc`` and ``/dev``: by default ``$TFFIX_SYSROOT`` or ``/`` (a simulated machine's root
-    in tests, or a mounted image of a broken machine's root). ``tensorflow=False`` skips the
+    in tests, or a mounted image of a broken machine's root). ``with_tensorflow=False`` skips the
     TensorFlow child (the fast health check): the snapshot then has no ``tensorflow`` section.
     """
     if host_root is None:
@@ -263,7 +263,7 @@ def collect_snapshot(
     # NVML runs in this process, where a sick driver can hang nvmlInit for minutes.
     tf_future = _daemon_call(
         (lambda: tf_probe.probe_tensorflow(target.python, env, timeout=tf_timeout))
-        if tensorflow
+        if with_tensorflow
         else (lambda: None)
     )
     pkg_future = _daemon_call(packages_then_libraries)

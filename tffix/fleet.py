@@ -15,7 +15,8 @@ A host's state is one of ``STATES`` (so the counts add up to the number of hosts
 - ``rollback-incomplete``: a step failed and undoing it failed too (exit 4);
 - ``unknown``: the document does not say (a refused run, an exit code tffix does not use).
 
-The aggregate's JSON Schema ships as ``tffix/fleet.schema.json``.
+The aggregate's JSON Schema ships as ``tffix/schemas/fleet-1.schema.json``
+(``tffix.schemas.schema_path("fleet")``).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def _objects(doc: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, 
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise InputError(f"{where}: {key}[{i}] must be an object")
-    return items  # type: ignore[no-any-return]
+    return items
 
 
 def _text(item: Mapping[str, Any], key: str, where: str) -> str:
@@ -152,8 +153,8 @@ def _strings(item: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
 
 
 def _diagnosis_code(findings: Sequence[Mapping[str, Any]], where: str) -> int:
-    """``tffix.diagnose.exit_code`` over the document's findings."""
-    from tffix.diagnose import exit_code
+    """``tffix.diagnosis.exit_code`` over the document's findings."""
+    from tffix.diagnosis import exit_code
     from tffix.model import Diagnosis, Finding, FixSide, Severity
 
     parsed = []
@@ -177,11 +178,12 @@ def _diagnosis_code(findings: Sequence[Mapping[str, Any]], where: str) -> int:
 def _state_of_code(code: int | None, changed: bool) -> HostState:
     if code == ExitCode.OK:
         return HostState.REPAIRED if changed else HostState.HEALTHY
-    return {
+    states: dict[int | None, HostState] = {
         ExitCode.FIXABLE: HostState.FIXABLE,
         ExitCode.OUTSIDE: HostState.OUTSIDE,
         ExitCode.ROLLBACK_INCOMPLETE: HostState.ROLLBACK_INCOMPLETE,
-    }.get(code, HostState.UNKNOWN)  # type: ignore[call-overload]
+    }
+    return states.get(code, HostState.UNKNOWN)
 
 
 def _read_diagnosis(host: str, source: str, doc: Mapping[str, Any]) -> HostView:
@@ -328,7 +330,7 @@ def _action_dict(a: Action) -> dict[str, Any]:
 
 
 def aggregate(views: Sequence[HostView]) -> dict[str, Any]:
-    """The ``tffix.fleet/1`` document (schema: ``tffix/fleet.schema.json``)."""
+    """The ``tffix.fleet/1`` document (schema: ``schema_path("fleet")``)."""
     counts = {str(s): 0 for s in STATES}
     causes: dict[str, dict[str, Any]] = {}
     for v in views:

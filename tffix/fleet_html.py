@@ -150,7 +150,7 @@ def render_html(doc: Mapping[str, Any], *, generated: str = "") -> str:
 
     causes = doc["causes"]
     if causes:
-        rows = [
+        cause_rows = [
             (
                 f"<code>{_e(c['id'])}</code><div class='title'>{_e(c['title'])}</div>",
                 _fix_badge(c["fix"]),
@@ -159,7 +159,7 @@ def render_html(doc: Mapping[str, Any], *, generated: str = "") -> str:
             )
             for c in causes
         ]
-        body = _table(("Cause", "Who fixes it", "Hosts", "Which"), rows, {2})
+        body = _table(("Cause", "Who fixes it", "Hosts", "Which"), cause_rows, {2})
     else:
         body = '<div class="empty">No host has a problem left.</div>'
     parts.append(_section("Hosts per cause", len(causes), body))
@@ -184,7 +184,7 @@ def render_html(doc: Mapping[str, Any], *, generated: str = "") -> str:
 
     repaired = doc["repaired"]
     if repaired:
-        rows = [
+        repaired_rows = [
             (
                 f'<span class="host">{_e(r["host"])}</span>',
                 _codes(r["resolved"]),
@@ -196,13 +196,13 @@ def render_html(doc: Mapping[str, Any], *, generated: str = "") -> str:
             _section(
                 "Repaired by tffix",
                 len(repaired),
-                _table(("Host", "Resolved", "Now"), rows, set()),
+                _table(("Host", "Resolved", "Now"), repaired_rows, set()),
             )
         )
 
     gpu = {True: "yes", False: "no", None: "?"}
     show_resolved = any(h["resolved"] for h in doc["per_host"])
-    rows = []
+    host_rows: list[Sequence[str]] = []
     for h in doc["per_host"]:
         row = [
             f'<span class="host">{_e(h["host"])}</span><span class="kind">{_e(h["kind"])}</span>',
@@ -217,11 +217,11 @@ def render_html(doc: Mapping[str, Any], *, generated: str = "") -> str:
         ]
         if show_resolved:
             row.append(_codes(h["resolved"]))
-        rows.append(row)
+        host_rows.append(row)
     header = ["Host", "State", "Exit", "GPU listed", "Causes left"]
     if show_resolved:
         header.append("Resolved")
-    parts.append(_section("Per host", total, _table(header, rows, {2}, host_column=True)))
+    parts.append(_section("Per host", total, _table(header, host_rows, {2}, host_column=True)))
     subtitle = f"{total} host{'s' if total != 1 else ''}"
     if generated:
         subtitle += f" · {_e(generated)}"

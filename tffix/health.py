@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tffix.diagnose import exit_code
+from tffix.diagnosis import exit_code
 from tffix.errors import ExitCode
 from tffix.model import Diagnosis, Finding, FixSide, Severity
 
@@ -114,7 +114,7 @@ def _one_line(text: str) -> str:
 def judge(findings: Sequence[Finding]) -> HealthVerdict:
     """The verdict over the (ranked) findings of a snapshot taken without TensorFlow.
 
-    The exit code is ``tffix.diagnose.exit_code``'s (the full diagnosis's rule); the line
+    The exit code is ``tffix.diagnosis.exit_code``'s (the full diagnosis's rule); the line
     names the first ranked error of the side that decided it.
     """
     errors = [f for f in findings if f.severity is Severity.ERROR]

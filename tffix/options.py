@@ -37,13 +37,15 @@ class Options:
     snapshot: str | None = None
     # explain
     file: str = "-"
-    # scan
+    # scan, report
     paths: tuple[Path, ...] = ()
     gpus: int | None = None
     # snapshot
     output: str | None = None
     tf_timeout: float = 120.0
     redact_paths: bool = False
+    # report
+    html: str | None = None
 
     @classmethod
     def of(cls, args: Options | argparse.Namespace) -> Options:

@@ -18,17 +18,19 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.harness.sim import SimEnv, pip_env, scenario_names
 from tffix.cli import main
-from tffix.diagnose import exit_code
+from tffix.diagnosis import exit_code
 from tffix.document import parse_snapshot_text
 from tffix.errors import ExitCode
 from tffix.graph import build_graph
 from tffix.health import ASSUMED, BLIND, MAX_REASON, PARTLY, SEES, judge
 from tffix.model import UNKNOWN, Diagnosis, FixSide, Severity
 from tffix.ruleset import load_rules
+from tffix.schemas import schema_path
 
 ROOT = Path(__file__).resolve().parents[2]
 HEALTH = Path(sys.executable).parent / "tffix-health"
@@ -97,6 +99,8 @@ def test_health_against_the_full_diagnosis(scenario: str, sim_scenarios, tmp_pat
     full_errors, health_errors = set(_errors(full_doc)), set(_errors(health_doc))
 
     assert health.returncode == health_doc["exit_code"]
+    schema = json.loads(schema_path("diagnosis").read_text())
+    jsonschema.validate(health_doc, schema, cls=jsonschema.Draft7Validator)
     if full.returncode == 0:
         assert health.returncode == 0, health_doc["reason"]  # never fails a passing node
     assert (full_errors & set(SEES)) - set(PARTLY) <= health_errors

@@ -1,7 +1,7 @@
 """``tffix health`` and ``tffix-health``: the fast node check for schedulers (no TensorFlow).
 
 Glue only: resolve the target, collect a snapshot without the TensorFlow child
-(``collect_snapshot(..., tensorflow=False)``), run the checks (``tffix.graph``), judge
+(``collect_snapshot(..., with_tensorflow=False)``), run the checks (``tffix.graph``), judge
 (``tffix.health``), print one line (or, with ``--json``, the ``tffix.diagnosis/1`` document
 with ``"mode": "health"``), return the exit code.
 
@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from tffix.errors import ExitCode, TffixError
+from tffix.options import Options
 
 PROG = "tffix-health"
 
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """No flags beyond the shared target and output ones."""
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options | argparse.Namespace) -> int:
     """Check the target without importing TensorFlow; print one line; return the exit code."""
     from tffix.collect import collect_snapshot
     from tffix.graph import build_graph
@@ -35,12 +36,13 @@ def run(args: argparse.Namespace) -> int:
     from tffix.probes.target import resolve_target
     from tffix.ruleset import load_rules
 
-    target = resolve_target(venv=getattr(args, "venv", None), python=getattr(args, "python", None))
-    snapshot = collect_snapshot(target, environ=os.environ, tensorflow=False)
+    opts = Options.of(options)
+    target = resolve_target(venv=opts.venv, python=opts.python)
+    snapshot = collect_snapshot(target, environ=os.environ, with_tensorflow=False)
     rules = load_rules()
     graph = build_graph(snapshot, rules)
     verdict = judge(graph.findings)
-    if getattr(args, "json", False):
+    if opts.json:
         from tffix.document import diagnosis_to_dict
         from tffix.model import Diagnosis
         from tffix.planner import make_plan
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
         print(f"tffix health: {verdict.line}", flush=True)
-        if getattr(args, "verbose", 0):
+        if opts.verbose:
             for finding in graph.findings:
                 print(f"  [{finding.severity}] {finding.id}: {finding.title}")
     return int(verdict.exit_code)
@@ -82,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
-        return run(args)
+        return run(Options.of(args))
     except TffixError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)

@@ -14,10 +14,13 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tffix.document import MAX_DOCUMENT_BYTES
 from tffix.errors import InputError, UsageError
+from tffix.options import Options
 
 MAX_FILES = 100_000
 """More documents than any fleet has; a guard against pointing the report at ``/``."""
@@ -28,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths",
         nargs="+",
+        type=Path,
         metavar="FILE|DIR",
         help="tffix.diagnosis/1 or tffix.outcome/1 documents, one per host (named by the file, "
         "gpu01.json or gpu01.outcome.json, or by a 'host' field); a folder gives its *.json",
@@ -39,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _files(paths: list[str]) -> list[Path]:
+def _files(paths: Sequence[Path]) -> list[Path]:
     out: list[Path] = []
     for name in paths:
         path = Path(name)
@@ -74,7 +78,7 @@ def _load(path: Path) -> object:
         raise InputError(f"{path} is nested too deeply to be a tffix document") from exc
 
 
-def build(paths: list[str]) -> dict[str, object]:
+def build(paths: Sequence[Path]) -> dict[str, Any]:
     """The ``tffix.fleet/1`` aggregate of the documents under *paths*."""
     from tffix.fleet import FLEET_SCHEMA, aggregate, host_name, merge, read_view
 
@@ -89,14 +93,15 @@ def build(paths: list[str]) -> dict[str, object]:
     return aggregate(merge(views))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options | argparse.Namespace) -> int:
     """Print the fleet view; write the HTML page when asked; return the worst host's code."""
-    doc = build(list(args.paths))
-    if args.html:
+    opts = Options.of(options)
+    doc = build(opts.paths)
+    if opts.html:
         from tffix.fleet_html import render_html
 
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        target = Path(args.html)
+        target = Path(opts.html)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             tmp.write_text(render_html(doc, generated=stamp), encoding="utf-8")
@@ -104,12 +109,12 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    if getattr(args, "json", False):
+    if opts.json:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
         from tffix.fleet import render_text
 
         sys.stdout.write(render_text(doc))
-        if args.html:
-            print(f"\nHTML report: {args.html}")
-    return int(doc["exit_code"])  # type: ignore[call-overload]
+        if opts.html:
+            print(f"\nHTML report: {opts.html}")
+    return int(doc["exit_code"])

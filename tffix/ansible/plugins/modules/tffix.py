@@ -216,6 +216,81 @@ def _remaining(doc):
     ]
 
 
+def _planned_diff(offered):
+    """Check mode's diff: the steps a run would apply, with what each changes."""
+    lines = []
+    for s in offered:
+        lines.append(f"+ step {s.get('step')} [{s.get('safety')}]: {s.get('summary')}")
+        if s.get("requirements"):
+            lines.append("    pip install " + " ".join(s["requirements"]))
+        if s.get("packages"):
+            lines.append("    pip uninstall " + " ".join(s["packages"]))
+        if s.get("variable"):
+            value = s.get("value", s.get("entry", ""))
+            lines.append(f"    {s.get('kind')} {s['variable']} {value or ''}")
+    return {"prepared": "\n".join(lines) + "\n"}
+
+
+def _state_diff(venv, before, after):
+    """A real run's diff: the package list and bin/activate, before and after."""
+    activate = os.path.join(venv, "bin", "activate")
+    return [
+        {
+            "before_header": f"{venv} (packages)",
+            "after_header": f"{venv} (packages)",
+            "before": before[0],
+            "after": after[0],
+        },
+        {
+            "before_header": activate,
+            "after_header": activate,
+            "before": before[1],
+            "after": after[1],
+        },
+    ]
+
+
+def _finish_check(module, doc, rc, unsafe, result):
+    """Check mode (tffix --dry-run): changed = a run would apply steps; fail as a run would."""
+    offered = _offered(doc.get("plan", []), unsafe)
+    result["would_apply"] = [s.get("summary", "") for s in offered]
+    result["changed"] = bool(offered)
+    if module._diff and offered:
+        result["diff"] = _planned_diff(offered)
+    if rc == EXIT_OK or (rc == EXIT_FIXABLE and offered):
+        module.exit_json(msg=f"would apply {len(offered)} step(s)", **result)
+    if rc == EXIT_OUTSIDE:
+        module.fail_json(msg=_outside_reason(doc, result["actions"]), **result)
+    if rc == EXIT_FIXABLE:
+        module.fail_json(
+            msg=f"venv-fixable problems ({', '.join(_remaining(doc))}) but no step tffix "
+            "may apply" + ("" if unsafe else "; unsafe: true offers more"),
+            **result,
+        )
+    module.fail_json(msg=f"tffix exited {rc}", **result)
+
+
+def _finish_run(module, doc, rc, unsafe, result):
+    """A real run (tffix --yes): changed = steps applied and kept; failed by the exit code."""
+    result["changed"] = bool(doc.get("changed"))
+    if rc == EXIT_OK:
+        applied = [s for s in doc.get("steps", []) if s.get("status") == "applied"]
+        msg = f"applied {len(applied)} step(s); GPU verified" if applied else "nothing to do"
+        module.exit_json(msg=msg, **result)
+    if rc == EXIT_OUTSIDE:
+        module.fail_json(msg=_outside_reason(doc, result["actions"]), **result)
+    if rc == EXIT_ROLLBACK:
+        left = ", ".join(doc.get("left_changed", [])) or "see the outcome"
+        module.fail_json(msg="a step failed and could not be fully rolled back: " + left, **result)
+    if rc == EXIT_FIXABLE:
+        module.fail_json(
+            msg=f"problems remain that tffix can fix in the venv ({', '.join(_remaining(doc))})"
+            + ("" if unsafe else "; unsafe: true may fix them"),
+            **result,
+        )
+    module.fail_json(msg=f"tffix exited {rc}", **result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -248,76 +323,18 @@ def main():
         last = (stderr.strip().splitlines() or stdout.strip().splitlines() or ["no output"])[-1]
         module.fail_json(msg=f"tffix exited {rc}: {last}", **result)
 
-    actions = _manual_actions(doc)
     result["findings"] = doc.get("findings", [])
-    result["actions"] = actions
+    result["actions"] = _manual_actions(doc)
     key = "outcome" if doc.get("schema") == "tffix.outcome/1" else "diagnosis"
     result[key] = doc
     result["ansible_facts"] = {
         "tffix": {"venv": venv, "exit_code": rc, "findings": result["findings"], key: doc}
     }
-
     if module.check_mode:
-        offered = _offered(doc.get("plan", []), unsafe)
-        result["would_apply"] = [s.get("summary", "") for s in offered]
-        result["changed"] = bool(offered)
-        if module._diff and offered:
-            lines = []
-            for s in offered:
-                lines.append(f"+ step {s.get('step')} [{s.get('safety')}]: {s.get('summary')}")
-                if s.get("requirements"):
-                    lines.append("    pip install " + " ".join(s["requirements"]))
-                if s.get("packages"):
-                    lines.append("    pip uninstall " + " ".join(s["packages"]))
-                if s.get("variable"):
-                    value = s.get("value", s.get("entry", ""))
-                    lines.append(f"    {s.get('kind')} {s['variable']} {value or ''}")
-            result["diff"] = {"prepared": "\n".join(lines) + "\n"}
-        if rc == EXIT_OK or (rc == EXIT_FIXABLE and offered):
-            module.exit_json(msg=f"would apply {len(offered)} step(s)", **result)
-        if rc == EXIT_OUTSIDE:
-            module.fail_json(msg=_outside_reason(doc, actions), **result)
-        if rc == EXIT_FIXABLE:
-            module.fail_json(
-                msg=f"venv-fixable problems ({', '.join(_remaining(doc))}) but no step tffix "
-                "may apply" + ("" if unsafe else "; unsafe: true offers more"),
-                **result,
-            )
-        module.fail_json(msg=f"tffix exited {rc}", **result)
-
-    result["changed"] = bool(doc.get("changed"))
+        _finish_check(module, doc, rc, unsafe, result)
     if before is not None:
-        after = _venv_state(module, venv)
-        result["diff"] = [
-            {
-                "before_header": f"{venv} (packages)",
-                "after_header": f"{venv} (packages)",
-                "before": before[0],
-                "after": after[0],
-            },
-            {
-                "before_header": os.path.join(venv, "bin", "activate"),
-                "after_header": os.path.join(venv, "bin", "activate"),
-                "before": before[1],
-                "after": after[1],
-            },
-        ]
-    if rc == EXIT_OK:
-        applied = [s for s in doc.get("steps", []) if s.get("status") == "applied"]
-        msg = f"applied {len(applied)} step(s); GPU verified" if applied else "nothing to do"
-        module.exit_json(msg=msg, **result)
-    if rc == EXIT_OUTSIDE:
-        module.fail_json(msg=_outside_reason(doc, actions), **result)
-    if rc == EXIT_ROLLBACK:
-        left = ", ".join(doc.get("left_changed", [])) or "see the outcome"
-        module.fail_json(msg="a step failed and could not be fully rolled back: " + left, **result)
-    if rc == EXIT_FIXABLE:
-        module.fail_json(
-            msg=f"problems remain that tffix can fix in the venv ({', '.join(_remaining(doc))})"
-            + ("" if unsafe else "; unsafe: true may fix them"),
-            **result,
-        )
-    module.fail_json(msg=f"tffix exited {rc}", **result)
+        result["diff"] = _state_diff(venv, before, _venv_state(module, venv))
+    _finish_run(module, doc, rc, unsafe, result)
 
 
 if __name__ == "__main__":
