@@ -29,9 +29,7 @@ _SECRET_NAME = re.compile(
 )
 """A variable name that announces a secret: its whole value is withheld."""
 
-_URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]+):[^/\s@]+@"
-)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]+):[^/\s@]+@")
 _TOKENS = re.compile(
     "|".join(
         (
