@@ -57,6 +57,7 @@ BLIND: dict[str, str] = {
     "tf-cpu-only-build": "only TensorFlow's get_build_info() says is_cuda_build: False",
     "and-cuda-unresolvable": "only a pip run (the plan's install) shows the extra cannot resolve",
     "container-toolkit-outdated": "only the failure TensorFlow logs at cuInit shows it",
+    "unrecognized-error": "it is an error line in TensorFlow's log, which the check never reads",
     "healthy": "only TensorFlow listing the GPU proves it: a pass means no known cause was seen",
     **dict.fromkeys(
         (
