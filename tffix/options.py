@@ -37,7 +37,7 @@ class Options:
     snapshot: str | None = None
     # explain
     file: str = "-"
-    # scan
+    # scan, report
     paths: tuple[Path, ...] = ()
     gpus: int | None = None
     # snapshot
@@ -47,6 +47,8 @@ class Options:
     # undo
     list_runs: bool = False
     drop_kept: int | None = None
+    # report
+    html: str | None = None
 
     @classmethod
     def of(cls, args: Options | argparse.Namespace) -> Options:
