@@ -15,6 +15,7 @@ from tffix.causes.steps import (
     and_cuda,
     env_step,
     installable,
+    path_prepend,
     pip_install,
     pip_uninstall,
     tf_install,
@@ -317,11 +318,7 @@ def fix_cuda_libs_not_found(f: Facts, detected: Detection) -> list[Alternative]:
     dirs = payload(detected, LibraryFolders).dirs
     known = [b for b in f.rules.known_bad if b.cause == cause and f.tf_version in b.releases]
     if dirs:
-        alts.append(
-            tuple(
-                env_step(StepKind.ENV_PATH_PREPEND, "LD_LIBRARY_PATH", cause, entry=d) for d in dirs
-            )
-        )
+        alts.append((path_prepend("LD_LIBRARY_PATH", dirs, cause),))
     for bad in known:
         release = f.rules.release(bad.fixed_in)
         if release is not None and installable(f, release):
