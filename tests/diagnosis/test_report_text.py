@@ -17,7 +17,7 @@ from tests.diagnosis.conftest import REALWORLD, SNAPSHOTS, cause_fixtures, load
 from tffix import shellquote as sq
 from tffix.diagnosis import diagnose
 from tffix.document import diagnosis_to_dict
-from tffix.model import PythonInfo, Snapshot
+from tffix.model import Snapshot
 from tffix.report import render_text
 from tffix.ruleset import Ruleset
 
@@ -83,7 +83,8 @@ def test_runpath_regression_is_one_step_one_edit(rules: Ruleset) -> None:
 def test_shadowing_title_names_the_copy_tensorflow_needs(rules: Ruleset) -> None:
     path = SNAPSHOTS / "ld-library-path-shadowing" / "pos-system-cudnn-ahead-of-wheel.json"
     text = _text(load(path), rules)
-    assert re.search(r"ahead of cuDNN 9\.3[.0-9]* TensorFlow needs, in /home/u/proj/\.venv/", text), text
+    wanted = r"ahead of cuDNN 9\.3[.0-9]* TensorFlow needs, in /home/u/proj/\.venv/"
+    assert re.search(wanted, text), text
 
 
 def _bash(lines: list[str], cwd: Path) -> str:
@@ -141,10 +142,8 @@ def test_remove_path_drops_exactly_that_entry_in_bash(tmp_path: Path) -> None:
 
 def test_no_unquoted_brackets_in_printed_commands(rules: Ruleset) -> None:
     for path in ALL:
-        snap = load(path)
-        for line in _plan_commands(_text(snap, rules, show_unsafe=True) + "\n") if "\nPlan:\n" in (
-            _text(snap, rules, show_unsafe=True)
-        ) else []:
+        text = _text(load(path), rules, show_unsafe=True)
+        for line in _plan_commands(text) if "\nPlan:\n" in text else []:
             for word in re.findall(r"(?<!['\w])tensorflow\[and-cuda\][^\s']*", line):
                 pytest.fail(f"{path.name}: unquoted {word} in {line}")
 
@@ -160,4 +159,3 @@ def test_diagnosis_json_gpu_block(rules: Ruleset) -> None:
     snap = load(SNAPSHOTS / "healthy.json")
     doc = json.loads(json.dumps(diagnosis_to_dict(diagnose(snap, rules))))
     assert set(doc["gpu"]) == {"listed", "usable", "op", "cudnn", "xla", "why"}
-    assert isinstance(PythonInfo(), PythonInfo)
