@@ -144,9 +144,9 @@ _BUILTIN = {"completion": _add_completion_arguments, "help": _add_help_arguments
 
 def completion_script(shell: str) -> str:
     """The script that makes *shell* complete tffix's commands and options (argcomplete)."""
-    import argcomplete
+    from argcomplete.shell_integration import shellcode
 
-    return str(argcomplete.shellcode(["tffix"], shell=shell))
+    return str(shellcode(["tffix"], shell=shell))
 
 
 def _complete(argv: Sequence[str] | None) -> None:
