@@ -73,6 +73,18 @@ def _log(index: str, snap: Snapshot, rules: Ruleset | None) -> str | None:
     return f"log line {i + 1}: {_short(snap.log[i])}" if 0 <= i < len(snap.log) else None
 
 
+def _toolkits(snap: Snapshot) -> str | None:
+    found = snap.extra.get("cuda_toolkits")
+    if not isinstance(found, list):
+        return None
+    shown = [
+        f"{t.get('path')} (CUDA {t.get('version') or '?'}, libraries in {t.get('lib_dir')})"
+        for t in found
+        if isinstance(t, dict)
+    ]
+    return "CUDA toolkits on this machine: " + ", ".join(shown) if shown else None
+
+
 def _attribute(obj: object, path: str) -> Any:
     for part in path.split("."):
         obj = obj.get(part) if isinstance(obj, Mapping) else getattr(obj, part, None)
@@ -112,6 +124,8 @@ def show_one(pointer: str, snap: Snapshot | None, rules: Ruleset | None = None) 
     hit = _LOG.match(pointer)
     if hit:
         return _log(hit.group(1), snap, rules) or pointer
+    if pointer == "extra.cuda_toolkits":
+        return _toolkits(snap) or pointer
     top, _, rest = pointer.partition(".")
     fn = _BY_PREFIX.get(top)
     if fn is None or not rest:
