@@ -148,6 +148,9 @@ class ScanRules:
 
     causes: Mapping[str, CauseMeta]
     triggers: tuple[str, ...]
+    trigger_keywords: tuple[str, ...]
+    """Names that make a file worth parsing only when written as a keyword (``name=``)."""
+    keyword_re: re.Pattern[str] | None
     line_tokens: tuple[str, ...]
     skip_dirs: frozenset[str]
     max_python_bytes: int
@@ -199,6 +202,14 @@ def _integer(table: Mapping[str, Any], key: str, where: str) -> int:
     return value
 
 
+def _keyword_pattern(names: Sequence[str]) -> re.Pattern[str] | None:
+    """``name`` followed by ``=`` (not ``==``), across spaces, newlines and ``\\`` breaks."""
+    if not names:
+        return None
+    alternatives = "|".join(re.escape(n) for n in names)
+    return re.compile(rf"\b(?:{alternatives})[\s\\]*=(?!=)")
+
+
 def parse_scan_rules(text: str) -> ScanRules:
     """Read the text of ``rules/code.toml``; a missing or mistyped key is a ``RuleError``."""
     try:
@@ -231,6 +242,7 @@ def parse_scan_rules(text: str) -> ScanRules:
         )
     except re.error as exc:
         raise RuleError(f"{RULES_FILE}: scan.training.function_patterns: {exc}") from exc
+    keywords = _strings(scan, "trigger_keywords", "scan") if "trigger_keywords" in scan else ()
     return ScanRules(
         causes=MappingProxyType(causes),
         triggers=_strings(scan, "triggers", "scan")
@@ -244,6 +256,8 @@ def parse_scan_rules(text: str) -> ScanRules:
                 "log_level",
             )
         ),
+        trigger_keywords=keywords,
+        keyword_re=_keyword_pattern(keywords),
         line_tokens=_strings(scan, "line_tokens", "scan"),
         skip_dirs=frozenset(_strings(scan, "skip_dirs", "scan")),
         max_python_bytes=_integer(scan, "max_python_bytes", "scan"),
@@ -419,7 +433,11 @@ class _Recorder:
         ``os``/``os.environ`` or of an API a token names (``from os import environ as E``
         then ``E[V] = X``; ``from tensorflow.config import set_visible_devices as svd``).
         Local names are matched as whole words (``E`` is not every capital E)."""
-        tokens = frozenset(self.rules.line_tokens) | frozenset(self.rules.triggers)
+        tokens = (
+            frozenset(self.rules.line_tokens)
+            | frozenset(self.rules.triggers)
+            | frozenset(self.rules.trigger_keywords)
+        )
         names = set()
         for name in [*self.aliases, *self.assigned]:
             bound = self._binding(name, 0)
@@ -1545,6 +1563,8 @@ def decode_source(data: bytes) -> str | None:
 def _worth_parsing(text: str, rules: ScanRules, gpu_count: int | None) -> bool:
     """Whether *text* can hold a finding at all (cheap substring tests, no parsing)."""
     if any(trigger in text for trigger in rules.triggers):
+        return True
+    if rules.keyword_re is not None and rules.keyword_re.search(text):
         return True
     literal = _DEVICE_LITERAL_RE if gpu_count else _CPU_LITERAL_RE
     return "device" in text and literal.search(text) is not None

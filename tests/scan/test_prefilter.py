@@ -71,3 +71,16 @@ def test_a_masking_file_does_pass_the_filter() -> None:
     assert analyze_source(text, "x.py", rules=rules)
     assert scan._worth_parsing(text, rules, None)
     assert not scan._worth_parsing("import os\nprint(os.getcwd())\n", rules, None)
+
+
+def test_device_count_triggers_only_as_a_keyword() -> None:
+    rules = load_scan_rules()
+    config = 'import tensorflow as tf\ncfg = tf.compat.v1.ConfigProto(device_count = {"GPU": 0})\n'
+    assert analyze_source(config, "x.py", rules=rules)
+    assert scan._worth_parsing(config, rules, None)
+    split = config.replace("device_count = ", "device_count\\\n    =")
+    assert analyze_source(split, "x.py", rules=rules)
+    assert scan._worth_parsing(split, rules, None)
+    torch_only = "import torch\nn = torch.cuda.device_count()\nok = n == 2\n"
+    assert not analyze_source(torch_only, "x.py", rules=rules)
+    assert not scan._worth_parsing(torch_only, rules, None)
