@@ -47,6 +47,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from tffix import projectfiles
 from tffix.errors import RuleError, UsageError
 from tffix.model import Finding, FixSide, Severity
 from tffix.probes import project
@@ -1570,6 +1571,21 @@ def _worth_parsing(text: str, rules: ScanRules, gpu_count: int | None) -> bool:
     return "device" in text and literal.search(text) is not None
 
 
+def _project_file(
+    source: project.SourceFile, text: str, rules: ScanRules, gpu_count: int | None
+) -> tuple[Finding, ...]:
+    """A requirements list, Dockerfile, compose or .env file (``tffix.projectfiles``)."""
+
+    def hides(value: str) -> str | None:
+        seen = judge_visible_devices(value, gpu_count, rules.uuid_prefixes)
+        return seen.reason if seen.verdict == "hides" else None
+
+    severities = {cause: meta.severity for cause, meta in rules.causes.items()}
+    return projectfiles.analyze_project_file(
+        source.config or "", text, source.display, severities=severities, judge=hides
+    )
+
+
 def _judge_file(
     source: project.SourceFile, rules: ScanRules, gpu_count: int | None
 ) -> tuple[Finding, ...] | str:
@@ -1582,6 +1598,8 @@ def _judge_file(
     if text is None:
         return NOT_TEXT
     try:
+        if source.config is not None:
+            return _project_file(source, text, rules, gpu_count)
         if source.notebook:
             return analyze_notebook(text, source.display, gpu_count=gpu_count, rules=rules)
         if not _worth_parsing(text, rules, gpu_count):
