@@ -134,6 +134,10 @@ _CPU_LITERAL_RE = re.compile(
     r"""["'](?:[^"'\n]{0,60}?(?:CPU|cpu):\d+|/(?:device:)?(?:CPU|cpu))["']"""
 )
 """The same, CPU only: without a known GPU count a GPU string cannot be judged."""
+_CPU_PIECES = ("CPU:", "cpu:", "/CPU", "/cpu", "device:CPU", "device:cpu")
+"""Every match of ``_CPU_LITERAL_RE`` holds one of these."""
+_DEVICE_PIECES = (*_CPU_PIECES, "GPU:", "gpu:", "/GPU", "/gpu", "device:GPU", "device:gpu")
+"""Every match of ``_DEVICE_LITERAL_RE`` holds one of these."""
 _ASSIGNMENT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 _ENV_MAGIC_RE = re.compile(r"^%(?:env|set_env)\s+(.*)$")
 _SHELL_SPLIT_RE = re.compile(r"&&|\|\||;|\|")
@@ -1565,10 +1569,20 @@ def _worth_parsing(text: str, rules: ScanRules, gpu_count: int | None) -> bool:
     """Whether *text* can hold a finding at all (cheap substring tests, no parsing)."""
     if any(trigger in text for trigger in rules.triggers):
         return True
-    if rules.keyword_re is not None and rules.keyword_re.search(text):
+    if (
+        rules.keyword_re is not None
+        and any(k in text for k in rules.trigger_keywords)  # a substring test first: cheap
+        and rules.keyword_re.search(text)
+    ):
         return True
+    if "device" not in text:
+        return False
+    # the regular expression only where a piece of a device string is in the text
+    pieces = _DEVICE_PIECES if gpu_count else _CPU_PIECES
+    if not any(piece in text for piece in pieces):
+        return False
     literal = _DEVICE_LITERAL_RE if gpu_count else _CPU_LITERAL_RE
-    return "device" in text and literal.search(text) is not None
+    return literal.search(text) is not None
 
 
 def _project_file(

@@ -84,3 +84,39 @@ def test_device_count_triggers_only_as_a_keyword() -> None:
     torch_only = "import torch\nn = torch.cuda.device_count()\nok = n == 2\n"
     assert not analyze_source(torch_only, "x.py", rules=rules)
     assert not scan._worth_parsing(torch_only, rules, None)
+
+
+def test_every_device_string_match_holds_one_of_the_pieces() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    alphabet = st.sampled_from(
+        [
+            "'",
+            '"',
+            "/",
+            ":",
+            "0",
+            "1",
+            "device",
+            "CPU",
+            "cpu",
+            "GPU",
+            "gpu",
+            "x",
+            " ",
+            "\n",
+            "job:w",
+            "replica",
+        ]
+    )
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(alphabet, max_size=14).map("".join))
+    def check(text: str) -> None:
+        if scan._CPU_LITERAL_RE.search(text):
+            assert any(p in text for p in scan._CPU_PIECES)
+        if scan._DEVICE_LITERAL_RE.search(text):
+            assert any(p in text for p in scan._DEVICE_PIECES)
+
+    check()
