@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from tffix.commands.diagnose import read_input, show
-from tffix.diagnosis import diagnose
 from tffix.errors import InputError
-from tffix.logparse import snapshot_from_text
-from tffix.model import Diagnosis, FixSide, Severity
-from tffix.options import Options
-from tffix.ruleset import load_rules
-from tffix.term import clean
+
+if TYPE_CHECKING:  # the engine loads when the command runs (completion builds the parser)
+    from tffix.model import Diagnosis
+    from tffix.options import Options
 
 MAX_LOG_BYTES = 32 * 1024 * 1024
 """A log past this is not something a person pasted; reading it would only cost memory."""
@@ -51,6 +50,8 @@ def decode_log(data: bytes, name: str) -> str:
 def next_step(diag: Diagnosis) -> str | None:
     """What to run when the text names a cause tffix fixes in a venv but gives no plan (a log
     carries no versions or paths to build one from): the live diagnosis, in that venv."""
+    from tffix.model import FixSide, Severity
+
     fixable = [f for f in diag.findings if f.severity == Severity.ERROR and f.fix == FixSide.VENV]
     if not fixable or diag.plan:
         return None
@@ -73,6 +74,11 @@ def _prompt_if_terminal(path: str) -> None:
 
 def run(options: Options) -> int:
     """Explain the causes the log shows."""
+    from tffix.diagnosis import diagnose
+    from tffix.logparse import snapshot_from_text
+    from tffix.ruleset import load_rules
+    from tffix.term import clean
+
     _prompt_if_terminal(options.file)
     data, name = read_input(options.file, limit=MAX_LOG_BYTES, what="tffix explain reads log text")
     text = decode_log(data, name)
