@@ -283,8 +283,8 @@ def gpu_lines(diag: Diagnosis, style: Style = _PLAIN) -> list[str]:
         lines.append(f"  {style.mark('ok')} TensorFlow can use it: yes (an op ran on it)")
     else:
         lines.append(
-            f"  {style.mark('unknown')} TensorFlow can use it: unknown (no op was run; "
-            "`tffix` without --dry-run runs one)"
+            f"  {style.mark('unknown')} TensorFlow can use it: unknown (a diagnosis lists "
+            "devices but runs no op on them)"
         )
     return lines
 
