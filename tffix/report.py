@@ -299,6 +299,8 @@ def _plan_lines(diag: Diagnosis, snap: Snapshot | None, show_unsafe: bool) -> li
     for number, step in enumerate(visible, start=1):
         tag = {Safety.SAFE: "safe", Safety.UNSAFE: "unsafe", Safety.MANUAL: "manual"}[step.safety]
         who = " (run it yourself)" if step.safety == Safety.MANUAL else ""
+        needs = getattr(step, "needs", ())  # what a step depends on, where the plan says
+        who += f" (needs {', '.join(map(str, needs))})" if needs else ""
         fixes = [r for r in step.resolves if r in shown]
         arrow = f"  → fixes {', '.join(fixes)}" if fixes else ""
         out.append(f"  {number}. [{tag}] {step.summary}{who}{arrow}")
