@@ -275,10 +275,38 @@ class PlanStep:
     variable: str | None = None
     value: str | None = None
     entry: str | None = None
+    """env-path-prepend/-remove: the text put first on (or removed from) the list variable;
+    for a prepend of several folders, they joined by ``os.pathsep``, in order."""
+    entries: tuple[str, ...] = ()
+    """env-path-prepend: the folders put first, in order (one edit, however many)."""
     commands: tuple[str, ...] = ()
     needs: tuple[int, ...] = ()
     """Numbers (1-based, in the same plan) of the steps this one needs: applied with it, or
     first; without them it is not applied (``tffix.stepdeps`` derives them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GpuUse:
+    """What is known of TensorFlow and the GPU, one fact each (None: not observed).
+
+    *listed* is ``list_physical_devices('GPU')``; the others say whether work ran there: a
+    plain op, a cuDNN op, an XLA-compiled function. A snapshot never runs ops, so they are
+    known only where its evidence shows them (a log line of a failed cuDNN or XLA call, an
+    error finding that rules the GPU out); *usable* sums them up: True only when an op ran.
+    """
+
+    listed: bool | None = None
+    op: bool | None = None
+    cudnn: bool | None = None
+    xla: bool | None = None
+    why: str | None = None
+    """For *usable* False: the finding that shows it."""
+
+    @property
+    def usable(self) -> bool | None:
+        if self.listed is False or False in (self.op, self.cudnn, self.xla):
+            return False
+        return True if self.op is True else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,3 +316,5 @@ class Diagnosis:
     gpu_visible: bool | None
     findings: tuple[Finding, ...] = ()
     plan: tuple[PlanStep, ...] = ()
+    gpu_use: GpuUse | None = None
+    """Listed and usable as separate facts (None: not worked out, as in a bare ``Diagnosis``)."""

@@ -19,9 +19,8 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -32,6 +31,9 @@ from tffix.errors import RuleError
 from tffix.messages import Message, MessageSource, check_messages, parse_messages, parse_sources
 from tffix.model import FixSide, Severity, frozen_map
 from tffix.resources import rules_dir
+
+if TYPE_CHECKING:  # importlib.abc pulls in importlib.resources, tempfile, shutil …
+    from importlib.abc import Traversable
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -15,6 +15,7 @@ from packaging.version import Version
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
     and_cuda,
+    command,
     installable,
     manual,
     newest_release,
@@ -303,7 +304,7 @@ def fix_tf_cpu_only_build(f: Facts, detected: Detection) -> list[Alternative]:
                 manual(
                     [
                         "conda remove --force tensorflow tensorflow-base tensorflow-estimator",
-                        f"python -m pip install '{and_cuda(release)}'",
+                        command(f, ["python", "-m", "pip", "install", and_cuda(release)]),
                     ],
                     f"Replace the conda CPU build with TensorFlow {release.version} from PyPI",
                     cause,

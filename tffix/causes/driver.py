@@ -9,13 +9,16 @@ from collections.abc import Iterable
 
 from packaging.version import Version
 
+from tffix import shellquote as sq
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
 from tffix.causes.steps import (
     and_cuda,
+    command,
     env_step,
     manual,
     newest_release,
     pip_install,
+    shell,
 )
 from tffix.facts import Facts, parse_version
 from tffix.model import Safety, StepKind
@@ -204,12 +207,28 @@ def driver_floor(f: Facts, cuda: str) -> tuple[str, str] | None:
     return low, rec
 
 
+_DRIVER_DOWNLOAD = "https://www.nvidia.com/Download/index.aspx"
+
+
+def _open_url(f: Facts, url: str) -> str:
+    """A command that opens *url* in the Windows browser from the shell the user runs.
+
+    ``start`` is a cmd.exe built-in: bash (WSL, Git Bash) has none, PowerShell calls it
+    ``Start-Process``; ``explorer.exe`` opens a URL from any shell that can run a Windows
+    program.
+    """
+    dialect = shell(f)
+    if dialect is sq.Dialect.POWERSHELL:
+        return sq.join(["Start-Process", url], dialect)
+    if f.os == "windows" and not f.snap.platform.wsl and not f.snap.platform.shell:
+        return f"start {url}"  # native Windows, shell not recorded: cmd.exe
+    return sq.join(["explorer.exe", url], dialect)
+
+
 def _driver_commands(f: Facts, version: str | None) -> list[str]:
     if f.os == "windows" or f.snap.platform.wsl:
-        return [
-            f"start https://www.nvidia.com/Download/index.aspx  "
-            f"# install the Windows driver{f' ≥ {version}' if version else ''}, then reboot"
-        ]
+        note = f"install the Windows driver{f' ≥ {version}' if version else ''}, then reboot"
+        return [f"{_open_url(f, _DRIVER_DOWNLOAD)}  # {note}"]
     distro = (f.snap.platform.distro or "").lower()
     if "ubuntu" in distro or not distro:
         return ["sudo ubuntu-drivers install", "sudo reboot"]
@@ -270,8 +289,11 @@ def fix_driver_nvml_missing(f: Facts, detected: Detection) -> list[Alternative]:
         (
             manual(
                 [
-                    f"sudo apt-get install --reinstall libnvidia-compute-{major}  "
-                    "# Debian/Ubuntu: the driver's user-space libraries, NVML among them",
+                    command(
+                        f,
+                        ["sudo", "apt-get", "install", "--reinstall", f"libnvidia-compute-{major}"],
+                        "Debian/Ubuntu: the driver's user-space libraries, NVML among them",
+                    ),
                     "ldconfig -p | grep libnvidia-ml.so.1  # then check the loader finds it",
                 ],
                 "Install the driver's NVML library (libnvidia-ml.so.1)",

@@ -15,6 +15,7 @@ from tffix.causes.steps import (
     and_cuda,
     env_step,
     installable,
+    path_prepend,
     pip_install,
     pip_uninstall,
     tf_install,
@@ -109,6 +110,59 @@ def _dlopen_failed(f: Facts) -> list[str]:
     return ev
 
 
+def toolkits_off_loader_path(f: Facts) -> list[tuple[str, str | None, str]]:
+    """System CUDA toolkits the probe found whose lib folder the loader does not search
+    (not on LD_LIBRARY_PATH; ld.so.cache is not known to list it): (folder, version, lib)."""
+    found = f.snap.extra.get("cuda_toolkits")
+    if not isinstance(found, list):
+        return []
+    searched = {e.rstrip("/") for e in f.snap.env.get("LD_LIBRARY_PATH", "").split(":") if e}
+    out = []
+    for entry in found:
+        if not isinstance(entry, dict):
+            continue
+        path, lib_dir, version = entry.get("path"), entry.get("lib_dir"), entry.get("version")
+        libs = entry.get("libraries")
+        if not (isinstance(path, str) and isinstance(lib_dir, str) and libs):
+            continue
+        if lib_dir.rstrip("/") in searched or entry.get("in_ld_cache") is True:
+            continue
+        out.append((path, version if isinstance(version, str) else None, lib_dir))
+    return out
+
+
+def _toolkit_title(f: Facts, tf_label: str) -> tuple[str, str] | None:
+    """Title and detail when no CUDA wheel is installed but a system toolkit is there."""
+    kits = toolkits_off_loader_path(f)
+    if not kits:
+        return None
+    path, version, lib_dir = kits[0]
+    named = f"the CUDA {version} toolkit in {path}" if version else f"the CUDA toolkit in {path}"
+    title = (
+        f"{tf_label} is a CUDA build and no nvidia-* CUDA wheels are installed; "
+        f"{named} is not on the loader path, so TensorFlow does not use it"
+    )
+    detail = (
+        f"TensorFlow opens its CUDA libraries by name through the dynamic loader, which "
+        f"searches LD_LIBRARY_PATH, TensorFlow's RUNPATH (the pip wheels' nvidia/*/lib "
+        f"folders) and ld.so.cache; {lib_dir} is on none of them."
+    )
+    need = f.tf_cuda_major
+    have = parse_version(version)
+    if need is not None and have is not None and have.major != need:
+        detail += (
+            f" It is CUDA {have.major}, and {tf_label} needs CUDA {need}: putting it on the "
+            "path would not help."
+        )
+    else:
+        detail += (
+            " Installing the pinned wheels (tensorflow[and-cuda]) is the reliable fix; "
+            f"putting {lib_dir} on LD_LIBRARY_PATH works only when its versions match the "
+            "release's."
+        )
+    return title, detail
+
+
 def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, str] | None:
     major = f.tf_cuda_major
     release = f.release
@@ -170,6 +224,9 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
         ev = list(failed)
         if f.packages_complete:
             ev.append("packages")
+        kit = None if installed else _toolkit_title(f, tf_label)
+        if absent and f.packages_complete and kit:
+            return ("cuda-libs-missing", [*ev, "extra.cuda_toolkits"], *kit)
         if absent and f.packages_complete:
             title = (
                 f"{tf_label} is a CUDA build, but {len(absent)} of its {len(nvidia_pins)} "
@@ -195,6 +252,13 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
         and f.tf_gpus is None
         and f.linux
     ):
+        kit = _toolkit_title(f, tf_label)
+        if kit:
+            return (
+                "cuda-libs-missing",
+                [f.tf_version_evidence, "packages", "extra.cuda_toolkits"],
+                *kit,
+            )
         return (
             "cuda-libs-missing",
             [f.tf_version_evidence, "packages"],
@@ -317,11 +381,7 @@ def fix_cuda_libs_not_found(f: Facts, detected: Detection) -> list[Alternative]:
     dirs = payload(detected, LibraryFolders).dirs
     known = [b for b in f.rules.known_bad if b.cause == cause and f.tf_version in b.releases]
     if dirs:
-        alts.append(
-            tuple(
-                env_step(StepKind.ENV_PATH_PREPEND, "LD_LIBRARY_PATH", cause, entry=d) for d in dirs
-            )
-        )
+        alts.append((path_prepend("LD_LIBRARY_PATH", dirs, cause),))
     for bad in known:
         release = f.rules.release(bad.fixed_in)
         if release is not None and installable(f, release):

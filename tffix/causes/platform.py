@@ -8,11 +8,14 @@ from collections.abc import Iterable
 
 from packaging.version import Version
 
+from tffix import shellquote as sq
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
 from tffix.causes.steps import (
+    command,
     manual,
     newest_release,
     pip_install,
+    shell,
 )
 from tffix.facts import Facts, parse_version
 from tffix.model import Safety
@@ -126,8 +129,10 @@ def fix_windows_native_unsupported(f: Facts, detected: Detection) -> list[Altern
             manual(
                 [
                     "wsl --install -d Ubuntu",
-                    f"wsl -- python3 -m venv ~/tf && wsl -- ~/tf/bin/pip install "
-                    f"'tensorflow[and-cuda]{pin}'",
+                    "wsl -- python3 -m venv ~/tf",
+                    # the requirement goes through PowerShell (or cmd) and then WSL's bash:
+                    # single quotes keep its brackets literal in both
+                    "wsl -- ~/tf/bin/pip install " + sq.quote(f"tensorflow[and-cuda]{pin}"),
                 ],
                 "Run TensorFlow inside WSL2 (native Windows has no GPU build since 2.11)",
                 cause,
@@ -193,8 +198,17 @@ def fix_python_version_unsupported(f: Facts, detected: Detection) -> list[Altern
         (
             manual(
                 [
-                    f"python{newest_py} -m venv .venv-tf",
-                    f".venv-tf/bin/python -m pip install 'tensorflow[and-cuda]=={newest.version}'",
+                    command(f, [f"python{newest_py}", "-m", "venv", ".venv-tf"]),
+                    command(
+                        f,
+                        [
+                            ".venv-tf/bin/python",
+                            "-m",
+                            "pip",
+                            "install",
+                            f"tensorflow[and-cuda]=={newest.version}",
+                        ],
+                    ),
                 ],
                 f"Make an environment with Python {newest_py} "
                 f"(TensorFlow {newest.version} supports "
@@ -208,15 +222,21 @@ def fix_python_version_unsupported(f: Facts, detected: Detection) -> list[Altern
 def fix_wrong_interpreter(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
     exe = f.snap.python.executable or "python"
+    dialect = shell(f)
     cmds = []
     if "PYTHONPATH" in f.snap.env:
-        cmds.append("unset PYTHONPATH")
+        cmds.append(sq.unset_variable("PYTHONPATH", dialect))
     if f.snap.extra.get("wrong_interpreter"):
         # the shell's PATH puts another python ahead of the active venv's
         bin_dir = exe.rsplit("/", 1)[0] if "/" in exe else "<venv>/bin"
-        cmds += [f'export PATH="{bin_dir}:$PATH"; hash -r', "command -v python python3"]
+        cmds.append(sq.prepend_path("PATH", bin_dir, dialect))
+        if dialect in (sq.Dialect.POSIX, sq.Dialect.CSH):
+            cmds.append("hash -r" if dialect is sq.Dialect.POSIX else "rehash")
+        cmds.append(command(f, ["command", "-v", "python", "python3"]))
     else:
-        cmds.append(f"{exe} -m ipykernel install --user --name tffix-target")
+        cmds.append(
+            command(f, [exe, "-m", "ipykernel", "install", "--user", "--name", "tffix-target"])
+        )
     return [(manual(cmds, "Run TensorFlow with the target environment's interpreter", cause),)]
 
 

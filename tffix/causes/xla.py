@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tffix import shellquote as sq
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
 from tffix.causes.steps import (
     env_step,
     exact_pin,
     manual,
     pip_install,
+    shell,
 )
 from tffix.facts import Facts
 from tffix.model import Safety, Severity, StepKind
@@ -59,7 +61,7 @@ def fix_xla_cuda_tools_missing(f: Facts, detected: Detection) -> list[Alternativ
             manual(
                 [
                     "sudo apt-get install -y nvidia-cuda-toolkit",
-                    "export XLA_FLAGS=--xla_gpu_cuda_data_dir=/usr/lib/cuda",
+                    sq.set_variable("XLA_FLAGS", "--xla_gpu_cuda_data_dir=/usr/lib/cuda", shell(f)),
                 ],
                 "Install the CUDA toolkit's nvcc and point XLA at it",
                 cause,
