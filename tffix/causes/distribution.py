@@ -30,34 +30,18 @@ from tffix.model import FixSide, PlanStep, Safety, Severity
 def check_distribution(f: Facts) -> Iterable[Detection]:
     """tf-not-installed, tf-gpu-stub, tf-multiple-distributions, tf-cpu-only-*."""
     policy = f.rules.policy
-    stub_hits = f.log.all("tf-gpu-removed")
-    if f.has("tensorflow-gpu") or stub_hits:
-        version = f.packages.get("tensorflow-gpu")
-        legacy = version is not None and (parse_version(version) or Version("0")) <= Version(
-            policy.tensorflow_gpu_last
-        )
-        ev = (["packages.tensorflow-gpu"] if version else []) + [h.evidence for h in stub_hits]
-        if legacy:
-            yield detection(
-                f,
-                "tf-gpu-stub",
-                f"tensorflow-gpu {version} is the legacy package (the last real one is "
-                f"{policy.tensorflow_gpu_last}); use tensorflow[and-cuda]",
-                ev,
-                severity=Severity.WARNING,
-            )
-        else:
-            yield detection(
-                f,
-                "tf-gpu-stub",
-                "tensorflow-gpu was removed after 2.11: its 2.12 release is a stub that fails "
-                "to build; install tensorflow instead",
-                ev,
-            )
+    yield from _check_stub(f)
     # not installed
     tf_none = f.snap.tensorflow is None
     missing_import = bool(f.import_error and "No module named 'tensorflow'" in f.import_error)
-    if (tf_none or missing_import or (f.packages_complete and not f.tf_dists)) and not f.tf_dists:
+    # A traceback through site-packages/tensorflow shows a TensorFlow a pasted package list
+    # left out; a live probe's `tensorflow: null` is about the target itself and stands.
+    seen = f.tf_imported_from is not None and not missing_import and not tf_none
+    if (
+        (tf_none or missing_import or (f.packages_complete and not f.tf_dists))
+        and not f.tf_dists
+        and not seen
+    ):
         ev = []
         if tf_none:
             ev.append("tensorflow")
@@ -107,12 +91,20 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
             f"{', '.join(cpu_only)} is a CPU-only TensorFlow distribution",
             [f"packages.{n}" for n in cpu_only],
         )
-    elif tf1_v is not None and tf1_v.major == 1 and not f.has("tensorflow-gpu"):
+    elif (
+        tf1_v is not None
+        and _cpu_only_on_pypi(tf1_v)
+        and not f.has("tensorflow-gpu")
+        and f.gpu_visible is not True
+        and not _conda_package(f)
+    ):
+        # PyPI's `tensorflow` had no GPU support in 1.x and 2.0 (GPU was `tensorflow-gpu`;
+        # 1.15.2's `tensorflow` is CPU-only, tensorflow#36347); 2.1+ includes it.
         yield detection(
             f,
             "tf-cpu-only-package",
-            f"tensorflow {tf1} is a TensorFlow 1.x CPU-only package (the GPU build was "
-            "tensorflow-gpu)",
+            f"tensorflow {tf1} is a CPU-only package on PyPI (the GPU build of that "
+            "release was tensorflow-gpu)",
             ["packages.tensorflow"],
         )
     # CPU-only build
@@ -129,6 +121,49 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
             + (" (a conda CPU build)" if conda else ""),
             ev,
         )
+
+
+def _check_stub(f: Facts) -> Iterable[Detection]:
+    """tf-gpu-stub: PyPI's removed tensorflow-gpu (its legacy releases are the real thing)."""
+    policy = f.rules.policy
+    stub_hits = f.log.all("tf-gpu-removed")
+    if f.has("tensorflow-gpu") or stub_hits:
+        version = f.packages.get("tensorflow-gpu")
+        legacy = version is not None and (parse_version(version) or Version("0")) <= Version(
+            policy.tensorflow_gpu_last
+        )
+        ev = (["packages.tensorflow-gpu"] if version else []) + [h.evidence for h in stub_hits]
+        if (legacy or _conda_package(f)) and not stub_hits:
+            pass  # the real GPU package of its era (and conda's GPU metapackage): no problem
+        elif legacy:
+            yield detection(
+                f,
+                "tf-gpu-stub",
+                f"tensorflow-gpu {version} is the legacy package (the last real one is "
+                f"{policy.tensorflow_gpu_last}); use tensorflow[and-cuda]",
+                ev,
+                severity=Severity.WARNING,
+            )
+        else:
+            yield detection(
+                f,
+                "tf-gpu-stub",
+                "tensorflow-gpu was removed after 2.11: its 2.12 release is a stub that fails "
+                "to build; install tensorflow instead",
+                ev,
+            )
+
+
+def _cpu_only_on_pypi(version: Version) -> bool:
+    return version.major == 1 or version.release[:2] == (2, 0)
+
+
+def _conda_package(f: Facts) -> bool:
+    """True when TensorFlow comes from conda, whose ``tensorflow-gpu`` is a real metapackage
+    (it selects the CUDA build of ``tensorflow-base``), not PyPI's removed stub."""
+    if f.has("tensorflow-base") or f.snap.python.kind in {"conda", "conda-base"}:
+        return True
+    return any("conda-forge" in line or "Anaconda" in line for line in f.snap.log[:200])
 
 
 @dataclass(frozen=True, slots=True)

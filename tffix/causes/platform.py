@@ -65,30 +65,71 @@ def check_platform(f: Facts) -> Iterable[Detection]:
             )
 
 
+def release_pythons(f: Facts, version: str | None) -> tuple[str, ...]:
+    """The Python versions TensorFlow *version* published wheels for (the matrix, else the
+    release line's row of the tested build configurations); empty when not known."""
+    release = f.rules.release(version)
+    if release is not None:
+        return tuple(release.python)
+    line = f.rules.line_of(version)
+    return line.python if line is not None else ()
+
+
 def check_python(f: Facts) -> Iterable[Detection]:
-    """python-version-unsupported."""
+    """python-version-unsupported.
+
+    The era decides: with a TensorFlow version known (installed, or the one pip was asked
+    for), the question is whether *that* release has wheels for this Python; only with none
+    known is it whether any current GPU release has.
+    """
+    hit = f.log.first("no-tensorflow-wheel")
+    asked = hit.groups.get("version") if hit else None
+    target = f.tf_version or asked
+    pythons = release_pythons(f, target)
+    if f.python and target and pythons:
+        if f.python in pythons or (f.tf_version and f.gpu_visible):
+            return
+        ev = ["python.version", *([f.tf_version_evidence] if f.tf_version else [])]
+        yield detection(
+            f,
+            "python-version-unsupported",
+            f"TensorFlow {target} has no wheels for Python {f.python} "
+            f"(it supports {pythons[0]}–{pythons[-1]})",
+            [*ev, *([hit.evidence] if hit else [])],
+        )
+        return
+    if f.python and f.tf_version and not pythons:
+        return  # a release of unknown wheels, but installed: it had one for this Python
     gpu_releases = [r for r in f.rules.releases if r.key >= Version("2.12")]
-    if f.python:
+    if f.python and not target:
+        known = {p for r in f.rules.releases for p in r.python} | {
+            p for line in f.rules.lines.values() for p in line.python
+        }
+        newest = max((parse_version(p) or Version("0") for p in known), default=None)
+        py = parse_version(f.python)
         supported = any(f.python in r.python for r in gpu_releases)
-        if not supported and not (f.tf_version and f.gpu_visible):
-            pythons = sorted(
+        # An interpreter older than the current releases' had GPU wheels in an earlier era:
+        # without a TensorFlow version there is nothing to say it is the problem.
+        # A live probe that found no TensorFlow (``tensorflow: null``) asks about a fresh
+        # install, which gets a current release.
+        unknown_era = f.snap.tensorflow is not None and hit is None
+        older = (
+            unknown_era and py is not None and newest is not None and py < newest
+        ) and f.python in known
+        if not supported and not older and not f.gpu_visible:
+            pythons_now = sorted(
                 {p for r in gpu_releases for p in r.python},
                 key=lambda p: parse_version(p) or Version("0"),
             )
-            ev = ["python.version"]
-            hit = f.log.first("no-tensorflow-wheel")
-            if hit:
-                ev.append(hit.evidence)
             yield detection(
                 f,
                 "python-version-unsupported",
                 f"no TensorFlow GPU release has wheels for Python {f.python} "
-                f"(supported: {pythons[0]}–{pythons[-1]})",
-                ev,
+                f"(supported: {pythons_now[0]}–{pythons_now[-1]})",
+                ["python.version", *([hit.evidence] if hit else [])],
             )
-    elif f.log.has("no-tensorflow-wheel") and f.os != "windows":
-        hit = f.log.first("no-tensorflow-wheel")
-        assert hit is not None
+        return
+    if hit is not None and f.os != "windows" and not f.python:
         yield detection(
             f,
             "python-version-unsupported",
