@@ -34,6 +34,11 @@ class LibraryFolders:
 
 def check_libraries(f: Facts) -> Iterable[Detection]:
     """cuda-libs-missing, cuda-libs-not-found, cuda-version-mismatch."""
+    if f.is_cuda_build is not False:
+        toolkit = _toolkit_mismatch(f)
+        if toolkit is not None:
+            yield toolkit
+            return
     if not f.linux and f.os is not None:
         if f.os == "windows":
             yield from _check_windows_dlls(f)
@@ -62,6 +67,77 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
         dirs = _lib_dirs(f)
         folders = LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ()))
     yield detection(f, kind, title, ev, detail=detail, payload=folders)
+
+
+def built_cuda(f: Facts) -> tuple[Version, str] | None:
+    """The CUDA TensorFlow was built for and where that is read: the build info or the release
+    (``f.tf_cuda``), else the soname a failed load asked for (``libcudart.so.10.0`` is 10.0,
+    ``cudart64_110.dll`` only says 11)."""
+    v = parse_version(f.tf_cuda)
+    if v is not None:
+        return v, f.tf_version_evidence
+    asked = f.asked_cuda
+    if asked is None:
+        return None
+    major, minor, where = asked
+    return Version(f"{major}.{minor}" if minor is not None else str(major)), where
+
+
+def _toolkit_differs(built: Version, have: Version, system_libs: bool) -> bool:
+    """True when a CUDA toolkit *have* cannot supply the libraries a build for *built* loads.
+
+    Another major never can (every soname carries it). Up to CUDA 11.0 the sonames carry the
+    minor too (``libcudart.so.10.1``, ``cudart64_100.dll``), so another minor cannot either.
+    From 11.1 a newer minor of the same major serves an older build (CUDA's minor version
+    compatibility), an older one does not have what a newer build links against.
+    """
+    if have.major != built.major:
+        return True
+    if len(built.release) < 2:
+        return False
+    if built < Version("11.1"):
+        return have.release[:2] != built.release[:2]
+    return system_libs and have.release[:2] < built.release[:2]
+
+
+def _toolkit_mismatch(f: Facts) -> Detection | None:
+    """cuda-version-mismatch: the CUDA toolkit the report shows is not the one the build needs.
+
+    Read across layers: what TensorFlow was built for (the release, or the soname it failed to
+    load) against the toolkit the report shows (nvcc's banner, an answer line, a cuda-X.Y folder
+    on a search path, conda's cudatoolkit). Only where the libraries come from the system: with
+    the build's own nvidia-*-cuXX wheels installed, a system toolkit is not what it loads.
+    """
+    built = built_cuda(f)
+    if built is None or f.gpu_visible is True or not f.cuda_toolkits:
+        return None
+    version, where = built
+    if f.nvidia_installed(version.major):
+        return None
+    line = f.rules.line_of(f.tf_version)
+    wheels = f.release is not None and bool(f.release.and_cuda)
+    system_libs = not wheels and (
+        line is None or (parse_version(line.name) or Version("0")) < Version("2.14")
+    )
+    wrong = [(v, ev) for v, ev in f.cuda_toolkits if _toolkit_differs(version, v, system_libs)]
+    right = [v for v, _ in f.cuda_toolkits if not _toolkit_differs(version, v, system_libs)]
+    if not wrong or right:
+        return None
+    failed = [ev for _, ev in f.failed_sonames] + [
+        h.evidence for h in f.log.all("dlopen-failed", "cannot-dlopen", "dll-not-found")
+    ]
+    have = wrong[0][0]
+    label = f"TensorFlow {f.tf_version}" if f.tf_version else "this TensorFlow build"
+    asked = f" (it asks for {f.failed_sonames[0][0]})" if f.failed_sonames else ""
+    return detection(
+        f,
+        "cuda-version-mismatch",
+        f"{label} needs CUDA {version}{asked}, but CUDA "
+        f"{have.major}.{have.minor if len(have.release) > 1 else 0} is what is installed",
+        [where, *(ev for _, ev in wrong), *failed],
+        detail="A TensorFlow build loads the CUDA libraries of the version it was built with; "
+        "install that CUDA (or the TensorFlow release built for the CUDA you have).",
+    )
 
 
 def _other_cuda(f: Facts, failed: Sequence[str]) -> tuple[list[str], str | None]:

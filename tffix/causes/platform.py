@@ -23,7 +23,10 @@ def check_platform(f: Facts) -> Iterable[Detection]:
     last = Version(f.rules.policy.windows_last_gpu)
     if f.os == "windows" and not f.snap.platform.wsl:
         newer = f.tf_v is None or (f.tf_v.major, f.tf_v.minor) > (last.major, last.minor)
-        if newer and f.gpu_visible is not True:
+        # A TensorFlow asking the loader for a CUDA DLL is a GPU build, so of the era (≤ 2.10)
+        # when Windows had one: the version left out of the report is not "≥ 2.11".
+        gpu_build = f.tf_v is None and (bool(f.failed_sonames) or f.log.has("dll-not-found"))
+        if newer and not gpu_build and f.gpu_visible is not True:
             ev = ["platform.os"]
             if f.tf_version:
                 ev.append(f.tf_version_evidence)
@@ -38,7 +41,10 @@ def check_platform(f: Facts) -> Iterable[Detection]:
                 "with Python ≤ 3.10 natively.",
             )
     metal = f.snap.packages is not None and f.has("tensorflow-metal")
-    if f.os == "macos" and f.gpu_visible is not True and not metal:
+    # TensorFlow up to 1.1 had CUDA builds for macOS (tested build configurations): one that
+    # asks for a CUDA library is of that era, and Metal is not its answer.
+    cuda_mac = bool(f.failed_sonames) or (f.tf_v is not None and f.tf_v < Version("1.2"))
+    if f.os == "macos" and f.gpu_visible is not True and not metal and not cuda_mac:
         yield detection(
             f,
             "macos-needs-metal",
