@@ -83,21 +83,18 @@ def built_cuda(f: Facts) -> tuple[Version, str] | None:
     return Version(f"{major}.{minor}" if minor is not None else str(major)), where
 
 
-def _toolkit_differs(built: Version, have: Version, system_libs: bool) -> bool:
+def _toolkit_differs(built: Version, have: Version) -> bool:
     """True when a CUDA toolkit *have* cannot supply the libraries a build for *built* loads.
 
     Another major never can (every soname carries it). Up to CUDA 11.0 the sonames carry the
     minor too (``libcudart.so.10.1``, ``cudart64_100.dll``), so another minor cannot either.
-    From 11.1 a newer minor of the same major serves an older build (CUDA's minor version
-    compatibility), an older one does not have what a newer build links against.
+    From 11.1 one soname serves every minor of a major (CUDA's minor version compatibility).
     """
     if have.major != built.major:
         return True
     if len(built.release) < 2:
         return False
-    if built < Version("11.1"):
-        return have.release[:2] != built.release[:2]
-    return system_libs and have.release[:2] < built.release[:2]
+    return built < Version("11.1") and have.release[:2] != built.release[:2]
 
 
 def _toolkit_mismatch(f: Facts) -> Detection | None:
@@ -114,13 +111,8 @@ def _toolkit_mismatch(f: Facts) -> Detection | None:
     version, where = built
     if f.nvidia_installed(version.major):
         return None
-    line = f.rules.line_of(f.tf_version)
-    wheels = f.release is not None and bool(f.release.and_cuda)
-    system_libs = not wheels and (
-        line is None or (parse_version(line.name) or Version("0")) < Version("2.14")
-    )
-    wrong = [(v, ev) for v, ev in f.cuda_toolkits if _toolkit_differs(version, v, system_libs)]
-    right = [v for v, _ in f.cuda_toolkits if not _toolkit_differs(version, v, system_libs)]
+    wrong = [(v, ev) for v, ev in f.cuda_toolkits if _toolkit_differs(version, v)]
+    right = [v for v, _ in f.cuda_toolkits if not _toolkit_differs(version, v)]
     if not wrong or right:
         return None
     failed = [ev for _, ev in f.failed_sonames] + [
@@ -300,9 +292,12 @@ def soname_detail(rules: Ruleset, sonames: Sequence[str]) -> str:
 
 
 def _check_windows_dlls(f: Facts) -> Iterable[Detection]:
-    hits = f.log.all("dll-not-found")
-    if not hits or f.tf_v is None or f.tf_v >= Version("2.11"):
+    hits = [h.evidence for h in f.log.all("dll-not-found")]
+    hits += [ev for name, ev in f.failed_sonames if name.endswith(".dll")]
+    # A build asking for a CUDA DLL is a GPU build (≤ 2.10 on Windows), whatever the version.
+    if not hits or (f.tf_v is not None and f.tf_v >= Version("2.11")):
         return
+    hits = list(dict.fromkeys(hits))
     cuda_dirs = [e for e in f.env_list("PATH") if re.search(r"CUDA", e, re.I)]
     py = parse_version(f.python)
     if cuda_dirs and py is not None and py >= Version("3.8"):
@@ -311,14 +306,19 @@ def _check_windows_dlls(f: Facts) -> Iterable[Detection]:
             "windows-dll-search-path",
             "the CUDA DLL folder is on PATH, but Python ≥ 3.8 no longer searches PATH for "
             "DLL dependencies",
-            ["env.PATH", "python.version", *(h.evidence for h in hits)],
+            ["env.PATH", "python.version", *hits],
         )
     else:
         yield detection(
             f,
             "cuda-libs-missing",
-            "TensorFlow cannot load the CUDA DLLs it needs",
-            [h.evidence for h in hits],
+            "TensorFlow cannot load the CUDA DLLs it needs"
+            + (
+                f" ({', '.join(dict.fromkeys(n for n, _ in f.failed_sonames))})"
+                if f.failed_sonames
+                else ""
+            ),
+            hits,
         )
 
 
