@@ -21,6 +21,7 @@ from tffix.causes import (
     driver,
     healthy,
     libraries,
+    log,
     platform,
     xla,
 )
@@ -58,6 +59,7 @@ FAMILIES: tuple[Family, ...] = (
     libraries.FAMILY,
     cudnn.FAMILY,
     xla.FAMILY,
+    log.FAMILY,
     code.FAMILY,
     healthy.FAMILY,
 )

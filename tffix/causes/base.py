@@ -31,6 +31,7 @@ class Section(str, enum.Enum):
     LIBRARIES = "libraries"
     CUDNN = "cudnn"
     XLA = "xla"
+    LOG = "log"
 
 
 @dataclass(frozen=True, slots=True)
