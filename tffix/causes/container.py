@@ -21,7 +21,7 @@ def check_container(f: Facts) -> Iterable[Detection]:
     ev: list[str] = []
     nvd = f.snap.env.get("NVIDIA_VISIBLE_DEVICES")
     caps = f.snap.env.get("NVIDIA_DRIVER_CAPABILITIES")
-    hits = f.log.all("container-no-driver")
+    hits = f.log.all("container-no-driver", "container-no-runtime")
     in_container = f.container is not None or (bool(hits) and f.snap.platform.container is not None)
     if in_container:
         if nvd is not None and nvd.strip().lower() in {"void", "none", ""}:

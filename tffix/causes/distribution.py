@@ -60,6 +60,10 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
     expected = wrappers.get(f.os or "", set())
     if arch in {"aarch64", "arm64"}:
         expected = {"tensorflow", "tensorflow-cpu-aws"}
+    if _conda_package(f):
+        # conda's tensorflow / tensorflow-gpu / tensorflow-base are metapackages over one
+        # tensorflow-base build: several names, one tensorflow/ folder.
+        expected = expected | CONDA_METAPACKAGES
     owners = f.snap.extra.get("tensorflow_owners")
     many = len(dists) > 1 and not dists <= expected
     if many or (isinstance(owners, list) and len(owners) > 1):
@@ -109,10 +113,13 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
         )
     # CPU-only build
     not_cuda = f.log.all("not-cuda-build")
-    if (f.is_cuda_build is False or not_cuda) and f.gpu_visible is not True:
+    variant = conda_variant(f)
+    cpu_variant = variant is not None and variant[0] in {"eigen", "mkl"}
+    if (f.is_cuda_build is False or not_cuda or cpu_variant) and f.gpu_visible is not True:
         ev = (["tensorflow.build.is_cuda_build"] if f.is_cuda_build is False else []) + [
             h.evidence for h in not_cuda
         ]
+        ev += [variant[1]] if variant is not None and cpu_variant else []
         conda = f.has("tensorflow-base") or f.snap.python.kind in {"conda", "conda-base"}
         yield detection(
             f,
@@ -152,6 +159,28 @@ def _check_stub(f: Facts) -> Iterable[Detection]:
                 "to build; install tensorflow instead",
                 ev,
             )
+
+
+CONDA_METAPACKAGES = frozenset(
+    {"tensorflow", "tensorflow-gpu", "tensorflow-base", "tensorflow-gpu-base", "tensorflow-cpu"}
+)
+_CONDA_VARIANT = re.compile(
+    r"^\s*(?:_tflow_\w*select|tensorflow(?:-base)?)\b:?\s+\d[\w.]*(?:-\w+)?"
+    r"(?:\s*-->\s*\d[\w.]*)?[-\s]+(?P<variant>gpu|eigen|mkl)(?:_py\w*)?\s*$"
+)
+"""A conda line naming the TensorFlow build variant: ``_tflow_select 2.1.0 gpu``, ``conda list``'s
+``tensorflow-base 1.15.0 mkl_py37h…``, or ``conda update``'s ``_tflow_180_select: 1.0-gpu -->
+3.0-eigen`` (the variant after the arrow is the one installed)."""
+
+
+def conda_variant(f: Facts) -> tuple[str, str] | None:
+    """(variant, evidence) of the TensorFlow build conda installed: ``gpu``, ``eigen``, ``mkl``."""
+    found = None
+    for i, line in enumerate(f.snap.log):
+        m = _CONDA_VARIANT.search(line[:512])
+        if m:
+            found = (m.group("variant"), f"log[{i}]")
+    return found
 
 
 def _cpu_only_on_pypi(version: Version) -> bool:

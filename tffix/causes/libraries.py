@@ -166,6 +166,11 @@ def _other_cuda(f: Facts, failed: Sequence[str]) -> tuple[list[str], str | None]
 
 def _dlopen_failed(f: Facts) -> list[str]:
     ev = [h.evidence for h in f.log.all("dlopen-failed", "cannot-dlopen")]
+    # cudart_stub.cc prints "Could not find cuda drivers" when libcudart cannot be opened: on a
+    # machine without a GPU that is expected, on one with an NVIDIA GPU (listed, or a driver
+    # answering) it is the CUDA runtime missing.
+    if f.gpu_inventory or f.driver is not None:
+        ev += [h.evidence for h in f.log.all("cudart-stub")]
     # Libraries TensorFlow opens only for some work (NCCL for multi-GPU, nvJitLink for JIT)
     # are looked up too, but their absence does not keep the GPU from TensorFlow.
     optional = f.optional_sonames or frozenset()
@@ -216,6 +221,13 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
                 "cuda-libs-not-found",
                 [*candidates, *failed],
                 "the CUDA libraries exist on this machine, but the loader does not find them",
+                "",
+            )
+        if not installed and not f.packages_complete and _and_cuda_requested(f):
+            return (
+                "cuda-libs-not-found",
+                [*failed, *(h.evidence for h in requested)],
+                f"the [and-cuda] CUDA wheels were installed, but {tf_label} does not load them",
                 "",
             )
         if installed and (not absent or not f.packages_complete):
@@ -271,6 +283,17 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
             "",
         )
     return None
+
+
+def _and_cuda_requested(f: Facts) -> bool:
+    """True when the log shows ``tensorflow[and-cuda]`` installed for a release that has the
+    extra (2.14 and newer; before, pip only warns that the extra does not exist)."""
+    for hit in f.log.all("pip-install-and-cuda"):
+        version = hit.groups.get("version") or f.tf_version
+        v = parse_version(version)
+        if v is None or v >= Version("2.14"):
+            return True
+    return False
 
 
 def soname_detail(rules: Ruleset, sonames: Sequence[str]) -> str:

@@ -17,6 +17,22 @@ from tffix.causes.steps import (
 from tffix.facts import Facts, parse_version
 from tffix.model import Safety
 
+GPU_RUNTIME = (
+    "dll-not-found",
+    "dlopen-failed",
+    "cannot-dlopen",
+    "cudart-stub",
+    "invalid-ptx",
+    "ptx-jit",
+    "gpu-listed",
+    "gpu-found",
+    "driver-insufficient",
+    "cudnn-runtime-mismatch",
+    "cudnn-loaded",
+    "no-device",
+)
+"""Signals only a TensorFlow built with CUDA prints (its CUDA loader, device setup, cuDNN)."""
+
 
 def check_platform(f: Facts) -> Iterable[Detection]:
     """windows-native-unsupported, macos-needs-metal, platform-no-cuda-wheels."""
@@ -25,7 +41,7 @@ def check_platform(f: Facts) -> Iterable[Detection]:
         newer = f.tf_v is None or (f.tf_v.major, f.tf_v.minor) > (last.major, last.minor)
         # A TensorFlow asking the loader for a CUDA DLL is a GPU build, so of the era (≤ 2.10)
         # when Windows had one: the version left out of the report is not "≥ 2.11".
-        gpu_build = f.tf_v is None and (bool(f.failed_sonames) or f.log.has("dll-not-found"))
+        gpu_build = f.tf_v is None and (bool(f.failed_sonames) or f.log.has(*GPU_RUNTIME))
         if newer and not gpu_build and f.gpu_visible is not True:
             ev = ["platform.os"]
             if f.tf_version:
@@ -139,7 +155,10 @@ def check_python(f: Facts) -> Iterable[Detection]:
         yield detection(
             f,
             "python-version-unsupported",
-            "pip found no TensorFlow wheel for this interpreter",
+            f"pip found no TensorFlow {asked} wheel for this interpreter (it has wheels for "
+            f"Python {', '.join(pythons)})"
+            if asked and pythons
+            else "pip found no TensorFlow wheel for this interpreter",
             [hit.evidence],
             detail="pip lists no version at all when no release has a wheel for the Python "
             "version (or a 32-bit Python). Check `python -VV`.",
