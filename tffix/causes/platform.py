@@ -4,18 +4,29 @@ Python version, and TensorFlow imported from outside the target environment.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from packaging.version import Version
 
-from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
+from tffix.causes.base import (
+    Alternative,
+    Cause,
+    Detection,
+    Family,
+    Section,
+    detection,
+    payload,
+)
 from tffix.causes.steps import (
+    env_step,
     manual,
     newest_release,
     pip_install,
 )
 from tffix.facts import Facts, parse_version
-from tffix.model import Safety
+from tffix.model import Safety, StepKind
 
 GPU_RUNTIME = (
     "dll-not-found",
@@ -183,6 +194,146 @@ def check_interpreter(f: Facts) -> Iterable[Detection]:
         )
 
 
+_USER_SITE = re.compile(
+    r"(?P<site>(?:/home/[^/\s]+|/Users/[^/\s]+|/root|~)/\.local/lib/python(?P<py>\d\.\d+)/"
+    r"site-packages|[A-Za-z]:\\Users\\[^\\]+\\AppData\\Roaming\\Python\\Python(?P<wpy>\d{2,3})"
+    r"\\site-packages|/Users/[^/\s]+/Library/Python/(?P<mpy>\d\.\d+)/lib/python/site-packages)"
+    r"[\\/]tensorflow(?:[\\/]|$)"
+)
+"""A TensorFlow inside a user site (``python -m site --user-site``: ``~/.local/lib/pythonX.Y/
+site-packages`` on Linux, ``%APPDATA%\\Python\\PythonXY\\site-packages`` on Windows,
+``~/Library/Python/X.Y/lib/python/site-packages`` for a macOS framework build)."""
+_ENV_INTERPRETER = re.compile(
+    r"packaged by conda-forge|\| ?Anaconda|[\\/](?:envs|\.venv|venv|virtualenvs)[\\/]"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UserSite:
+    """Where the user-site TensorFlow was seen, and the Python version that site is for."""
+
+    python: str
+
+
+def check_user_site(f: Facts) -> Iterable[Detection]:
+    """tf-user-site-shadowing.
+
+    Python's ``site`` module puts the user site on ``sys.path`` ahead of an environment's
+    site-packages whenever user site is enabled (a conda env, a venv made with
+    ``--system-site-packages``): a ``pip install --user`` TensorFlow there is the one
+    imported, whatever the environment holds. A plain venv disables the user site, so seeing
+    the user site's TensorFlow there means another interpreter (wrong-interpreter).
+    """
+    where: list[str] = []
+    py = None
+    tf_file = f.tf.file if f.tf else None
+    if tf_file and (m := _USER_SITE.search(tf_file)):
+        where.append("tensorflow.file")
+        py = m.group("py") or m.group("mpy") or m.group("wpy")
+    for i, line in enumerate(f.snap.log[:400]):
+        m = _USER_SITE.search(line[:1024])
+        if m:
+            where.append(f"log[{i}]")
+            py = py or m.group("py") or m.group("mpy") or m.group("wpy")
+            break
+    if not where:
+        return
+    env_ev = _environment_evidence(f)
+    if not env_ev:
+        return
+    pyv = py if py and "." in py else (f"{py[0]}.{py[1:]}" if py else f.python or "3")
+    yield detection(
+        f,
+        "tf-user-site-shadowing",
+        f"TensorFlow is imported from the user site (~/.local, Python {pyv}), ahead of the "
+        "environment's own",
+        [*where, *env_ev],
+        detail="Python puts the user site before an environment's site-packages when user site "
+        "is enabled (conda envs, venvs with system site packages). The environment's "
+        "TensorFlow, its CUDA wheels and its NumPy are then not the ones in use.",
+        payload=UserSite(pyv),
+    )
+
+
+def _environment_evidence(f: Facts) -> list[str]:
+    """Evidence that the interpreter run is an environment's (conda, or a venv), not the user's
+    base Python whose own user site it would be."""
+    if f.snap.python.kind in {"conda", "conda-base", "venv"} or f.snap.python.venv:
+        return ["python.kind" if f.snap.python.kind else "python.venv"]
+    for i, line in enumerate(f.snap.log[:400]):
+        text = line[:1024]
+        if _ENV_INTERPRETER.search(text) and not _USER_SITE.search(text):
+            return [f"log[{i}]"]
+    return []
+
+
+def fix_tf_user_site_shadowing(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    site = payload(detected, UserSite)
+    return [
+        (env_step(StepKind.ENV_SET, "PYTHONNOUSERSITE", cause, value="1"),),
+        (
+            manual(
+                [f"python{site.python} -s -m pip uninstall --yes tensorflow"],
+                "Remove the user site's TensorFlow (run outside the environment)",
+                cause,
+            ),
+        ),
+    ]
+
+
+def check_metal(f: Facts) -> Iterable[Detection]:
+    """metal-plugin-incompatible: tensorflow-metal is installed but does not load or work with
+    the installed TensorFlow."""
+    if f.os not in {"macos", None}:
+        return
+    # TensorFlow loads site-packages/tensorflow-plugins/*.dylib at import; a plugin built
+    # against another release's C API fails there (the signature in rules/logs.toml).
+    hits = f.log.all("metal-plugin-load")
+    if not hits:
+        return
+    metal = f.packages.get("tensorflow-metal")
+    ev = [h.evidence for h in hits] + (["packages.tensorflow-metal"] if metal else [])
+    tf = f"TensorFlow {f.tf_version}" if f.tf_version else "this TensorFlow"
+    yield detection(
+        f,
+        "metal-plugin-incompatible",
+        f"tensorflow-metal{' ' + metal if metal else ''} does not load with {tf}: the plugin was "
+        "built for another TensorFlow release",
+        ev,
+    )
+
+
+def fix_metal_plugin_incompatible(f: Facts, detected: Detection) -> list[Alternative]:
+    cause = detected.id
+    alts: list[Alternative] = []
+    pin = f.rules.fixes.metal
+    if pin and f.packages.get("tensorflow-metal") != pin.split("==")[-1]:
+        alts.append(
+            (pip_install([pin], "Install the newest tensorflow-metal", Safety.SAFE, cause),)
+        )
+    v = f.tf_v
+    if v is not None:
+        older = [
+            r
+            for r in f.rules.releases
+            if (r.key.major, r.key.minor) == (v.major, v.minor - 1) and not r.key.is_prerelease
+        ]
+        if older:
+            alts.append(
+                (
+                    pip_install(
+                        [f"tensorflow=={older[-1].version}"],
+                        f"Go back to TensorFlow {older[-1].version}, the release before the "
+                        "one the plugin does not load with",
+                        Safety.UNSAFE,
+                        cause,
+                    ),
+                )
+            )
+    return alts
+
+
 def fix_windows_native_unsupported(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
     newest = newest_release(f, fit=False)
@@ -292,6 +443,8 @@ FAMILY = Family(
         check_platform,
         check_python,
         check_interpreter,
+        check_user_site,
+        check_metal,
     ),
     (
         Cause("windows-native-unsupported", Section.PLATFORM, fix_windows_native_unsupported),
@@ -299,5 +452,7 @@ FAMILY = Family(
         Cause("platform-no-cuda-wheels", Section.PLATFORM, fix_platform_no_cuda_wheels),
         Cause("python-version-unsupported", Section.PYTHON, fix_python_version_unsupported),
         Cause("wrong-interpreter", Section.PYTHON, fix_wrong_interpreter),
+        Cause("tf-user-site-shadowing", Section.PYTHON, fix_tf_user_site_shadowing),
+        Cause("metal-plugin-incompatible", Section.PLATFORM, fix_metal_plugin_incompatible),
     ),
 )
