@@ -287,6 +287,8 @@ class Facts:
                 continue
             m = _NVCC.search(text) or _TEMPLATE_CUDA.search(text)
             v = parse_version(m.group(1)) if m else None
+            if v is None and (path := SYSTEM_CUDA.search(text)) and path.group("version"):
+                v = parse_version(path.group("version"))  # a /usr/local/cuda-X.Y/ path shown
             if v is not None and 6 <= v.major <= 13:
                 out.append((v, f"log[{i}]"))
         for name in ("LD_LIBRARY_PATH", "PATH", "CUDA_HOME", "CUDA_PATH"):

@@ -80,7 +80,11 @@ def check_platform(f: Facts) -> Iterable[Detection]:
         )
     arch = (f.snap.platform.arch or "").lower()
     if f.linux and (arch in {"aarch64", "arm64"} or f.jetson) and f.gpu_visible is not True:
-        nvidia_build = bool(f.tf_version and "+nv" in f.tf_version)
+        # NVIDIA's Jetson builds carry a "+nvYY.MM" local version; one installed beside a
+        # PyPI wheel is the GPU build (the overlap is tf-multiple-distributions' to say).
+        nvidia_build = any(
+            "+nv" in v for v in (f.tf_version or "", *map(f.packages.get, f.tf_dists)) if v
+        )
         if not nvidia_build:
             ev = ["platform.arch"] if arch else []
             if f.jetson:
