@@ -166,14 +166,14 @@ def _cudnn_mismatch(
             f"TensorFlow loads cuDNN {loaded}, but it was compiled with cuDNN {compiled}, and "
             "rejects that pairing"
         )
-    need = parse_version(f.tf_cudnn)
-    for have, where in f.cudnn_reported:
-        if need is None or f.gpu_visible is True or f.nvidia_installed():
+    wanted = parse_version(f.tf_cudnn)
+    for reported, where in f.cudnn_reported:
+        if wanted is None or f.gpu_visible is True or f.nvidia_installed():
             break
-        if have.major != need.major or have.release[:2] < need.release[:2]:
+        if reported.major != wanted.major or reported.release[:2] < wanted.release[:2]:
             cudnn_ev += [where, f.tf_version_evidence]
             title = title or (
-                f"cuDNN {have} is what is installed, but TensorFlow {f.tf_version} needs "
+                f"cuDNN {reported} is what is installed, but TensorFlow {f.tf_version} needs "
                 f"cuDNN {f.tf_cudnn} (the same major, an equal or newer minor)"
             )
     found = f.library("cudnn")
