@@ -106,6 +106,8 @@ class Line:
     cuda: str
     cudnn: str
     sonames: Mapping[str, str] = field(default_factory=frozen_map)
+    python: tuple[str, ...] = ()
+    """The Python versions the line published wheels for (empty: see the matrix)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +390,7 @@ def _release(r: _Reader, version: str, obj: Mapping[str, Any]) -> Release:
 
 def _line(r: _Reader, name: str, obj: Mapping[str, Any]) -> Line:
     key = f'line."{name}"'
-    r.keys(obj, key, {"cuda", "cudnn"}, {"sonames"})
+    r.keys(obj, key, {"cuda", "cudnn"}, {"sonames", "python"})
     sonames = r.table(obj.get("sonames", {}), f"{key}.sonames")
     for comp, value in sonames.items():
         if not isinstance(value, str):
@@ -398,6 +400,7 @@ def _line(r: _Reader, name: str, obj: Mapping[str, Any]) -> Line:
         cuda=r.string(obj, "cuda", key),
         cudnn=r.string(obj, "cudnn", key),
         sonames=frozen_map(sonames),
+        python=tuple(r.strings(obj, "python", key)) if "python" in obj else (),
     )
 
 

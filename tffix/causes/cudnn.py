@@ -160,13 +160,23 @@ def _cudnn_mismatch(
                 f"{name}{pins[name]}"
             )
     for hit in f.log.all("cudnn-runtime-mismatch"):
+        # cuda_dnn.cc prints this line only when its own compatibility check failed; releases
+        # before 1.13 wanted the very minor they were built with, later ones an equal or newer.
         loaded, compiled = hit.groups.get("loaded"), hit.groups.get("compiled")
-        lv, cv = parse_version(loaded), parse_version(compiled)
-        if lv and cv and (lv.major != cv.major or lv.minor < cv.minor):
-            cudnn_ev.append(hit.evidence)
+        cudnn_ev.append(hit.evidence)
+        title = title or (
+            f"TensorFlow loads cuDNN {loaded}, but it was compiled with cuDNN {compiled}, and "
+            "rejects that pairing"
+        )
+    wanted = parse_version(f.tf_cudnn)
+    for reported, where in f.cudnn_reported:
+        if wanted is None or f.gpu_visible is True or f.nvidia_installed():
+            break
+        if reported.major != wanted.major or reported.release[:2] < wanted.release[:2]:
+            cudnn_ev += [where, f.tf_version_evidence]
             title = title or (
-                f"TensorFlow loads cuDNN {loaded}, but it was compiled with cuDNN {compiled} "
-                "(needs the same major and an equal or newer minor)"
+                f"cuDNN {reported} is what is installed, but TensorFlow {f.tf_version} needs "
+                f"cuDNN {f.tf_cudnn} (the same major, an equal or newer minor)"
             )
     found = f.library("cudnn")
     if found and f.tf_cudnn and found[1].version:

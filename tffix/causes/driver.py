@@ -33,9 +33,13 @@ def check_driver(f: Facts) -> Iterable[Detection]:
     pci_none = pci == 0 or pci == []
     no_device = f.log.first("no-device")
     driver_unloaded = "DRIVER_NOT_LOADED" in str(f.snap.extra.get("driver_probe", ""))
-    if (f.snap.gpus == () and drv is not None) or (pci_none and f.snap.gpus in ((), None)):
+    # An empty GPU list is a fact when a driver answered or when the report says so (a pasted
+    # report's `gpus: []`); with the driver absent, NVML could not have listed any.
+    listed_none = f.snap.gpus == () and not f.driver_absent
+    if listed_none or (pci_none and f.snap.gpus in ((), None)):
         ev = ["gpus"] if f.snap.gpus == () else []
-        ev += ["driver.version"] if drv is not None else ["extra.pci_nvidia_devices"]
+        ev += ["driver.version"] if drv is not None else []
+        ev += ["extra.pci_nvidia_devices"] if pci_none else []
         yield detection(f, "no-nvidia-gpu", "no NVIDIA GPU is present on this machine", ev)
         return
     if (
@@ -45,6 +49,7 @@ def check_driver(f: Facts) -> Iterable[Detection]:
         and not f.snap.gpus
         and not pci
         and not driver_unloaded
+        and not f.log.has("smi-no-driver")
     ):
         yield detection(
             f,
@@ -52,6 +57,9 @@ def check_driver(f: Facts) -> Iterable[Detection]:
             "the driver reports no CUDA-capable device",
             [no_device.evidence],
         )
+    seen = _listed_but_not_initialised(f)
+    if seen is not None:
+        yield seen
     mismatch = _driver_library_mismatch(f)
     if mismatch is not None:
         yield mismatch
@@ -96,6 +104,33 @@ def check_driver(f: Facts) -> Iterable[Detection]:
             detail="Common after suspend/resume: reload the module (or reboot). Inside LXC, the "
             "host must load nvidia_uvm and pass /dev/nvidia-uvm through.",
         )
+
+
+def _listed_but_not_initialised(f: Facts) -> Detection | None:
+    """driver-not-loaded: NVML, nvidia-smi or the report lists an NVIDIA GPU, yet cuInit says
+    there is no CUDA device.
+
+    The two layers disagree: the GPU is there (NVML reads it through the kernel module's
+    control device), so "no NVIDIA GPU" is ruled out. What remains is a driver that does not
+    give CUDA the device, or a CUDA_VISIBLE_DEVICES set where the report does not show it.
+    On a container or with the variable shown, their own checks explain it better.
+    """
+    got = f.cuinit_error
+    if got is None or "NO_DEVICE" not in got[0] or not f.gpu_inventory:
+        return None
+    if "CUDA_VISIBLE_DEVICES" in f.snap.env or f.container is not None or f.gpu_visible:
+        return None
+    return detection(
+        f,
+        "driver-not-loaded",
+        "an NVIDIA GPU is listed, but the driver gives CUDA no device "
+        "(cuInit: CUDA_ERROR_NO_DEVICE)",
+        [*f.gpu_inventory, got[1]],
+        detail="The GPU list and the CUDA driver disagree, so the GPU is present and it is the "
+        "driver's side that fails: check `nvidia-smi` and `dmesg | grep -i nvrm` for a driver "
+        "that is not bound to the device, and that CUDA_VISIBLE_DEVICES is not set in the shell "
+        "or by a launcher (it hides every GPU from cuInit with this same error).",
+    )
 
 
 def _driver_library_mismatch(f: Facts) -> Detection | None:

@@ -19,16 +19,19 @@ from tffix.model import Safety, Severity, StepKind
 
 def check_xla(f: Facts) -> Iterable[Detection]:
     """xla-cuda-tools-missing."""
-    hits = f.log.all("libdevice-missing", "ptxas-missing")
+    hits = f.log.all("libdevice-missing", "ptxas-missing", "ptxas-no-arch")
     if hits:
         ev = [h.evidence for h in hits]
         if "XLA_FLAGS" in f.snap.env:
             ev.append("env.XLA_FLAGS")
         what = "libdevice" if any(h.signal == "libdevice-missing" for h in hits) else "ptxas"
+        old = next((h for h in hits if h.signal == "ptxas-no-arch"), None)
         yield detection(
             f,
             "xla-cuda-tools-missing",
-            f"XLA cannot find {what} (from the CUDA toolkit's nvcc)",
+            f"the ptxas XLA uses is too old for this GPU (it does not know sm_{old.groups['sm']})"
+            if old is not None and "sm" in old.groups
+            else f"XLA cannot find {what} (from the CUDA toolkit's nvcc)",
             ev,
         )
         return
