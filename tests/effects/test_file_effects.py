@@ -20,8 +20,8 @@ from tffix.errors import ApplyError, InputError
 
 # An odd but valid kernelspec: tabs, key order, unicode, no final newline.
 SPEC = (
-    b'{\n\t"display_name": "Train \xc3\xa9",\n\t"argv": ["/v/bin/python", "-m", "ipykernel_launcher",'
-    b' "-f", "{connection_file}"],\n\t"env": {"CUDA_VISIBLE_DEVICES": "-1", '
+    b'{\n\t"display_name": "Train \xc3\xa9",\n\t"argv": ["/v/bin/python", "-m",'
+    b' "ipykernel_launcher", "-f", "{connection_file}"],\n\t"env": {"CUDA_VISIBLE_DEVICES": "-1", '
     b'"LD_LIBRARY_PATH": "/opt/cudnn8/lib:/usr/lib"},\n\t"language": "python"}'
 )
 
@@ -36,7 +36,10 @@ def _spec(tmp_path: Path, data: bytes = SPEC) -> Path:
 @pytest.mark.parametrize(
     ("edit", "env"),
     [
-        (EnvEdit(EditOp.UNSET, "CUDA_VISIBLE_DEVICES"), {"LD_LIBRARY_PATH": "/opt/cudnn8/lib:/usr/lib"}),
+        (
+            EnvEdit(EditOp.UNSET, "CUDA_VISIBLE_DEVICES"),
+            {"LD_LIBRARY_PATH": "/opt/cudnn8/lib:/usr/lib"},
+        ),
         (
             EnvEdit(EditOp.REMOVE, "LD_LIBRARY_PATH", "/opt/cudnn8/lib"),
             {"CUDA_VISIBLE_DEVICES": "-1", "LD_LIBRARY_PATH": "/usr/lib"},
@@ -99,8 +102,13 @@ def test_kernelspec_link_out_of_its_folder_is_refused(tmp_path: Path) -> None:
 
 
 def test_saved_record_from_untrusted_json_is_checked() -> None:
-    for bad in ([], {"root": 1}, {"root": "/x", "files": []}, {"root": "/x", "files": {"a": 3}},
-                {"root": "/x", "files": {"a": "not base64!"}}):
+    for bad in (
+        [],
+        {"root": 1},
+        {"root": "/x", "files": []},
+        {"root": "/x", "files": {"a": 3}},
+        {"root": "/x", "files": {"a": "not base64!"}},
+    ):
         with pytest.raises(InputError):
             Saved.from_json(bad)
 
@@ -162,7 +170,9 @@ def test_installed_hook_acts_in_a_plain_run_only_on_tensorflow_import(tmp_path: 
     assert out.stdout.split() == ["-1", "None", "--x"], out.stderr
     untouched = subprocess.run(
         [str(python), "-c", "import os, json; print(os.environ['CUDA_VISIBLE_DEVICES'])"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert untouched.stdout.strip() == "-1"
 
@@ -182,7 +192,8 @@ def test_startup_edit_comments_the_line_keeps_a_backup_and_undoes_exactly(tmp_pa
     assert (tmp_path / ".bashrc.tffix-backup").read_bytes() == BASHRC
     out = subprocess.run(
         ["bash", "--norc", "-c", f". {rc}; echo ${{CUDA_VISIBLE_DEVICES-unset}}"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.stdout.strip() == "unset"
     assert record.restore() == []

@@ -50,12 +50,10 @@ def parse_module(text: str) -> HookSettings | None:
     """The settings of a ``_tffix_hook.py`` tffix wrote (None: not ours, or unreadable)."""
     if not hook.is_ours(text):
         return None
-    values: dict[str, object] = {}
-    for name, literal in _LINE.findall(text):
-        try:
-            values[name] = json.loads(literal)
-        except json.JSONDecodeError:
-            return None
+    try:
+        values = {name: json.loads(literal) for name, literal in _LINE.findall(text)}
+    except json.JSONDecodeError:
+        return None
     set_vars, unset, preload = values.get("SET"), values.get("UNSET"), values.get("PRELOAD")
     if not (
         isinstance(set_vars, dict)

@@ -50,9 +50,7 @@ def comment_out(path: Path, line: int, expected: str) -> Saved:
         raise ApplyError(f"{path} does not exist")
     after = render(before.decode("utf-8", errors="surrogateescape"), line, expected)
     backup = name + BACKUP_SUFFIX
-    record = Saved(
-        str(folder), frozen_map({name: before, backup: saved.read(folder, backup)})
-    )
+    record = Saved(str(folder), frozen_map({name: before, backup: saved.read(folder, backup)}))
     try:
         saved.write(folder, backup, before)
         saved.write(folder, name, after.encode("utf-8", errors="surrogateescape"))
