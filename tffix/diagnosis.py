@@ -19,7 +19,12 @@ def diagnose(
 ) -> Diagnosis:
     """Name every cause in *snapshot* (ranked, with evidence) and the plan that fixes them."""
     graph = build_graph(snapshot, rules, extra_findings=extra_findings)
-    return Diagnosis(gpu_visible=graph.gpu_visible, findings=graph.findings, plan=make_plan(graph))
+    return Diagnosis(
+        gpu_visible=graph.gpu_visible,
+        findings=graph.findings,
+        plan=make_plan(graph),
+        entry_points=snapshot.entry_points,
+    )
 
 
 def exit_code(diagnosis: Diagnosis) -> ExitCode:

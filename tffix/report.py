@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tffix import shellquote as sq
-from tffix.causes import CAUSES, Section
+from tffix.causes import CAUSES, Section, entrypoints
 from tffix.diagnosis import exit_code
 from tffix.document import diagnosis_to_dict
 from tffix.errors import ExitCode
@@ -137,6 +137,8 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec(Section.LIBRARIES, "CUDA libraries", _seen_libraries),
     CheckSpec(Section.CUDNN, "cuDNN", _seen_cudnn),
     CheckSpec(Section.XLA, "XLA tools", _seen_xla),
+    # where the user runs TensorFlow (tffix.causes.entrypoints)
+    CheckSpec(Section.ENTRY_POINTS, "Where TensorFlow runs", entrypoints.seen),
 )
 """Every line of the report, in order (one per ``Section``)."""
 _PLAIN = Style()

@@ -19,6 +19,7 @@ from tffix.causes import (
     devices,
     distribution,
     driver,
+    entrypoints,
     healthy,
     libraries,
     platform,
@@ -58,6 +59,7 @@ FAMILIES: tuple[Family, ...] = (
     libraries.FAMILY,
     cudnn.FAMILY,
     xla.FAMILY,
+    entrypoints.FAMILY,
     code.FAMILY,
     healthy.FAMILY,
 )
