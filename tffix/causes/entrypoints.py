@@ -128,12 +128,15 @@ def where(origin: Origin) -> str:
     return f"{origin.file} line {origin.line}"
 
 
-def origin_of(prov: Provenance | None, variable: str, value: str | None) -> Origin | None:
+def origin_of(
+    prov: Provenance | None, variable: str, value: str | None, *, activated: bool = True
+) -> Origin | None:
     """The place that most likely gave *variable* its *value*: the last line (in load order)
-    that mentions the value or one of its entries, else the last line that sets it."""
+    that mentions the value or one of its entries, else the last line that sets it. Without
+    *activated*, the activate scripts are no candidates (that process never sourced them)."""
     if prov is None:
         return None
-    found = prov.origins.get(variable, ())
+    found = tuple(o for o in prov.origins.get(variable, ()) if activated or o.kind != "activate")
     if not found:
         return None
     wanted = [value.strip()] if value else []
@@ -164,10 +167,10 @@ def annotate(findings: Sequence[Finding], snap: Snapshot) -> tuple[Finding, ...]
     out = []
     for f in findings:
         cited = [e[4:] for e in f.evidence if e.startswith("env.") and e[4:] in ORDER]
-        if not cited or " from " in f.title:
+        var = cited[0] if cited else ""
+        if not cited or f"({var} from " in f.title:
             out.append(f)
             continue
-        var = cited[0]
         origin = origin_of(prov, var, snap.env.get(var))
         if origin is not None:
             out.append(
@@ -214,7 +217,11 @@ def _title(f: Facts, ep: EntryPointState, var: str | None, act: EntryPointState 
     if ep.kind == "kernel" and var in ep.adds and ep.source:
         origin = Origin(ep.source, None, "", "kernelspec")
     elif value is not None:
-        origin = origin_of(f.snap.provenance, var, value)
+        culprit = value
+        if var in LOADER and act is not None:
+            extra = [e for e in entries(value) if e not in entries(act.values.get(var))]
+            culprit = os.pathsep.join(extra) or value
+        origin = origin_of(f.snap.provenance, var, culprit, activated=False)
     said = f"{var}={value!r} there" if value is not None else f"{var} is not set there"
     if value is None and act is not None and act.values.get(var) is not None:
         said = f"the activated shell's {var} does not reach it"
