@@ -11,10 +11,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from tests.harness import sim
@@ -24,6 +25,7 @@ from tffix.effects import reach
 from tffix.effects.activate import write_edits
 from tffix.envedit import EditOp, EnvEdit
 from tffix.model import PlanStep, Safety, StepKind
+from tffix.schemas import schema_path
 
 pytestmark = [
     pytest.mark.slow,
@@ -61,12 +63,17 @@ def _install_ipykernel(env: SimEnv) -> None:
 
 
 @pytest.fixture(scope="module")
-def kernel_venv(sim_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
-    """A healthy scenario (TF 2.18.1 [and-cuda], RTX 3090) with ipykernel installed: built
-    once for this module, each test restores what it changed."""
-    env = sim.make_env("healthy-tf218-andcuda", tmp_path_factory.mktemp("kernel"), sim_index)
-    _install_ipykernel(env)
-    yield env
+def scenario_venv(sim_index: Path, tmp_path_factory: pytest.TempPathFactory) -> SimEnv:
+    """A healthy scenario (TF 2.18.1 [and-cuda], RTX 3090), built once for this module; each
+    test restores what it changed."""
+    return sim.make_env("healthy-tf218-andcuda", tmp_path_factory.mktemp("entry"), sim_index)
+
+
+@pytest.fixture(scope="module")
+def kernel_venv(scenario_venv: SimEnv) -> SimEnv:
+    """The same scenario with ipykernel installed in its venv."""
+    _install_ipykernel(scenario_venv)
+    return scenario_venv
 
 
 def _kernels_dir(env: SimEnv) -> Path:
@@ -124,7 +131,13 @@ def snapshot_of(env: SimEnv, extra: Mapping[str, str] | None = None) -> dict[str
         env={**run_env, **sim.pip_env(env.index), "TFFIX_SYSROOT": str(env.root)},
     )
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    doc = json.loads(proc.stdout)
+    assert not list(_validator("snapshot").iter_errors(doc))
+    return doc  # type: ignore[no-any-return]
+
+
+def _validator(name: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads(schema_path(name).read_text(encoding="utf-8")))
 
 
 def diagnosis_of(env: SimEnv, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -133,7 +146,9 @@ def diagnosis_of(env: SimEnv, extra: Mapping[str, str] | None = None) -> dict[st
     from tffix.ruleset import load_rules
 
     snap = parse_snapshot(snapshot_of(env, extra))
-    return diagnosis_to_dict(diagnose(snap, load_rules()))
+    doc = diagnosis_to_dict(diagnose(snap, load_rules()))
+    assert not list(_validator("diagnosis").iter_errors(doc))
+    return doc
 
 
 def _step(doc: Mapping[str, Any]) -> PlanStep:
@@ -229,10 +244,12 @@ def test_a_kernel_whose_loader_path_shadows_cudnn_is_fixed_in_its_kernelspec(
 # --------------------------------------------------------------------------- no activation
 
 
-def test_bashrc_mask_plain_run_hook_and_unsafe_edit_undone_exactly(kernel_venv: SimEnv) -> None:
+def test_bashrc_mask_plain_run_hook_and_unsafe_edit_undone_exactly(
+    scenario_venv: SimEnv,
+) -> None:
     """~/.bashrc exports CUDA_VISIBLE_DEVICES=-1; the activate script unsets it (an earlier
     fix), so an activated shell works and ``venv/bin/python`` run by path does not."""
-    env = kernel_venv
+    env = scenario_venv
     home = env.root / "home"
     bashrc = home / ".bashrc"
     rc_text = b"# ~/.bashrc\nalias ll='ls -l'\nexport CUDA_VISIBLE_DEVICES=-1\n"
@@ -287,10 +304,10 @@ def test_bashrc_mask_plain_run_hook_and_unsafe_edit_undone_exactly(kernel_venv: 
         bashrc.unlink(missing_ok=True)
 
 
-def test_user_export_at_the_end_of_activate_is_seen(kernel_venv: SimEnv) -> None:
+def test_user_export_at_the_end_of_activate_is_seen(scenario_venv: SimEnv) -> None:
     """Regression: an ``export CUDA_VISIBLE_DEVICES=-1`` of the user's own, after tffix's
     block, hides the GPU in every activated shell; tffix sources the script, so it sees it."""
-    env = kernel_venv
+    env = scenario_venv
     activate = env.venv / "bin" / "activate"
     text = activate.read_bytes()
     activate.write_bytes(text + b"\nexport CUDA_VISIBLE_DEVICES=-1\n")
@@ -307,11 +324,11 @@ def test_user_export_at_the_end_of_activate_is_seen(kernel_venv: SimEnv) -> None
         activate.write_bytes(text)
 
 
-def test_an_lmod_module_folder_on_the_loader_path_is_named(kernel_venv: SimEnv) -> None:
+def test_an_lmod_module_folder_on_the_loader_path_is_named(scenario_venv: SimEnv) -> None:
     """A module file (named in ``_LMFILES_``) prepends an old cuDNN's folder: the finding
     names the module file and line, and the plain run is fixed by preloading the wheel's
     libraries, not by a variable it would never read."""
-    env = kernel_venv
+    env = scenario_venv
     old = env.root / "apps" / "cudnn" / "9.1.0" / "lib"
     sim.write_system_libs(
         env.root, [{"dir": str(old.relative_to(env.root)), "libs": ["cudnn 9.1.0"]}]
