@@ -219,3 +219,46 @@ def test_startup_edit_refuses_a_link_out_of_its_folder(tmp_path: Path) -> None:
     with pytest.raises(PathEscape):
         startup.comment_out(home / ".bashrc", 3, "export CUDA_VISIBLE_DEVICES=-1")
     assert (dots / "bashrc").read_bytes() == BASHRC
+
+
+# ---------------------------------------------------------------- journal state of outside files
+
+
+def test_outside_files_capture_and_restore_through_json(tmp_path: Path) -> None:
+    from tffix.effects import reach
+    from tffix.model import PlanStep, Safety, StepKind
+
+    spec = _spec(tmp_path)
+    rc = tmp_path / ".bashrc"
+    rc.write_bytes(BASHRC)
+    plan = [
+        PlanStep(StepKind.KERNELSPEC_ENV, "s", Safety.SAFE, path=str(spec / "kernel.json")),
+        PlanStep(StepKind.STARTUP_EDIT, "s", Safety.UNSAFE, path=str(rc), line=3),
+        PlanStep(StepKind.STARTUP_EDIT, "s", Safety.UNSAFE, path=str(tmp_path / "evil.py")),
+    ]
+    files = reach.outside_files(plan)
+    assert (str(tmp_path), "evil.py") not in files
+    state = json.loads(json.dumps(reach.capture_outside(files)))
+    kernelspec.edit_env(spec, EnvEdit(EditOp.UNSET, "CUDA_VISIBLE_DEVICES"))
+    startup.comment_out(rc, 3, "export CUDA_VISIBLE_DEVICES=-1")
+    assert reach.restore_outside(state) == []
+    assert (spec / "kernel.json").read_bytes() == SPEC and rc.read_bytes() == BASHRC
+    assert not (tmp_path / ".bashrc.tffix-backup").exists()
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"root": "/etc", "files": {"passwd": None}},
+        {"root": "relative/kernels/x", "files": {"kernel.json": None}},
+        {"root": "/home/u/notkernels/x", "files": {"kernel.json": None}},
+        {"root": "/home/u", "files": {"../.bashrc": None}},
+        {"root": "/home/u", "files": {"sub/.bashrc": None}},
+    ],
+)
+def test_a_hostile_outside_record_is_refused(record: dict[str, object]) -> None:
+    from tffix.effects import reach
+
+    with pytest.raises(InputError):
+        reach.check_outside([record])
+    assert reach.restore_outside([record])  # reported, nothing written

@@ -9,14 +9,17 @@ process. ``for_step`` returns the action for a step of these kinds, or None for 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from tffix.effects import hookfiles, kernelspec, startup
+from tffix import hook
+from tffix.effects import hookfiles, kernelspec, saved, startup
 from tffix.effects.safepath import PathEscape
 from tffix.effects.saved import Saved
 from tffix.envedit import EditOp, EnvEdit
-from tffix.errors import ApplyError
-from tffix.model import PlanStep, Safety, StepKind
+from tffix.errors import ApplyError, InputError
+from tffix.model import PlanStep, Safety, StepKind, frozen_map
 
 KINDS = (StepKind.KERNELSPEC_ENV, StepKind.IMPORT_HOOK, StepKind.STARTUP_EDIT)
 
@@ -126,3 +129,97 @@ def for_step(step: PlanStep, site_dir: Path) -> FileAction | None:
     if step.kind is StepKind.STARTUP_EDIT:
         return StartupEdit(step)
     return None
+
+
+# --------------------------------------------------------------------------- journal state
+
+STARTUP_NAMES = frozenset(
+    {
+        ".bashrc",
+        ".bash_profile",
+        ".bash_login",
+        ".profile",
+        ".zshrc",
+        ".zshenv",
+        ".zprofile",
+        ".zlogin",
+        "config.fish",
+        ".cshrc",
+        ".tcshrc",
+        ".login",
+    }
+)
+"""The user start-up files a startup-edit step may change (and undo may write back)."""
+
+
+def allowed(root: str, name: str) -> bool:
+    """Whether a journal may name ``root/name`` as a file tffix wrote outside the venv: a
+    kernelspec's ``kernel.json`` in a ``kernels/<name>`` folder, or a start-up file (or its
+    backup). The journal is untrusted: undo never writes anywhere else."""
+    folder = Path(root)
+    if not folder.is_absolute() or "/" in name or name in ("", ".", ".."):
+        return False
+    if name == kernelspec.SPEC_FILE:
+        return folder.parent.name == "kernels"
+    return name.removesuffix(startup.BACKUP_SUFFIX) in STARTUP_NAMES
+
+
+def outside_files(plan: Sequence[PlanStep]) -> list[tuple[str, str]]:
+    """(folder, name) of every file outside the venv the steps of *plan* may change."""
+    out: list[tuple[str, str]] = []
+    for step in plan:
+        if not step.path:
+            continue
+        path = Path(step.path)
+        if step.kind is StepKind.KERNELSPEC_ENV:
+            out.append((str(path.parent), path.name))
+        elif step.kind is StepKind.STARTUP_EDIT:
+            out += [
+                (str(path.parent), path.name),
+                (str(path.parent), path.name + startup.BACKUP_SUFFIX),
+            ]
+    return [f for f in dict.fromkeys(out) if allowed(*f)]
+
+
+def capture_outside(files: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The journal's record of those files' bytes now (None: absent)."""
+    by_root: dict[str, dict[str, bytes | None]] = {}
+    for root, name in files:
+        try:
+            data = saved.read(Path(root), name)
+        except (OSError, PathEscape):
+            continue  # unreadable or a link out: no step will write it either
+        by_root.setdefault(root, {})[name] = data
+    return [Saved(root, frozen_map(found)).to_json() for root, found in by_root.items()]
+
+
+def check_outside(value: object) -> list[Saved]:
+    """The recorded outside files, checked (``InputError`` for a record undo must not act
+    on: a file that is not a kernelspec or a start-up file)."""
+    if not isinstance(value, list):
+        raise InputError("`outside` must be a list")
+    records = [Saved.from_json(item) for item in value]
+    for record in records:
+        for name in record.files:
+            if not allowed(record.root, name):
+                raise InputError(f"{record.root}/{name[:60]} is not a file tffix writes")
+    return records
+
+
+def restore_outside(value: object) -> list[str]:
+    """Write the recorded outside files back; returns what could not be restored."""
+    try:
+        records = check_outside(value)
+    except InputError as exc:
+        return [str(exc)]
+    return [p for record in records for p in record.restore()]
+
+
+def hook_file_names(prefix: Path, site_dir: Path) -> list[str]:
+    """The import hook's two files, relative to *prefix* (empty when the site folder is not
+    inside it)."""
+    try:
+        rel = site_dir.relative_to(prefix)
+    except ValueError:
+        return []
+    return [str(rel / hook.PTH_NAME), str(rel / hook.MODULE_NAME)]
