@@ -114,3 +114,12 @@ def test_a_startup_line_is_only_ever_an_unsafe_step() -> None:
     assert step.safety.value == "unsafe"
     assert (step.path, step.line, step.before) == ("/h/.bashrc", 3, rc.text)
     assert step.after is not None and step.after.endswith(rc.text)
+
+
+def test_an_entry_point_value_without_origin_says_where_tffix_looked() -> None:
+    plain = EntryPointState("plain", "p", values={"CUDA_VISIBLE_DEVICES": "-1"}, usable=False)
+    diag = diagnose(_snap(ACT, plain), load_rules())
+    finding = next(f for f in diag.findings if f.id == "entry-point-gpu-unusable")
+    assert " from " not in finding.title
+    assert "no file that sets CUDA_VISIBLE_DEVICES" in finding.detail
+    assert all(p in finding.detail for p in SEARCHED)

@@ -229,6 +229,13 @@ def _title(f: Facts, ep: EntryPointState, var: str | None, act: EntryPointState 
     return f"{label} does not get the GPU: {said}{came}"
 
 
+def _detail(f: Facts, ep: EntryPointState, var: str | None, title: str) -> str:
+    parts = [f"The check there ended with: {ep.error}."] if ep.error else []
+    if var is not None and ep.values.get(var) is not None and ", from " not in title:
+        parts.append(_not_found(f.snap.provenance, var))
+    return " ".join(p for p in parts if p)
+
+
 def check_entry_points(f: Facts) -> Iterable[Detection]:
     """entry-point-gpu-unusable."""
     points = f.snap.entry_points or ()
@@ -243,12 +250,13 @@ def check_entry_points(f: Facts) -> Iterable[Detection]:
         ev = [f"entry_points[{i}]"]
         if var is not None:
             ev.append(f"provenance.origins.{var}")
+        title = _title(f, ep, var, act)
         found = detection(
             f,
             "entry-point-gpu-unusable",
-            _title(f, ep, var, act),
+            title,
             ev,
-            detail=f"The check there ended with: {ep.error}" if ep.error else "",
+            detail=_detail(f, ep, var, title),
             payload=Reach(
                 ep.kind,
                 ep.name,
