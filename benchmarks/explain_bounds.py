@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tffix.diagnose import diagnose
+from tffix.diagnosis import diagnose
 from tffix.logparse import snapshot_from_text
 from tffix.ruleset import load_rules
 from tffix.scan import scan_paths

@@ -1,9 +1,13 @@
 """Log text -> signals (what each line means) and, for ``tffix explain``, a partial snapshot.
 
-Pure: takes strings and a ``Ruleset``; returns frozen values. Noise patterns are tried first,
-so a known-harmless line ("Unable to register cuDNN factory", NUMA, TensorRT) never yields a
-signal. Reading files and refusing binary or enormous input is the command's job
-(``tffix.commands.explain``); this module only sees text.
+Pure: takes strings and a ``Ruleset``; returns frozen values. Noise patterns (``logs.toml``
+``[[noise]]`` and the catalogue's ``noise`` messages) are tried first, so a known-harmless line
+("Unable to register cuDNN factory", NUMA, TensorRT) never yields a signal; then the message
+catalogue read from TensorFlow's and XLA's source (``messages.toml``), then the hand-written
+signatures of ``logs.toml``. Error-level lines that nothing matched are returned by
+``unrecognized_errors``, so that an error is never passed over in silence. Reading files and
+refusing binary or enormous input is the command's job (``tffix.commands.explain``); this
+module only sees text.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tffix.model import (
     TensorFlowInfo,
     frozen_map,
 )
+from tffix.normalize import cudnn_version, parse_nvidia_smi, parse_package_list
 from tffix.ruleset import Ruleset
 
 MATCH_WINDOW = 4096
@@ -102,6 +107,9 @@ class LogHit:
     cause: str
     groups: Mapping[str, str] = field(default_factory=frozen_map)
     line: str = ""
+    message: str = ""
+    """The id of the catalogued message it matched (``messages.toml``); "" for a signature of
+    ``logs.toml``."""
 
     @property
     def evidence(self) -> str:
@@ -130,24 +138,111 @@ class LogFacts:
         return found[0] if found else None
 
 
+def _noise_patterns(rules: Ruleset) -> tuple[re.Pattern[str], ...]:
+    return (
+        *(n.pattern for n in rules.noise),
+        *(m.pattern for m in rules.messages if m.is_noise),
+    )
+
+
+def _match(index: int, raw: str, line: str, rules: Ruleset) -> LogHit | None:
+    """The first catalogued message, else the first signature, that *line* matches."""
+    for msg in rules.messages:
+        if msg.is_noise:
+            continue
+        match = msg.pattern.search(line)
+        if match:
+            return LogHit(index, msg.signal, msg.cause, _groups(match), raw[:MATCH_WINDOW], msg.id)
+    for sig in rules.signatures:
+        match = sig.pattern.search(line)
+        if match:
+            return LogHit(index, sig.signal, sig.cause, _groups(match), raw[:MATCH_WINDOW])
+    return None
+
+
+_CUDNN_GROUPS = frozenset({"loaded", "compiled", "cudnn_version"})
+"""Groups that hold a cuDNN version: TensorFlow 1.x printed it as an integer (7104)."""
+
+
+def _groups(match: re.Match[str]) -> Mapping[str, str]:
+    out = {k: v for k, v in match.groupdict().items() if v is not None}
+    for key in _CUDNN_GROUPS & out.keys():
+        out[key] = cudnn_version(out[key]) or out[key]
+    return frozen_map(out)
+
+
 def scan_log(lines: Sequence[str], rules: Ruleset) -> LogFacts:
-    """Match every line against the noise patterns, then the signatures (first match wins)."""
+    """Match every line against the noise patterns, then the catalogue, then the signatures
+    (first match wins)."""
     hits: list[LogHit] = []
     noise: list[int] = []
+    noise_patterns = _noise_patterns(rules)
     for index, raw in enumerate(lines):
         line = raw[:MATCH_WINDOW]
-        if any(n.pattern.search(line) for n in rules.noise):
+        if any(p.search(line) for p in noise_patterns):
             noise.append(index)
             continue
-        for sig in rules.signatures:
-            match = sig.pattern.search(line)
-            if match:
-                groups = {k: v for k, v in match.groupdict().items() if v is not None}
-                hits.append(
-                    LogHit(index, sig.signal, sig.cause, frozen_map(groups), raw[:MATCH_WINDOW])
-                )
-                break
+        hit = _match(index, raw, line, rules)
+        if hit is not None:
+            hits.append(hit)
     return LogFacts(tuple(hits), tuple(noise))
+
+
+# --------------------------------------------------------------------------- unrecognised errors
+
+_GLOG_ERROR = re.compile(
+    r"^\s*(?:\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\]?:?\s+)?"
+    r"[EF](?:\d{4} \d\d:\d\d:\d+(?:\.\d+)?\s+\d+)?\s+\S+\.(?:cc|cpp|h|cu):\d+\]"
+)
+"""A glog/absl line at level E or F, with TensorFlow's timestamp or absl's ``E0000 00:00:...``."""
+_ERROR_TEXT = re.compile(
+    r"(^\s*ERROR\b|^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception)(?::|$)|"
+    r"\bfailed call to \w+|Could not load dynamic library|\bCUDA_ERROR_[A-Z_]+|"
+    r"\bcudaError[A-Z]\w+|\bCUDNN_STATUS_(?!SUCCESS)[A-Z_]+|\bCUBLAS_STATUS_(?!SUCCESS)[A-Z_]+|"
+    r"^\s*Fatal Python error|Segmentation fault|core dumped)"
+)
+"""Error text in any line: pip/``logging`` ``ERROR``, a Python exception line, TensorFlow's
+``failed call to ...``, a failed dlopen, CUDA/cuDNN/cuBLAS error names, a crash."""
+_TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\):")
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit)\b")
+
+
+def is_error_line(line: str) -> bool:
+    """True when *line* is an error-level TensorFlow, pip or Python line."""
+    text = line[:MATCH_WINDOW]
+    return bool(_GLOG_ERROR.search(text) or _ERROR_TEXT.search(text))
+
+
+def _tracebacks_without_exception(lines: Sequence[str]) -> list[int]:
+    """Traceback headers whose exception line never came (a paste cut short)."""
+    out: list[int] = []
+    for index, line in enumerate(lines):
+        if not _TRACEBACK.match(line[:MATCH_WINDOW]):
+            continue
+        rest = lines[index + 1 : index + 200]
+        ended = False
+        for follow in rest:
+            if _TRACEBACK.match(follow[:MATCH_WINDOW]):
+                break
+            if _EXCEPTION_LINE.match(follow[:MATCH_WINDOW]):
+                ended = True
+                break
+        if not ended:
+            out.append(index)
+    return out
+
+
+def unrecognized_errors(lines: Sequence[str], facts: LogFacts) -> tuple[int, ...]:
+    """Indexes of error-level lines that no noise pattern, message or signature explained.
+
+    Pure: *facts* is ``scan_log(lines, rules)``. A traceback whose exception line is missing
+    counts by its ``Traceback`` line; a line any pattern matched, even one that points to no
+    cause, is not counted (it is known).
+    """
+    known = set(facts.noise) | {h.index for h in facts.hits}
+    found = [i for i, line in enumerate(lines) if i not in known and is_error_line(line)]
+    found += [i for i in _tracebacks_without_exception(lines) if i not in known]
+    return tuple(sorted(set(found)))
 
 
 # --------------------------------------------------------------------------- explain
@@ -164,6 +259,12 @@ _ENV = re.compile(
     r"NVIDIA_VISIBLE_DEVICES|NVIDIA_DRIVER_CAPABILITIES|CUDA_HOME|CUDA_PATH)\s*=\s*"
     r"[\"']?([^\"'\s]*)[\"']?\s*$"
 )
+_DIAG_CVD = re.compile(
+    r'env: CUDA_VISIBLE_DEVICES="([^"]*)"|'
+    r"CUDA_VISIBLE_DEVICES is set to (an empty string|\S+) - this hides all GPUs from CUDA"
+)
+"""cuda_diagnostics.cc's report of CUDA_VISIBLE_DEVICES (TF 2.19+), a fact about the env."""
+_DLL = re.compile(r"\b\w+\.dll\b", re.IGNORECASE)
 _TF_VERSION = re.compile(
     r"(?:tensorflow(?:-gpu|-cpu)?|tf\.__version__)\s*(?:version|==|:)\s*"
     r"['\"]?(\d+\.\d+(?:\.\d+)?)"
@@ -203,60 +304,96 @@ def _packages(lines: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def snapshot_from_text(text: str, rules: Ruleset) -> Snapshot:
-    """A partial ``Snapshot`` from pasted TensorFlow, pip or nvidia-smi output.
+def _os_of(line: str) -> str | None:
+    """The platform a line betrays (a wheel tag, a drive letter, a DLL, a Unix path)."""
+    if "win_amd64" in line or re.search(r"\b[A-Z]:\\", line) or _DLL.search(line):
+        return "windows"
+    if "macosx_" in line:
+        return "macos"
+    if re.search(r"(^|\s)/(usr|home|opt)/", line) or ".so." in line:
+        return "linux"
+    return None
 
-    The lines become ``log``; ``pip list``/``pip freeze`` lines become ``packages``; a few facts
-    are read from well-known lines (nvidia-smi's driver line, TensorFlow's "Found device"
-    block, ``export CUDA_VISIBLE_DEVICES=...``, Python versions in paths and wheel tags).
+
+def _python_of(line: str) -> str | None:
+    if site := _PY_SITE.search(line):
+        return site.group(1)
+    if py := _PY.search(line):
+        return f"{py.group(1)}.{py.group(2)}" + (f".{py.group(3)}" if py.group(3) else "")
+    return None
+
+
+def _env_of(line: str, env: dict[str, str]) -> None:
+    if env_match := _ENV.match(line):
+        env[env_match.group(1)] = env_match.group(2)
+    elif cvd := _DIAG_CVD.search(line):
+        value = cvd.group(1) if cvd.group(1) is not None else cvd.group(2)
+        env.setdefault("CUDA_VISIBLE_DEVICES", "" if value == "an empty string" else value)
+
+
+@dataclass
+class _Seen:
+    """What the lines of a pasted text said, gathered line by line."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    py_version: str | None = None
+    driver: Driver | None = None
+    gpus: list[Gpu] = field(default_factory=list)
+    os_name: str | None = None
+    wsl: bool | None = None
+    tf_version: str | None = None
+
+    def line(self, line: str) -> None:
+        _env_of(line, self.env)
+        if self.py_version is None:
+            self.py_version = _python_of(line)
+        if smi := _SMI.search(line):
+            self.driver = Driver(version=smi.group(1), cuda=smi.group(2), source="log")
+        if found := _FOUND.search(line):
+            self.gpus.append(Gpu(name=found.group(1).strip(), compute_capability=found.group(2)))
+        if self.tf_version is None and (tfv := _TF_VERSION.search(line)):
+            self.tf_version = tfv.group(1)
+        if "microsoft-standard-WSL" in line or "/usr/lib/wsl/lib" in line:
+            self.wsl = True
+            self.os_name = "linux"
+        if self.os_name is None:
+            self.os_name = _os_of(line)
+
+
+def snapshot_from_text(text: str, rules: Ruleset) -> Snapshot:
+    """A partial ``Snapshot`` from pasted TensorFlow, pip, conda or nvidia-smi output.
+
+    The lines become ``log``; ``pip list``/``pip freeze``/``conda list`` rows become
+    ``packages``; a few facts are read from well-known lines (nvidia-smi's header and GPU rows,
+    TensorFlow's "Found device" block, ``export CUDA_VISIBLE_DEVICES=...`` and
+    cuda_diagnostics' report of it, Python versions in paths and wheel tags).
     Everything not seen stays unknown.
     """
     del rules  # the signatures are applied by the diagnosis itself
     bounded = bound_log(text)
     lines = bounded.lines
-    packages = _packages(line[:MATCH_WINDOW] for line in lines)
-    env: dict[str, str] = {}
-    py_version: str | None = None
-    driver: Driver | None = None
-    gpus: list[Gpu] = []
-    os_name: str | None = None
-    wsl: bool | None = None
-    tf_version: str | None = packages.get("tensorflow")
-    for raw in lines:
-        line = raw[:MATCH_WINDOW]
-        if env_match := _ENV.match(line):
-            env[env_match.group(1)] = env_match.group(2)
-        if py_version is None:
-            if site := _PY_SITE.search(line):
-                py_version = site.group(1)
-            elif py := _PY.search(line):
-                py_version = f"{py.group(1)}.{py.group(2)}" + (
-                    f".{py.group(3)}" if py.group(3) else ""
-                )
-        if smi := _SMI.search(line):
-            driver = Driver(version=smi.group(1), cuda=smi.group(2), source="log")
-        if found := _FOUND.search(line):
-            gpus.append(Gpu(name=found.group(1).strip(), compute_capability=found.group(2)))
-        if tf_version is None and (tfv := _TF_VERSION.search(line)):
-            tf_version = tfv.group(1)
-        if "microsoft-standard-WSL" in line or "/usr/lib/wsl/lib" in line:
-            wsl = True
-            os_name = "linux"
-        if os_name is None:
-            if "win_amd64" in line or re.search(r"\b[A-Z]:\\", line):
-                os_name = "windows"
-            elif "macosx_" in line:
-                os_name = "macos"
-            elif re.search(r"(^|\s)/(usr|home|opt)/", line) or ".so." in line:
-                os_name = "linux"
+    windowed = tuple(line[:MATCH_WINDOW] for line in lines)
+    kept = "\n".join(lines)
+    packages = _packages(windowed)
+    listed = parse_package_list(kept)  # adds conda list and pip show rows
+    for name, version in (listed.packages if listed else {}).items():
+        packages.setdefault(name, version)
+    seen = _Seen(tf_version=packages.get("tensorflow"))
+    for line in windowed:
+        seen.line(line)
+    smi = parse_nvidia_smi(kept)
+    if seen.driver is None and smi is not None and smi.driver:
+        seen.driver = Driver(version=smi.driver, cuda=smi.cuda, source="log")
+    if not seen.gpus and smi is not None:
+        seen.gpus = [Gpu(name=name) for name in smi.gpus]
     return Snapshot(
-        platform=Platform(os=os_name, wsl=wsl),
-        python=PythonInfo(version=py_version),
+        platform=Platform(os=seen.os_name, wsl=seen.wsl),
+        python=PythonInfo(version=seen.py_version),
         packages=frozen_map(packages) if packages else None,
-        env=frozen_map(env),
-        driver=driver if driver is not None else UNKNOWN,
-        gpus=tuple(gpus) if gpus else None,
-        tensorflow=TensorFlowInfo(version=tf_version) if tf_version else UNKNOWN,
+        env=frozen_map(seen.env),
+        driver=seen.driver if seen.driver is not None else UNKNOWN,
+        gpus=tuple(seen.gpus) if seen.gpus else None,
+        tensorflow=TensorFlowInfo(version=seen.tf_version) if seen.tf_version else UNKNOWN,
         log=lines,
         extra=frozen_map(
             {

@@ -107,6 +107,10 @@ def _seen_xla(snap: Snapshot) -> str | None:
     return None
 
 
+def _seen_log(snap: Snapshot) -> str | None:
+    return f"{len(snap.log)} line(s), every error recognised" if snap.log else None
+
+
 @dataclass(frozen=True, slots=True)
 class CheckSpec:
     """One line of the report: a section, its label, and what the snapshot says when none of
@@ -139,6 +143,7 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec(Section.XLA, "XLA tools", _seen_xla),
     # where the user runs TensorFlow (tffix.causes.entrypoints)
     CheckSpec(Section.ENTRY_POINTS, "Where TensorFlow runs", entrypoints.seen),
+    CheckSpec(Section.LOG, "TensorFlow log", _seen_log),
 )
 """Every line of the report, in order (one per ``Section``)."""
 _PLAIN = Style()

@@ -2,6 +2,7 @@
 
 Every ``*.toml`` file in the rules folder is read; each top-level table this module knows
 (``causes``, ``release``, ``line``, ``minimum``, ``toolkit``, ``signature``, ``noise``, ``gpu``,
+``message``, ``message_source``, ``tf_era``,
 ``known_bad``, ``platform``, ``framework``) is validated key by key, and a mistake is a
 ``RuleError`` naming the file and the key. Tables it does not know belong to other modules
 (``era`` in ``sonames.toml``, the code-scan patterns) and are left alone. ``[causes.<id>]`` may
@@ -26,7 +27,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from tffix.eras import Era, parse_eras
 from tffix.errors import RuleError
+from tffix.messages import Message, MessageSource, check_messages, parse_messages, parse_sources
 from tffix.model import FixSide, Severity, frozen_map
 from tffix.resources import rules_dir
 
@@ -135,6 +138,10 @@ class GpuName:
 
     match: re.Pattern[str]
     compute_capability: str
+    """"" for a GPU that is not NVIDIA's (it has none)."""
+    vendor: str = "nvidia"
+    family: str = ""
+    """The architecture (``Blackwell``, ``Ampere``; ``Radeon`` for AMD)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +201,11 @@ class Ruleset:
     frameworks: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=frozen_map)
     """framework -> version -> distribution -> specifier."""
     fixes: FixData = field(default_factory=FixData)
+    messages: tuple[Message, ...] = ()
+    """The message catalogue (``rules/messages.toml``), in file order."""
+    message_sources: Mapping[str, MessageSource] = field(default_factory=frozen_map)
+    eras: tuple[Era, ...] = ()
+    """TensorFlow's eras (``[[tf_era]]``), oldest first."""
 
     def release(self, version: str | None) -> Release | None:
         """The matrix entry of *version*, if it is in the matrix."""
@@ -411,10 +423,12 @@ def _noise(r: _Reader, obj: Mapping[str, Any], key: str) -> Noise:
 
 
 def _gpu(r: _Reader, obj: Mapping[str, Any], key: str) -> GpuName:
-    r.keys(obj, key, {"match", "compute_capability"}, set())
+    r.keys(obj, key, {"match", "compute_capability"}, {"vendor", "family"})
     return GpuName(
         match=r.regex(obj, "match", key, re.IGNORECASE),
         compute_capability=r.string(obj, "compute_capability", key),
+        vendor=r.string(obj, "vendor", key, "nvidia"),
+        family=r.string(obj, "family", key, ""),
     )
 
 
@@ -527,6 +541,9 @@ class _Collector:
         self.policy = Policy()
         self.frameworks: dict[str, dict[str, dict[str, str]]] = {}
         self.fixes = FixData()
+        self.messages: list[Message] = []
+        self.message_sources: dict[str, MessageSource] = {}
+        self.eras: list[Era] = []
 
     def add(self, file: str, data: Mapping[str, Any]) -> None:
         r = _Reader(file)
@@ -543,6 +560,9 @@ class _Collector:
             "platform": lambda v: setattr(self, "policy", _policy(r, r.table(v, "platform"))),
             "framework": lambda v: self.frameworks.update(_frameworks(r, r.table(v, "framework"))),
             "fixes": lambda v: setattr(self, "fixes", _fixes(r, r.table(v, "fixes"))),
+            "message": lambda v: self.messages.extend(parse_messages(r.file, v)),
+            "message_source": lambda v: self.message_sources.update(parse_sources(r.file, v)),
+            "tf_era": lambda v: self.eras.extend(parse_eras(r.file, v)),
         }
         for name, value in data.items():
             handler = handlers.get(name)
@@ -583,6 +603,7 @@ class _Collector:
         for bad in self.known_bad:
             if bad.cause not in known:
                 raise RuleError(f"rules: known_bad {bad.id!r}: unknown cause {bad.cause!r}")
+        check_messages(self.messages, self.message_sources, known)
 
     def build(self) -> Ruleset:
         self.check()
@@ -599,6 +620,9 @@ class _Collector:
             policy=self.policy,
             frameworks=frozen_map({k: frozen_map(v) for k, v in self.frameworks.items()}),
             fixes=self.fixes,
+            messages=tuple(self.messages),
+            message_sources=frozen_map(self.message_sources),
+            eras=tuple(self.eras),
         )
 
 

@@ -22,6 +22,7 @@ from tffix.causes import (
     entrypoints,
     healthy,
     libraries,
+    log,
     platform,
     xla,
 )
@@ -60,6 +61,7 @@ FAMILIES: tuple[Family, ...] = (
     cudnn.FAMILY,
     xla.FAMILY,
     entrypoints.FAMILY,
+    log.FAMILY,
     code.FAMILY,
     healthy.FAMILY,
 )

@@ -32,6 +32,7 @@ class Section(str, enum.Enum):
     CUDNN = "cudnn"
     XLA = "xla"
     ENTRY_POINTS = "entry-points"
+    LOG = "log"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,191 @@
+"""An error line nothing explains becomes an ``unrecognized-error`` finding that quotes it.
+
+Also the per-era check of ``tffix explain``: a log pasted in the format of each source tree of
+the catalogue (its noise lines and one catalogued message) names that message's cause.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.diagnosis.test_messages import RULES, printed_forms
+from tffix.cli import main
+from tffix.diagnosis import diagnose, exit_code
+from tffix.errors import ExitCode
+from tffix.logparse import is_error_line, scan_log, snapshot_from_text, unrecognized_errors
+from tffix.messages import NOISE
+from tffix.model import Severity
+
+UNKNOWN_ERRORS = [
+    # glog (TensorFlow's own prefix), absl and plain glog forms of an unknown E/F line
+    "2021-03-01 10:00:00.123456: E tensorflow/core/kernels/frob.cc:12] Frobnicator jammed",
+    "E0000 00:00:1745040030.652070    1012 frob.cc:12] Frobnicator jammed",
+    "F1201 12:00:00.123456 4242 frob.cc:12] Check failed: frob != nullptr",
+    # a known statement with an error tffix has no rule for
+    "2021-03-01 10:00:00.123456: E tensorflow/stream_executor/cuda/cuda_driver.cc:318] failed "
+    "call to cuInit: CUDA_ERROR_OPERATING_SYSTEM: OS call failed or operation not supported",
+    "ERROR: Exception: pip's temporary directory vanished",
+    "RuntimeError: the frobnicator is not available",
+    "tensorflow.python.framework.errors_impl.UnknownError: frobnication failed [Op:Frob]",
+    "2021-03-01 10:00:00.123456: W tensorflow/stream_executor/cuda/cuda_driver.cc:900] failed "
+    "call to cuCtxCreate: CUDA_ERROR_OUT_OF_MEMORY: out of memory",
+    "Segmentation fault (core dumped)",
+]
+NOT_ERRORS = [
+    "I tensorflow/core/common_runtime/gpu/gpu_device.cc:1418] Created TensorFlow device",
+    "W tensorflow/core/frob.cc:3] a warning",
+    "this is prose that mentions errors and exceptions in passing",
+    "    raise RuntimeError('x')",
+    "Package    Version",
+]
+
+
+@pytest.mark.parametrize("line", UNKNOWN_ERRORS)
+def test_an_unknown_error_line_is_reported_and_quoted(line: str):
+    assert is_error_line(line)
+    snap = snapshot_from_text(f"tensorflow==2.15.0\n{line}", RULES)
+    diag = diagnose(snap, RULES)
+    found = [f for f in diag.findings if f.id == "unrecognized-error"]
+    assert len(found) == 1
+    assert found[0].evidence == ("log[1]",)
+    assert " ".join(line.split())[:120] in found[0].title
+    assert found[0].severity == Severity.ERROR
+    assert exit_code(diag) != ExitCode.OK
+
+
+@pytest.mark.parametrize("line", NOT_ERRORS)
+def test_lines_that_are_not_errors_are_left_alone(line: str):
+    assert not is_error_line(line)
+    assert unrecognized_errors([line], scan_log([line], RULES)) == ()
+
+
+def test_known_noise_at_error_level_is_not_reported():
+    lines = [
+        "E0000 00:00:1745040030.652070    1012 cuda_dnn.cc:8579] Unable to register cuDNN "
+        "factory: Attempting to register factory for plugin cuDNN when one has already been "
+        "registered",
+        "E0000 00:00:1745040030.652070    1012 cuda_blas.cc:1407] Unable to register cuBLAS "
+        "factory: Attempting to register factory for plugin cuBLAS",
+    ]
+    assert unrecognized_errors(lines, scan_log(lines, RULES)) == ()
+
+
+def test_a_recognised_error_is_not_reported_twice():
+    line = (
+        "2021-03-01 10:00:00.123456: E tensorflow/stream_executor/cuda/cuda_driver.cc:318] "
+        "failed call to cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected"
+    )
+    diag = diagnose(snapshot_from_text(line, RULES), RULES)
+    assert "unrecognized-error" not in [f.id for f in diag.findings]
+
+
+def test_several_unknown_lines_make_one_finding_that_points_at_each():
+    lines = [UNKNOWN_ERRORS[0], "I ok.cc:1] fine", UNKNOWN_ERRORS[5], UNKNOWN_ERRORS[6]]
+    diag = diagnose(snapshot_from_text("\n".join(lines), RULES), RULES)
+    found = [f for f in diag.findings if f.id == "unrecognized-error"]
+    assert len(found) == 1
+    assert found[0].evidence == ("log[0]", "log[2]", "log[3]")
+    assert "(and 2 more error lines)" in found[0].title
+
+
+def test_a_traceback_cut_short_is_reported_by_its_header():
+    lines = ["Traceback (most recent call last):", '  File "train.py", line 3, in <module>']
+    assert unrecognized_errors(lines, scan_log(lines, RULES)) == (0,)
+    complete = [*lines, "    import frob", "ModuleNotFoundError: No module named 'frob'"]
+    assert unrecognized_errors(complete, scan_log(complete, RULES)) == (3,)
+
+
+def test_an_unknown_error_ranks_after_the_causes_tffix_can_name():
+    text = "\n".join(
+        [
+            "2021-03-01 10:00:00.123456: E tensorflow/stream_executor/cuda/cuda_driver.cc:318]"
+            " failed call to cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected",
+            UNKNOWN_ERRORS[0],
+        ]
+    )
+    diag = diagnose(snapshot_from_text(text, RULES), RULES)
+    ids = [f.id for f in diag.findings]
+    assert ids[-1] == "unrecognized-error" and len(ids) >= 2
+
+
+def test_explain_quotes_the_unknown_line(capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    log = tmp_path / "tf.log"
+    log.write_text(UNKNOWN_ERRORS[1] + "\n", encoding="utf-8")
+    code = main(["explain", str(log)])
+    out = capsys.readouterr().out
+    assert code == ExitCode.OUTSIDE
+    assert "unrecognized-error" in out and "Frobnicator jammed" in out
+    assert "No problem found" not in out
+
+
+# --------------------------------------------------------------------------- per-era explain
+
+
+def _era_cases() -> list[tuple[str, str, str, str]]:
+    """(tree, message id, cause, pasted log): that tree's noise lines around one message."""
+    cases = []
+    for tree in RULES.message_sources:
+        noise = [
+            line
+            for msg in RULES.messages
+            if msg.cause == NOISE
+            for t, line in printed_forms(msg)
+            if t == tree
+        ][:12]
+        for msg in RULES.messages:
+            if msg.cause in {NOISE, ""}:
+                continue
+            lines = [line for t, line in printed_forms(msg) if t == tree]
+            if not lines:
+                continue
+            around = noise
+            if ".dll" in lines[0]:  # a Windows log: no Linux-only noise around it
+                around = [n for n in noise if ".so" not in n and "/sys/" not in n]
+            cases.append((tree, msg.id, msg.cause, "\n".join([*around[:6], lines[0], *around[6:]])))
+    return cases
+
+
+ERA_CASES = _era_cases()
+
+
+def test_every_tree_has_era_cases():
+    assert {tree for tree, *_ in ERA_CASES} == set(RULES.message_sources)
+
+
+@pytest.mark.parametrize(
+    ("tree", "message", "cause", "text"), ERA_CASES, ids=[f"{c[0]}:{c[1]}" for c in ERA_CASES]
+)
+def test_explain_names_the_cause_in_each_era(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    tree: str,
+    message: str,
+    cause: str,
+    text: str,
+):
+    release = RULES.message_sources[tree].release
+    header = "" if "dev" in release else f"tensorflow=={release}\n"
+    log = tmp_path / "pasted.log"
+    log.write_text(header + text + "\n", encoding="utf-8")
+    code = main(["explain", str(log)])
+    out = capsys.readouterr().out
+    assert f"[{cause}]" in out, out
+    assert "unrecognized-error" not in out, out
+    assert code != ExitCode.OK or cause == "gpu-arch-unsupported", out
+
+
+def test_an_unknown_error_while_the_gpu_is_listed_is_a_warning():
+    text = "\n".join(
+        [
+            "2021-03-01 10:00:00.123456: I tensorflow/core/common_runtime/gpu/gpu_device.cc:1700]"
+            " Adding visible gpu devices: 0",
+            UNKNOWN_ERRORS[0],
+        ]
+    )
+    diag = diagnose(snapshot_from_text(text, RULES), RULES)
+    found = [f for f in diag.findings if f.id == "unrecognized-error"]
+    assert diag.gpu_visible is True
+    assert len(found) == 1 and found[0].severity == Severity.WARNING
+    assert exit_code(diag) == ExitCode.OK

@@ -1,0 +1,69 @@
+"""``unrecognized-error``: an error line in the log that nothing explains is quoted, never dropped.
+
+Pure: the log lines, what ``tffix.logparse.scan_log`` made of them and the rules in; at most one
+``Finding`` out, whose evidence points at every such line. It exists so that "no problem found"
+can only mean that there was nothing to find.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tffix.causes.base import Cause, Detection, Family, Section
+from tffix.facts import Facts
+from tffix.logparse import LogFacts, unrecognized_errors
+from tffix.model import Finding, Severity
+from tffix.ruleset import Ruleset
+
+CAUSE = "unrecognized-error"
+QUOTE_CHARS = 200
+"""How much of the first line the title quotes (the evidence points at the whole line)."""
+
+
+def _quote(line: str) -> str:
+    text = " ".join(line.split())
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+
+
+def unrecognized_finding(
+    lines: Sequence[str], log: LogFacts, rules: Ruleset, gpu_visible: bool | None = None
+) -> tuple[Finding, ...]:
+    """The ``unrecognized-error`` finding for *lines*, or nothing when every error is known.
+
+    An error while TensorFlow does list the GPU (*gpu_visible*) is a warning: it is not what
+    keeps the GPU from being used.
+    """
+    found = unrecognized_errors(lines, log)
+    if not found:
+        return ()
+    meta = rules.cause(CAUSE)
+    more = len(found) - 1
+    title = f"an error tffix does not recognise: {_quote(lines[found[0]])!r}" + (
+        f" (and {more} more error line{'s' if more != 1 else ''})" if more else ""
+    )
+    detail = (
+        "These lines are errors by their form (glog level E/F, ERROR, an exception, a failed "
+        "CUDA call or dlopen) but match no message catalogued from TensorFlow's and XLA's "
+        "source and no signature, so tffix cannot name their cause. Read them: they may be "
+        "the reason TensorFlow does not use the GPU.\n"
+        + "\n".join(f"  log[{i}]: {_quote(lines[i])}" for i in found[:10])
+    )
+    return (
+        Finding(
+            id=CAUSE,
+            severity=Severity.WARNING if gpu_visible else meta.severity,
+            fix=meta.fix,
+            title=title,
+            evidence=tuple(f"log[{i}]" for i in found),
+            detail=detail,
+        ),
+    )
+
+
+def detect(facts: Facts) -> list[Detection]:
+    """The ``unrecognized-error`` detection of *facts*' log, if any line is unexplained."""
+    found = unrecognized_finding(facts.snap.log, facts.log, facts.rules, facts.gpu_visible)
+    return [Detection(f) for f in found]
+
+
+FAMILY = Family("log", (detect,), (Cause(CAUSE, Section.LOG, None),))
