@@ -264,6 +264,7 @@ def render_text(
             diag.gpu_visible
         ]
         out.append(f"  {style.mark(gpu[0])} TensorFlow lists a GPU: {gpu[1]}")
+        out.extend(entrypoints.usable_lines(diag.entry_points, style.mark))  # entry points
     else:
         labels = {c: spec.label for spec in CHECKS for c in spec.causes}
         for f in diag.findings:

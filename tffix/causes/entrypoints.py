@@ -31,7 +31,7 @@ the kernelspec ``env``); glibc ``dlopen`` returns an already loaded object of th
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
@@ -214,8 +214,9 @@ def _title(f: Facts, ep: EntryPointState, var: str | None, act: EntryPointState 
         return f"{label} does not get the GPU ({ep.error or 'no GPU listed'})"
     value = ep.values.get(var)
     origin: Origin | None = None
-    if ep.kind == "kernel" and var in ep.adds and ep.source:
-        origin = Origin(ep.source, None, "", "kernelspec")
+    from_spec = ep.kind == "kernel" and var in ep.adds
+    if from_spec:
+        origin = None
     elif value is not None:
         culprit = value
         if var in LOADER and act is not None:
@@ -226,6 +227,8 @@ def _title(f: Facts, ep: EntryPointState, var: str | None, act: EntryPointState 
     if value is None and act is not None and act.values.get(var) is not None:
         said = f"the activated shell's {var} does not reach it"
     came = f", from {where(origin)}" if origin is not None and value is not None else ""
+    if from_spec and value is not None:
+        came = ", from its kernelspec's env"
     return f"{label} does not get the GPU: {said}{came}"
 
 
@@ -335,7 +338,7 @@ def kernelspec_step(
         entry=value if op in ("remove", "prepend") else None,
         op=op,
         path=path,
-        commands=(f'# edit {path}: {verb.lower()} "env"',),
+        commands=(f'# in {path}: {verb[0].lower()}{verb[1:]} "env"',),
     )
 
 
@@ -471,16 +474,32 @@ def fix_startup_line(f: Facts, detected: Detection) -> list[Alternative]:
     return [(startup_step(line.origin, detected.id),)]
 
 
+def _short(p: EntryPointState) -> str:
+    return {"activated": "activated shell", "plain": "plain run"}.get(
+        p.kind, f"{p.kind} {p.name!r}"
+    )
+
+
 def seen(snap: Snapshot) -> str | None:
-    """The report line when no entry-point cause fired: each entry point, usable or not."""
+    """The report line when no entry-point cause fired: where the check passed."""
     points = snap.entry_points
     if not points:
         return None
+    ok = [_short(p) for p in points if p.usable]
+    if len(ok) == len(points):
+        return f"usable at every entry point ({', '.join(ok)})"
     words = {True: "usable", False: "not usable", None: "not checked"}
-    return "; ".join(
-        f"{p.kind} {p.name if p.kind == 'kernel' else ''}".strip() + f": {words[p.usable]}"
-        for p in points
-    )
+    return "; ".join(f"{_short(p)}: {words[p.usable]}" for p in points)
+
+
+def usable_lines(points: Sequence[EntryPointState] | None, mark: Callable[[str], str]) -> list[str]:
+    """The report line listing each entry point as usable or not, when one is not (none when
+    every one is, or none was checked); *mark* renders the state mark."""
+    if not points or all(p.usable for p in points):
+        return []
+    words = {True: "usable", False: "NOT usable", None: "not checked"}
+    text = "; ".join(f"{_short(p)}: {words[p.usable]}" for p in points)
+    return [f"  {mark('error')} GPU usable where TensorFlow runs: {text}"]
 
 
 FAMILY = Family(
