@@ -498,6 +498,8 @@ def step_to_dict(number: int, step: PlanStep) -> dict[str, Any]:
     out["summary"] = step.summary
     out["resolves"] = list(step.resolves)
     out["safety"] = str(step.safety)
+    if step.needs:
+        out["needs"] = list(step.needs)
     return out
 
 

@@ -80,7 +80,7 @@ def bound_log(text: str) -> BoundedLog:
         return BoundedLog(tuple(lines), 0, len(lines))
     half_lines, half_chars = MAX_LINES // 2, MAX_CHARS // 2
 
-    def take(seq: Sequence[str]) -> int:
+    def take(seq: Iterable[str]) -> int:
         count = chars = 0
         for line in seq:
             chars += cost(line)

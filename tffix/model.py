@@ -344,6 +344,9 @@ class PlanStep:
     """That line as the step leaves it."""
     preload: tuple[str, ...] = ()
     """Libraries an import-hook step preloads by full path."""
+    needs: tuple[int, ...] = ()
+    """Numbers (1-based, in the same plan) of the steps this one needs: applied with it, or
+    first; without them it is not applied (``tffix.stepdeps`` derives them)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from packaging.requirements import Requirement
 
+from tffix import stepdeps
 from tffix.causes import CAUSES, Alternative
 from tffix.facts import Facts
 from tffix.graph import Graph
@@ -199,4 +200,4 @@ def make_plan(graph: Graph) -> tuple[PlanStep, ...]:
         best = min(alternatives, key=lambda a: alternative_rank(a, finding))
         chosen.extend(best)
     ordered = sorted(_merge(chosen, facts), key=lambda s: step_rank(s, order))
-    return tuple(ordered)
+    return stepdeps.with_needs(ordered)

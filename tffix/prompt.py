@@ -1,19 +1,21 @@
 """The confirmation seam, asked with questionary (the only module that imports it).
 
-``QuestionaryConfirm`` implements ``tffix.repair.Confirm``: apply all, go step by step,
+``QuestionaryConfirm`` implements ``tffix.transaction.Confirm``: apply all, go step by step,
 choose steps, or quit. ``ask_interrupted`` asks what to do about an interrupted run. Nothing
 here decides anything: it only turns the user's keys into a ``Selection``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import questionary
 
+from tffix import stepdeps
 from tffix.model import Diagnosis, PlanStep
-from tffix.repair import Mode, Selection
 from tffix.term import clean
+from tffix.transaction import Mode, Selection
 
 _ALL, _STEPWISE, _CHOOSE, _QUIT = "Apply all", "Go step by step", "Choose steps", "Quit"
 
@@ -36,20 +38,35 @@ class QuestionaryConfirm:
         if answer == _STEPWISE:
             return Selection(Mode.STEPWISE, offered)
         chosen = questionary.checkbox(
-            "Which steps?",
+            "Which steps? (a step comes with the steps it needs)",
             choices=[
                 questionary.Choice(
-                    f"{n}. {clean(diagnosis.plan[n - 1].summary)}", value=n, checked=True
+                    f"{n}. {clean(diagnosis.plan[n - 1].summary)}{_needs_text(diagnosis, n)}",
+                    value=n,
+                    checked=True,
                 )
                 for n in offered
             ],
         ).ask()
         return Selection(Mode.CHOSEN, tuple(chosen or ()))
 
-    def step(self, number: int, step: PlanStep) -> bool:
-        """Ask about one step."""
-        question = f"Step {number}: {clean(step.summary)}?"
-        return bool(questionary.confirm(question, default=True).ask())
+    def step(
+        self, number: int, step: PlanStep, together: Sequence[tuple[int, PlanStep]] = ()
+    ) -> bool:
+        """Ask about one step; steps it cannot go without are named and come with it."""
+        text = f"Step {number}: {clean(step.summary)}?"
+        if together:
+            others = "; ".join(f"step {n}: {clean(s.summary)}" for n, s in together)
+            text = (
+                f"Step {number}: {clean(step.summary)}, together with {others} "
+                "(they need each other: yes applies them all, no skips them all)?"
+            )
+        return bool(questionary.confirm(text, default=True).ask())
+
+
+def _needs_text(diagnosis: Diagnosis, number: int) -> str:
+    needs = stepdeps.needs_of(diagnosis.plan).get(number, ())
+    return f" (needs {', '.join(map(str, needs))})" if needs else ""
 
 
 def ask_interrupted(description: str) -> str:

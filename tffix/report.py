@@ -290,6 +290,7 @@ def render_text(
                 step.safety
             ]
             who = " (run it yourself)" if step.safety == Safety.MANUAL else ""
+            who += f" (needs {', '.join(map(str, step.needs))})" if step.needs else ""
             out.append(f"  {number}. [{tag}] {step.summary}{who}  → {', '.join(step.resolves)}")
             shell = sq.for_shell(snap.platform.shell if snap else None)
             out.extend(f"       {command}" for command in step_commands(step, python, shell))

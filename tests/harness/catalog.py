@@ -2,7 +2,8 @@
 
 Data only. Versions, ``[and-cuda]`` pins, Requires-Python, ``build_info`` and the RUNPATH of
 ``libtensorflow_framework.so.2`` are copied from the measured reference
-(``shared/reference/matrix.json``, 2026-11-26); copied here so that a fresh clone builds the
+(``shared/reference/matrix.json``, 2026-11-26; the 2.21.0 RUNPATH from the real wheel,
+``fixtures/sim/measured/``); copied here so that a fresh clone builds the
 harness without it. Dependencies other than NumPy and the CUDA wheels (keras, protobuf,
 tensorboard, …) are left out of the fake metadata: they never decide whether TensorFlow sees a GPU,
 and leaving them out keeps the index small and installs fast.
@@ -11,6 +12,7 @@ and leaving them out keeps the index small and installs fast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # --------------------------------------------------------------------------- CUDA wheels
@@ -181,9 +183,28 @@ RUNPATH_2162 = (
     "$ORIGIN/../nvidia/cusparse/lib:$ORIGIN/../../tensorrt:$ORIGIN/../tensorrt:"
     "$ORIGIN/../../nvidia/cuda_runtime/lib:$ORIGIN/../nvidia/cuda_runtime/lib"
 )
-# The measured 2.21 string is truncated after its first 1 kB and names no cusolver folder;
-# the real release still loads libcusolver.so.11 from the wheel, so it is listed here.
-RUNPATH_221 = (
+MEASURED = Path(__file__).resolve().parents[2] / "fixtures" / "sim" / "measured"
+"""Search paths read from real wheels (``readelf -d``), one raw ``DT_RUNPATH`` per file."""
+
+
+def measured_runpath(name: str) -> str:
+    """The distinct entries of a measured ``DT_RUNPATH``, in their first-seen order.
+
+    The real strings repeat each folder dozens of times (the 2.21.0 one is 20 kB, 668 entries,
+    18 distinct); the loader searches a folder once, so the distinct list is the same search.
+    """
+    raw = (MEASURED / name).read_text(encoding="ascii").strip()
+    return ":".join(dict.fromkeys(raw.split(":")))
+
+
+# tensorflow-2.21.0-cp312-cp312-manylinux_2_27_x86_64.whl (sha256 b3b95643c4e70eb925839938fb35
+# cbe142f317ec84af6844ee61513713bb13c0), `readelf -d tensorflow/libtensorflow_framework.so.2`,
+# measured 2026-12-01: nccl, cupti, cublas, cudnn, cufft, cusparse, tensorrt, cuda_runtime,
+# nvshmem — and no nvidia/cusolver/lib: real 2.21.0 [and-cuda] logs "Could not load dynamic
+# library 'libcusolver.so.11'" unless something else puts that folder on the search path.
+RUNPATH_221 = measured_runpath("tensorflow-2.21.0-libtensorflow_framework.so.2.runpath")
+# tf-nightly's string is not measured; it keeps the 2.21 layout as first assumed (cusolver too).
+RUNPATH_NIGHTLY = (
     "$ORIGIN/../../nvidia/nccl/lib:$ORIGIN/../nvidia/nccl/lib:$ORIGIN/../../nvidia/cuda_cupti/lib:"
     "$ORIGIN/../nvidia/cuda_cupti/lib:$ORIGIN/../../nvidia/cublas/lib:$ORIGIN/../nvidia/cublas/lib:"
     "$ORIGIN/../../nvidia/cudnn/lib:$ORIGIN/../nvidia/cudnn/lib:$ORIGIN/../../nvidia/cufft/lib:"
@@ -404,7 +425,7 @@ RELEASES: tuple[Release, ...] = (
             "cuda12-local": {},
             "gcs-filesystem": {},
         },
-        runpath=RUNPATH_221,
+        runpath=RUNPATH_NIGHTLY,
         cudnn_built=(9, 10, 2),
         arch_list=_CC_218,
     ),

@@ -434,9 +434,12 @@ def write_activate_block(venv: Path, edits: Sequence[EnvEdit]) -> None:
         fh.write("\n" + "\n".join(lines) + "\n")
 
 
-def make_env(name: str, folder: Path, index: Path) -> SimEnv:
-    """Build scenario *name* in *folder*: machine, system libraries, venv, packages, env."""
-    spec = load_scenario(name)
+def make_env(
+    name: str, folder: Path, index: Path, spec: Mapping[str, Any] | None = None
+) -> SimEnv:
+    """Build scenario *name* (or the scenario *spec*) in *folder*: machine, system libraries,
+    venv, packages, env."""
+    spec = dict(spec) if spec is not None else load_scenario(name)
     root = folder
     (root / "home").mkdir(parents=True, exist_ok=True)
     machine = spec.get("machine", {})
@@ -483,7 +486,7 @@ def make_env(name: str, folder: Path, index: Path) -> SimEnv:
     sim = SimEnv(name, spec, root, venv, python, machine_dir, env, index)
     log: list[str] = []
     packages = spec.get("packages", {})
-    for step in ("install", "then"):
+    for step in ("install", "then", "last", "final"):
         reqs = [_expand(r, values) for r in packages.get(step, [])]
         if reqs:
             proc = sim.pip("install", *reqs)

@@ -261,3 +261,216 @@ def test_unknown_tensorflow_version_is_a_reason_not_an_error(tmp_path: Path) -> 
     )
     assert report.libraries == {}
     assert report.unknown is not None and "version is unknown" in report.unknown
+
+
+# --------------------------------------------------------------------------- ld.so(8) rules
+
+_TRUTH = r"""
+import ctypes, sys
+fw = ctypes.CDLL(sys.argv[1])
+fw.tf_dlopen.restype = ctypes.c_void_p
+handle = fw.tf_dlopen(sys.argv[2].encode())
+if not handle:
+    print("NONE")
+    raise SystemExit
+with open("/proc/self/maps") as fh:
+    paths = {l.split(None, 5)[5].strip() for l in fh if len(l.split(None, 5)) == 6}
+print(next(p for p in sorted(paths) if p.endswith("/" + sys.argv[2])))
+"""
+
+
+def _truth(tf_dir: Path, soname: str, env: dict[str, str], cwd: Path) -> str | None:
+    """What the real loader maps when the framework library dlopens *soname*."""
+    import subprocess
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            _TRUTH,
+            str(tf_dir / "libtensorflow_framework.so.2"),
+            soname,
+        ],
+        env={"PATH": "/usr/bin:/bin", **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = done.stdout.strip()
+    return None if line == "NONE" else line
+
+
+def _cudnn(build_lib: BuildLib, folder: Path, version: int) -> Path:
+    return build_lib(
+        "libcudnn.c", folder / "libcudnn.so.9", soname="libcudnn.so.9", defines={"VERSION": version}
+    )
+
+
+def _predicted(tf_dir: Path, env: dict[str, str], cwd: Path) -> Library:
+    report = loader.probe_libraries(
+        python=Path(sys.executable),
+        machine=platform.machine(),
+        env={"PATH": "/usr/bin:/bin", **env},
+        tf_dir=tf_dir,
+        tf_version="2.18.1",
+        cwd=str(cwd),
+    )
+    return report.libraries["libcudnn.so.9"]
+
+
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="the ELF loader is Linux's")
+
+
+@pytest.mark.parametrize("value", [":{other}", "{other}:", "{other}::/nowhere", "::"])
+def test_empty_ld_library_path_entries_are_the_current_folder_pure(value: str) -> None:
+    entries = loader.split_ld_library_path(value.format(other="/x"), cwd="/work")
+    assert "/work" in entries
+    assert loader.split_ld_library_path("", cwd="/work") == ()
+    assert loader.split_ld_library_path("lib", cwd="/work") == ("/work/lib",)
+
+
+@linux_only
+@pytest.mark.parametrize("value", [":{other}", "{other}:", "{other}::/nowhere"])
+def test_an_empty_entry_finds_an_old_cudnn_in_the_current_folder(
+    value: str, build_lib: BuildLib, tmp_path: Path
+) -> None:
+    """``LD_LIBRARY_PATH=:/x``: glibc searches the current folder first; an old cuDNN there
+    wins over the wheel's, and the probe must say so (not report the wheel's 9.3.0)."""
+    site, tf_dir = _layout(build_lib, tmp_path)
+    work = tmp_path / "work"
+    _cudnn(build_lib, work, 90100)
+    env = {"LD_LIBRARY_PATH": value.format(other=tmp_path / "empty")}
+    truth = _truth(tf_dir, "libcudnn.so.9", env, work)
+    lib = _predicted(tf_dir, env, work)
+    assert truth == str(work / "libcudnn.so.9")
+    assert (lib.path, lib.via, lib.version) == (truth, "LD_LIBRARY_PATH", "9.1.0")
+    assert str(site / "nvidia/cudnn/lib/libcudnn.so.9") in lib.candidates
+
+
+def _rules() -> loader.LoaderRules:
+    rules, problem = loader.measure_rules(Path(sys.executable), {"PATH": "/usr/bin:/bin"})
+    if problem:
+        pytest.skip(problem)
+    return rules
+
+
+@linux_only
+def test_lib_token_in_ld_library_path(build_lib: BuildLib, tmp_path: Path) -> None:
+    rules = _rules()
+    assert rules.lib
+    _site, tf_dir = _layout(build_lib, tmp_path)
+    _cudnn(build_lib, tmp_path / "opt" / rules.lib, 90100)
+    for value in (f"{tmp_path}/opt/$LIB", f"{tmp_path}/opt/${{LIB}}"):
+        env = {"LD_LIBRARY_PATH": value}
+        truth = _truth(tf_dir, "libcudnn.so.9", env, tmp_path)
+        assert truth == str(tmp_path / "opt" / rules.lib / "libcudnn.so.9")
+        assert _predicted(tf_dir, env, tmp_path).path == truth
+
+
+@linux_only
+def test_platform_and_origin_tokens_in_runpath(build_lib: BuildLib, tmp_path: Path) -> None:
+    rules = _rules()
+    assert rules.platform
+    tf_dir = tmp_path / "site-packages" / "tensorflow"
+    build_lib(
+        "libtensorflow_framework.c",
+        tf_dir / "libtensorflow_framework.so.2",
+        soname="libtensorflow_framework.so.2",
+        runpath=["$ORIGIN/../plat/$PLATFORM"],
+    )
+    _cudnn(build_lib, tmp_path / "site-packages" / "plat" / rules.platform, 90300)
+    truth = _truth(tf_dir, "libcudnn.so.9", {}, tmp_path)
+    assert truth == str(tmp_path / "site-packages" / "plat" / rules.platform / "libcudnn.so.9")
+    lib = _predicted(tf_dir, {}, tmp_path)
+    assert (lib.path, lib.via) == (truth, "RUNPATH")
+
+
+@linux_only
+def test_hwcaps_subfolders_come_before_the_folder(build_lib: BuildLib, tmp_path: Path) -> None:
+    rules = _rules()
+    hwcaps = [s for s in rules.subdirs if s.startswith("glibc-hwcaps/")]
+    if not hwcaps:
+        pytest.skip("this loader searches no glibc-hwcaps subfolders")
+    _site, tf_dir = _layout(build_lib, tmp_path)
+    libs = tmp_path / "libs"
+    _cudnn(build_lib, libs, 90100)
+    _cudnn(build_lib, libs / hwcaps[-1], 90200)  # the least capable level this CPU supports
+    env = {"LD_LIBRARY_PATH": str(libs)}
+    truth = _truth(tf_dir, "libcudnn.so.9", env, tmp_path)
+    assert truth == str(libs / hwcaps[-1] / "libcudnn.so.9")
+    lib = _predicted(tf_dir, env, tmp_path)
+    assert (lib.path, lib.version) == (truth, "9.2.0")
+
+
+@linux_only
+def test_rpath_without_runpath_comes_before_ld_library_path(
+    build_lib: BuildLib, tmp_path: Path
+) -> None:
+    tf_dir = tmp_path / "site-packages" / "tensorflow"
+    build_lib(
+        "libtensorflow_framework.c",
+        tf_dir / "libtensorflow_framework.so.2",
+        soname="libtensorflow_framework.so.2",
+        rpath=["$ORIGIN/../old"],
+    )
+    _cudnn(build_lib, tmp_path / "site-packages" / "old", 90100)
+    _cudnn(build_lib, tmp_path / "llp", 90300)
+    env = {"LD_LIBRARY_PATH": str(tmp_path / "llp")}
+    truth = _truth(tf_dir, "libcudnn.so.9", env, tmp_path)
+    assert truth == str(tmp_path / "site-packages" / "old" / "libcudnn.so.9")
+    lib = _predicted(tf_dir, env, tmp_path)
+    assert (lib.path, lib.via) == (truth, "RPATH")
+
+
+@linux_only
+def test_an_empty_runpath_entry_is_the_current_folder(build_lib: BuildLib, tmp_path: Path) -> None:
+    tf_dir = tmp_path / "site-packages" / "tensorflow"
+    build_lib(
+        "libtensorflow_framework.c",
+        tf_dir / "libtensorflow_framework.so.2",
+        soname="libtensorflow_framework.so.2",
+        runpath=["$ORIGIN/../nothing", ""],
+    )
+    work = tmp_path / "work"
+    _cudnn(build_lib, work, 90100)
+    truth = _truth(tf_dir, "libcudnn.so.9", {}, work)
+    lib = _predicted(tf_dir, {}, work)
+    assert lib.path == truth
+
+
+@pytest.mark.parametrize(
+    ("entry", "expanded"),
+    [
+        ("$ORIGIN/../lib", "/o/../lib"),
+        ("${ORIGIN}/x", "/o/x"),
+        ("/opt/$LIB/$PLATFORM", "/opt/lib64/x86_64"),
+        ("/opt/${LIB}x", "/opt/lib64x"),
+        ("/opt/$LIBX", "/opt/$LIBX"),  # not a token: left as it is, like glibc
+        ("/plain", "/plain"),
+    ],
+)
+def test_token_expansion(entry: str, expanded: str) -> None:
+    rules = loader.LoaderRules(lib="lib64", platform="x86_64")
+    assert loader.expand_tokens(entry, "/o", rules) == expanded
+
+
+def test_an_entry_with_an_unknown_token_value_is_dropped() -> None:
+    assert loader.expand_tokens("/opt/$PLATFORM", "/o", loader.LoaderRules()) is None
+
+
+def test_parse_rules_from_ld_debug() -> None:
+    marker = "/@tffix-ld-marker@/lib/x86_64-linux-gnu/@@/x86_64"
+    line = (
+        f"     15205:\t search path={marker}/glibc-hwcaps/x86-64-v3:{marker}/glibc-hwcaps/x86-64-v2"
+        f":{marker}/tls:{marker}\t\t(LD_LIBRARY_PATH)"
+    )
+    rules = loader.parse_rules("     15205:\tfind library=libc.so.6 [0]; searching\n" + line)
+    assert rules == loader.LoaderRules(
+        lib="lib/x86_64-linux-gnu",
+        platform="x86_64",
+        subdirs=("glibc-hwcaps/x86-64-v3", "glibc-hwcaps/x86-64-v2", "tls", ""),
+    )
+    assert loader.parse_rules("nothing") is None

@@ -77,3 +77,16 @@ def test_pip_api_asks_the_given_interpreter() -> None:
     packages = list_with_pip_api(Path(sys.executable))
     assert "pytest" in packages
     assert "pip" in packages
+
+
+def test_a_pip_stash_left_by_a_killed_uninstall_is_not_installed(tmp_path: Path) -> None:
+    """``kill -9`` during ``pip uninstall`` leaves ``~ensorflow-2.18.1.dist-info`` (pip's
+    rename); importlib.metadata reads it as tensorflow 2.18.1, pip and ``import`` do not."""
+    site = tmp_path / "site-packages"
+    _dist(site, "tensorflow", "2.18.1", ["tensorflow/__init__.py"])
+    _dist(site, "numpy", "2.1.0", ["numpy/__init__.py"])
+    (site / "tensorflow-2.18.1.dist-info").rename(site / "~ensorflow-2.18.1.dist-info")
+    (site / "tensorflow").rename(site / "~ensorflow")
+    packages, owners, _ = read_metadata([str(site)])
+    assert packages == {"numpy": "2.1.0"}
+    assert owners == ()

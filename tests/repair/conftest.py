@@ -1,9 +1,10 @@
 """Real venvs and a tiny local wheel folder for the repair tests (no network, no harness).
 
 ``wheelhouse`` (session): ``demo 1.0``, ``demo 2.0`` (requires ``demodep==1.0``), ``demodep
-1.0``, and ``bigdemo 1.0`` (a few MB, so a kill can land while pip works). ``demo_venv``: a
-fresh virtualenv with ``demo==1.0`` installed and an environment that makes pip see only the
-wheel folder.
+1.0``, ``extra 1.0``, ``sharedpkg`` and ``sharedpkg-cpu`` 1.0 (both install ``shared/``, with
+different bytes), and ``bigdemo 1.0`` (a few MB, so a kill can land while pip works).
+``demo_venv``: a fresh virtualenv with ``demo==1.0`` installed and an environment that makes
+pip see only the wheel folder.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         requires=["demodep==1.0"],
     )
     write_wheel(folder, "demodep", "1.0", {"demodep/__init__.py": ""})
+    write_wheel(folder, "extra", "1.0", {"extra.py": "X = 1\n"})
+    # two distributions that share one package folder, as tensorflow and tensorflow-cpu do
+    for name, variant in (("sharedpkg", "gpu"), ("sharedpkg-cpu", "cpu")):
+        write_wheel(
+            folder,
+            name,
+            "1.0",
+            {
+                "shared/__init__.py": f"VARIANT = {variant!r}\n",
+                "shared/core.py": f"BUILD = {variant!r} * 1000\n",
+            },
+        )
     write_wheel(
         folder,
         "bigdemo",

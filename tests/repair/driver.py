@@ -1,9 +1,14 @@
 """A repair run on a real venv with a scripted diagnosis, for kill -9 and full-disk tests.
 
 ``python -m tests.repair.driver VENV PLAN_JSON [--pause-after-done SECONDS]`` runs
-``tffix.repair.repair`` with the real effects and journal; the diagnosis is scripted (each
+``tffix.transaction.repair`` with the real effects and journal; the diagnosis is scripted (each
 applied step resolves the findings it names), so no TensorFlow is needed. Exit code: the
 outcome's.
+
+With ``TFFIX_TEST_PIP_MARK=PATH`` every ``pip install`` (or ``uv pip install``) the run starts
+touches PATH when it has finished and then lingers for a minute before its step goes on, so a
+signal sent after PATH appears lands inside the pip step, with pip's changes on disk, however
+fast pip was.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from tffix import repair as core
+from tffix import _subprocess
+from tffix import transaction as core
 from tffix.effects.journal import Journal, RunRecorder, journal_path
 from tffix.effects.lock import hold
 from tffix.effects.pip import PackageManager
@@ -22,7 +28,21 @@ from tffix.effects.steps import Workspace
 from tffix.model import Diagnosis, Finding, FixSide, PlanStep, Safety, Severity, StepKind
 
 
+def _lingering_installs(mark: str) -> None:
+    real = _subprocess.run
+
+    def run(argv, **kw):  # type: ignore[no-untyped-def]
+        if "install" in argv and "-c" not in argv:
+            script = '"$@"; rc=$?; touch "$0"; sleep 60; exit $rc'
+            argv = ["sh", "-c", script, mark, *argv]
+        return real(argv, **kw)
+
+    _subprocess.run = run  # type: ignore[assignment]
+
+
 def main() -> int:
+    if os.environ.get("TFFIX_TEST_PIP_MARK"):
+        _lingering_installs(os.environ["TFFIX_TEST_PIP_MARK"])
     venv, plan_json = Path(sys.argv[1]), json.loads(sys.argv[2])
     pause = float(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--pause-after-done" else 0
     plan = tuple(

@@ -7,13 +7,18 @@ the fault report printed at the end of the run.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import http.server
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +28,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.repair.conftest import DemoVenv, make_demo_venv, record_fault
 from tffix import cli
-from tffix import repair as core
+from tffix import transaction as core
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
 from tffix.effects.lock import hold
 from tffix.effects.pip import PackageManager, uv_flags
@@ -417,17 +422,51 @@ def test_full_disk_during_pip_step(tmp_path: Path, wheelhouse: Path) -> None:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+@contextlib.contextmanager
+def _stalling_index(folder: Path, stall: str) -> Iterator[tuple[str, threading.Event]]:
+    """An HTTP find-links page for *folder* whose file *stall* is not served until the event
+    is set: a pip step that downloads it is still running, whatever the machine's speed."""
+    release = threading.Event()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, directory=str(folder), **kw)
+
+        def do_GET(self) -> None:
+            if stall in self.path:
+                release.wait(120)
+            super().do_GET()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", release
+    finally:
+        release.set()
+        server.shutdown()
+
+
 def test_ctrl_c_during_a_pip_step_stops_pip_and_rolls_back(
     tmp_path: Path, wheelhouse: Path
 ) -> None:
+    """pip finishes its install, then the step lingers (the driver's TFFIX_TEST_PIP_MARK):
+    the SIGINT lands inside the pip step, with bigdemo on disk, however fast pip was."""
     demo = make_demo_venv(tmp_path, wheelhouse)
     before, scripts = demo.freeze(), demo.scripts()
-    proc = _driver(demo, PLAN_KILL[:1] + PLAN_KILL[1:])  # env step, then the big pip step
-    journal = journal_path(demo.venv)
-    _wait_for(journal, "step-done", proc)
-    _wait_for_pip_child(proc)
-    os.kill(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    with _stalling_index(wheelhouse, "bigdemo") as (url, release):
+        # pip waits for the big wheel until after the Ctrl-C: the step is surely in progress
+        stalled = dataclasses.replace(demo, env={**demo.env, "PIP_FIND_LINKS": url})
+        proc = _driver(stalled, PLAN_KILL[:1] + PLAN_KILL[1:])  # env step, then the pip step
+        journal = journal_path(demo.venv)
+        _wait_for(journal, "step-done", proc)
+        _wait_for_pip_child(proc)
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        release.set()
     assert proc.returncode == 130, err
     doc = json.loads(out.strip().splitlines()[-1])
     assert [s["status"] for s in doc["steps"]] == ["applied", "interrupted"]

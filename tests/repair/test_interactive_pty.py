@@ -140,3 +140,75 @@ def test_an_interrupted_run_is_offered_for_undo(tmp_path, wheelhouse) -> None:  
         child.close()
     assert demo.freeze() == before
     assert demo.scripts() == scripts
+
+
+def _spawn(sim):  # type: ignore[no-untyped-def]
+    env = {**sim.env, **pip_env(sim.index), "TERM": "xterm", "COLUMNS": "200", "LINES": "50"}
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "tffix", "--venv", str(sim.venv)],
+        env=env,
+        cwd=str(sim.root / "home"),
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(50, 200),
+    )
+
+
+def _imports(sim) -> bool:  # type: ignore[no-untyped-def]
+    return sim.run([str(sim.python), "-c", "import tensorflow"]).returncode == 0
+
+
+def _numbers(plan_text: str) -> tuple[str, str]:
+    """(the removal's number, the install's number) in the plan shown."""
+    removal = re.search(r"(\d+)\. \[safe\] Remove tensorflow-cpu", plan_text)
+    install = re.search(r"(\d+)\. \[safe\] Reinstall TensorFlow", plan_text)
+    assert removal and install, plan_text
+    return removal.group(1), install.group(1)
+
+
+def test_step_by_step_declining_a_prerequisite_drops_its_dependant(make_scenario) -> None:  # type: ignore[no-untyped-def]
+    """tensorflow-cpu: one step removes it, the next installs the GPU build into the same
+    tensorflow/ folder. Declining the removal must not leave the install to be accepted on its
+    own (it would share, then on rollback delete, tensorflow-cpu's files)."""
+    sim = make_scenario("tf-cpu-only-package")
+    freeze_before = sim.pip("freeze", "--all").stdout
+    child = _spawn(sim)
+    try:
+        child.expect(r"Apply the 2 steps tffix can make\?")
+        removal, install = _numbers(child.before)
+        child.send(DOWN + ENTER)  # "Go step by step"
+        child.expect(rf"Step {removal}: .*together with step {install}")  # says what comes too
+        child.send("n" + ENTER)
+        child.expect("Steps:")
+        child.expect(pexpect.EOF)
+        transcript = child.before
+    finally:
+        child.close()
+    assert f"Step {install}:" not in transcript  # never asked about the dependant alone
+    assert re.search(rf"step {install}: declined: .*it needs step {removal}", transcript)
+    assert sim.pip("freeze", "--all").stdout == freeze_before
+    assert _imports(sim)
+
+
+def test_choosing_a_dependant_brings_its_prerequisite(make_scenario) -> None:  # type: ignore[no-untyped-def]
+    """Choose steps: untick the removal, keep the install (which needs it): both are applied,
+    the prompt says so, and TensorFlow works on the GPU after."""
+    sim = make_scenario("tf-cpu-only-package")
+    child = _spawn(sim)
+    try:
+        child.expect(r"Apply the 2 steps tffix can make\?")
+        removal, install = _numbers(child.before)
+        child.send(DOWN + DOWN + ENTER)  # "Choose steps"
+        child.expect(rf"{install}\. Reinstall TensorFlow.*\(needs {removal}\)")
+        child.send(" " + ENTER)  # untick the first offered step: the removal
+        child.expect(rf"step {removal}: applied too: step {install} needs it")
+        child.expect("Steps:")
+        child.expect(pexpect.EOF)
+        transcript = child.before
+    finally:
+        child.close()
+    assert re.search(rf"step {removal}: applied: ", transcript), transcript
+    assert re.search(rf"step {install}: applied: ", transcript), transcript
+    assert _imports(sim)
+    assert sim.tf_report().gpus == ["/physical_device:GPU:0"]

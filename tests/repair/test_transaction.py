@@ -7,13 +7,15 @@ was before the step, so every test can check "repaired or exactly as before".
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
-from tffix import repair as core
+from tffix import stepdeps
+from tffix import transaction as core
 from tffix.errors import ApplyError
 from tffix.model import Diagnosis, Finding, FixSide, PlanStep, Safety, Severity, StepKind
 
@@ -41,7 +43,9 @@ class World:
         self.observations += 1
         errors = sorted(self.problems)
         return Diagnosis(
-            gpu_visible=not errors, findings=tuple(finding(f) for f in errors), plan=self.plan
+            gpu_visible=not errors,
+            findings=tuple(finding(f) for f in errors),
+            plan=stepdeps.with_needs(self.plan),
         )
 
 
@@ -117,12 +121,16 @@ class Script:
     selection: core.Selection | None = None
     stepwise_answers: dict[int, bool] = field(default_factory=dict)
     asked: list[int] = field(default_factory=list)
+    together: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     def select(self, diagnosis: Diagnosis, offered: tuple[int, ...]) -> core.Selection:
         return self.selection or core.Selection(core.Mode.ALL, offered)
 
-    def step(self, number: int, step: PlanStep) -> bool:
+    def step(
+        self, number: int, step: PlanStep, together: Sequence[tuple[int, PlanStep]] = ()
+    ) -> bool:
         self.asked.append(number)
+        self.together[number] = tuple(n for n, _ in together)
         return self.stepwise_answers.get(number, True)
 
 
@@ -481,6 +489,32 @@ def test_a_bug_between_steps_keeps_whole_steps_and_closes_the_run() -> None:
     world.plan = (step("unset CVD"), step("fix LDLP"))
     recorder = FakeRecorder()
 
+    def actions(s: PlanStep) -> FakeAction:
+        if s.summary == "fix LDLP":
+            raise RuntimeError("bug in an effect")
+        return FakeAction(world, s, removes=frozenset({"cuda-visible-devices-hidden"}))
+
+    with pytest.raises(RuntimeError):
+        core.repair(
+            world.diagnose(),
+            confirm=core.AutoConfirm(),
+            actions=actions,
+            observe=world.diagnose,
+            verify=lambda: None,
+            recorder=recorder,
+            capture=dict,
+        )
+    assert world.problems == {"ld-library-path-shadowing"}  # step 1 is whole and kept
+    assert recorder.events[-1] == ("run-end", "error", 5)
+    assert recorder.events[-2][:2] == ("step-done", 1)
+
+
+def test_a_bug_in_the_op_check_after_a_step_rolls_the_step_back() -> None:
+    """The op check is part of judging a step: a step that could not be judged does not stay."""
+    world = World({"cuda-visible-devices-hidden", "ld-library-path-shadowing"})
+    world.plan = (step("unset CVD"), step("fix LDLP"))
+    recorder = FakeRecorder()
+
     def broken_verify() -> None:
         raise RuntimeError("bug in verify")
 
@@ -496,9 +530,9 @@ def test_a_bug_between_steps_keeps_whole_steps_and_closes_the_run() -> None:
             recorder=recorder,
             capture=dict,
         )
-    assert world.problems == {"ld-library-path-shadowing"}  # step 1 is whole and kept
+    assert world.problems == {"cuda-visible-devices-hidden", "ld-library-path-shadowing"}
     assert recorder.events[-1] == ("run-end", "error", 5)
-    assert recorder.events[-2][:2] == ("step-done", 1)
+    assert recorder.events[-2][:2] == ("step-reverted", 1)
 
 
 def test_a_group_of_steps_that_resolves_nothing_is_rolled_back() -> None:
@@ -707,3 +741,239 @@ def test_a_failed_step_takes_its_whole_group_back() -> None:
     assert "which failed" in outcome.steps[0].message
     assert [e[1] for e in events if e[0] == "step-reverted"] == [2, 1]
     assert outcome.exit_code == 1
+
+
+# --------------------------------------------------------------------------- usability order
+
+
+def swap_plan() -> tuple[PlanStep, ...]:
+    return (
+        PlanStep(
+            StepKind.PIP_UNINSTALL,
+            "remove tensorflow-cpu",
+            Safety.SAFE,
+            ("tf-cpu-only-package",),
+            packages=("tensorflow-cpu",),
+        ),
+        PlanStep(
+            StepKind.PIP_INSTALL,
+            "install tensorflow",
+            Safety.SAFE,
+            ("tf-cpu-only-package", "cudnn-version-mismatch"),
+            requirements=("tensorflow[and-cuda]==2.18.1",),
+        ),
+        PlanStep(
+            StepKind.ENV_PATH_REMOVE,
+            "remove the system CUDA folder",
+            Safety.SAFE,
+            ("ld-library-path-shadowing",),
+            variable="LD_LIBRARY_PATH",
+            entry="/usr/local/cuda-12.4/lib64",
+        ),
+    )
+
+
+SEEN_WITH_TF = frozenset({"ld-library-path-shadowing", "cudnn-version-mismatch"})
+
+
+def test_a_step_that_removes_tensorflow_cannot_resolve_what_it_hides() -> None:
+    """tensorflow-cpu and a shadowing system cuDNN: removing tensorflow-cpu hides every finding
+    about TensorFlow; they are unknown, not resolved, and the rest of the plan still runs."""
+    world = World({"tf-cpu-only-package", *SEEN_WITH_TF})
+    world.plan = swap_plan()
+    outcome, _ = run(
+        world,
+        {
+            "remove tensorflow-cpu": {
+                "removes": frozenset({"tf-cpu-only-package", *SEEN_WITH_TF}),
+                "adds": frozenset({"tf-not-installed"}),
+            },
+            "install tensorflow": {
+                "removes": frozenset({"tf-not-installed"}),
+                "adds": SEEN_WITH_TF,
+            },
+            "remove the system CUDA folder": {"removes": SEEN_WITH_TF},
+        },
+    )
+    assert [s.status for s in outcome.steps] == [core.StepStatus.APPLIED] * 3
+    assert outcome.exit_code == 0 and not world.problems
+    assert not any("not needed" in s.message for s in outcome.steps)
+
+
+def test_removing_tensorflow_is_rolled_back_whatever_the_error_count() -> None:
+    """Three errors before, one after (tf-not-installed): fewer errors, but no TensorFlow."""
+    world = World({"tf-cpu-only-package", *SEEN_WITH_TF})
+    world.plan = (swap_plan()[0],)
+    outcome, _ = run(
+        world,
+        {
+            "remove tensorflow-cpu": {
+                "removes": frozenset({"tf-cpu-only-package", *SEEN_WITH_TF}),
+                "adds": frozenset({"tf-not-installed"}),
+            }
+        },
+    )
+    step1 = outcome.steps[0]
+    assert step1.status is core.StepStatus.REVERTED
+    assert "less usable" in step1.message and "no TensorFlow installed" in step1.message
+    statuses = {f.id: f.status for f in step1.findings}
+    assert statuses["cudnn-version-mismatch"] is core.FindingStatus.UNKNOWN
+    assert statuses["ld-library-path-shadowing"] is core.FindingStatus.UNKNOWN
+    assert world.problems == {"tf-cpu-only-package", *SEEN_WITH_TF}
+
+
+@pytest.mark.parametrize(
+    ("findings", "verification", "level"),
+    [
+        ({"tf-not-installed"}, None, core.Usability.ABSENT),
+        ({"tf-import-error"}, None, core.Usability.BROKEN),
+        ({"x"}, None, core.Usability.IMPORTS),
+        (set(), FakeVerify(("g",)), core.Usability.XLA_OP),
+        ({"x"}, FakeVerify(()), core.Usability.IMPORTS),
+    ],
+)
+def test_usability(findings: set[str], verification: Any, level: core.Usability) -> None:
+    assert core.usability(World(findings).diagnose(), verification) is level
+
+
+def test_the_usability_order_decides_before_the_error_count() -> None:
+    absent = core.Observation(World({"tf-not-installed"}).diagnose())
+    broken_three = core.Observation(World({"tf-cpu-only-package", *SEEN_WITH_TF}).diagnose())
+    assert core.judge(broken_three, absent) is not None  # fewer errors, but worse
+    assert core.judge(absent, broken_three) is None  # more errors, but better
+
+
+# --------------------------------------------------------------------------- closed loop
+
+
+def test_a_problem_a_step_reveals_is_planned_and_applied_in_the_same_run() -> None:
+    world = World({"cuda-libs-missing"})
+    install = PlanStep(
+        StepKind.PIP_INSTALL,
+        "install the CUDA wheels",
+        Safety.SAFE,
+        ("cuda-libs-missing",),
+        requirements=("tensorflow[and-cuda]==2.21.0",),
+    )
+    prepend = PlanStep(
+        StepKind.ENV_PATH_PREPEND,
+        "put cusolver first",
+        Safety.SAFE,
+        ("cuda-libs-not-found",),
+        variable="LD_LIBRARY_PATH",
+        entry="/v/site-packages/nvidia/cusolver/lib",
+    )
+
+    def diagnose() -> Diagnosis:
+        world.plan = (prepend,) if "cuda-libs-not-found" in world.problems else (install,)
+        return World.diagnose(world)
+
+    world.plan = (install,)
+    outcome = core.repair(
+        diagnose(),
+        confirm=core.AutoConfirm(),
+        actions=lambda s: FakeAction(
+            world,
+            s,
+            removes=frozenset(
+                {"cuda-libs-missing"} if s.summary == install.summary else {"cuda-libs-not-found"}
+            ),
+            adds=frozenset({"cuda-libs-not-found"} if s.summary == install.summary else set()),
+        ),
+        observe=diagnose,
+        verify=lambda: FakeVerify(() if world.problems else ("/physical_device:GPU:0",)),
+        recorder=FakeRecorder(),
+        capture=dict,
+    )
+    assert [s.status for s in outcome.steps] == [core.StepStatus.APPLIED] * 2
+    later = outcome.steps[1]
+    assert later.planned_after == 1 and "revealed cuda-libs-not-found" in later.planned_because
+    assert outcome.exit_code == 0
+    assert "planned after step 1" in core.render_outcome(outcome)
+    assert core.outcome_to_dict(outcome)["steps"][1]["planned_after"] == 1
+
+
+def test_the_loop_stops_at_its_bound() -> None:
+    """Each step fixes one problem and reveals another: at most MAX_ROUNDS plans."""
+    world = World({"p0"})
+    counter = itertools.count(1)
+
+    def diagnose() -> Diagnosis:
+        current = sorted(world.problems)[0]
+        world.plan = (
+            PlanStep(
+                StepKind.ENV_SET,
+                f"fix {current}",
+                Safety.SAFE,
+                (current,),
+                variable=current,
+                value="1",
+            ),
+        )
+        return World.diagnose(world)
+
+    def act(s: PlanStep) -> FakeAction:
+        return FakeAction(
+            world, s, removes=frozenset(s.resolves), adds=frozenset({f"p{next(counter)}"})
+        )
+
+    outcome = core.repair(
+        diagnose(),
+        confirm=core.AutoConfirm(),
+        actions=act,
+        observe=diagnose,
+        verify=lambda: FakeVerify(()),
+        recorder=FakeRecorder(),
+        capture=dict,
+    )
+    assert len(outcome.steps) == core.MAX_ROUNDS
+    assert all(s.status is core.StepStatus.APPLIED for s in outcome.steps)
+    assert outcome.exit_code == 1
+
+
+# --------------------------------------------------------------------------- step edges
+
+
+def test_stepwise_asks_once_for_a_group_and_declining_drops_its_dependants() -> None:
+    world = World({"tf-cpu-only-package", *SEEN_WITH_TF})
+    world.plan = swap_plan()[:2]
+    script = Script(core.Selection(core.Mode.STEPWISE, (1, 2)), {1: False})
+    outcome, events = run(world, {}, confirm=script)
+    assert script.asked == [1] and script.together[1] == (2,)
+    assert [s.status for s in outcome.steps] == [core.StepStatus.DECLINED] * 2
+    assert "needs step 1" in outcome.steps[1].message
+    assert events == [] and world.journal == []
+
+
+def test_choosing_a_dependant_brings_its_prerequisite() -> None:
+    world = World({"tf-cpu-only-package"})
+    world.plan = swap_plan()[:2]
+    said: list[str] = []
+    outcome, _ = run(
+        world,
+        {
+            "remove tensorflow-cpu": {
+                "removes": frozenset({"tf-cpu-only-package"}),
+                "adds": frozenset({"tf-not-installed"}),
+            },
+            "install tensorflow": {"removes": frozenset({"tf-not-installed"})},
+        },
+        confirm=Script(core.Selection(core.Mode.CHOSEN, (2,))),
+        say=said.append,
+    )
+    assert [s.status for s in outcome.steps] == [core.StepStatus.APPLIED] * 2
+    assert "step 1: applied too: step 2 needs it" in said
+
+
+def test_a_dependant_of_a_step_not_offered_is_refused_with_the_reason() -> None:
+    world = World({"tf-cpu-only-package"})
+    first, second = swap_plan()[:2]
+    world.plan = (replace(first, safety=Safety.UNSAFE), second)
+    said: list[str] = []
+    outcome, events = run(
+        world, {}, confirm=Script(core.Selection(core.Mode.CHOSEN, (2,))), say=said.append
+    )
+    assert outcome.steps[0].status is core.StepStatus.HIDDEN
+    assert outcome.steps[1].status is core.StepStatus.DECLINED
+    assert any("step 2: not applied: it needs step 1, not offered" in s for s in said)
+    assert events == []

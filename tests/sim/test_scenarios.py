@@ -117,7 +117,10 @@ def test_healthy_repair_makes_the_gpu_work(scenario: str, sim_scenarios) -> None
         EnvEdit(
             EditOp(e["op"]),
             e["variable"],
-            e.get("value", "").replace("{root}", str(env.root)) or None,
+            e.get("value", "")
+            .replace("{root}", str(env.root))
+            .replace("{site}", str(env.site_packages))
+            or None,
         )
         for e in healthy.get("env", [])
     ]

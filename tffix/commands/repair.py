@@ -2,7 +2,7 @@
 
 Glue only: it resolves the target, takes the environment's lock, deals with an interrupted
 earlier run (offer undo or resume; ``--resume`` without a terminal), collects and diagnoses,
-then hands ``tffix.repair.repair`` its real collaborators: the questionary ``Confirm`` (or
+then hands ``tffix.transaction.repair`` its real collaborators: the questionary ``Confirm`` (or
 ``--yes``), the effects of ``tffix.effects.steps``, a fresh snapshot + diagnosis in a new
 process of the target interpreter after every step, and the journal.
 
@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tffix import repair as core
 from tffix import shellquote
+from tffix import transaction as core
 from tffix.effects.activate import check_files
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
 from tffix.effects.lock import hold
@@ -33,7 +33,11 @@ from tffix.envedit import EditOp, apply_edits
 from tffix.errors import ApplyError, ExitCode, RollbackIncomplete, UsageError
 from tffix.model import Diagnosis, Finding, Snapshot, StepKind
 from tffix.probes.target import Target, TargetKind, resolve_target
+from tffix.shellenv import pre_activation_environ
 from tffix.term import clean, clean_output
+
+__all__ = ["pre_activation_environ", "run"]
+"""``pre_activation_environ`` stays importable from here; it lives in ``tffix.shellenv``."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,24 +49,6 @@ def _err(text: str) -> None:
 
 
 # --------------------------------------------------------------------------- environment
-
-
-def pre_activation_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """*environ* with tffix's activate-block settings undone (what ``deactivate`` restores).
-
-    The block exports ``_TFFIX_SET_<VAR>`` / ``_TFFIX_OLD_<VAR>``, so the values a user had
-    before activating can be rebuilt exactly; re-activating then applies the new block.
-    """
-    env = dict(environ)
-    for key in [k for k in env if k.startswith("_TFFIX_SET_")]:
-        name = key[len("_TFFIX_SET_") :]
-        flag = env.pop(key)
-        old = env.pop(f"_TFFIX_OLD_{name}", "")
-        if flag == "1":
-            env[name] = old
-        elif flag == "0":
-            env.pop(name, None)
-    return env
 
 
 def interactive(args: argparse.Namespace) -> bool:
@@ -264,6 +250,15 @@ def reactivate_lines(
     return lines
 
 
+def package_manager_line(session: Session, diagnosis: Diagnosis) -> str:
+    """Which tool the plan's pip steps use, and why ("" when the plan has none)."""
+    kinds = {StepKind.PIP_INSTALL, StepKind.PIP_UNINSTALL}
+    if not any(step.kind in kinds for step in diagnosis.plan):
+        return ""
+    choice = session.workspace.pip.choice()
+    return f"Installs with {choice.tool}: {choice.why}."
+
+
 def _print_outcome(args: argparse.Namespace, outcome: core.Outcome) -> None:
     if args.json:
         print(json.dumps(core.outcome_to_dict(outcome), indent=2, sort_keys=True))
@@ -274,6 +269,61 @@ def _print_outcome(args: argparse.Namespace, outcome: core.Outcome) -> None:
 # --------------------------------------------------------------------------- commands
 
 
+def _refuse_system(args: argparse.Namespace, target: Target, environ: Mapping[str, str]) -> int:
+    """A system Python or conda base without ``--allow-system``: show, change nothing."""
+    snapshot = _collect(target, pre_activation_environ(environ))
+    diagnosis = load_diagnoser(scan_findings(args, snapshot))(snapshot)
+    if not args.json:
+        print(show_diagnosis(args, diagnosis, snapshot))
+    if not core.offered_steps(diagnosis, unsafe=args.unsafe):
+        return core.exit_code_for(diagnosis)
+    raise UsageError(
+        f"{target.python} is a {target.kind} Python: tffix does not change it without "
+        "--allow-system; run `tffix --create-venv DIR` to get a fresh virtualenv with a "
+        "working TensorFlow instead"
+    )
+
+
+def _confirm(args: argparse.Namespace, offered: tuple[int, ...]) -> core.Confirm:
+    """``--yes``, the questions on a terminal, or a refusal (exit 2) without either."""
+    if offered and not args.yes and not interactive(args):
+        if args.json:
+            print(json.dumps({"schema": core.OUTCOME_SCHEMA, "refused": "no --yes"}))
+        raise UsageError(
+            "no terminal to ask for confirmation: run `tffix --yes` to apply the safe "
+            "steps (add --unsafe for the unsafe ones), or `tffix --dry-run` to only look"
+        )
+    if args.yes:
+        return core.AutoConfirm()
+    from tffix.prompt import QuestionaryConfirm
+
+    return QuestionaryConfirm()
+
+
+def _report(
+    args: argparse.Namespace,
+    session: Session,
+    outcome: core.Outcome,
+    environ: Mapping[str, str],
+    extra: Mapping[str, Any],
+) -> int:
+    """Print the outcome with how to pick up the changes; returns its exit code."""
+    from dataclasses import replace
+
+    lines = reactivate_lines(session, outcome, environ)
+    if not outcome.changed and not any(
+        s.status in (core.StepStatus.FAILED, core.StepStatus.REVERTED) for s in outcome.steps
+    ):
+        lines.insert(0, "Nothing changed.")
+    timings = {"first_diagnosis": extra["first_diagnosis"], **outcome.timings}
+    notes = (*outcome.notes, extra["installs"]) if extra["installs"] else outcome.notes
+    outcome = replace(outcome, reactivate=tuple(lines), timings=timings, notes=notes)
+    if not args.json:
+        print()
+    _print_outcome(args, outcome)
+    return outcome.exit_code
+
+
 def run(args: argparse.Namespace) -> int:
     """Repair the target (or make a fresh venv with ``--create-venv``)."""
     environ = dict(os.environ)
@@ -281,17 +331,7 @@ def run(args: argparse.Namespace) -> int:
     if args.create_venv:
         return create_venv(args, target, environ)
     if not target.is_modifiable and not args.allow_system:
-        snapshot = _collect(target, pre_activation_environ(environ))
-        diagnosis = load_diagnoser(scan_findings(args, snapshot))(snapshot)
-        if not args.json:
-            print(show_diagnosis(args, diagnosis, snapshot))
-        if not core.offered_steps(diagnosis, unsafe=args.unsafe):
-            return core.exit_code_for(diagnosis)
-        raise UsageError(
-            f"{target.python} is a {target.kind} Python: tffix does not change it without "
-            "--allow-system; run `tffix --create-venv DIR` to get a fresh virtualenv with a "
-            "working TensorFlow instead"
-        )
+        return _refuse_system(args, target, environ)
     session = Session(target, environ, allow_uv=not getattr(args, "no_uv", False))
     with hold(target.prefix):
         check_files(target.prefix, conda=session.conda)  # no activate script linking out
@@ -301,23 +341,13 @@ def run(args: argparse.Namespace) -> int:
         snapshot = session.collect()
         session.extra = scan_findings(args, snapshot)
         diagnosis = session.diagnose(snapshot)
-        first_diagnosis = time.monotonic() - t0
-        offered = core.offered_steps(diagnosis, unsafe=args.unsafe)
+        extra: dict[str, Any] = {"first_diagnosis": time.monotonic() - t0}
+        extra["installs"] = package_manager_line(session, diagnosis)
         if not args.json:
             print(show_diagnosis(args, diagnosis, snapshot), flush=True)
-        if offered and not args.yes and not interactive(args):
-            if args.json:
-                print(json.dumps({"schema": core.OUTCOME_SCHEMA, "refused": "no --yes"}))
-            raise UsageError(
-                "no terminal to ask for confirmation: run `tffix --yes` to apply the safe "
-                "steps (add --unsafe for the unsafe ones), or `tffix --dry-run` to only look"
-            )
-        if args.yes:
-            confirm: core.Confirm = core.AutoConfirm()
-        else:
-            from tffix.prompt import QuestionaryConfirm
-
-            confirm = QuestionaryConfirm()
+            if extra["installs"]:
+                print(extra["installs"], flush=True)
+        confirm = _confirm(args, core.offered_steps(diagnosis, unsafe=args.unsafe))
         recorder = RunRecorder(journal, base=base or None, argv=sys.argv[1:])
         try:
             outcome = core.repair(
@@ -337,19 +367,7 @@ def run(args: argparse.Namespace) -> int:
                 return int(ExitCode.ROLLBACK_INCOMPLETE)
             _err("tffix: interrupted; the step in progress was rolled back")
             return int(ExitCode.INTERRUPTED)
-    lines = reactivate_lines(session, outcome, environ)
-    if not outcome.changed and not any(
-        s.status in (core.StepStatus.FAILED, core.StepStatus.REVERTED) for s in outcome.steps
-    ):
-        lines.insert(0, "Nothing changed.")
-    from dataclasses import replace
-
-    timings = {"first_diagnosis": first_diagnosis, **outcome.timings}
-    outcome = replace(outcome, reactivate=tuple(lines), timings=timings)
-    if not args.json:
-        print()
-    _print_outcome(args, outcome)
-    return outcome.exit_code
+    return _report(args, session, outcome, environ, extra)
 
 
 def tensorflow_requirement(diagnosis: Diagnosis, snapshot: Snapshot) -> str:
@@ -397,9 +415,7 @@ def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, 
             f"{first} (the new venv {dest} is left as it is; remove it with "
             f"{shellquote.join(remove, shell)})"
         ) from exc
-    from tffix.probes.verify import deep_verify
-
-    result = deep_verify(fresh.python, env)
+    result = _settle_fresh(fresh, environ, allow_uv=not getattr(args, "no_uv", False))
     ok = bool(result.ok)
     doc = {
         "schema": core.OUTCOME_SCHEMA,
@@ -432,6 +448,27 @@ def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, 
         script = shellquote.activate_script(str(dest / "bin"), shell)
         print(f"Use it: {shellquote.source(script, shell)}")
     return 0 if ok else int(ExitCode.FIXABLE)
+
+
+def _settle_fresh(fresh: Target, environ: Mapping[str, str], *, allow_uv: bool) -> Any:
+    """Repair what the install revealed in a fresh venv (its safe steps, as ``--yes`` would:
+    the 2.21.0 wheel's RUNPATH misses the cuSOLVER folder), then verify."""
+    session = Session(fresh, environ, allow_uv=allow_uv)
+    with hold(fresh.prefix):
+        diagnosis = session.observe()
+        if core.offered_steps(diagnosis, unsafe=False):
+            recorder = RunRecorder(Journal(journal_path(fresh.prefix)), argv=["--create-venv"])
+            core.repair(
+                diagnosis,
+                confirm=core.AutoConfirm(),
+                actions=session.workspace.action,
+                observe=session.observe,
+                verify=session.verify,
+                recorder=recorder,
+                capture=session.workspace.capture,
+                say=_err,
+            )
+    return session.verify()
 
 
 def _collect(target: Target, environ: Mapping[str, str]) -> Snapshot:

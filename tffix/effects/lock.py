@@ -33,14 +33,32 @@ def state_dir(prefix: Path) -> Path:
     return prefix / STATE_DIR
 
 
+def checked_state_dir(prefix: Path) -> Path:
+    """``<env>/.tffix``, refused (``UsageError``, exit 2) when it is a symbolic link or not a
+    folder: a link would put the lock, the journal and the kept files somewhere else."""
+    folder = state_dir(prefix)
+    if folder.is_symlink():
+        raise UsageError(
+            f"{folder} is a symbolic link; tffix keeps its lock and journal inside the "
+            "environment only: remove the link and run tffix again"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder: remove it and run tffix again")
+    return folder
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
 @contextlib.contextmanager
 def hold(prefix: Path) -> Iterator[Path]:
     """Hold the environment's lock; ``UsageError`` when another tffix run holds it."""
-    folder = state_dir(prefix)
+    folder = checked_state_dir(prefix)
     try:
         safepath.folder_inside(prefix, STATE_DIR)
     except OSError as exc:
         raise UsageError(f"cannot create {folder}: {exc.strerror or exc}") from exc
+    folder = checked_state_dir(prefix)  # not swapped for a link meanwhile
     path = folder / "lock"
     try:
         fd = safepath.open_inside(prefix, f"{STATE_DIR}/lock", os.O_RDWR | os.O_CREAT, 0o644)

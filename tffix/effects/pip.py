@@ -4,10 +4,16 @@ pip always runs as ``<target python> -m pip`` with the user's environment, so th
 configuration applies untouched: ``pip.conf``, ``PIP_INDEX_URL``, ``PIP_EXTRA_INDEX_URL``,
 ``PIP_FIND_LINKS``, ``PIP_NO_INDEX``, proxies (``HTTPS_PROXY`` …), certificates.
 
-uv (``uv pip install --python <target python>``) is used when ``uv`` is on ``PATH`` and the
-caller allows it. uv does not read ``pip.conf``: the ``PIP_*`` variables above are translated
-to uv's flags, and when a pip configuration *file* is in effect tffix uses pip instead, so an
-index configured there is never silently ignored.
+Which one installs (``PackageManager.choice``, said in the plan with the reason):
+
+1. uv (``uv pip install --python <target python>``) when ``uv`` is on ``PATH``, the caller
+   allows it and no pip configuration *file* applies (uv does not read ``pip.conf``; the
+   ``PIP_*`` variables are translated to uv's flags);
+2. otherwise pip, when the environment has it;
+3. otherwise (a venv made by ``uv venv`` has no pip) uv, with the index settings of the pip
+   configuration files and ``PIP_*`` variables translated to uv's flags (settings uv has no
+   flag for are named in the reason);
+4. otherwise ``python -m ensurepip`` first, then pip.
 
 Reading the installed distributions is here too (it runs the target interpreter), because
 effects record it before every change.
@@ -15,6 +21,7 @@ effects record it before every change.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import json
 import os
@@ -36,6 +43,8 @@ _LIST_CODE = r"""
 import json, importlib.metadata as md
 seen = {}
 for dist in md.distributions():
+    if getattr(getattr(dist, "_path", None), "name", "").startswith("~"):
+        continue  # pip's stash of a distribution it was removing when it was killed
     name = dist.metadata["Name"]
     if name and name not in seen:
         seen[name] = dist.version
@@ -63,18 +72,88 @@ def _pip_config_files(environ: Mapping[str, str], prefix: Path) -> list[Path]:
     return [c for c in candidates if c.is_file()]
 
 
+_TRUE = ("1", "true", "yes", "on")
+_TRANSLATED = {"index-url", "extra-index-url", "find-links", "no-index", "trusted-host"}
+_HARMLESS = {
+    "disable-pip-version-check",
+    "no-cache-dir",
+    "no-compile",
+    "quiet",
+    "verbose",
+    "timeout",
+}
+
+
 def uv_flags(environ: Mapping[str, str]) -> list[str]:
     """uv flags for the ``PIP_*`` index settings in *environ* (uv reads ``UV_*`` itself)."""
+    return _flags(_env_settings(environ))
+
+
+def _env_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for key in _TRANSLATED:
+        value = environ.get("PIP_" + key.upper().replace("-", "_"))
+        if value:
+            out[key] = value
+    return out
+
+
+def _flags(settings: Mapping[str, str]) -> list[str]:
     flags: list[str] = []
-    if environ.get("PIP_INDEX_URL"):
-        flags += ["--index-url", environ["PIP_INDEX_URL"]]
-    for url in environ.get("PIP_EXTRA_INDEX_URL", "").split():
+    if settings.get("index-url"):
+        flags += ["--index-url", settings["index-url"]]
+    for url in settings.get("extra-index-url", "").split():
         flags += ["--extra-index-url", url]
-    for link in environ.get("PIP_FIND_LINKS", "").split():
+    for link in settings.get("find-links", "").split():
         flags += ["--find-links", link]
-    if environ.get("PIP_NO_INDEX", "").lower() in ("1", "true", "yes", "on"):
+    if settings.get("no-index", "").lower() in _TRUE:
         flags.append("--no-index")
+    for host in settings.get("trusted-host", "").split():
+        flags += ["--allow-insecure-host", host]
     return flags
+
+
+def pip_settings(environ: Mapping[str, str], prefix: Path) -> tuple[dict[str, str], list[str]]:
+    """pip's index settings as pip would read them (files in order, then ``PIP_*``), and the
+    keys of the files that have no uv flag. Unreadable files are skipped."""
+    settings: dict[str, str] = {}
+    untranslated: list[str] = []
+    for path in _pip_config_files(environ, prefix):
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            untranslated.append(f"{path} (unreadable)")
+            continue
+        for section in ("global", "install"):
+            if not parser.has_section(section):
+                continue
+            for key, value in parser.items(section):
+                key = key.replace("_", "-")
+                if key in _TRANSLATED:
+                    settings[key] = " ".join(value.split())
+                elif key not in _HARMLESS:
+                    untranslated.append(f"{key} ({path})")
+    settings.update(_env_settings(environ))
+    return settings, untranslated
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """Which tool installs, and why (shown with the plan)."""
+
+    tool: str
+    """``uv``, ``pip``, or ``ensurepip`` (pip, after ``python -m ensurepip``)."""
+    why: str
+    uv: str | None = None
+    flags: tuple[str, ...] = ()
+    """uv's index flags (the user's pip settings, translated)."""
+
+
+def has_pip(prefix: Path) -> bool:
+    """True when the environment at *prefix* has pip installed."""
+    patterns = ("lib/python*/site-packages/pip/__init__.py", "Lib/site-packages/pip/__init__.py")
+    return any(any(prefix.glob(p)) for p in patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,20 +173,51 @@ class PackageManager:
         env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         return env
 
+    def choice(self) -> Choice:
+        """Which tool installs here and why (see the module docstring for the order)."""
+        found = shutil.which("uv", path=self.environ.get("PATH")) if self.allow_uv else None
+        files = _pip_config_files(self.environ, self.prefix)
+        if found and not files:
+            why = "uv is on PATH (the PIP_* index settings are passed as uv flags)"
+            return Choice("uv", why, found, tuple(uv_flags(self.environ)))
+        if has_pip(self.prefix):
+            why = "the environment has pip"
+            if found and files:
+                why += f"; uv is not used because pip reads {files[0]}"
+            return Choice("pip", why)
+        if found:
+            settings, untranslated = pip_settings(self.environ, self.prefix)
+            why = "the environment has no pip; uv installs, with pip's index settings as flags"
+            if untranslated:
+                why += " (no uv flag for: " + ", ".join(untranslated) + ")"
+            return Choice("uv", why, found, tuple(_flags(settings)))
+        why = "the environment has no pip and uv is not on PATH: python -m ensurepip first"
+        if not self.allow_uv:
+            why = "the environment has no pip and uv is not allowed: python -m ensurepip first"
+        return Choice("ensurepip", why)
+
     @property
     def uv(self) -> str | None:
-        """The uv binary tffix will use, or None (not found, not allowed, or pip.conf in use)."""
-        if not self.allow_uv:
-            return None
-        found = shutil.which("uv", path=self.environ.get("PATH"))
-        if found is None or _pip_config_files(self.environ, self.prefix):
-            return None
-        return found
+        """The uv binary tffix will use, or None (pip installs)."""
+        return self.choice().uv
 
     @property
     def tool(self) -> str:
         """``uv`` or ``pip``: what installs."""
         return "uv" if self.uv else "pip"
+
+    def _ensure_pip(self) -> None:
+        """``python -m ensurepip`` when the environment has no pip (and uv is not used)."""
+        if has_pip(self.prefix):
+            return
+        self.say(f"  $ {self.python} -m ensurepip (the environment has no pip)")
+        done = _subprocess.run([str(self.python), "-m", "ensurepip"], env=self._env())
+        if not done.ok or not has_pip(self.prefix):
+            tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["?"]
+            raise ApplyError(
+                f"{self.prefix} has no pip, uv is not on PATH, and `{self.python} -m ensurepip` "
+                f"failed ({tail[-1]}): install uv, or pip into the environment, and run tffix again"
+            )
 
     def installed(self) -> dict[str, str]:
         """Canonical name -> version of every distribution the target interpreter sees."""
@@ -122,21 +232,23 @@ class PackageManager:
         data = json.loads(done.stdout.strip().splitlines()[-1])
         return {str(canonicalize_name(k)): str(v) for k, v in sorted(data.items())}
 
-    def _argv(self, verb: str, args: Sequence[str]) -> list[str]:
-        uv = self.uv
-        if uv is not None:
-            extra = uv_flags(self.environ) if verb == "install" else []
-            return [uv, "pip", verb, "--python", str(self.python), *extra, *args]
+    def _argv(self, verb: str, args: Sequence[str], choice: Choice) -> list[str]:
+        if choice.uv is not None:
+            extra = list(choice.flags) if verb == "install" else []
+            return [choice.uv, "pip", verb, "--python", str(self.python), *extra, *args]
         yes = ["-y"] if verb == "uninstall" else []
         # -I: `-m` would put the current folder (the user's project) first on sys.path.
         return [str(self.python), "-I", "-m", "pip", verb, *yes, *args]
 
     def _run(self, verb: str, args: Sequence[str]) -> float:
-        argv = self._argv(verb, args)
-        shown = shellquote.join([self.tool, verb, *args])
+        choice = self.choice()
+        if choice.tool == "ensurepip":
+            self._ensure_pip()
+        argv = self._argv(verb, args, choice)
+        shown = shellquote.join(["uv" if choice.uv else "pip", verb, *args])
         self.say(f"  $ {shown}")
         start = time.monotonic()
-        with _ticker(f"    {self.tool} is working"):
+        with _ticker(f"    {shown.split()[0]} is working"):
             done = _subprocess.run(argv, env=self._env())
         seconds = time.monotonic() - start
         if not done.ok:

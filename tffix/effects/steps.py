@@ -9,8 +9,8 @@ plan step. Actions record what they need to undo themselves when they apply.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from tffix import activate_text
-from tffix.effects import activate
+from tffix.effects import activate, stash
 from tffix.effects.pip import PackageManager
 from tffix.envedit import EditOp, EnvEdit
 from tffix.errors import ApplyError
@@ -56,6 +56,8 @@ class Workspace:
     prefix: Path
     conda: bool
     pip: PackageManager
+    captured: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
+    """The last state :meth:`capture` recorded (the one a step about to apply reverts to)."""
 
     def files(self) -> list[str]:
         """The files tffix may write here (relative to the prefix)."""
@@ -66,17 +68,46 @@ class Workspace:
         return activate.current_edits(self.prefix, conda=self.conda)
 
     def capture(self) -> dict[str, Any]:
-        """The state the journal records: distributions and file bytes (JSON-safe)."""
-        return {
+        """The state the journal records: distributions, file bytes (JSON-safe), and the kept
+        files that put the distributions back without the network (``tffix.effects.stash``)."""
+        state = {
             "packages": self.pip.installed(),
             "files": encode_files(activate.read_bytes(self.prefix, self.files())),
+            "kept": stash.keep(self.prefix),
+            "tilde": stash.tilde_entries(self.prefix),
         }
+        self.captured[:] = [state]
+        return state
 
-    def restore(self, state: Mapping[str, Any]) -> list[str]:
-        """Bring the environment back to *state*; returns what could not be restored."""
-        problems = activate.restore_bytes(self.prefix, decode_files(state.get("files", {})))
+    def state_for_step(self) -> dict[str, Any]:
+        """The state captured just before a step applies (captured now if it was not)."""
+        if self.captured and self.captured[0]["packages"] == self.pip.installed():
+            return self.captured[0]
+        return self.capture()
+
+    def restore(
+        self,
+        state: Mapping[str, Any],
+        *,
+        touch: Collection[str] | None = None,
+        files: bool = True,
+    ) -> list[str]:
+        """Bring the environment back to *state*; returns what could not be restored.
+
+        *touch*: the distributions that may be changed (default: those that differ from
+        *state*, except pip itself, which only a run that named it may remove).
+        """
+        problems = []
+        if files:
+            recorded = decode_files(state.get("files", {}))
+            outside = stash.leading_outside(self.prefix, recorded)
+            problems += [
+                f"{self.prefix / n}: leads outside {self.prefix}; not restored" for n in outside
+            ]
+            inside = {n: b for n, b in recorded.items() if n not in outside}
+            problems += activate.restore_bytes(self.prefix, inside)
         if "packages" in state:
-            problems += self.pip.restore(state["packages"])
+            problems += stash.restore_packages(self.pip, self.prefix, state, touch=touch)
         return problems
 
     def action(self, step: PlanStep) -> Action:
@@ -122,7 +153,7 @@ class PipInstall(Action):
 
     def __init__(self, ws: Workspace, step: PlanStep) -> None:
         self.ws, self.step = ws, step
-        self.before: dict[str, str] | None = None
+        self.before: dict[str, Any] | None = None
 
     def check(self) -> str | None:
         if not self.step.requirements:
@@ -137,11 +168,13 @@ class PipInstall(Action):
         return None
 
     def apply(self) -> None:
-        self.before = self.ws.pip.installed()
+        self.before = self.ws.state_for_step()
         self.ws.pip.install(self.step.requirements)
 
     def revert(self) -> list[str]:
-        return [] if self.before is None else self.ws.pip.restore(self.before)
+        if self.before is None:
+            return []
+        return self.ws.restore(self.before, touch=_changed(self.ws, self.before), files=False)
 
 
 class PipUninstall(Action):
@@ -149,7 +182,7 @@ class PipUninstall(Action):
 
     def __init__(self, ws: Workspace, step: PlanStep) -> None:
         self.ws, self.step = ws, step
-        self.before: dict[str, str] | None = None
+        self.before: dict[str, Any] | None = None
 
     def _present(self) -> list[str]:
         installed = self.ws.pip.installed()
@@ -163,13 +196,27 @@ class PipUninstall(Action):
         return None
 
     def apply(self) -> None:
-        self.before = self.ws.pip.installed()
-        present = [p for p in self.step.packages if str(canonicalize_name(p)) in self.before]
+        self.before = self.ws.state_for_step()
+        installed = self.before["packages"]
+        present = [p for p in self.step.packages if str(canonicalize_name(p)) in installed]
         if present:
             self.ws.pip.uninstall(present)
 
     def revert(self) -> list[str]:
-        return [] if self.before is None else self.ws.pip.restore(self.before)
+        if self.before is None:
+            return []
+        return self.ws.restore(self.before, touch=_changed(self.ws, self.before), files=False)
+
+
+def _changed(ws: Workspace, state: Mapping[str, Any]) -> list[str]:
+    """Distributions whose version differs now from *state* (pip included: this process saw
+    the step change it)."""
+    try:
+        now = ws.pip.installed()
+    except ApplyError:
+        return sorted(state["packages"])
+    before = state["packages"]
+    return sorted(n for n in set(now) | set(before) if now.get(n) != before.get(n))
 
 
 class EnvAction(Action):

@@ -57,7 +57,7 @@ Reader = Callable[[int, int], bytes]
 def _split_path(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
-    return tuple(entry for entry in value.split(":") if entry)
+    return tuple(value.split(":"))  # an empty entry is the current folder (glibc)
 
 
 @dataclass(frozen=True, slots=True)

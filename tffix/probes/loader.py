@@ -15,6 +15,21 @@ every resolved file, reads back what got mapped from ``/proc/self/maps``, and as
 library its version through its real entry point (``cudnnGetVersion``, ``cudaRuntimeGetVersion``,
 ``cublasGetProperty``, …). A load failure becomes ``Library.error`` (the ``dlerror()`` text).
 
+Held against ld.so(8) and glibc's ``elf/dl-load.c``:
+
+- an empty entry of ``LD_LIBRARY_PATH`` (leading ``:/x``, trailing ``/x:``, or ``::``) or of a
+  RUNPATH is the current folder, and so is a relative entry taken from it;
+- the dynamic string tokens ``$ORIGIN``, ``$LIB`` and ``$PLATFORM`` (also as ``${…}``) are
+  expanded in ``LD_LIBRARY_PATH``, ``DT_RPATH`` and ``DT_RUNPATH`` (``$ORIGIN`` is the folder of
+  the object whose search list it is: the program's for ``LD_LIBRARY_PATH``); an entry with a
+  token that cannot be expanded is dropped;
+- under every folder searched, the ``glibc-hwcaps`` subfolders this CPU supports (and, before
+  glibc 2.37, the legacy ``tls``/platform ones) come first, in priority order.
+
+``$LIB``, ``$PLATFORM`` and the subfolders are measured, not assumed: one run of the target
+interpreter with ``LD_DEBUG=libs`` and a marker folder on ``LD_LIBRARY_PATH`` prints the search
+list the loader built (``measure_rules``).
+
 Which sonames to look at is data: ``rules/sonames.toml``, chosen by the TensorFlow version.
 The search itself (``resolve``) is pure, given a function that says whether a file exists.
 """
@@ -35,7 +50,7 @@ from packaging.version import InvalidVersion, Version
 
 from tffix import _subprocess
 from tffix.model import Library, frozen_map
-from tffix.probes.elf import ElfError, expand_origin, read_dynamic
+from tffix.probes.elf import ElfError, read_dynamic
 from tffix.resources import rules_dir
 
 if sys.version_info >= (3, 11):
@@ -130,17 +145,124 @@ class SearchPath:
     runpath: tuple[str, ...] = ()
     cache: Mapping[str, tuple[str, ...]] = field(default_factory=frozen_map)
     default_dirs: tuple[str, ...] = ()
+    subdirs: tuple[str, ...] = ("",)
+    """Searched under every folder first (``glibc-hwcaps/x86-64-v3``, …), then ``""``."""
 
 
 def _dedupe(items: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def split_ld_library_path(value: str | None) -> tuple[str, ...]:
-    """``LD_LIBRARY_PATH`` entries in order (``:`` or ``;`` separated, empty entries dropped)."""
+def split_ld_library_path(value: str | None, cwd: str | None = None) -> tuple[str, ...]:
+    """``LD_LIBRARY_PATH`` entries in order (``:`` or ``;`` separated, as glibc splits it).
+
+    An empty entry is the current folder (*cwd*), as glibc reads it; without *cwd* it is ``.``.
+    A variable that is unset or empty has no entries.
+    """
     if not value:
         return ()
-    return tuple(e for e in re.split(r"[:;]", value) if e)
+    return tuple(absolute_entry(e, cwd) for e in re.split(r"[:;]", value))
+
+
+def absolute_entry(entry: str, cwd: str | None) -> str:
+    """A search folder as the loader opens it: empty or relative ones from the current folder."""
+    if entry == "":
+        return cwd or "."
+    if cwd and not os.path.isabs(entry):
+        return os.path.normpath(os.path.join(cwd, entry))
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class LoaderRules:
+    """What this machine's loader does that ld.so(8) leaves to the build and the CPU."""
+
+    lib: str | None = None
+    """``$LIB``: ``lib/x86_64-linux-gnu`` on Debian, ``lib64`` on Fedora; None: unknown."""
+    platform: str | None = None
+    """``$PLATFORM`` (``AT_PLATFORM``): ``x86_64``, ``aarch64``, …; None: unknown."""
+    subdirs: tuple[str, ...] = ("",)
+    """Subfolders searched under every folder, in order; ``""`` is the folder itself."""
+
+
+_TOKEN = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
+
+
+def expand_tokens(entry: str, origin: str | None, rules: LoaderRules) -> str | None:
+    """*entry* with ``$ORIGIN``/``$LIB``/``$PLATFORM`` expanded; None (dropped, as glibc does)
+    when one of them has no known value."""
+    values = {"ORIGIN": origin, "LIB": rules.lib, "PLATFORM": rules.platform}
+    missing = False
+
+    def sub(match: re.Match[str]) -> str:
+        nonlocal missing
+        value = values[match.group(1) or match.group(2)]
+        if value is None:
+            missing = True
+            return ""
+        return value
+
+    out = _TOKEN.sub(sub, entry)
+    return None if missing else out
+
+
+def expand_entries(
+    entries: Sequence[str], origin: str | None, rules: LoaderRules, cwd: str | None
+) -> tuple[str, ...]:
+    """Search entries with their tokens expanded, empty and relative ones made absolute."""
+    out = []
+    for entry in entries:
+        value = expand_tokens(entry, origin, rules)
+        if value is not None:
+            out.append(os.path.normpath(absolute_entry(value, cwd)))
+    return tuple(out)
+
+
+_MARKER = "/@tffix-ld-marker@/$LIB/@@/$PLATFORM"
+MEASURE_TIMEOUT = 10.0
+
+
+def parse_rules(debug_output: str) -> LoaderRules | None:
+    """The rules from ``LD_DEBUG=libs`` output for a run with ``LD_LIBRARY_PATH=<marker>``."""
+    head = _MARKER.split("/$LIB")[0]
+    for line in debug_output.splitlines():
+        if "search path=" not in line or head not in line or "(LD_LIBRARY_PATH)" not in line:
+            continue
+        text = line.split("search path=", 1)[1].split("\t")[0].strip()
+        entries = [e for e in text.split(":") if e.startswith(head)]
+        base = entries[-1]
+        lib, _, platform = base[len(head) + 1 :].partition("/@@/")
+        subdirs = tuple(
+            dict.fromkeys(e[len(base) :].lstrip("/") for e in entries if e.startswith(base))
+        )
+        return LoaderRules(lib=lib or None, platform=platform or None, subdirs=subdirs or ("",))
+    return None
+
+
+def measure_rules(python: Path, env: Mapping[str, str]) -> tuple[LoaderRules, str | None]:
+    """This loader's ``$LIB``, ``$PLATFORM`` and subfolders, from one run of *python*."""
+    probe_env = {k: v for k, v in env.items() if k not in ("LD_PRELOAD", "LD_DEBUG_OUTPUT")}
+    probe_env.update({"LD_DEBUG": "libs", "LD_LIBRARY_PATH": _MARKER})
+    result = _subprocess.run(
+        [str(python), "-I", "-S", "-c", "pass"], env=probe_env, timeout=MEASURE_TIMEOUT
+    )
+    rules = parse_rules(result.stderr)
+    if rules is None:
+        why = result.describe_exit() or "its LD_DEBUG output named no search path"
+        return LoaderRules(), f"the loader's $LIB, $PLATFORM and hwcaps folders are unknown ({why})"
+    return rules, None
+
+
+def ld_library_path_dirs(
+    value: str | None, python: Path, rules: LoaderRules, cwd: str | None
+) -> tuple[str, ...]:
+    """``LD_LIBRARY_PATH`` as the loader searches it for *python*: tokens expanded (``$ORIGIN``
+    is the program's folder), empty and relative entries from *cwd*, duplicates once."""
+    if not value:
+        return ()
+    origin = os.path.dirname(os.path.realpath(python))
+    entries = re.split(r"[:;]", value)
+    return _dedupe(expand_entries(entries, origin, rules, cwd))
 
 
 def split_preload(value: str | None) -> tuple[str, ...]:
@@ -208,8 +330,12 @@ class TfSearchDirs:
     problems: tuple[str, ...] = ()
 
 
-def tensorflow_search_dirs(tf_dir: Path) -> TfSearchDirs:
-    """Read ``DT_RUNPATH``/``DT_RPATH`` of TensorFlow's libraries under *tf_dir*."""
+def tensorflow_search_dirs(
+    tf_dir: Path, rules: LoaderRules | None = None, cwd: str | None = None
+) -> TfSearchDirs:
+    """Read ``DT_RUNPATH``/``DT_RPATH`` of TensorFlow's libraries under *tf_dir*, tokens
+    expanded (an empty entry is the current folder)."""
+    rules = rules or LoaderRules()
     rpath: list[str] = []
     runpath: list[str] = []
     read: list[str] = []
@@ -226,9 +352,9 @@ def tensorflow_search_dirs(tf_dir: Path) -> TfSearchDirs:
         read.append(str(path))
         origin = str(path.parent)
         if dyn.runpath:
-            runpath += expand_origin(dyn.runpath, origin)
+            runpath += expand_entries(dyn.runpath, origin, rules, cwd)
         else:  # DT_RPATH counts only when the object has no DT_RUNPATH
-            rpath += expand_origin(dyn.rpath, origin)
+            rpath += expand_entries(dyn.rpath, origin, rules, cwd)
     if not read and not problems:
         problems.append(f"no TensorFlow shared library under {tf_dir}")
     return TfSearchDirs(_dedupe(rpath), _dedupe(runpath), tuple(read), tuple(problems))
@@ -246,6 +372,18 @@ def version_from_filename(path: str) -> str | None:
     if match and "." in match.group(1):
         return match.group(1)
     return None
+
+
+def _in_folders(
+    dirs: Sequence[str], subdirs: Sequence[str], soname: str, is_file: Callable[[str], bool]
+) -> list[str]:
+    out = []
+    for folder in dirs:
+        for sub in subdirs or ("",):
+            candidate = os.path.join(folder, sub, soname) if sub else os.path.join(folder, soname)
+            if is_file(candidate):
+                out.append(candidate)
+    return out
 
 
 def resolve(
@@ -271,15 +409,11 @@ def resolve(
         ("LD_LIBRARY_PATH", search.ld_library_path),
         ("RUNPATH", search.runpath),
     ):
-        for folder in dirs:
-            candidate = os.path.join(folder, soname)
-            if is_file(candidate):
-                found.append((candidate, via))
+        found.extend((c, via) for c in _in_folders(dirs, search.subdirs, soname, is_file))
     found.extend((path, "ld.so.cache") for path in search.cache.get(soname, ()) if is_file(path))
-    for folder in search.default_dirs:
-        candidate = os.path.join(folder, soname)
-        if is_file(candidate):
-            found.append((candidate, "default"))
+    found.extend(
+        (c, "default") for c in _in_folders(search.default_dirs, search.subdirs, soname, is_file)
+    )
 
     seen: dict[str, str] = {}
     for path, via in found:
@@ -505,12 +639,16 @@ def probe_libraries(
     eras: Sequence[Era] | None = None,
     library_owners: Mapping[str, tuple[str, str]] | None = None,
     timeout: float = PROOF_TIMEOUT,
+    cwd: str | None = None,
+    rules: LoaderRules | None = None,
 ) -> LoaderReport:
     """Resolve and prove every soname TensorFlow *tf_version* needs, in environment *env*.
 
     A library's version comes from its own entry point (in the proving child), else from its
     file name (``libcudart.so.12.5.82``), else from the ``nvidia-*`` wheel that installed it
-    (*library_owners*: real path -> (distribution, version)).
+    (*library_owners*: real path -> (distribution, version)). *cwd* is the folder the
+    program runs in (empty search entries mean it; default: this process's), *rules* the
+    loader's token values and subfolders (default: measured with *python*).
     """
     if not sys.platform.startswith("linux"):
         return LoaderReport(
@@ -534,9 +672,13 @@ def probe_libraries(
             frozen_map(), frozen_map(), f"{why}, so which libraries it needs is unknown"
         )
     problems: list[str] = []
+    cwd = os.getcwd() if cwd is None else cwd
+    rules, rules_problem = measure_rules(python, env) if rules is None else (rules, None)
+    if rules_problem:
+        problems.append(rules_problem)
     tf_dirs = TfSearchDirs()
     if tf_dir is not None:
-        tf_dirs = tensorflow_search_dirs(tf_dir)
+        tf_dirs = tensorflow_search_dirs(tf_dir, rules, cwd)
         problems += tf_dirs.problems
     cache, cache_problem = read_ld_cache(machine, env)
     if cache_problem:
@@ -545,10 +687,11 @@ def probe_libraries(
     search = SearchPath(
         preload=preload,
         rpath=tf_dirs.rpath,
-        ld_library_path=split_ld_library_path(env.get("LD_LIBRARY_PATH")),
+        ld_library_path=ld_library_path_dirs(env.get("LD_LIBRARY_PATH"), python, rules, cwd),
         runpath=tf_dirs.runpath,
         cache=frozen_map(cache),
         default_dirs=default_dirs(machine),
+        subdirs=rules.subdirs,
     )
     names = _preload_sonames(preload)
     resolved = {s: resolve(s, search, preload_sonames=names) for s in (*era.sonames, *era.optional)}
@@ -583,6 +726,7 @@ def probe_libraries(
             "default": list(search.default_dirs),
         },
         "tensorflow_libraries": list(tf_dirs.libraries),
+        "rules": {"LIB": rules.lib, "PLATFORM": rules.platform, "subdirs": list(rules.subdirs)},
         "proven": sorted(s for s, p in proofs.items() if p.loaded),
         "version_sources": sources,
     }

@@ -75,6 +75,8 @@ def read_metadata(
     locations: dict[str, str] = {}
     for folder in _search_dirs(sys_path):
         for dist in metadata.distributions(path=[folder]):
+            if _pip_stash(dist):
+                continue
             name = dist.metadata["Name"] if dist.metadata else None
             version = dist.version
             if not name or version is None:
@@ -87,6 +89,13 @@ def read_metadata(
             if _owns_tensorflow(dist):
                 owners.append(canonical)
     return packages, tuple(sorted(owners)), locations
+
+
+def _pip_stash(dist: metadata.Distribution) -> bool:
+    """True for ``~name-1.0.dist-info``: pip renames a distribution's metadata so while it
+    uninstalls it, and leaves it so when killed; it is not an installed distribution."""
+    path = getattr(dist, "_path", None)
+    return isinstance(path, os.PathLike) and os.fspath(path).rsplit(os.sep, 1)[-1].startswith("~")
 
 
 def _owns_tensorflow(dist: metadata.Distribution) -> bool:

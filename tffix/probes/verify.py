@@ -73,6 +73,8 @@ class DeepVerification:
     error: str | None = None
     """Import or op failure, the child's abnormal end, or the first check that failed."""
     log: tuple[str, ...] = ()
+    imported: bool | None = None
+    """True when ``import tensorflow`` worked in the child; None when the child said nothing."""
 
     @property
     def ok(self) -> bool:
@@ -114,4 +116,5 @@ def deep_verify(
         xla_ok="xla_value" in data,
         error=error,
         log=log,
+        imported=True if "gpus" in data else (False if data else None),
     )
