@@ -44,6 +44,9 @@ class Options:
     output: str | None = None
     tf_timeout: float = 120.0
     redact_paths: bool = False
+    # undo
+    list: bool = False
+    drop_kept: int | None = None
 
     @classmethod
     def of(cls, args: Options | argparse.Namespace) -> Options:

@@ -370,3 +370,85 @@ def test_an_lmod_module_folder_on_the_loader_path_is_named(scenario_venv: SimEnv
             assert hook.revert() == []
         activate.write_bytes(text)
     assert not list(env.site_packages.glob("*tffix*hook*"))
+
+
+# --------------------------------------------------------------------------- tffix itself
+
+
+def test_tffix_yes_fixes_the_kernel_and_undo_restores_its_kernelspec_exactly(
+    kernel_venv: SimEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole loop through the command line: ``tffix --yes`` edits the kernelspec (the
+    journal records its bytes), the kernel then gets the GPU, ``tffix undo`` puts the file
+    back byte for byte and the kernel is masked again."""
+    env = kernel_venv
+    spec = _write_kernelspec(env, "loop", {"CUDA_VISIBLE_DEVICES": "-1", "A": "b"})
+    original = spec.read_bytes()
+    try:
+        done = env.run_tffix("--yes", "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        outcome = json.loads(done.stdout)
+        assert [s["kind"] for s in outcome["steps"] if s["status"] == "applied"] == [
+            "kernelspec-env"
+        ]
+        assert {e["kind"]: e["usable"] for e in outcome["entry_points"]} == {
+            "activated": True,
+            "plain": True,
+            "kernel": True,
+        }
+        assert json.loads(spec.read_text())["env"] == {"A": "b"}
+        assert run_cell(env, "loop", monkeypatch)["gpus"] == ["/physical_device:GPU:0"]
+
+        undone = env.run_tffix("undo", "--yes")
+        assert undone.returncode == 0, undone.stdout + undone.stderr
+        assert spec.read_bytes() == original
+        assert run_cell(env, "loop", monkeypatch)["gpus"] == []
+    finally:
+        shutil.rmtree(spec.parent)
+
+
+def test_tffix_offers_the_bashrc_edit_only_with_unsafe_and_undo_restores_it(
+    scenario_venv: SimEnv,
+) -> None:
+    env = scenario_venv
+    home = env.root / "home"
+    bashrc = home / ".bashrc"
+    rc_text = b"export PATH=$PATH:/opt/bin\nexport CUDA_VISIBLE_DEVICES=-1\n"
+    bashrc.write_bytes(rc_text)
+    site = env.site_packages
+    shell = {"CUDA_VISIBLE_DEVICES": "-1", "SHELL": "/bin/bash"}
+    activate = env.venv / "bin" / "activate"
+    act_text = activate.read_bytes()
+
+    def tffix(*args: str) -> subprocess.CompletedProcess[str]:
+        return env.run(
+            [sys.executable, "-m", "tffix", *args, "--venv", str(env.venv)],
+            env={**env.env, **shell, **sim.pip_env(env.index), "TFFIX_SYSROOT": str(env.root)},
+        )
+
+    try:
+        dry = tffix("--dry-run")
+        assert f"{bashrc} line 2" in dry.stdout
+        assert "unsafe step" in dry.stdout and "Comment out" not in dry.stdout
+        shown = tffix("--dry-run", "--unsafe")
+        assert "-export CUDA_VISIBLE_DEVICES=-1" in shown.stdout, shown.stdout
+
+        safe = tffix("--yes")
+        assert bashrc.read_bytes() == rc_text  # never without --unsafe
+        assert (site / "_tffix_hook.py").exists(), safe.stdout + safe.stderr
+        unsafe = tffix("--yes", "--unsafe")
+        assert b"# disabled by tffix" in bashrc.read_bytes(), unsafe.stdout + unsafe.stderr
+        assert (home / ".bashrc.tffix-backup").read_bytes() == rc_text
+
+        for _ in range(2):  # two runs changed things: undo is a stack
+            undone = tffix("undo", "--yes")
+            assert undone.returncode == 0, undone.stdout + undone.stderr
+        assert bashrc.read_bytes() == rc_text
+        assert not (home / ".bashrc.tffix-backup").exists()
+        assert not list(site.glob("*tffix*hook*"))
+        assert activate.read_bytes() == act_text
+    finally:
+        activate.write_bytes(act_text)
+        bashrc.unlink(missing_ok=True)
+        for leftover in site.glob("*tffix*hook*"):
+            leftover.unlink()

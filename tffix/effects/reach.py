@@ -223,3 +223,24 @@ def hook_file_names(prefix: Path, site_dir: Path) -> list[str]:
     except ValueError:
         return []
     return [str(rel / hook.PTH_NAME), str(rel / hook.MODULE_NAME)]
+
+
+def outside_differences(value: object) -> list[str]:
+    """The recorded outside files whose bytes differ from the record now (or the reason the
+    record is refused)."""
+    try:
+        records = check_outside(value)
+    except InputError as exc:
+        return [str(exc)]
+    out: list[str] = []
+    for record in records:
+        for name, data in record.files.items():
+            path = Path(record.root) / name
+            try:
+                now = saved.read(Path(record.root), name)
+            except (OSError, PathEscape) as exc:
+                out.append(f"{path}: {exc}")
+                continue
+            if now != data:
+                out.append(str(path))
+    return out
