@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "explain": "Read TensorFlow or pip log text and name the causes it shows.",
     "scan": "Find code that keeps TensorFlow off the GPU (CUDA_VISIBLE_DEVICES, tf.device, …).",
     "undo": "Restore the target venv to its state before the last tffix run.",
+    "health": "Fast node check without importing TensorFlow (for Slurm, NHC, Kubernetes).",
+    "report": "Fleet view over many hosts' diagnosis/outcome documents (text, --json, --html).",
 }
 DEFAULT_COMMAND = "fix"
 """The module behind a bare ``tffix``: diagnose, confirm, apply, re-verify."""

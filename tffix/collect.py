@@ -283,13 +283,15 @@ def collect_snapshot(
     tf_timeout: float = DEFAULT_TF_TIMEOUT,
     nvml: Any = None,
     host_root: Path | None = None,
+    with_tensorflow: bool = True,
 ) -> Snapshot:
     """Everything tffix sees about *target*, as a ``Snapshot``; never raises for the target.
 
     *environ* is the caller's environment (normally ``os.environ``); *nvml* replaces the NVML
     binding (tests); *host_root* is where the platform and driver probes read ``/etc``,
     ``/proc`` and ``/dev``: by default ``$TFFIX_SYSROOT`` or ``/`` (a simulated machine's root
-    in tests, or a mounted image of a broken machine's root).
+    in tests, or a mounted image of a broken machine's root). ``with_tensorflow=False`` skips the
+    TensorFlow child (the fast health check): the snapshot then has no ``tensorflow`` section.
     """
     if host_root is None:
         host_root = Path(environ.get(SYSROOT_VARIABLE) or "/")
@@ -324,7 +326,9 @@ def collect_snapshot(
     # first. Daemon threads, not a pool: Ctrl-C must not wait for a child's time limit, and
     # NVML runs in this process, where a sick driver can hang nvmlInit for minutes.
     tf_future = _daemon_call(
-        lambda: tf_probe.probe_tensorflow(target.python, env, timeout=tf_timeout)
+        (lambda: tf_probe.probe_tensorflow(target.python, env, timeout=tf_timeout))
+        if with_tensorflow
+        else (lambda: None)
     )
     pkg_future = _daemon_call(packages_then_libraries)
     drv_future = _daemon_call(

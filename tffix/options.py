@@ -37,7 +37,7 @@ class Options:
     snapshot: str | None = None
     # explain
     file: str = "-"
-    # scan
+    # scan, report
     paths: tuple[Path, ...] = ()
     gpus: int | None = None
     # snapshot
@@ -45,8 +45,10 @@ class Options:
     tf_timeout: float = 120.0
     redact_paths: bool = False
     # undo
-    list: bool = False
+    list_runs: bool = False
     drop_kept: int | None = None
+    # report
+    html: str | None = None
 
     @classmethod
     def of(cls, args: Options | argparse.Namespace) -> Options:

@@ -220,7 +220,36 @@ def wrong_library(f: Facts, soname: str, lib: Library) -> bool:
         return bool(later)
     if lib.loaded and lib.loaded != lib.path and "/nvidia/" not in lib.loaded:
         return True  # something imported earlier mapped another copy first
-    return bool(later) and any("/nvidia/" in c for c in later) and "/nvidia/" not in str(lib.path)
+    if not (later and "/nvidia/" not in str(lib.path)):
+        return False
+    wheels = [c for c in later if "/nvidia/" in c]
+    return bool(wheels) and not any(_same_version(f, lib.version, c) for c in wheels)
+
+
+_WHEEL_DIR = re.compile(r"/nvidia/(?P<name>[a-z_]+)/lib/")
+
+
+def _same_version(f: Facts, version: str | None, candidate: str) -> bool:
+    """Whether the library found first has the version of the wheel's copy behind it: then it
+    supplies exactly what TensorFlow would have loaded, and nothing is shadowed."""
+    match = _WHEEL_DIR.search(candidate)
+    have = parse_version(version)
+    if match is None or have is None:
+        return False
+    base = "nvidia-" + match["name"].replace("_", "-")
+    wheel = next(
+        (
+            f.packages[n]
+            for n in (f"{base}-cu12", f"{base}-cu11", f"{base}-cu13", base)
+            if n in f.packages
+        ),
+        None,
+    )
+    want = parse_version(wheel)
+    if want is None:
+        return False
+    n = min(len(have.release), len(want.release))
+    return n >= 2 and have.release[:n] == want.release[:n]
 
 
 def _framework_conflicts(
@@ -238,6 +267,9 @@ def _framework_conflicts(
         for name, spec_text in sorted(fw_pins.items()):
             if name not in pins:
                 continue
+            installed = f.packages.get(name)
+            if installed is not None and pins[name].contains(installed, prereleases=True):
+                continue  # TensorFlow's pin won: what the loader finds is what TF needs
             exact = re.fullmatch(r"==\s*([\w.]+)", spec_text)
             if exact and not pins[name].contains(exact.group(1), prereleases=True):
                 names.append(name)

@@ -59,4 +59,4 @@ def run(options: Options) -> int:
         return diagnose.run_live(options)
     from tffix.commands import repair
 
-    return repair.run(options)  # type: ignore[arg-type]  # reads the same names as attributes
+    return repair.run(options)

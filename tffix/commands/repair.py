@@ -32,6 +32,7 @@ from tffix.effects.steps import Workspace
 from tffix.envedit import EditOp, apply_edits
 from tffix.errors import ApplyError, ExitCode, RollbackIncomplete, UsageError
 from tffix.model import Diagnosis, Finding, Snapshot, StepKind
+from tffix.options import Options
 from tffix.probes.target import Target, TargetKind, resolve_target
 from tffix.shellenv import pre_activation_environ
 from tffix.term import clean, clean_output
@@ -51,7 +52,7 @@ def _err(text: str) -> None:
 # --------------------------------------------------------------------------- environment
 
 
-def interactive(args: argparse.Namespace) -> bool:
+def interactive(args: Options) -> bool:
     """True when tffix may ask questions (a terminal on both ends, and not ``--json``)."""
     return sys.stdin.isatty() and sys.stdout.isatty() and not getattr(args, "json", False)
 
@@ -76,7 +77,7 @@ def load_diagnoser(
     return lambda snapshot: diagnose_mod.diagnose(snapshot, rules, extra_findings=extra)
 
 
-def show_diagnosis(args: argparse.Namespace, diagnosis: Diagnosis, snapshot: Snapshot) -> str:
+def show_diagnosis(args: Options, diagnosis: Diagnosis, snapshot: Snapshot) -> str:
     """The report ``tffix --dry-run`` prints (checks, verdict, plan), or a plain plan."""
     try:
         from tffix import report, ruleset
@@ -93,7 +94,7 @@ def show_diagnosis(args: argparse.Namespace, diagnosis: Diagnosis, snapshot: Sna
     )
 
 
-def scan_findings(args: argparse.Namespace, snapshot: Snapshot) -> tuple[Finding, ...]:
+def scan_findings(args: Options, snapshot: Snapshot) -> tuple[Finding, ...]:
     """The code scan's findings for the current project (none with ``--no-scan``)."""
     try:
         from tffix.commands.diagnose import scan_findings as scan
@@ -155,7 +156,7 @@ class Session:
 
 
 def _handle_interrupted(
-    args: argparse.Namespace, session: Session, journal: Journal
+    args: Options, session: Session, journal: Journal
 ) -> dict[str, Any] | None:
     """Deal with a run that never finished; returns the base state when resuming."""
     stories = runs(journal.records())
@@ -260,7 +261,7 @@ def package_manager_line(session: Session, diagnosis: Diagnosis) -> str:
     return f"Installs with {choice.tool}: {choice.why}."
 
 
-def _print_outcome(args: argparse.Namespace, outcome: core.Outcome) -> None:
+def _print_outcome(args: Options, outcome: core.Outcome) -> None:
     if args.json:
         print(json.dumps(core.outcome_to_dict(outcome), indent=2, sort_keys=True))
     else:
@@ -270,7 +271,7 @@ def _print_outcome(args: argparse.Namespace, outcome: core.Outcome) -> None:
 # --------------------------------------------------------------------------- commands
 
 
-def _refuse_system(args: argparse.Namespace, target: Target, environ: Mapping[str, str]) -> int:
+def _refuse_system(args: Options, target: Target, environ: Mapping[str, str]) -> int:
     """A system Python or conda base without ``--allow-system``: show, change nothing."""
     snapshot = _collect(target, pre_activation_environ(environ))
     diagnosis = load_diagnoser(scan_findings(args, snapshot))(snapshot)
@@ -285,7 +286,7 @@ def _refuse_system(args: argparse.Namespace, target: Target, environ: Mapping[st
     )
 
 
-def _confirm(args: argparse.Namespace, offered: tuple[int, ...]) -> core.Confirm:
+def _confirm(args: Options, offered: tuple[int, ...]) -> core.Confirm:
     """``--yes``, the questions on a terminal, or a refusal (exit 2) without either."""
     if offered and not args.yes and not interactive(args):
         if args.json:
@@ -302,7 +303,7 @@ def _confirm(args: argparse.Namespace, offered: tuple[int, ...]) -> core.Confirm
 
 
 def _report(
-    args: argparse.Namespace,
+    args: Options,
     session: Session,
     outcome: core.Outcome,
     environ: Mapping[str, str],
@@ -325,7 +326,7 @@ def _report(
     return outcome.exit_code
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     """Repair the target (or make a fresh venv with ``--create-venv``)."""
     environ = dict(os.environ)
     target = resolve_target(venv=args.venv, python=args.python, environ=environ)
@@ -382,11 +383,11 @@ def tensorflow_requirement(diagnosis: Diagnosis, snapshot: Snapshot) -> str:
     return f"tensorflow[and-cuda]=={version}" if version else "tensorflow[and-cuda]"
 
 
-def create_venv(args: argparse.Namespace, target: Target, environ: Mapping[str, str]) -> int:
+def create_venv(args: Options, target: Target, environ: Mapping[str, str]) -> int:
     """``--create-venv DIR``: a fresh venv with the right TensorFlow, verified."""
     from tffix import _subprocess
 
-    dest = Path(args.create_venv).absolute()
+    dest = Path(args.create_venv or ".").absolute()
     if dest.exists() and any(dest.iterdir()):
         raise UsageError(f"--create-venv {dest}: the folder exists and is not empty")
     env = pre_activation_environ(environ)

@@ -37,6 +37,7 @@ from tffix.effects.lock import checked_state_dir, hold
 from tffix.effects.pip import PackageManager
 from tffix.effects.steps import Workspace, decode_files
 from tffix.errors import ApplyError, RollbackIncomplete, UsageError
+from tffix.options import Options
 from tffix.probes.target import Target, TargetKind, resolve_target
 
 UNDO_SCHEMA = "tffix.undo/1"
@@ -57,7 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``tffix undo``."""
     parser.add_argument("--no-uv", action="store_true", help="use pip even when uv is on PATH")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--list", action="store_true", help="list the runs undo can step back")
+    mode.add_argument(
+        "--list",
+        dest="list_runs",
+        action="store_true",
+        help="list the runs undo can step back",
+    )
     mode.add_argument(
         "--dry-run", action="store_true", help="show what undoing the last run would change"
     )
@@ -281,7 +287,7 @@ def undo_story(
     return problems
 
 
-def _workspace(target: Target, environ: Mapping[str, str], args: argparse.Namespace) -> Workspace:
+def _workspace(target: Target, environ: Mapping[str, str], args: Options) -> Workspace:
     from tffix.shellenv import pre_activation_environ
 
     env = pre_activation_environ(environ)
@@ -335,14 +341,14 @@ def run_rows(prefix: Any, stories: list[RunStory]) -> list[dict[str, Any]]:
     return rows
 
 
-def _print(args: argparse.Namespace, doc: dict[str, Any], text: list[str]) -> None:
+def _print(args: Options, doc: dict[str, Any], text: list[str]) -> None:
     if getattr(args, "json", False):
         print(json.dumps({"schema": UNDO_SCHEMA, **doc}, indent=2, sort_keys=True))
     else:
         print("\n".join(text))
 
 
-def _list(args: argparse.Namespace, target: Target, stories: list[RunStory]) -> int:
+def _list(args: Options, target: Target, stories: list[RunStory]) -> int:
     rows = run_rows(target.prefix, stories)
     text = (
         [f"tffix runs on {target.prefix} (newest first):"]
@@ -361,7 +367,8 @@ def _list(args: argparse.Namespace, target: Target, stories: list[RunStory]) -> 
     return 0
 
 
-def _drop(args: argparse.Namespace, target: Target, journal: Journal) -> int:
+def _drop(args: Options, target: Target, journal: Journal) -> int:
+    assert args.drop_kept is not None  # the caller's condition
     if args.drop_kept < 0:
         raise UsageError("--drop-kept N: N must be 0 or more")
     stories = runs(journal.records())
@@ -384,7 +391,7 @@ def _drop(args: argparse.Namespace, target: Target, journal: Journal) -> int:
     return 0
 
 
-def _confirm(args: argparse.Namespace, question: str) -> bool:
+def _confirm(args: Options, question: str) -> bool:
     if args.yes or args.dry_run:
         return True
     if not (sys.stdin.isatty() and sys.stdout.isatty()) or getattr(args, "json", False):
@@ -393,7 +400,7 @@ def _confirm(args: argparse.Namespace, question: str) -> bool:
     return answer in ("y", "yes")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     """Undo the last run that changed the target (or list, preview, drop)."""
     environ = dict(os.environ)
     target = resolve_target(venv=args.venv, python=args.python, environ=environ)
@@ -401,7 +408,7 @@ def run(args: argparse.Namespace) -> int:
     if not target.is_modifiable and not journal_path(target.prefix).exists():
         raise UsageError(f"{target.python} is a {target.kind} Python: tffix never changed it")
     journal = Journal(journal_path(target.prefix))
-    if args.list:
+    if args.list_runs:
         return _list(args, target, runs(journal.records()))
     ws = _workspace(target, environ, args)
     with hold(target.prefix):
@@ -417,7 +424,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _undo_one(
-    args: argparse.Namespace, ws: Workspace, journal: Journal, story: RunStory, depth: int
+    args: Options, ws: Workspace, journal: Journal, story: RunStory, depth: int
 ) -> int:
     now = ws.pip.installed()
     resumed = _stories(journal).get(story.resumes or "")

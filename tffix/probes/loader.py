@@ -629,6 +629,86 @@ def _preload_sonames(entries: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _no_era(tf_version: str | None) -> LoaderReport:
+    why = (
+        "TensorFlow's version is unknown"
+        if not tf_version
+        else f"no soname table entry for TensorFlow {tf_version}"
+    )
+    return LoaderReport(
+        frozen_map(), frozen_map(), f"{why}, so which libraries it needs is unknown"
+    )
+
+
+def _version_of(
+    lib: Library, proof: Proof | None, owners: Mapping[str, tuple[str, str]]
+) -> tuple[str | None, str | None]:
+    """(version, where it came from): the entry point, the file name, or the wheel."""
+    if proof is not None and proof.version is not None:
+        return proof.version, "entry point"
+    if not isinstance(lib.path, str):
+        return None, None
+    real = os.path.realpath(lib.path)
+    version = version_from_filename(real)
+    if version is not None:
+        return version, "file name"
+    if real in owners:
+        dist, version = owners[real]
+        return version, f"wheel {dist}"
+    return None, None
+
+
+def _with_versions(
+    resolved: Mapping[str, Library],
+    proofs: Mapping[str, Proof],
+    owners: Mapping[str, tuple[str, str]],
+) -> tuple[dict[str, Library], dict[str, str]]:
+    libraries: dict[str, Library] = {}
+    sources: dict[str, str] = {}
+    for soname, lib in resolved.items():
+        proof = proofs.get(soname)
+        version, source = _version_of(lib, proof, owners)
+        if source is not None:
+            sources[soname] = source
+        error = proof.error if proof is not None else None
+        libraries[soname] = replace(lib, version=version, error=error)
+    return libraries, sources
+
+
+def _search_path(
+    python: Path,
+    machine: str,
+    env: Mapping[str, str],
+    tf_dir: Path | None,
+    cwd: str | None,
+    rules: LoaderRules | None,
+) -> tuple[SearchPath, TfSearchDirs, LoaderRules, list[str]]:
+    """Everything the loader consults for TensorFlow here, and what could not be read."""
+    problems: list[str] = []
+    cwd = os.getcwd() if cwd is None else cwd
+    rules, rules_problem = measure_rules(python, env) if rules is None else (rules, None)
+    if rules_problem:
+        problems.append(rules_problem)
+    tf_dirs = TfSearchDirs()
+    if tf_dir is not None:
+        tf_dirs = tensorflow_search_dirs(tf_dir, rules, cwd)
+        problems += tf_dirs.problems
+    cache, cache_problem = read_ld_cache(machine, env)
+    if cache_problem:
+        problems.append(cache_problem)
+    preload = split_preload(env.get("LD_PRELOAD"))
+    search = SearchPath(
+        preload=preload,
+        rpath=tf_dirs.rpath,
+        ld_library_path=ld_library_path_dirs(env.get("LD_LIBRARY_PATH"), python, rules, cwd),
+        runpath=tf_dirs.runpath,
+        cache=frozen_map(cache),
+        default_dirs=default_dirs(machine),
+        subdirs=rules.subdirs,
+    )
+    return search, tf_dirs, rules, problems
+
+
 def probe_libraries(
     *,
     python: Path,
@@ -663,58 +743,15 @@ def probe_libraries(
         return LoaderReport(frozen_map(), frozen_map({"skipped": "no TensorFlow installed"}))
     era = era_for(tf_version, eras)
     if era is None:
-        why = (
-            "TensorFlow's version is unknown"
-            if not tf_version
-            else f"no soname table entry for TensorFlow {tf_version}"
-        )
-        return LoaderReport(
-            frozen_map(), frozen_map(), f"{why}, so which libraries it needs is unknown"
-        )
-    problems: list[str] = []
-    cwd = os.getcwd() if cwd is None else cwd
-    rules, rules_problem = measure_rules(python, env) if rules is None else (rules, None)
-    if rules_problem:
-        problems.append(rules_problem)
-    tf_dirs = TfSearchDirs()
-    if tf_dir is not None:
-        tf_dirs = tensorflow_search_dirs(tf_dir, rules, cwd)
-        problems += tf_dirs.problems
-    cache, cache_problem = read_ld_cache(machine, env)
-    if cache_problem:
-        problems.append(cache_problem)
-    preload = split_preload(env.get("LD_PRELOAD"))
-    search = SearchPath(
-        preload=preload,
-        rpath=tf_dirs.rpath,
-        ld_library_path=ld_library_path_dirs(env.get("LD_LIBRARY_PATH"), python, rules, cwd),
-        runpath=tf_dirs.runpath,
-        cache=frozen_map(cache),
-        default_dirs=default_dirs(machine),
-        subdirs=rules.subdirs,
-    )
+        return _no_era(tf_version)
+    search, tf_dirs, rules, problems = _search_path(python, machine, env, tf_dir, cwd, rules)
+    preload = search.preload
     names = _preload_sonames(preload)
     resolved = {s: resolve(s, search, preload_sonames=names) for s in (*era.sonames, *era.optional)}
     proofs, proof_problem = prove(python, env, resolved, timeout=timeout)
     if proof_problem:
         problems.append(proof_problem)
-    libraries = {}
-    sources: dict[str, str] = {}
-    for soname, lib in resolved.items():
-        proof = proofs.get(soname)
-        version = proof.version if proof is not None else None
-        error = proof.error if proof is not None else None
-        if version is not None:
-            sources[soname] = "entry point"
-        elif isinstance(lib.path, str):
-            real = os.path.realpath(lib.path)
-            version = version_from_filename(real)
-            if version is not None:
-                sources[soname] = "file name"
-            elif real in (library_owners or {}):
-                dist, version = (library_owners or {})[real]
-                sources[soname] = f"wheel {dist}"
-        libraries[soname] = replace(lib, version=version, error=error)
+    libraries, sources = _with_versions(resolved, proofs, library_owners or {})
     extra: dict[str, object] = {
         "era": {"tf": str(era.tf), "cuda": era.cuda},
         "optional": list(era.optional),
