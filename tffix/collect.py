@@ -340,7 +340,7 @@ def collect_snapshot(
         )
     )
     ep_future: Future[EntryPointReport] | None = None
-    if target.kind is TargetKind.VENV:
+    if target.kind is TargetKind.VENV and with_tensorflow:  # the fast check runs no TF child
         ep_future = _daemon_call(lambda: _entry_points(target, environ, env, tf_timeout))
     host_future = _daemon_call(
         lambda: host_probe.probe_platform(
