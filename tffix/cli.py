@@ -12,17 +12,16 @@ import argparse
 import importlib
 import os
 import sys
-import tempfile
-import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 from tffix import __version__
 from tffix.errors import ExitCode, TffixError
-from tffix.options import Options
-from tffix.term import clean
+
+# Nothing here imports a command, the diagnosis engine or dataclasses at start-up: `--version`,
+# `--help` and shell completion (which runs tffix on every Tab) load only what they print.
+# A command's module is imported when that command runs, or when its own --help is asked.
 
 COMMANDS: dict[str, str] = {
     "snapshot": "Write what tffix sees as a tffix.snapshot/1 JSON document.",
@@ -32,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "undo": "Restore the target venv to its state before the last tffix run.",
     "health": "Fast node check without importing TensorFlow (for Slurm, NHC, Kubernetes).",
     "report": "Fleet view over many hosts' diagnosis/outcome documents (text, --json, --html).",
+    "completion": "Print the shell completion script for bash, zsh or fish.",
+    "help": "Show the help of a command (`tffix help scan`).",
 }
 DEFAULT_COMMAND = "fix"
 """The module behind a bare ``tffix``: diagnose, confirm, apply, re-verify."""
@@ -83,8 +84,32 @@ def _command_module(name: str) -> ModuleType:
     return importlib.import_module(f"tffix.commands.{name}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole argument parser (also used to check README.md against ``--help``)."""
+_VALUE_OPTIONS = {"--venv", "--python", "--create-venv", "--snapshot", "--output", "-o"}
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in *argv* (the first word that is one), without importing any."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+            continue
+        if word == "--":
+            return None
+        if word in _VALUE_OPTIONS:
+            skip = True
+            continue
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | bool | None = None) -> argparse.ArgumentParser:
+    """The argument parser (also used to check README.md against ``--help``).
+
+    With *only* (a command name, or False for none), the options of the other subcommands
+    are left out so that their modules are not imported; the list of commands is complete.
+    """
     parser = argparse.ArgumentParser(
         prog="tffix",
         description="Find out why TensorFlow does not use the GPU, and repair it.",
@@ -97,12 +122,72 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         child = sub.add_parser(name, help=help_text, description=help_text)
+        if name in _BUILTIN:
+            _BUILTIN[name](child)
+            continue
         _add_target_options(child, suppress=True)
-        _command_module(name).add_arguments(child)
+        if only is None or only == name:
+            _command_module(name).add_arguments(child)
     return parser
 
 
+def _add_completion_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell to complete in")
+
+
+def _add_help_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "topic", nargs="?", metavar="COMMAND", help="the command to describe (default: all)"
+    )
+
+
+_BUILTIN = {"completion": _add_completion_arguments, "help": _add_help_arguments}
+
+
+def completion_script(shell: str) -> str:
+    """The script that makes *shell* complete tffix's commands and options (argcomplete)."""
+    from argcomplete.shell_integration import shellcode
+
+    return str(shellcode(["tffix"], shell=shell))
+
+
+def _complete(argv: Sequence[str] | None) -> None:
+    """Answer a shell's completion request (argcomplete's protocol) and exit; a no-op when
+    the shell did not ask. Only the command being completed has its options loaded."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    import argcomplete
+
+    words = os.environ.get("COMP_LINE", "").split()[1:]
+    argcomplete.autocomplete(build_parser(chosen_command(words) or False))
+
+
+def _help(parser: argparse.ArgumentParser, topic: str | None) -> int:
+    if topic is None:
+        parser.print_help()
+        return int(ExitCode.OK)
+    if topic not in COMMANDS:
+        print(
+            f"tffix: error: no command {topic!r} (commands: {', '.join(COMMANDS)})",
+            file=sys.stderr,
+        )
+        return int(ExitCode.USAGE)
+    return _parse_exit(build_parser(topic), [topic, "--help"])
+
+
+def _parse_exit(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
+    try:
+        parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return int(ExitCode.OK)
+
+
 def _crash_log(exc: BaseException) -> Path | None:
+    import tempfile
+    import time
+    import traceback
+
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tffix"
     text = f"tffix {__version__}\npython {sys.version}\nargv {sys.argv}\n\n" + "".join(
         traceback.format_exception(exc)
@@ -120,11 +205,21 @@ def _crash_log(exc: BaseException) -> Path | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run tffix with *argv* (default: ``sys.argv[1:]``) and return the exit code."""
-    parser = build_parser()
+    _complete(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(chosen_command(words) or False)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    if args.command == "help":
+        return _help(parser, args.topic)
+    if args.command == "completion":
+        sys.stdout.write(completion_script(args.shell))
+        return int(ExitCode.OK)
+    from tffix.options import Options
+    from tffix.term import clean
+
     options = Options.of(args)
     name = options.command or DEFAULT_COMMAND
     try:

@@ -52,6 +52,7 @@ from tffix.probes import host as host_probe
 from tffix.probes import loader as loader_probe
 from tffix.probes import packages as packages_probe
 from tffix.probes import tensorflow as tf_probe
+from tffix.probes import toolkit as toolkit_probe
 from tffix.probes.target import Target, TargetKind
 
 _T = TypeVar("_T")
@@ -180,6 +181,17 @@ def _ptxas(env: Mapping[str, str], nvidia_dirs: tuple[str, ...]) -> dict[str, ob
 
 SYSROOT_VARIABLE = "TFFIX_SYSROOT"
 """Where the probes read the machine's ``/etc``, ``/proc`` and ``/dev`` (default ``/``)."""
+
+
+def _toolkits(root: Path, unknown: dict[str, str]) -> dict[str, object]:
+    """``{"cuda_toolkits": [...]}`` for the system CUDA toolkits under *root* (empty when
+    there are none); a folder that cannot be listed costs this fact alone."""
+    try:
+        found = toolkit_probe.probe_toolkits(root)
+    except OSError as exc:
+        unknown["cuda_toolkits"] = f"cannot list the CUDA toolkits: {exc}"
+        return {}
+    return {"cuda_toolkits": found} if found else {}
 
 
 def _driver_result(
@@ -348,6 +360,7 @@ def collect_snapshot(
         )
     )
     platform = _guarded("platform", unknown, host_future, Platform(os=None))
+    extra.update(_toolkits(host_root, unknown))
     if platform.wsl:
         # WSL2 mounts the Windows driver's libcuda here; the plan names it as found.
         wsl_lib = host_root / "usr/lib/wsl/lib"

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tffix.causes import CAUSES, Section
 from tffix.errors import ExitCode
 from tffix.graph import build_graph
-from tffix.model import Diagnosis, Finding, FixSide, Severity, Snapshot
+from tffix.model import Diagnosis, Finding, FixSide, GpuUse, Severity, Snapshot
 from tffix.planner import make_plan
 from tffix.ruleset import Ruleset
 
@@ -24,7 +25,30 @@ def diagnose(
         findings=graph.findings,
         plan=make_plan(graph),
         entry_points=snapshot.entry_points,
+        gpu_use=gpu_use(graph.gpu_visible, graph.findings),
     )
+
+
+_OP_KIND = {Section.CUDNN: "cudnn", Section.XLA: "xla"}
+
+
+def gpu_use(listed: bool | None, findings: Sequence[Finding]) -> GpuUse:
+    """Listed and usable apart: an error finding while TensorFlow lists a GPU is evidence that
+    work does not run there (a cuDNN or XLA finding: that kind of op; any other: ops at all).
+    Nothing in a snapshot shows an op that ran, so *op* is never True here."""
+    facts: dict[str, bool | None] = {"op": None, "cudnn": None, "xla": None}
+    why = None
+    if listed is False:
+        facts["op"] = False
+    for f in findings:
+        if f.severity != Severity.ERROR or listed is not True:
+            continue
+        cause = CAUSES.get(f.id)
+        kind = _OP_KIND.get(cause.section, "op") if cause and cause.section else "op"
+        if facts[kind] is None:
+            facts[kind] = False
+            why = why or f.id
+    return GpuUse(listed=listed, why=why, **facts)
 
 
 def exit_code(diagnosis: Diagnosis) -> ExitCode:

@@ -22,6 +22,7 @@ from tffix.model import (
     EntryPointState,
     Finding,
     Gpu,
+    GpuUse,
     Library,
     Origin,
     PlanStep,
@@ -29,6 +30,7 @@ from tffix.model import (
     Provenance,
     PythonInfo,
     Snapshot,
+    StepKind,
     TensorFlowBuild,
     TensorFlowInfo,
     _Unknown,
@@ -488,6 +490,8 @@ def step_to_dict(number: int, step: PlanStep) -> dict[str, Any]:
         out["value"] = step.value
     if step.entry is not None:
         out["entry"] = step.entry
+    if step.kind == StepKind.ENV_PATH_PREPEND:
+        out["entries"] = list(step.entries) or [step.entry]
     if step.commands:
         out["commands"] = list(step.commands)
     for name in ("op", "path", "line", "before", "after"):
@@ -503,11 +507,24 @@ def step_to_dict(number: int, step: PlanStep) -> dict[str, Any]:
     return out
 
 
+def gpu_use_to_dict(use: GpuUse) -> dict[str, Any]:
+    """Listed and usable as separate facts (null: not observed)."""
+    return {
+        "listed": use.listed,
+        "usable": use.usable,
+        "op": use.op,
+        "cudnn": use.cudnn,
+        "xla": use.xla,
+        "why": use.why,
+    }
+
+
 def diagnosis_to_dict(diag: Diagnosis) -> dict[str, Any]:
     """The ``tffix.diagnosis/1`` document for *diag*."""
     doc = {
         "schema": DIAGNOSIS_SCHEMA,
         "gpu_visible": diag.gpu_visible,
+        "gpu": gpu_use_to_dict(diag.gpu_use or GpuUse(listed=diag.gpu_visible)),
         "findings": [finding_to_dict(f) for f in diag.findings],
         "plan": [step_to_dict(i, s) for i, s in enumerate(diag.plan, start=1)],
     }

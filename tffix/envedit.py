@@ -68,8 +68,10 @@ def apply_edits(environ: Mapping[str, str], edits: Iterable[EnvEdit]) -> dict[st
             env.pop(edit.variable, None)
         elif edit.op is EditOp.PREPEND:
             assert edit.value is not None
-            rest = [e for e in _split(current or "") if _norm(e) != _norm(edit.value)]
-            env[edit.variable] = os.pathsep.join([edit.value, *rest])
+            first = _split(edit.value)  # one folder, or several joined (one plan step)
+            firsts = {_norm(e) for e in first}
+            rest = [e for e in _split(current or "") if _norm(e) not in firsts]
+            env[edit.variable] = os.pathsep.join([*first, *rest])
         else:  # REMOVE
             if current is None:
                 continue

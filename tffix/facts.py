@@ -271,6 +271,125 @@ class Facts:
             out.append((i, where, cc))
         return tuple(out)
 
+    # ---- loose evidence (pasted text beside TensorFlow's own lines)
+    @cached_property
+    def cuda_toolkits(self) -> tuple[tuple[Version, str], ...]:
+        """CUDA toolkit versions the report shows installed, with where each was read.
+
+        nvcc's banner, an answer such as ``CUDA/cuDNN version: 11.1`` or ``cuda11.2``, a
+        ``cuda-X.Y`` or ``CUDA\\vX.Y`` folder on a search path, conda's ``cudatoolkit``. The
+        ``CUDA Version`` of an nvidia-smi header is the driver's ceiling, not a toolkit: skipped.
+        """
+        out: list[tuple[Version, str]] = []
+        for i, line in enumerate(self.snap.log):
+            text = line[:512]
+            if _SMI_HEADER.search(text):
+                continue
+            m = _NVCC.search(text) or _TEMPLATE_CUDA.search(text)
+            v = parse_version(m.group(1)) if m else None
+            if v is None and (path := SYSTEM_CUDA.search(text)) and path.group("version"):
+                v = parse_version(path.group("version"))  # a /usr/local/cuda-X.Y/ path shown
+            if v is not None and 6 <= v.major <= 13:
+                out.append((v, f"log[{i}]"))
+        for name in ("LD_LIBRARY_PATH", "PATH", "CUDA_HOME", "CUDA_PATH"):
+            for entry in self.env_list(name):
+                unix, win = SYSTEM_CUDA.search(entry), _WIN_TOOLKIT.search(entry)
+                v = parse_version(
+                    unix.group("version") if unix else win.group("v") if win else None
+                )
+                if v is not None and v.release[1:2]:
+                    out.append((v, f"env.{name}"))
+        for name in ("cudatoolkit", "cuda-toolkit", "cuda-runtime", "cuda-cudart"):
+            v = parse_version(self.packages.get(name))
+            if v is not None:
+                out.append((v, f"packages.{name}"))
+        return tuple(dict.fromkeys(out))
+
+    @cached_property
+    def cudnn_reported(self) -> tuple[tuple[Version, str], ...]:
+        """cuDNN versions the report shows installed (an answer line, conda's ``cudnn``)."""
+        out: list[tuple[Version, str]] = []
+        for i, line in enumerate(self.snap.log):
+            text = line[:512]
+            if "Loaded runtime CuDNN" in text or "compiled with" in text:
+                continue  # TensorFlow's own comparison line: the cudnn checks read it
+            m = _TEMPLATE_CUDNN.search(text)
+            v = parse_version(m.group("v")) if m else None
+            if v is not None and 2 <= v.major <= 9:
+                out.append((v, f"log[{i}]"))
+        v = parse_version(self.packages.get("cudnn"))
+        if v is not None:
+            out.append((v, "packages.cudnn"))
+        return tuple(dict.fromkeys(out))
+
+    @cached_property
+    def failed_sonames(self) -> tuple[tuple[str, str], ...]:
+        """(soname, evidence) of CUDA libraries the loader reports it could not open.
+
+        Read from every line that names a CUDA library file together with one of the loader's
+        own failure phrases (glibc's "cannot open shared object file", dyld's "Library not
+        loaded"/"image not found", Windows' "DLL load failed", TensorFlow's "Could not load
+        dynamic library"/"Could not dlopen library"/"Could not find 'X.dll'").
+        """
+        out: list[tuple[str, str]] = []
+        for i, line in enumerate(self.snap.log):
+            text = line[:1024]
+            if "Successfully opened" in text or not _LOADER_FAILED.search(text):
+                continue
+            m = _CUDA_SONAME.search(text)
+            if m:
+                out.append((m.group("soname"), f"log[{i}]"))
+        return tuple(out)
+
+    @cached_property
+    def asked_cuda(self) -> tuple[int, int | None, str] | None:
+        """(major, minor or None, evidence): the CUDA version a failed soname shows TensorFlow
+        was built for (``libcudart.so.10.0`` -> 10.0), when one does."""
+        for soname, where in self.failed_sonames:
+            got = soname_cuda(soname)
+            if got is not None and got[0] != "cudnn":
+                return got[1], got[2], where
+        return None
+
+    @cached_property
+    def cuinit_error(self) -> tuple[str, str] | None:
+        """(error, evidence) of a ``failed call to cuInit`` line: the driver API's own verdict."""
+        for hit in self.log.hits:
+            err = hit.groups.get("cuda_error")
+            if err:
+                return err, hit.evidence
+        for i, line in enumerate(self.snap.log):
+            m = _CUINIT.search(line[:1024])
+            if m:
+                return m.group("err"), f"log[{i}]"
+        return None
+
+    @cached_property
+    def tf_imported_from(self) -> tuple[str, str] | None:
+        """(line, evidence) of a log line showing TensorFlow present: a traceback or path into
+        ``site-packages/tensorflow``, or a line TensorFlow's own C++ code printed."""
+        for i, line in enumerate(self.snap.log):
+            text = line[:1024]
+            if _TF_PATH.search(text) or _TF_OWN_LINE.search(text):
+                return text, f"log[{i}]"
+        return None
+
+    @cached_property
+    def gpu_inventory(self) -> tuple[str, ...]:
+        """Evidence that an NVIDIA GPU is physically there (NVML/nvidia-smi or the report's GPU
+        list, the PCI bus); empty when nothing says so."""
+        ev: list[str] = []
+        for i, gpu in enumerate(self.snap.gpus or ()):
+            name = gpu.name or ""
+            entry = next((g for g in self.rules.gpus if name and g.match.search(name)), None)
+            vendor = getattr(entry, "vendor", "nvidia") if entry else "nvidia"
+            if vendor == "nvidia" and not _NOT_NVIDIA.search(name):
+                ev.append(f"gpus[{i}]")
+        pci = self.snap.extra.get("pci_nvidia_devices")
+        if (isinstance(pci, int) and pci > 0) or (isinstance(pci, list) and pci):
+            ev.append("extra.pci_nvidia_devices")
+        return tuple(ev)
+
     # ---- environment
     def env_list(self, name: str) -> tuple[str, ...]:
         sep = ";" if self.os == "windows" else ":"
@@ -317,3 +436,69 @@ class Facts:
                     continue
             out.append(bad.id)
         return out
+
+
+# --------------------------------------------------------------------------- loose evidence
+# Facts people paste beside TensorFlow's own lines: the CUDA toolkit they installed (nvcc's
+# banner, an issue template's answer, a CUDA folder on a search path), and what the loader said
+# about a CUDA library. Each reading returns the value with the evidence pointer it came from.
+
+_NVCC = re.compile(r"Cuda compilation tools, release (\d+\.\d+)")
+_SMI_HEADER = re.compile(r"NVIDIA-SMI|Driver Version", re.I)
+_TEMPLATE_CUDA = re.compile(
+    r"^\s*[-*]?\s*(?:CUDA(?:/cuDNN)?(?:\s+version)?\s*[:=]\s*(?:CUDA\s*)?v?|cuda[-_ ]?)"
+    r"(?P<v>\d{1,2}\.\d)(?:\.\d+)*\b",
+    re.I,
+)
+_TEMPLATE_CUDNN = re.compile(r"\bcu(?:dnn|DNN)\s*[:=]?\s*v?(?P<v>\d\.\d+(?:\.\d+)*)", re.I)
+_WIN_TOOLKIT = re.compile(r"CUDA[\\/]v(?P<v>\d+\.\d+)", re.I)
+_CUDA_SONAME = re.compile(
+    r"\b(?P<soname>lib(?P<comp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"
+    r"(?:\.so\.|\.)(?P<ver>\d+(?:\.\d+)?)(?:\.dylib)?"
+    r"|(?P<dcomp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)64_(?P<dver>\d+)\.dll)"
+)
+_LOADER_FAILED = re.compile(
+    r"cannot open shared object file|Could not (?:load|dlopen|find|open)|Couldn't open CUDA "
+    r"library|Library not loaded|image not found|DLL load failed|not found",
+    re.I,
+)
+_CUINIT = re.compile(
+    r"failed call to cuInit: (?:\w+: CUDA error: Failed call to cuInit: )?"
+    r"(?P<err>CUDA_ERROR_[A-Z_]+|UNKNOWN ERROR \(\d+\))"
+)
+_NOT_NVIDIA = re.compile(r"radeon|\bamd\b|intel|iris|\bvega", re.I)
+_TF_PATH = re.compile(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")
+_TF_OWN_LINE = re.compile(r"\btensorflow/(?:core|python|stream_executor)/\S+\.cc:\d+\]")
+"""A line only TensorFlow's own C++ prints (XLA's and TSL's files print in JAX too)."""
+
+
+def soname_cuda(soname: str) -> tuple[str, int, int | None] | None:
+    """(component, CUDA or cuDNN major, minor or None) a library file name asks for.
+
+    ``libcudart.so.10.1`` -> ("cudart", 10, 1); ``cudart64_101.dll`` -> ("cudart", 10, 1);
+    ``cudart64_110.dll``/``libcudart.so.11.0`` -> ("cudart", 11, None): from CUDA 11 on, one
+    soname serves every minor. ``libcudnn.so.7`` -> ("cudnn", 7, None).
+    """
+    m = _CUDA_SONAME.search(soname)
+    if not m:
+        return None
+    if m.group("comp"):
+        comp, ver = m.group("comp"), m.group("ver")
+        parts = [int(p) for p in ver.split(".")]
+        major = parts[0]
+        minor = parts[1] if len(parts) > 1 and comp != "cudnn" else None
+    else:
+        comp, digits = m.group("dcomp"), m.group("dver")
+        if comp == "cudnn":
+            major, minor = int(digits[0]), None
+        elif len(digits) == 1 or (len(digits) == 2 and digits.startswith("1")):
+            major, minor = int(digits), None  # cudart64_12.dll, cufft64_10.dll
+        else:
+            major, minor = int(digits[:-1]), int(digits[-1])
+    if comp == "cudnn":
+        return comp, major, None
+    if minor is None and comp != "cudart":
+        return None  # libcufft.so.10, libcusolver.so.11: the library's own number, not CUDA's
+    if major >= 11:
+        minor = None
+    return comp, major, minor

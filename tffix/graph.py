@@ -11,6 +11,7 @@ A check that depends on a fact nobody observed does not fire: unknown is never "
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -83,15 +84,64 @@ def _reach(edges: Mapping[str, tuple[str, ...]], start: str) -> set[str]:
     return seen
 
 
-def finding_rank(finding: Finding, blocked: int, rules: Ruleset) -> tuple[int, int, int, str]:
+OBSERVATION = re.compile(
+    r"^(log\[|tensorflow\.(import_error|gpus|file)|libraries\.|driver\.error|extra\.|gpus\b)"
+)
+"""Evidence that is something observed going wrong or being seen (a log line, the import
+error, what the loader resolved), as opposed to a static fact (the OS, a version)."""
+
+
+UNRECOGNIZED = "unrecognized-error"
+
+
+def observations(finding: Finding) -> tuple[str, ...]:
+    """The observed evidence a finding explains (none for ``unrecognized-error``, which only
+    quotes what no cause explains and so never competes with one)."""
+    if finding.id == UNRECOGNIZED:
+        return ()
+    return tuple(e for e in finding.evidence if OBSERVATION.match(e))
+
+
+def finding_rank(finding: Finding, blocked: int, rules: Ruleset) -> tuple[int, int, int, int, str]:
     """The ranking key of a finding (lower ranks first).
 
     Errors before warnings before info; then the finding that blocks the most other present
-    findings (transitively); then the cause's layer rank from the rules (platform, driver,
-    distribution, devices, libraries, tools); then the id, so the order is total.
+    findings (transitively); then the one that explains more of what was observed (log lines,
+    the import error, the loader's answers), so that a cause resting on the report's own
+    evidence ranks before one resting only on static facts; then the cause's layer rank from
+    the rules (platform, driver, distribution, devices, libraries, tools); then the id, so the
+    order is total.
     """
     meta = rules.causes.get(finding.id)
-    return (finding.severity.order, -blocked, meta.rank if meta else 90, finding.id)
+    return (
+        finding.severity.order,
+        -blocked,
+        -len(observations(finding)),
+        meta.rank if meta else 90,
+        finding.id,
+    )
+
+
+def _explain_ranking(ranked: list[Detection]) -> list[Detection]:
+    """Say in each competing error finding how much of the observed evidence it explains."""
+    errors = [d for d in ranked if d.finding.severity == Severity.ERROR]
+    seen = {e for d in errors for e in observations(d.finding)}
+    if len(errors) < 2 or not seen:
+        return ranked
+    out = []
+    for d in ranked:
+        if d.finding.severity != Severity.ERROR:
+            out.append(d)
+            continue
+        mine = observations(d.finding)
+        note = (
+            f"Ranked by evidence: it explains {len(mine)} of the {len(seen)} observations "
+            f"behind the {len(errors)} error findings"
+            + (f" ({', '.join(mine[:6])})." if mine else ".")
+        )
+        detail = f"{d.finding.detail}\n{note}" if d.finding.detail else note
+        out.append(replace(d, finding=replace(d.finding, detail=detail)))
+    return out
 
 
 def build_graph(
@@ -116,8 +166,11 @@ def build_graph(
     linked = {
         fid: replace(d, finding=replace(d.finding, blocks=edges[fid])) for fid, d in present.items()
     }
-    ranked = sorted(
-        linked.values(), key=lambda d: finding_rank(d.finding, len(_reach(edges, d.id)), rules)
+    ranked = _explain_ranking(
+        sorted(
+            linked.values(),
+            key=lambda d: finding_rank(d.finding, len(_reach(edges, d.id)), rules),
+        )
     )
     # where a cited variable's value comes from (``~/.bashrc`` line 12), or where tffix looked
     named = annotate([d.finding for d in ranked], snapshot)

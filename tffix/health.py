@@ -58,6 +58,8 @@ BLIND: dict[str, str] = {
     "and-cuda-unresolvable": "only a pip run (the plan's install) shows the extra cannot resolve",
     "container-toolkit-outdated": "only the failure TensorFlow logs at cuInit shows it",
     "unrecognized-error": "it is an error line in TensorFlow's log, which the check never reads",
+    "tf-user-site-shadowing": "only importing TensorFlow shows which copy Python picks",
+    "metal-plugin-incompatible": "only importing TensorFlow loads the Metal plugin and fails",
     "healthy": "only TensorFlow listing the GPU proves it: a pass means no known cause was seen",
     **dict.fromkeys(
         (
@@ -70,6 +72,9 @@ BLIND: dict[str, str] = {
             "code-ray-no-gpus",
             "code-shell-export-no-effect",
             "code-tf-log-silenced",
+            "code-tensorflow-gpu-requirement",
+            "code-docker-image-without-cuda",
+            "code-compose-no-gpu-reservation",
         ),
         "the code scan belongs to a project, not to a node (tffix scan, tffix --dry-run)",
     ),

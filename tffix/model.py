@@ -331,6 +331,10 @@ class PlanStep:
     variable: str | None = None
     value: str | None = None
     entry: str | None = None
+    """env-path-prepend/-remove: the text put first on (or removed from) the list variable;
+    for a prepend of several folders, they joined by ``os.pathsep``, in order."""
+    entries: tuple[str, ...] = ()
+    """env-path-prepend: the folders put first, in order (one edit, however many)."""
     commands: tuple[str, ...] = ()
     op: str | None = None
     """For kernelspec-env and import-hook: ``set``, ``unset``, ``prepend`` or ``remove``."""
@@ -350,6 +354,30 @@ class PlanStep:
 
 
 @dataclass(frozen=True, slots=True)
+class GpuUse:
+    """What is known of TensorFlow and the GPU, one fact each (None: not observed).
+
+    *listed* is ``list_physical_devices('GPU')``; the others say whether work ran there: a
+    plain op, a cuDNN op, an XLA-compiled function. A snapshot never runs ops, so they are
+    known only where its evidence shows them (a log line of a failed cuDNN or XLA call, an
+    error finding that rules the GPU out); *usable* sums them up: True only when an op ran.
+    """
+
+    listed: bool | None = None
+    op: bool | None = None
+    cudnn: bool | None = None
+    xla: bool | None = None
+    why: str | None = None
+    """For *usable* False: the finding that shows it."""
+
+    @property
+    def usable(self) -> bool | None:
+        if self.listed is False or False in (self.op, self.cudnn, self.xla):
+            return False
+        return True if self.op is True else None
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnosis:
     """The ``tffix.diagnosis/1`` document: ranked findings and the ranked plan."""
 
@@ -358,3 +386,5 @@ class Diagnosis:
     plan: tuple[PlanStep, ...] = ()
     entry_points: tuple[EntryPointState, ...] | None = None
     """Each way the interpreter is run, usable or not (from the snapshot)."""
+    gpu_use: GpuUse | None = None
+    """Listed and usable as separate facts (None: not worked out, as in a bare ``Diagnosis``)."""

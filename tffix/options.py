@@ -49,6 +49,9 @@ class Options:
     drop_kept: int | None = None
     # report
     html: str | None = None
+    # completion, help (answered by tffix.cli itself)
+    shell: str | None = None
+    topic: str | None = None
 
     @classmethod
     def of(cls, args: Options | argparse.Namespace) -> Options:

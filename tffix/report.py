@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tffix import evidence
 from tffix import shellquote as sq
 from tffix.causes import CAUSES, Section, entrypoints
 from tffix.diagnosis import exit_code
@@ -23,6 +24,7 @@ from tffix.model import (
     Driver,
     Finding,
     FixSide,
+    GpuUse,
     PlanStep,
     Safety,
     Severity,
@@ -69,11 +71,15 @@ def _seen_package(snap: Snapshot) -> str | None:
     return f"tensorflow {tf.version}" if tf and tf.version else None
 
 
-def _seen_build(snap: Snapshot) -> str | None:
+def _seen_build(snap: Snapshot) -> str | tuple[str, str] | None:
     tf = _tf(snap)
     if tf and tf.build and tf.build.is_cuda_build:
         return f"CUDA {tf.build.cuda_version or '?'} build"
-    return "imports" if tf and tf.import_error is None else None
+    if tf and tf.build and tf.build.is_cuda_build is False:
+        return ("warning", "CPU-only build (no CUDA support)")
+    if tf and tf.import_error is None:
+        return ("unknown", "imports; whether it is a CUDA build is unknown")
+    return None
 
 
 def _seen_devices(snap: Snapshot) -> str | None:
@@ -118,7 +124,8 @@ class CheckSpec:
 
     section: Section
     label: str
-    seen: Callable[[Snapshot], str | None]
+    seen: Callable[[Snapshot], str | tuple[str, str] | None]
+    """The text (shown as ``[ok]``), or (mark, text) when what was seen is not all right."""
 
     @property
     def key(self) -> str:
@@ -161,13 +168,19 @@ def _blocker(spec: CheckSpec, findings: Sequence[Finding], rules: Ruleset | None
     return None
 
 
-def _finding_lines(f: Finding, label: str, style: Style, verbose: int) -> list[str]:
+def _finding_lines(
+    f: Finding,
+    label: str,
+    style: Style,
+    verbose: int,
+    snap: Snapshot | None = None,
+    rules: Ruleset | None = None,
+) -> list[str]:
     state = _STATE[f.severity]
     where = f" ({f.location})" if f.location else ""
     lines = [f"  {style.mark(state)} {label}: {f.title}{where}  {style.paint('dim', f'[{f.id}]')}"]
     if verbose:
-        if f.evidence:
-            lines.append(f"       evidence: {', '.join(f.evidence)}")
+        lines.extend(f"       {t}" for t in evidence.show(f.evidence, snap, rules, verbose=verbose))
         if f.blocks:
             lines.append(f"       blocks: {', '.join(f.blocks)}")
         if f.detail:
@@ -191,7 +204,7 @@ def step_commands(
     if step.kind == StepKind.ENV_PATH_PREPEND:
         return sq.prepend_path(step.variable or "", step.entry or "", shell).splitlines()
     if step.kind == StepKind.ENV_PATH_REMOVE:
-        return [f"# remove {sq.quote(step.entry or '', shell)} from {step.variable}"]
+        return sq.remove_path(step.variable or "", step.entry or "", shell).splitlines()
     return list(step.commands)
 
 
@@ -221,6 +234,97 @@ def verdict(diag: Diagnosis) -> str:
     )
 
 
+def _check_lines(
+    diag: Diagnosis, snap: Snapshot, rules: Ruleset | None, style: Style, verbose: int
+) -> list[str]:
+    out: list[str] = []
+    by_id = {f.id: f for f in diag.findings}
+    for spec in CHECKS:
+        mine = [by_id[c] for c in spec.causes if c in by_id]
+        mine.sort(key=lambda f: diag.findings.index(f))
+        if mine:
+            for f in mine:
+                out.extend(_finding_lines(f, spec.label, style, verbose, snap, rules))
+            continue
+        blocker = _blocker(spec, diag.findings, rules)
+        if blocker:
+            out.append(
+                f"  {style.mark('skipped')} {spec.label}: not checked (blocked by {blocker})"
+            )
+            continue
+        seen = spec.seen(snap)
+        if seen is None:
+            out.append(f"  {style.mark('unknown')} {spec.label}: unknown")
+        else:
+            mark, text = seen if isinstance(seen, tuple) else ("ok", seen)
+            out.append(f"  {style.mark(mark)} {spec.label}: {text}")
+    for f in diag.findings:
+        if f.id not in _COVERED:
+            label = "Code" if f.location else "Other"
+            out.extend(_finding_lines(f, label, style, verbose, snap, rules))
+    return out + gpu_lines(diag, style)
+
+
+_YES_NO = {True: "yes", False: "no", None: "unknown"}
+
+
+def gpu_lines(diag: Diagnosis, style: Style = _PLAIN) -> list[str]:
+    """Two facts: whether TensorFlow lists a GPU, and whether work runs on it."""
+    use = diag.gpu_use or GpuUse(listed=diag.gpu_visible)
+    listed = {True: "ok", False: "error", None: "unknown"}[use.listed]
+    lines = [f"  {style.mark(listed)} TensorFlow lists a GPU: {_YES_NO[use.listed]}"]
+    if use.listed is False:
+        return lines
+    usable = use.usable
+    if usable is False:
+        kind = (
+            "cuDNN ops"
+            if use.cudnn is False and use.op is None
+            else "XLA"
+            if use.xla is False and use.op is None
+            else "ops"
+        )
+        why = f" ({kind} fail: {use.why})" if use.why else ""
+        lines.append(f"  {style.mark('error')} TensorFlow can use it: no{why}")
+    elif usable is True:
+        lines.append(f"  {style.mark('ok')} TensorFlow can use it: yes (an op ran on it)")
+    else:
+        lines.append(
+            f"  {style.mark('unknown')} TensorFlow can use it: unknown (a diagnosis lists "
+            "devices but runs no op on them)"
+        )
+    return lines
+
+
+def _plan_lines(diag: Diagnosis, snap: Snapshot | None, show_unsafe: bool) -> list[str]:
+    python = snap.python.executable if snap else None
+    shell = sq.for_shell(snap.platform.shell if snap else None)
+    shown = {f.id for f in diag.findings}
+    numbered = [
+        (i, s) for i, s in enumerate(diag.plan, start=1) if show_unsafe or s.safety != Safety.UNSAFE
+    ]
+    shown_as = {i: n for n, (i, _s) in enumerate(numbered, start=1)}  # plan number -> shown
+    hidden = len(diag.plan) - len(numbered)
+    out = ["", "Plan:"]
+    for number, (_i, step) in enumerate(numbered, start=1):
+        tag = {Safety.SAFE: "safe", Safety.UNSAFE: "unsafe", Safety.MANUAL: "manual"}[step.safety]
+        who = " (run it yourself)" if step.safety == Safety.MANUAL else ""
+        needs = [str(shown_as[m]) if m in shown_as else "a step not shown" for m in step.needs]
+        who += f" (needs {', '.join(needs)})" if needs else ""
+        fixes = [r for r in step.resolves if r in shown]
+        arrow = f"  → fixes {', '.join(fixes)}" if fixes else ""
+        out.append(f"  {number}. [{tag}] {step.summary}{who}{arrow}")
+        out.extend(f"       {command}" for command in step_commands(step, python, shell))
+    if hidden:
+        which = "One more step is" if hidden == 1 else f"{hidden} more steps are"
+        out.append(
+            f"  {which} possible but not shown, because it changes the TensorFlow release or "
+            "overrides another framework's pins: add --unsafe to see "
+            + ("it" if hidden == 1 else "them")
+        )
+    return out
+
+
 def render_text(
     diag: Diagnosis,
     snap: Snapshot | None = None,
@@ -237,68 +341,21 @@ def render_text(
     out: list[str] = []
     if heading:
         out.append(style.paint("bold", heading))
-    by_id = {f.id: f for f in diag.findings}
     if checks and snap is not None:
-        for spec in CHECKS:
-            mine = [by_id[c] for c in spec.causes if c in by_id]
-            mine.sort(key=lambda f: diag.findings.index(f))
-            if mine:
-                for f in mine:
-                    out.extend(_finding_lines(f, spec.label, style, verbose))
-                continue
-            blocker = _blocker(spec, diag.findings, rules)
-            if blocker:
-                out.append(
-                    f"  {style.mark('skipped')} {spec.label}: not checked (blocked by {blocker})"
-                )
-                continue
-            seen = spec.seen(snap)
-            if seen is None:
-                out.append(f"  {style.mark('unknown')} {spec.label}: unknown")
-            else:
-                out.append(f"  {style.mark('ok')} {spec.label}: {seen}")
-        others = [f for f in diag.findings if f.id not in _COVERED]
-        for f in others:
-            out.extend(_finding_lines(f, "Code" if f.location else "Other", style, verbose))
-        gpu = {True: ("ok", "yes"), False: ("error", "no"), None: ("unknown", "unknown")}[
-            diag.gpu_visible
-        ]
-        out.append(f"  {style.mark(gpu[0])} TensorFlow lists a GPU: {gpu[1]}")
+        out.extend(_check_lines(diag, snap, rules, style, verbose))
         out.extend(entrypoints.usable_lines(diag.entry_points, style.mark))  # entry points
     else:
         labels = {c: spec.label for spec in CHECKS for c in spec.causes}
         for f in diag.findings:
             if f.id == "healthy":
                 continue
-            out.extend(_finding_lines(f, labels.get(f.id, "Code"), style, verbose))
+            out.extend(_finding_lines(f, labels.get(f.id, "Code"), style, verbose, snap, rules))
         if not diag.findings:
             out.append("  no known cause in this text")
     out.append("")
     out.append(style.paint("bold", verdict(diag)))
     if diag.plan:
-        python = snap.python.executable if snap else None
-        visible = [
-            (i, s)
-            for i, s in enumerate(diag.plan, start=1)
-            if show_unsafe or s.safety != Safety.UNSAFE
-        ]
-        hidden = len(diag.plan) - len(visible)
-        out.append("")
-        out.append("Plan:")
-        for number, step in visible:
-            tag = {Safety.SAFE: "safe", Safety.UNSAFE: "unsafe", Safety.MANUAL: "manual"}[
-                step.safety
-            ]
-            who = " (run it yourself)" if step.safety == Safety.MANUAL else ""
-            who += f" (needs {', '.join(map(str, step.needs))})" if step.needs else ""
-            out.append(f"  {number}. [{tag}] {step.summary}{who}  → {', '.join(step.resolves)}")
-            shell = sq.for_shell(snap.platform.shell if snap else None)
-            out.extend(f"       {command}" for command in step_commands(step, python, shell))
-        if hidden:
-            out.append(
-                f"  ({hidden} unsafe step{'s' if hidden != 1 else ''} hidden: they change the "
-                "TensorFlow release or override another framework's pins; show them with --unsafe)"
-            )
+        out.extend(_plan_lines(diag, snap, show_unsafe))
     return clean_output("\n".join(out) + "\n", colour=style.colour)  # untrusted text inside
 
 

@@ -19,9 +19,8 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -32,6 +31,9 @@ from tffix.errors import RuleError
 from tffix.messages import Message, MessageSource, check_messages, parse_messages, parse_sources
 from tffix.model import FixSide, Severity, frozen_map
 from tffix.resources import rules_dir
+
+if TYPE_CHECKING:  # importlib.abc pulls in importlib.resources, tempfile, shutil …
+    from importlib.abc import Traversable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -104,6 +106,8 @@ class Line:
     cuda: str
     cudnn: str
     sonames: Mapping[str, str] = field(default_factory=frozen_map)
+    python: tuple[str, ...] = ()
+    """The Python versions the line published wheels for (empty: see the matrix)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,7 +390,7 @@ def _release(r: _Reader, version: str, obj: Mapping[str, Any]) -> Release:
 
 def _line(r: _Reader, name: str, obj: Mapping[str, Any]) -> Line:
     key = f'line."{name}"'
-    r.keys(obj, key, {"cuda", "cudnn"}, {"sonames"})
+    r.keys(obj, key, {"cuda", "cudnn"}, {"sonames", "python"})
     sonames = r.table(obj.get("sonames", {}), f"{key}.sonames")
     for comp, value in sonames.items():
         if not isinstance(value, str):
@@ -396,6 +400,7 @@ def _line(r: _Reader, name: str, obj: Mapping[str, Any]) -> Line:
         cuda=r.string(obj, "cuda", key),
         cudnn=r.string(obj, "cudnn", key),
         sonames=frozen_map(sonames),
+        python=tuple(r.strings(obj, "python", key)) if "python" in obj else (),
     )
 
 

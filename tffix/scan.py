@@ -47,6 +47,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from tffix import projectfiles
 from tffix.errors import RuleError, UsageError
 from tffix.model import Finding, FixSide, Severity
 from tffix.probes import project
@@ -133,6 +134,10 @@ _CPU_LITERAL_RE = re.compile(
     r"""["'](?:[^"'\n]{0,60}?(?:CPU|cpu):\d+|/(?:device:)?(?:CPU|cpu))["']"""
 )
 """The same, CPU only: without a known GPU count a GPU string cannot be judged."""
+_CPU_PIECES = ("CPU:", "cpu:", "/CPU", "/cpu", "device:CPU", "device:cpu")
+"""Every match of ``_CPU_LITERAL_RE`` holds one of these."""
+_DEVICE_PIECES = (*_CPU_PIECES, "GPU:", "gpu:", "/GPU", "/gpu", "device:GPU", "device:gpu")
+"""Every match of ``_DEVICE_LITERAL_RE`` holds one of these."""
 _ASSIGNMENT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 _ENV_MAGIC_RE = re.compile(r"^%(?:env|set_env)\s+(.*)$")
 _SHELL_SPLIT_RE = re.compile(r"&&|\|\||;|\|")
@@ -148,6 +153,9 @@ class ScanRules:
 
     causes: Mapping[str, CauseMeta]
     triggers: tuple[str, ...]
+    trigger_keywords: tuple[str, ...]
+    """Names that make a file worth parsing only when written as a keyword (``name=``)."""
+    keyword_re: re.Pattern[str] | None
     line_tokens: tuple[str, ...]
     skip_dirs: frozenset[str]
     max_python_bytes: int
@@ -199,6 +207,14 @@ def _integer(table: Mapping[str, Any], key: str, where: str) -> int:
     return value
 
 
+def _keyword_pattern(names: Sequence[str]) -> re.Pattern[str] | None:
+    """``name`` followed by ``=`` (not ``==``), across spaces, newlines and ``\\`` breaks."""
+    if not names:
+        return None
+    alternatives = "|".join(re.escape(n) for n in names)
+    return re.compile(rf"\b(?:{alternatives})[\s\\]*=(?!=)")
+
+
 def parse_scan_rules(text: str) -> ScanRules:
     """Read the text of ``rules/code.toml``; a missing or mistyped key is a ``RuleError``."""
     try:
@@ -231,6 +247,7 @@ def parse_scan_rules(text: str) -> ScanRules:
         )
     except re.error as exc:
         raise RuleError(f"{RULES_FILE}: scan.training.function_patterns: {exc}") from exc
+    keywords = _strings(scan, "trigger_keywords", "scan") if "trigger_keywords" in scan else ()
     return ScanRules(
         causes=MappingProxyType(causes),
         triggers=_strings(scan, "triggers", "scan")
@@ -244,6 +261,8 @@ def parse_scan_rules(text: str) -> ScanRules:
                 "log_level",
             )
         ),
+        trigger_keywords=keywords,
+        keyword_re=_keyword_pattern(keywords),
         line_tokens=_strings(scan, "line_tokens", "scan"),
         skip_dirs=frozenset(_strings(scan, "skip_dirs", "scan")),
         max_python_bytes=_integer(scan, "max_python_bytes", "scan"),
@@ -419,7 +438,11 @@ class _Recorder:
         ``os``/``os.environ`` or of an API a token names (``from os import environ as E``
         then ``E[V] = X``; ``from tensorflow.config import set_visible_devices as svd``).
         Local names are matched as whole words (``E`` is not every capital E)."""
-        tokens = frozenset(self.rules.line_tokens) | frozenset(self.rules.triggers)
+        tokens = (
+            frozenset(self.rules.line_tokens)
+            | frozenset(self.rules.triggers)
+            | frozenset(self.rules.trigger_keywords)
+        )
         names = set()
         for name in [*self.aliases, *self.assigned]:
             bound = self._binding(name, 0)
@@ -1546,8 +1569,35 @@ def _worth_parsing(text: str, rules: ScanRules, gpu_count: int | None) -> bool:
     """Whether *text* can hold a finding at all (cheap substring tests, no parsing)."""
     if any(trigger in text for trigger in rules.triggers):
         return True
+    if (
+        rules.keyword_re is not None
+        and any(k in text for k in rules.trigger_keywords)  # a substring test first: cheap
+        and rules.keyword_re.search(text)
+    ):
+        return True
+    if "device" not in text:
+        return False
+    # the regular expression only where a piece of a device string is in the text
+    pieces = _DEVICE_PIECES if gpu_count else _CPU_PIECES
+    if not any(piece in text for piece in pieces):
+        return False
     literal = _DEVICE_LITERAL_RE if gpu_count else _CPU_LITERAL_RE
-    return "device" in text and literal.search(text) is not None
+    return literal.search(text) is not None
+
+
+def _project_file(
+    source: project.SourceFile, text: str, rules: ScanRules, gpu_count: int | None
+) -> tuple[Finding, ...]:
+    """A requirements list, Dockerfile, compose or .env file (``tffix.projectfiles``)."""
+
+    def hides(value: str) -> str | None:
+        seen = judge_visible_devices(value, gpu_count, rules.uuid_prefixes)
+        return seen.reason if seen.verdict == "hides" else None
+
+    severities = {cause: meta.severity for cause, meta in rules.causes.items()}
+    return projectfiles.analyze_project_file(
+        source.config or "", text, source.display, severities=severities, judge=hides
+    )
 
 
 def _judge_file(
@@ -1562,6 +1612,8 @@ def _judge_file(
     if text is None:
         return NOT_TEXT
     try:
+        if source.config is not None:
+            return _project_file(source, text, rules, gpu_count)
         if source.notebook:
             return analyze_notebook(text, source.display, gpu_count=gpu_count, rules=rules)
         if not _worth_parsing(text, rules, gpu_count):

@@ -198,6 +198,37 @@ def prepend_path(
     return f'export {name}={first}"${{{name}:+{separator}${name}}}"'
 
 
+def remove_path(
+    variable: str, entry: str, dialect: Dialect = Dialect.POSIX, *, separator: str = ":"
+) -> str:
+    """Drop every occurrence of *entry* from the list variable *variable*.
+
+    POSIX: split on the separator with globbing off, keep the other entries in order (an unset
+    variable stays unset). The result may span lines (csh).
+    """
+    name = _name(variable)
+    if separator not in (":", ";"):
+        raise ValueError(f"not a path separator: {separator!r}")
+    gone = quote(entry, dialect)
+    if dialect is Dialect.FISH:
+        return f"set -q {name}; and set -gx {name} (string match -v -- {gone} ${name})"
+    if dialect is Dialect.CSH:
+        return (
+            f"if ($?{name}) then\n  setenv {name} \"`printf '%s' \"${name}\" | tr '{separator}' "
+            f"'\\n' | grep -vxF -- {gone} | paste -sd '{separator}' -`\"\nendif"
+        )
+    if dialect is Dialect.POWERSHELL:
+        return (
+            f"if ($env:{name}) {{ $env:{name} = ($env:{name} -split '{separator}' | "
+            f"Where-Object {{ $_ -ne {gone} }}) -join '{separator}' }}"
+        )
+    return (
+        f'if [ -n "${{{name}+x}}" ]; then _v=; _o=$IFS; IFS={separator}; set -f; '
+        f'for _e in ${name}; do [ "$_e" = {gone} ] || _v="${{_v:+$_v{separator}}}$_e"; done; '
+        f'set +f; IFS=$_o; export {name}="$_v"; unset _v _o _e; fi'
+    )
+
+
 def source(script: str, dialect: Dialect = Dialect.POSIX) -> str:
     """Run the script *script* in the current shell (``source``, or ``&`` in PowerShell)."""
     if dialect is Dialect.POWERSHELL:

@@ -27,7 +27,9 @@ def test_an_installed_driver_whose_module_is_not_loaded_is_loaded_first(rules: R
 def test_another_python_ahead_of_the_active_venv_is_put_back_behind_it(rules: Ruleset) -> None:
     path = SNAPSHOTS / "wrong-interpreter" / "pos-active-venv-behind-another-python.json"
     commands = _commands(json.loads(path.read_text()), rules)
-    assert commands[0].startswith('export PATH="/home/u/proj/.venv/bin:$PATH"')
+    # the venv's bin first, quoted for the shell (tffix.shellquote.prepend_path)
+    assert commands[0] == 'export PATH=/home/u/proj/.venv/bin"${PATH:+:$PATH}"'
+    assert commands[1] == "hash -r"
     assert not any("ipykernel" in c for c in commands)
 
 

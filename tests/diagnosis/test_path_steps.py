@@ -15,10 +15,12 @@ SITE = "/home/u/proj/.venv/lib/python3.11/site-packages"
 
 def _entries(doc: dict[str, object], rules: Ruleset) -> list[str]:
     diag = diagnose(parse_snapshot(doc), rules)
+    # one prepend step puts every folder first (``entries``, in order)
     return [
-        s.entry.split("/nvidia/")[1]
+        e.split("/nvidia/")[1]
         for s in diag.plan
-        if s.kind is StepKind.ENV_PATH_PREPEND and s.entry is not None
+        if s.kind is StepKind.ENV_PATH_PREPEND
+        for e in (s.entries or ((s.entry,) if s.entry else ()))
     ]
 
 

@@ -22,5 +22,8 @@ FAMILY = Family(
         Cause("code-tf-log-silenced", None, None),
         Cause("code-shell-export-no-effect", None, None),
         Cause("code-ray-no-gpus", None, None),
+        Cause("code-tensorflow-gpu-requirement", None, None),
+        Cause("code-docker-image-without-cuda", None, None),
+        Cause("code-compose-no-gpu-reservation", None, None),
     ),
 )

@@ -21,7 +21,7 @@ def check_container(f: Facts) -> Iterable[Detection]:
     ev: list[str] = []
     nvd = f.snap.env.get("NVIDIA_VISIBLE_DEVICES")
     caps = f.snap.env.get("NVIDIA_DRIVER_CAPABILITIES")
-    hits = f.log.all("container-no-driver")
+    hits = f.log.all("container-no-driver", "container-no-runtime")
     in_container = f.container is not None or (bool(hits) and f.snap.platform.container is not None)
     if in_container:
         if nvd is not None and nvd.strip().lower() in {"void", "none", ""}:
@@ -31,6 +31,7 @@ def check_container(f: Facts) -> Iterable[Detection]:
         if f.device_nodes is not None and not f.device_nodes:
             ev.append("extra.device_nodes")
         ev += [h.evidence for h in hits]
+        ev += _cuinit_without_gpu(f)
         if not ev and f.driver_absent and f.snap.gpus == () and f.gpu_visible is not True:
             ev.append("driver")
         if ev and f.gpu_visible is not True:
@@ -46,6 +47,18 @@ def check_container(f: Facts) -> Iterable[Detection]:
                 "`--device nvidia.com/gpu=all` (Podman with CDI), or request `nvidia.com/gpu` "
                 "in the pod's resources (Kubernetes).",
             )
+    got = f.cuinit_error
+    if got and "NOT_FOUND" in got[0] and f.container and f.snap.platform.wsl:
+        yield detection(
+            f,
+            "container-toolkit-outdated",
+            "WSL2: cuInit fails with 'named symbol not found' inside the container: the NVIDIA "
+            "container toolkit does not map the libraries this Windows driver needs",
+            ["platform.wsl", "platform.container", got[1]],
+            detail="Windows drivers 555 and newer need libnvdxgdmal.so.1 mapped into the "
+            "container, which NVIDIA container toolkit 1.14.4 (Docker Desktop 4.31) and newer "
+            "do; update the toolkit or Docker Desktop, or go back to a 552 driver.",
+        )
     for hit in f.log.all("container-toolkit"):
         yield detection(
             f,
@@ -65,6 +78,22 @@ def check_container(f: Facts) -> Iterable[Detection]:
                 "under WSL2 (needs ≥ 1.14.4)",
                 ["extra.container_toolkit", "driver.version", "platform.wsl"],
             )
+
+
+_NO_GPU_CUINIT = ("CUDA_ERROR_NO_DEVICE", "CUDA_ERROR_STUB_LIBRARY", "UNKNOWN ERROR (34)")
+"""cuInit's verdicts in a container given no GPU: no device, or only the CUDA toolkit's stub
+libcuda (error 34, CUDA_ERROR_STUB_LIBRARY) because no driver library was mounted."""
+
+
+def _cuinit_without_gpu(f: Facts) -> list[str]:
+    """Evidence that CUDA found no GPU inside the container: cuInit's verdict, unless the log
+    shows the host's kernel driver answering inside it (then the driver checks explain it)."""
+    got = f.cuinit_error
+    if got is None or f.log.has("kernel-dso-mismatch", "driver-library-mismatch"):
+        return []
+    if got[0] in _NO_GPU_CUINIT or f.log.has("smi-no-driver"):
+        return [got[1]]
+    return []
 
 
 def fix_container_no_gpu(f: Facts, detected: Detection) -> list[Alternative]:

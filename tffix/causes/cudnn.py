@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
 
+from tffix import shellquote as sq
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
     and_cuda,
@@ -17,6 +18,7 @@ from tffix.causes.steps import (
     exact_pin,
     manual,
     pip_install,
+    shell,
     tf_install,
 )
 from tffix.facts import SYSTEM_CUDA, Facts, parse_version
@@ -158,13 +160,23 @@ def _cudnn_mismatch(
                 f"{name}{pins[name]}"
             )
     for hit in f.log.all("cudnn-runtime-mismatch"):
+        # cuda_dnn.cc prints this line only when its own compatibility check failed; releases
+        # before 1.13 wanted the very minor they were built with, later ones an equal or newer.
         loaded, compiled = hit.groups.get("loaded"), hit.groups.get("compiled")
-        lv, cv = parse_version(loaded), parse_version(compiled)
-        if lv and cv and (lv.major != cv.major or lv.minor < cv.minor):
-            cudnn_ev.append(hit.evidence)
+        cudnn_ev.append(hit.evidence)
+        title = title or (
+            f"TensorFlow loads cuDNN {loaded}, but it was compiled with cuDNN {compiled}, and "
+            "rejects that pairing"
+        )
+    wanted = parse_version(f.tf_cudnn)
+    for reported, where in f.cudnn_reported:
+        if wanted is None or f.gpu_visible is True or f.nvidia_installed():
+            break
+        if reported.major != wanted.major or reported.release[:2] < wanted.release[:2]:
+            cudnn_ev += [where, f.tf_version_evidence]
             title = title or (
-                f"TensorFlow loads cuDNN {loaded}, but it was compiled with cuDNN {compiled} "
-                "(needs the same major and an equal or newer minor)"
+                f"cuDNN {reported} is what is installed, but TensorFlow {f.tf_version} needs "
+                f"cuDNN {f.tf_cudnn} (the same major, an equal or newer minor)"
             )
     found = f.library("cudnn")
     if found and f.tf_cudnn and found[1].version:
@@ -195,9 +207,8 @@ def _shadow_title(f: Facts, evidence: Sequence[str]) -> str:
                 f"its own {soname}"
             )
         folder = lib.path.rsplit("/", 1)[0]
-        return (
-            f"LD_LIBRARY_PATH puts {soname}{version} from {folder} ahead of the one "
-            "TensorFlow needs"
+        return f"LD_LIBRARY_PATH puts {soname}{version} from {folder} ahead of " + _wanted_copy(
+            f, soname, lib
         )
     if f.log.has("nvjitlink-symbol"):
         return (
@@ -205,6 +216,17 @@ def _shadow_title(f: Facts, evidence: Sequence[str]) -> str:
             "libraries need"
         )
     return "LD_LIBRARY_PATH puts another version of a CUDA library ahead of the one TF needs"
+
+
+def _wanted_copy(f: Facts, soname: str, lib: Library) -> str:
+    """The copy TensorFlow needs, named: its version (from the release's pins) and where it
+    is (the pip wheel's file among the loader's candidates), as far as the snapshot shows."""
+    need = f.tf_cudnn if soname.startswith("libcudnn") else None
+    what = f"cuDNN {need}" if need else f"the {soname}"
+    pip = next((c for c in lib.candidates if c != lib.path and "/site-packages/nvidia/" in c), None)
+    if pip:
+        return f"{what} TensorFlow needs, in {pip.rsplit('/', 1)[0]}"
+    return f"{what} TensorFlow {f.tf_version or ''} needs".replace("  ", " ")
 
 
 def wrong_library(f: Facts, soname: str, lib: Library) -> bool:
@@ -326,6 +348,24 @@ def fix_cudnn_version_mismatch(f: Facts, detected: Detection) -> list[Alternativ
     return []
 
 
+_CUDNN_DIR = "import os, nvidia.cudnn; print(os.path.dirname(nvidia.cudnn.__file__))"
+
+
+def _pip_cudnn_first(f: Facts) -> str:
+    """Put the pip cuDNN's folder (asked of the target's interpreter) first on the loader path.
+
+    The folder is found by running the interpreter, so the command substitutes its output;
+    the interpreter's path and the Python text are quoted.
+    """
+    exe = f.snap.python.executable or "python"
+    ask = sq.join([exe, "-c", _CUDNN_DIR], shell(f))
+    if shell(f) is sq.Dialect.FISH:
+        return f"set -gx LD_LIBRARY_PATH ({ask})/lib $LD_LIBRARY_PATH"
+    if shell(f) is sq.Dialect.POWERSHELL:
+        return f'$env:LD_LIBRARY_PATH = "$({ask})/lib:$env:LD_LIBRARY_PATH"'
+    return f'export LD_LIBRARY_PATH="$({ask})/lib${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"'
+
+
 def fix_ld_library_path_shadowing(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
     entries = payload(detected, Shadowing).entries
@@ -339,10 +379,7 @@ def fix_ld_library_path_shadowing(f: Facts, detected: Detection) -> list[Alterna
     return [
         (
             manual(
-                [
-                    "export LD_LIBRARY_PATH=\"$(python -c 'import os, nvidia.cudnn; "
-                    "print(os.path.dirname(nvidia.cudnn.__file__))')/lib:$LD_LIBRARY_PATH\"",
-                ],
+                [_pip_cudnn_first(f)],
                 "Put the pip cuDNN ahead of the other one on LD_LIBRARY_PATH",
                 cause,
             ),

@@ -16,6 +16,7 @@ from tffix.causes.steps import (
     pip_install,
 )
 from tffix.facts import Facts, cc_tuple
+from tffix.logparse import LogHit
 from tffix.model import FixSide, Safety, Severity, StepKind
 
 
@@ -81,13 +82,65 @@ def check_arch(f: Facts) -> Iterable[Detection]:
     caps_ev = "tensorflow.build.cuda_compute_capabilities"
     if not caps and f.release:
         caps, caps_ev = f.release.compute_capabilities, f.tf_version_evidence
+    assumed = False
+    if not caps and f.rules.releases and _at_or_after_newest(f) and f.gpu_visible is not True:
+        # A nightly or an unstated version: the newest release's architectures are the most
+        # any PyPI build of that age has (a GPU newer than all of them has no kernels).
+        newest = f.rules.releases[-1]
+        caps = newest.compute_capabilities
+        caps_ev = f.tf_version_evidence if f.tf_version else "gpus"
+        assumed = True
     log_hits = f.log.all("invalid-ptx", "ptx-jit")
+    found = False
+    for det in _arch_from_gpus(f, caps, caps_ev, log_hits, assumed=assumed):
+        found = True
+        yield det
+    if found or not log_hits:
+        return
+    hit = log_hits[0]
+    cc_text = hit.groups.get("compute_capability") or next(
+        (f"{cc[0]}.{cc[1]}" for _i, _w, cc in f.gpu_ccs if cc), None
+    )
+    cc = cc_tuple(cc_text.rstrip("a") if cc_text else None)
+    # PTX JIT onto an architecture newer than the PTX (Blackwell under compute_90 PTX) fails
+    # at kernel launch; on an older one it is only slow.
+    jit_fails = cc is not None and cc[0] >= 10
+    yield detection(
+        f,
+        "gpu-arch-unsupported",
+        "the GPU's architecture has no usable kernels in this build"
+        + (f" (compute capability {cc_text})" if cc_text else ""),
+        [h.evidence for h in log_hits] + [w for _i, w, c in f.gpu_ccs if c],
+        severity=Severity.WARNING if hit.signal == "ptx-jit" and not jit_fails else None,
+        payload=ArchSupport("unknown"),
+    )
+
+
+def _at_or_after_newest(f: Facts) -> bool:
+    """True when the TensorFlow in use is unknown, or a version (a nightly) past the matrix."""
+    if f.tf_v is None:
+        return f.tf_version is None
+    return f.tf_v >= f.rules.releases[-1].key
+
+
+def _arch_from_gpus(
+    f: Facts,
+    caps: Sequence[str] | None,
+    caps_ev: str,
+    log_hits: Sequence[LogHit],
+    *,
+    assumed: bool,
+) -> Iterable[Detection]:
+    """gpu-arch-unsupported from each GPU's compute capability against the build's list
+    (*assumed*: the newest release's list, so only a GPU newer than it can be judged)."""
     for _i, where, cc in f.gpu_ccs:
         if cc is None or not caps:
             continue
         support = _arch_support(caps, cc)
         cc_text = f"{cc[0]}.{cc[1]}"
         ev = [where, caps_ev] + [h.evidence for h in log_hits]
+        if assumed and (support == "below" or cc[0] < 10):
+            continue
         if support == "below":
             yield detection(
                 f,
@@ -121,21 +174,6 @@ def check_arch(f: Facts) -> Iterable[Detection]:
                 payload=ArchSupport(support),
             )
             return
-    if log_hits and not f.gpu_ccs:
-        hit = log_hits[0]
-        yield detection(
-            f,
-            "gpu-arch-unsupported",
-            "the GPU's architecture has no usable kernels in this build"
-            + (
-                f" (compute capability {hit.groups['compute_capability']})"
-                if "compute_capability" in hit.groups
-                else ""
-            ),
-            [h.evidence for h in log_hits],
-            severity=Severity.WARNING if hit.signal == "ptx-jit" else None,
-            payload=ArchSupport("unknown"),
-        )
 
 
 def _arch_support(caps: Sequence[str], cc: tuple[int, int]) -> str:

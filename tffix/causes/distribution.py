@@ -15,6 +15,7 @@ from packaging.version import Version
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
     and_cuda,
+    command,
     installable,
     manual,
     newest_release,
@@ -30,34 +31,18 @@ from tffix.model import FixSide, PlanStep, Safety, Severity
 def check_distribution(f: Facts) -> Iterable[Detection]:
     """tf-not-installed, tf-gpu-stub, tf-multiple-distributions, tf-cpu-only-*."""
     policy = f.rules.policy
-    stub_hits = f.log.all("tf-gpu-removed")
-    if f.has("tensorflow-gpu") or stub_hits:
-        version = f.packages.get("tensorflow-gpu")
-        legacy = version is not None and (parse_version(version) or Version("0")) <= Version(
-            policy.tensorflow_gpu_last
-        )
-        ev = (["packages.tensorflow-gpu"] if version else []) + [h.evidence for h in stub_hits]
-        if legacy:
-            yield detection(
-                f,
-                "tf-gpu-stub",
-                f"tensorflow-gpu {version} is the legacy package (the last real one is "
-                f"{policy.tensorflow_gpu_last}); use tensorflow[and-cuda]",
-                ev,
-                severity=Severity.WARNING,
-            )
-        else:
-            yield detection(
-                f,
-                "tf-gpu-stub",
-                "tensorflow-gpu was removed after 2.11: its 2.12 release is a stub that fails "
-                "to build; install tensorflow instead",
-                ev,
-            )
+    yield from _check_stub(f)
     # not installed
     tf_none = f.snap.tensorflow is None
     missing_import = bool(f.import_error and "No module named 'tensorflow'" in f.import_error)
-    if (tf_none or missing_import or (f.packages_complete and not f.tf_dists)) and not f.tf_dists:
+    # A traceback through site-packages/tensorflow shows a TensorFlow a pasted package list
+    # left out; a live probe's `tensorflow: null` is about the target itself and stands.
+    seen = f.tf_imported_from is not None and not missing_import and not tf_none
+    if (
+        (tf_none or missing_import or (f.packages_complete and not f.tf_dists))
+        and not f.tf_dists
+        and not seen
+    ):
         ev = []
         if tf_none:
             ev.append("tensorflow")
@@ -76,6 +61,10 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
     expected = wrappers.get(f.os or "", set())
     if arch in {"aarch64", "arm64"}:
         expected = {"tensorflow", "tensorflow-cpu-aws"}
+    if _conda_package(f):
+        # conda's tensorflow / tensorflow-gpu / tensorflow-base are metapackages over one
+        # tensorflow-base build: several names, one tensorflow/ folder.
+        expected = expected | CONDA_METAPACKAGES
     owners = f.snap.extra.get("tensorflow_owners")
     many = len(dists) > 1 and not dists <= expected
     if many or (isinstance(owners, list) and len(owners) > 1):
@@ -107,20 +96,31 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
             f"{', '.join(cpu_only)} is a CPU-only TensorFlow distribution",
             [f"packages.{n}" for n in cpu_only],
         )
-    elif tf1_v is not None and tf1_v.major == 1 and not f.has("tensorflow-gpu"):
+    elif (
+        tf1_v is not None
+        and _cpu_only_on_pypi(tf1_v)
+        and not f.has("tensorflow-gpu")
+        and f.gpu_visible is not True
+        and not _conda_package(f)
+    ):
+        # PyPI's `tensorflow` had no GPU support in 1.x and 2.0 (GPU was `tensorflow-gpu`;
+        # 1.15.2's `tensorflow` is CPU-only, tensorflow#36347); 2.1+ includes it.
         yield detection(
             f,
             "tf-cpu-only-package",
-            f"tensorflow {tf1} is a TensorFlow 1.x CPU-only package (the GPU build was "
-            "tensorflow-gpu)",
+            f"tensorflow {tf1} is a CPU-only package on PyPI (the GPU build of that "
+            "release was tensorflow-gpu)",
             ["packages.tensorflow"],
         )
     # CPU-only build
     not_cuda = f.log.all("not-cuda-build")
-    if (f.is_cuda_build is False or not_cuda) and f.gpu_visible is not True:
+    variant = conda_variant(f)
+    cpu_variant = variant is not None and variant[0] in {"eigen", "mkl"}
+    if (f.is_cuda_build is False or not_cuda or cpu_variant) and f.gpu_visible is not True:
         ev = (["tensorflow.build.is_cuda_build"] if f.is_cuda_build is False else []) + [
             h.evidence for h in not_cuda
         ]
+        ev += [variant[1]] if variant is not None and cpu_variant else []
         conda = f.has("tensorflow-base") or f.snap.python.kind in {"conda", "conda-base"}
         yield detection(
             f,
@@ -129,6 +129,71 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
             + (" (a conda CPU build)" if conda else ""),
             ev,
         )
+
+
+def _check_stub(f: Facts) -> Iterable[Detection]:
+    """tf-gpu-stub: PyPI's removed tensorflow-gpu (its legacy releases are the real thing)."""
+    policy = f.rules.policy
+    stub_hits = f.log.all("tf-gpu-removed")
+    if f.has("tensorflow-gpu") or stub_hits:
+        version = f.packages.get("tensorflow-gpu")
+        legacy = version is not None and (parse_version(version) or Version("0")) <= Version(
+            policy.tensorflow_gpu_last
+        )
+        ev = (["packages.tensorflow-gpu"] if version else []) + [h.evidence for h in stub_hits]
+        if (legacy or _conda_package(f)) and not stub_hits:
+            pass  # the real GPU package of its era (and conda's GPU metapackage): no problem
+        elif legacy:
+            yield detection(
+                f,
+                "tf-gpu-stub",
+                f"tensorflow-gpu {version} is the legacy package (the last real one is "
+                f"{policy.tensorflow_gpu_last}); use tensorflow[and-cuda]",
+                ev,
+                severity=Severity.WARNING,
+            )
+        else:
+            yield detection(
+                f,
+                "tf-gpu-stub",
+                "tensorflow-gpu was removed after 2.11: its 2.12 release is a stub that fails "
+                "to build; install tensorflow instead",
+                ev,
+            )
+
+
+CONDA_METAPACKAGES = frozenset(
+    {"tensorflow", "tensorflow-gpu", "tensorflow-base", "tensorflow-gpu-base", "tensorflow-cpu"}
+)
+_CONDA_VARIANT = re.compile(
+    r"^\s*(?:_tflow_\w*select|tensorflow(?:-base)?)\b:?\s+\d[\w.]*(?:-\w+)?"
+    r"(?:\s*-->\s*\d[\w.]*)?[-\s]+(?P<variant>gpu|eigen|mkl)(?:_py\w*)?\s*$"
+)
+"""A conda line naming the TensorFlow build variant: ``_tflow_select 2.1.0 gpu``, ``conda list``'s
+``tensorflow-base 1.15.0 mkl_py37h…``, or ``conda update``'s ``_tflow_180_select: 1.0-gpu -->
+3.0-eigen`` (the variant after the arrow is the one installed)."""
+
+
+def conda_variant(f: Facts) -> tuple[str, str] | None:
+    """(variant, evidence) of the TensorFlow build conda installed: ``gpu``, ``eigen``, ``mkl``."""
+    found = None
+    for i, line in enumerate(f.snap.log):
+        m = _CONDA_VARIANT.search(line[:512])
+        if m:
+            found = (m.group("variant"), f"log[{i}]")
+    return found
+
+
+def _cpu_only_on_pypi(version: Version) -> bool:
+    return version.major == 1 or version.release[:2] == (2, 0)
+
+
+def _conda_package(f: Facts) -> bool:
+    """True when TensorFlow comes from conda, whose ``tensorflow-gpu`` is a real metapackage
+    (it selects the CUDA build of ``tensorflow-base``), not PyPI's removed stub."""
+    if f.has("tensorflow-base") or f.snap.python.kind in {"conda", "conda-base"}:
+        return True
+    return any("conda-forge" in line or "Anaconda" in line for line in f.snap.log[:200])
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +368,7 @@ def fix_tf_cpu_only_build(f: Facts, detected: Detection) -> list[Alternative]:
                 manual(
                     [
                         "conda remove --force tensorflow tensorflow-base tensorflow-estimator",
-                        f"python -m pip install '{and_cuda(release)}'",
+                        command(f, ["python", "-m", "pip", "install", and_cuda(release)]),
                     ],
                     f"Replace the conda CPU build with TensorFlow {release.version} from PyPI",
                     cause,

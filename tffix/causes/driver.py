@@ -9,13 +9,16 @@ from collections.abc import Iterable
 
 from packaging.version import Version
 
+from tffix import shellquote as sq
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
 from tffix.causes.steps import (
     and_cuda,
+    command,
     env_step,
     manual,
     newest_release,
     pip_install,
+    shell,
 )
 from tffix.facts import Facts, parse_version
 from tffix.model import Safety, StepKind
@@ -30,9 +33,13 @@ def check_driver(f: Facts) -> Iterable[Detection]:
     pci_none = pci == 0 or pci == []
     no_device = f.log.first("no-device")
     driver_unloaded = "DRIVER_NOT_LOADED" in str(f.snap.extra.get("driver_probe", ""))
-    if (f.snap.gpus == () and drv is not None) or (pci_none and f.snap.gpus in ((), None)):
+    # An empty GPU list is a fact when a driver answered or when the report says so (a pasted
+    # report's `gpus: []`); with the driver absent, NVML could not have listed any.
+    listed_none = f.snap.gpus == () and not f.driver_absent
+    if listed_none or (pci_none and f.snap.gpus in ((), None)):
         ev = ["gpus"] if f.snap.gpus == () else []
-        ev += ["driver.version"] if drv is not None else ["extra.pci_nvidia_devices"]
+        ev += ["driver.version"] if drv is not None else []
+        ev += ["extra.pci_nvidia_devices"] if pci_none else []
         yield detection(f, "no-nvidia-gpu", "no NVIDIA GPU is present on this machine", ev)
         return
     if (
@@ -42,6 +49,7 @@ def check_driver(f: Facts) -> Iterable[Detection]:
         and not f.snap.gpus
         and not pci
         and not driver_unloaded
+        and not f.log.has("smi-no-driver")
     ):
         yield detection(
             f,
@@ -49,6 +57,9 @@ def check_driver(f: Facts) -> Iterable[Detection]:
             "the driver reports no CUDA-capable device",
             [no_device.evidence],
         )
+    seen = _listed_but_not_initialised(f)
+    if seen is not None:
+        yield seen
     mismatch = _driver_library_mismatch(f)
     if mismatch is not None:
         yield mismatch
@@ -93,6 +104,33 @@ def check_driver(f: Facts) -> Iterable[Detection]:
             detail="Common after suspend/resume: reload the module (or reboot). Inside LXC, the "
             "host must load nvidia_uvm and pass /dev/nvidia-uvm through.",
         )
+
+
+def _listed_but_not_initialised(f: Facts) -> Detection | None:
+    """driver-not-loaded: NVML, nvidia-smi or the report lists an NVIDIA GPU, yet cuInit says
+    there is no CUDA device.
+
+    The two layers disagree: the GPU is there (NVML reads it through the kernel module's
+    control device), so "no NVIDIA GPU" is ruled out. What remains is a driver that does not
+    give CUDA the device, or a CUDA_VISIBLE_DEVICES set where the report does not show it.
+    On a container or with the variable shown, their own checks explain it better.
+    """
+    got = f.cuinit_error
+    if got is None or "NO_DEVICE" not in got[0] or not f.gpu_inventory:
+        return None
+    if "CUDA_VISIBLE_DEVICES" in f.snap.env or f.container is not None or f.gpu_visible:
+        return None
+    return detection(
+        f,
+        "driver-not-loaded",
+        "an NVIDIA GPU is listed, but the driver gives CUDA no device "
+        "(cuInit: CUDA_ERROR_NO_DEVICE)",
+        [*f.gpu_inventory, got[1]],
+        detail="The GPU list and the CUDA driver disagree, so the GPU is present and it is the "
+        "driver's side that fails: check `nvidia-smi` and `dmesg | grep -i nvrm` for a driver "
+        "that is not bound to the device, and that CUDA_VISIBLE_DEVICES is not set in the shell "
+        "or by a launcher (it hides every GPU from cuInit with this same error).",
+    )
 
 
 def _driver_library_mismatch(f: Facts) -> Detection | None:
@@ -204,12 +242,28 @@ def driver_floor(f: Facts, cuda: str) -> tuple[str, str] | None:
     return low, rec
 
 
+_DRIVER_DOWNLOAD = "https://www.nvidia.com/Download/index.aspx"
+
+
+def _open_url(f: Facts, url: str) -> str:
+    """A command that opens *url* in the Windows browser from the shell the user runs.
+
+    ``start`` is a cmd.exe built-in: bash (WSL, Git Bash) has none, PowerShell calls it
+    ``Start-Process``; ``explorer.exe`` opens a URL from any shell that can run a Windows
+    program.
+    """
+    dialect = shell(f)
+    if dialect is sq.Dialect.POWERSHELL:
+        return sq.join(["Start-Process", url], dialect)
+    if f.os == "windows" and not f.snap.platform.wsl and not f.snap.platform.shell:
+        return f"start {url}"  # native Windows, shell not recorded: cmd.exe
+    return sq.join(["explorer.exe", url], dialect)
+
+
 def _driver_commands(f: Facts, version: str | None) -> list[str]:
     if f.os == "windows" or f.snap.platform.wsl:
-        return [
-            f"start https://www.nvidia.com/Download/index.aspx  "
-            f"# install the Windows driver{f' ≥ {version}' if version else ''}, then reboot"
-        ]
+        note = f"install the Windows driver{f' ≥ {version}' if version else ''}, then reboot"
+        return [f"{_open_url(f, _DRIVER_DOWNLOAD)}  # {note}"]
     distro = (f.snap.platform.distro or "").lower()
     if "ubuntu" in distro or not distro:
         return ["sudo ubuntu-drivers install", "sudo reboot"]
@@ -270,8 +324,11 @@ def fix_driver_nvml_missing(f: Facts, detected: Detection) -> list[Alternative]:
         (
             manual(
                 [
-                    f"sudo apt-get install --reinstall libnvidia-compute-{major}  "
-                    "# Debian/Ubuntu: the driver's user-space libraries, NVML among them",
+                    command(
+                        f,
+                        ["sudo", "apt-get", "install", "--reinstall", f"libnvidia-compute-{major}"],
+                        "Debian/Ubuntu: the driver's user-space libraries, NVML among them",
+                    ),
                     "ldconfig -p | grep libnvidia-ml.so.1  # then check the loader finds it",
                 ],
                 "Install the driver's NVML library (libnvidia-ml.so.1)",

@@ -15,6 +15,7 @@ from tffix.causes.steps import (
     and_cuda,
     env_step,
     installable,
+    path_prepend,
     pip_install,
     pip_uninstall,
     tf_install,
@@ -34,6 +35,11 @@ class LibraryFolders:
 
 def check_libraries(f: Facts) -> Iterable[Detection]:
     """cuda-libs-missing, cuda-libs-not-found, cuda-version-mismatch."""
+    if f.is_cuda_build is not False:
+        toolkit = _toolkit_mismatch(f)
+        if toolkit is not None:
+            yield toolkit
+            return
     if not f.linux and f.os is not None:
         if f.os == "windows":
             yield from _check_windows_dlls(f)
@@ -62,6 +68,69 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
         dirs = _lib_dirs(f)
         folders = LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ()))
     yield detection(f, kind, title, ev, detail=detail, payload=folders)
+
+
+def built_cuda(f: Facts) -> tuple[Version, str] | None:
+    """The CUDA TensorFlow was built for and where that is read: the build info or the release
+    (``f.tf_cuda``), else the soname a failed load asked for (``libcudart.so.10.0`` is 10.0,
+    ``cudart64_110.dll`` only says 11)."""
+    v = parse_version(f.tf_cuda)
+    if v is not None:
+        return v, f.tf_version_evidence
+    asked = f.asked_cuda
+    if asked is None:
+        return None
+    major, minor, where = asked
+    return Version(f"{major}.{minor}" if minor is not None else str(major)), where
+
+
+def _toolkit_differs(built: Version, have: Version) -> bool:
+    """True when a CUDA toolkit *have* cannot supply the libraries a build for *built* loads.
+
+    Another major never can (every soname carries it). Up to CUDA 11.0 the sonames carry the
+    minor too (``libcudart.so.10.1``, ``cudart64_100.dll``), so another minor cannot either.
+    From 11.1 one soname serves every minor of a major (CUDA's minor version compatibility).
+    """
+    if have.major != built.major:
+        return True
+    if len(built.release) < 2:
+        return False
+    return built < Version("11.1") and have.release[:2] != built.release[:2]
+
+
+def _toolkit_mismatch(f: Facts) -> Detection | None:
+    """cuda-version-mismatch: the CUDA toolkit the report shows is not the one the build needs.
+
+    Read across layers: what TensorFlow was built for (the release, or the soname it failed to
+    load) against the toolkit the report shows (nvcc's banner, an answer line, a cuda-X.Y folder
+    on a search path, conda's cudatoolkit). Only where the libraries come from the system: with
+    the build's own nvidia-*-cuXX wheels installed, a system toolkit is not what it loads.
+    """
+    built = built_cuda(f)
+    if built is None or f.gpu_visible is True or not f.cuda_toolkits:
+        return None
+    version, where = built
+    if f.nvidia_installed(version.major):
+        return None
+    wrong = [(v, ev) for v, ev in f.cuda_toolkits if _toolkit_differs(version, v)]
+    right = [v for v, _ in f.cuda_toolkits if not _toolkit_differs(version, v)]
+    if not wrong or right:
+        return None
+    failed = [ev for _, ev in f.failed_sonames] + [
+        h.evidence for h in f.log.all("dlopen-failed", "cannot-dlopen", "dll-not-found")
+    ]
+    have = wrong[0][0]
+    label = f"TensorFlow {f.tf_version}" if f.tf_version else "this TensorFlow build"
+    asked = f" (it asks for {f.failed_sonames[0][0]})" if f.failed_sonames else ""
+    return detection(
+        f,
+        "cuda-version-mismatch",
+        f"{label} needs CUDA {version}{asked}, but CUDA "
+        f"{have.major}.{have.minor if len(have.release) > 1 else 0} is what is installed",
+        [where, *(ev for _, ev in wrong), *failed],
+        detail="A TensorFlow build loads the CUDA libraries of the version it was built with; "
+        "install that CUDA (or the TensorFlow release built for the CUDA you have).",
+    )
 
 
 def _other_cuda(f: Facts, failed: Sequence[str]) -> tuple[list[str], str | None]:
@@ -98,6 +167,11 @@ def _other_cuda(f: Facts, failed: Sequence[str]) -> tuple[list[str], str | None]
 
 def _dlopen_failed(f: Facts) -> list[str]:
     ev = [h.evidence for h in f.log.all("dlopen-failed", "cannot-dlopen")]
+    # cudart_stub.cc prints "Could not find cuda drivers" when libcudart cannot be opened: on a
+    # machine without a GPU that is expected, on one with an NVIDIA GPU (listed, or a driver
+    # answering) it is the CUDA runtime missing.
+    if f.gpu_inventory or f.driver is not None:
+        ev += [h.evidence for h in f.log.all("cudart-stub")]
     # Libraries TensorFlow opens only for some work (NCCL for multi-GPU, nvJitLink for JIT)
     # are looked up too, but their absence does not keep the GPU from TensorFlow.
     optional = f.optional_sonames or frozenset()
@@ -107,6 +181,59 @@ def _dlopen_failed(f: Facts) -> list[str]:
         if lib.path is None or lib.error:
             ev.append(f"libraries.{soname}")
     return ev
+
+
+def toolkits_off_loader_path(f: Facts) -> list[tuple[str, str | None, str]]:
+    """System CUDA toolkits the probe found whose lib folder the loader does not search
+    (not on LD_LIBRARY_PATH; ld.so.cache is not known to list it): (folder, version, lib)."""
+    found = f.snap.extra.get("cuda_toolkits")
+    if not isinstance(found, list):
+        return []
+    searched = {e.rstrip("/") for e in f.snap.env.get("LD_LIBRARY_PATH", "").split(":") if e}
+    out = []
+    for entry in found:
+        if not isinstance(entry, dict):
+            continue
+        path, lib_dir, version = entry.get("path"), entry.get("lib_dir"), entry.get("version")
+        libs = entry.get("libraries")
+        if not (isinstance(path, str) and isinstance(lib_dir, str) and libs):
+            continue
+        if lib_dir.rstrip("/") in searched or entry.get("in_ld_cache") is True:
+            continue
+        out.append((path, version if isinstance(version, str) else None, lib_dir))
+    return out
+
+
+def _toolkit_title(f: Facts, tf_label: str) -> tuple[str, str] | None:
+    """Title and detail when no CUDA wheel is installed but a system toolkit is there."""
+    kits = toolkits_off_loader_path(f)
+    if not kits:
+        return None
+    path, version, lib_dir = kits[0]
+    named = f"the CUDA {version} toolkit in {path}" if version else f"the CUDA toolkit in {path}"
+    title = (
+        f"{tf_label} is a CUDA build and no nvidia-* CUDA wheels are installed; "
+        f"{named} is not on the loader path, so TensorFlow does not use it"
+    )
+    detail = (
+        f"TensorFlow opens its CUDA libraries by name through the dynamic loader, which "
+        f"searches LD_LIBRARY_PATH, TensorFlow's RUNPATH (the pip wheels' nvidia/*/lib "
+        f"folders) and ld.so.cache; {lib_dir} is on none of them."
+    )
+    need = f.tf_cuda_major
+    have = parse_version(version)
+    if need is not None and have is not None and have.major != need:
+        detail += (
+            f" It is CUDA {have.major}, and {tf_label} needs CUDA {need}: putting it on the "
+            "path would not help."
+        )
+    else:
+        detail += (
+            " Installing the pinned wheels (tensorflow[and-cuda]) is the reliable fix; "
+            f"putting {lib_dir} on LD_LIBRARY_PATH works only when its versions match the "
+            "release's."
+        )
+    return title, detail
 
 
 def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, str] | None:
@@ -150,6 +277,13 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
                 "the CUDA libraries exist on this machine, but the loader does not find them",
                 "",
             )
+        if not installed and not f.packages_complete and _and_cuda_requested(f):
+            return (
+                "cuda-libs-not-found",
+                [*failed, *(h.evidence for h in requested)],
+                f"the [and-cuda] CUDA wheels were installed, but {tf_label} does not load them",
+                "",
+            )
         if installed and (not absent or not f.packages_complete):
             return (
                 "cuda-libs-not-found",
@@ -170,6 +304,9 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
         ev = list(failed)
         if f.packages_complete:
             ev.append("packages")
+        kit = None if installed else _toolkit_title(f, tf_label)
+        if absent and f.packages_complete and kit:
+            return ("cuda-libs-missing", [*ev, "extra.cuda_toolkits"], *kit)
         if absent and f.packages_complete:
             title = (
                 f"{tf_label} is a CUDA build, but {len(absent)} of its {len(nvidia_pins)} "
@@ -195,6 +332,13 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
         and f.tf_gpus is None
         and f.linux
     ):
+        kit = _toolkit_title(f, tf_label)
+        if kit:
+            return (
+                "cuda-libs-missing",
+                [f.tf_version_evidence, "packages", "extra.cuda_toolkits"],
+                *kit,
+            )
         return (
             "cuda-libs-missing",
             [f.tf_version_evidence, "packages"],
@@ -203,6 +347,17 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
             "",
         )
     return None
+
+
+def _and_cuda_requested(f: Facts) -> bool:
+    """True when the log shows ``tensorflow[and-cuda]`` installed for a release that has the
+    extra (2.14 and newer; before, pip only warns that the extra does not exist)."""
+    for hit in f.log.all("pip-install-and-cuda"):
+        version = hit.groups.get("version") or f.tf_version
+        v = parse_version(version)
+        if v is None or v >= Version("2.14"):
+            return True
+    return False
 
 
 def soname_detail(rules: Ruleset, sonames: Sequence[str]) -> str:
@@ -224,9 +379,12 @@ def soname_detail(rules: Ruleset, sonames: Sequence[str]) -> str:
 
 
 def _check_windows_dlls(f: Facts) -> Iterable[Detection]:
-    hits = f.log.all("dll-not-found")
-    if not hits or f.tf_v is None or f.tf_v >= Version("2.11"):
+    hits = [h.evidence for h in f.log.all("dll-not-found")]
+    hits += [ev for name, ev in f.failed_sonames if name.endswith(".dll")]
+    # A build asking for a CUDA DLL is a GPU build (≤ 2.10 on Windows), whatever the version.
+    if not hits or (f.tf_v is not None and f.tf_v >= Version("2.11")):
         return
+    hits = list(dict.fromkeys(hits))
     cuda_dirs = [e for e in f.env_list("PATH") if re.search(r"CUDA", e, re.I)]
     py = parse_version(f.python)
     if cuda_dirs and py is not None and py >= Version("3.8"):
@@ -235,14 +393,19 @@ def _check_windows_dlls(f: Facts) -> Iterable[Detection]:
             "windows-dll-search-path",
             "the CUDA DLL folder is on PATH, but Python ≥ 3.8 no longer searches PATH for "
             "DLL dependencies",
-            ["env.PATH", "python.version", *(h.evidence for h in hits)],
+            ["env.PATH", "python.version", *hits],
         )
     else:
         yield detection(
             f,
             "cuda-libs-missing",
-            "TensorFlow cannot load the CUDA DLLs it needs",
-            [h.evidence for h in hits],
+            "TensorFlow cannot load the CUDA DLLs it needs"
+            + (
+                f" ({', '.join(dict.fromkeys(n for n, _ in f.failed_sonames))})"
+                if f.failed_sonames
+                else ""
+            ),
+            hits,
         )
 
 
@@ -317,11 +480,7 @@ def fix_cuda_libs_not_found(f: Facts, detected: Detection) -> list[Alternative]:
     dirs = payload(detected, LibraryFolders).dirs
     known = [b for b in f.rules.known_bad if b.cause == cause and f.tf_version in b.releases]
     if dirs:
-        alts.append(
-            tuple(
-                env_step(StepKind.ENV_PATH_PREPEND, "LD_LIBRARY_PATH", cause, entry=d) for d in dirs
-            )
-        )
+        alts.append((path_prepend("LD_LIBRARY_PATH", dirs, cause),))
     for bad in known:
         release = f.rules.release(bad.fixed_in)
         if release is not None and installable(f, release):

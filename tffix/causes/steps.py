@@ -6,12 +6,14 @@ target's Python, so a step never names a wheel that does not exist for it.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tffix import shellquote as sq
 from tffix.causes.base import Alternative
 from tffix.facts import Facts, cc_tuple, parse_version
 from tffix.model import PlanStep, Safety, StepKind
@@ -41,6 +43,7 @@ def pip_uninstall(pkgs: Sequence[str], summary: str, safety: Safety, cause: str)
 def env_step(
     kind: StepKind, variable: str, cause: str, *, value: str | None = None, entry: str | None = None
 ) -> PlanStep:
+    """One edit of one variable in the venv's activate scripts."""
     verb = {
         StepKind.ENV_SET: f"Set {variable}={value}",
         StepKind.ENV_UNSET: f"Unset {variable}",
@@ -55,6 +58,39 @@ def env_step(
         variable=variable,
         value=value,
         entry=entry,
+    )
+
+
+def shell(f: Facts) -> sq.Dialect:
+    """The quoting dialect of the user's shell, as the platform probe recorded it."""
+    return sq.for_shell(f.snap.platform.shell)
+
+
+def command(f: Facts, argv: Sequence[str], comment: str | None = None) -> str:
+    """*argv* quoted for the user's shell, with an optional trailing ``# comment``."""
+    text = sq.join(argv, shell(f))
+    return f"{text}  # {comment}" if comment else text
+
+
+def path_prepend(variable: str, folders: Sequence[str], cause: str) -> PlanStep:
+    """Put *folders* first on the list variable *variable*, in order, as one edit."""
+    folders = tuple(dict.fromkeys(folders))
+    if len(folders) == 1:
+        return env_step(StepKind.ENV_PATH_PREPEND, variable, cause, entry=folders[0])
+    common = os.path.commonpath(folders) if all(d.startswith("/") for d in folders) else ""
+    where = (
+        f"{len(folders)} folders under {common}"
+        if common not in ("", "/")
+        else (f"{len(folders)} folders")
+    )
+    return PlanStep(
+        kind=StepKind.ENV_PATH_PREPEND,
+        summary=f"Put {where} first on {variable} in the venv's activate scripts",
+        safety=Safety.SAFE,
+        resolves=(cause,),
+        variable=variable,
+        entry=":".join(folders),
+        entries=folders,
     )
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tffix import shellquote as sq
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection
 from tffix.causes.steps import (
     env_step,
     exact_pin,
     manual,
     pip_install,
+    shell,
 )
 from tffix.facts import Facts
 from tffix.model import Safety, Severity, StepKind
@@ -17,16 +19,19 @@ from tffix.model import Safety, Severity, StepKind
 
 def check_xla(f: Facts) -> Iterable[Detection]:
     """xla-cuda-tools-missing."""
-    hits = f.log.all("libdevice-missing", "ptxas-missing")
+    hits = f.log.all("libdevice-missing", "ptxas-missing", "ptxas-no-arch")
     if hits:
         ev = [h.evidence for h in hits]
         if "XLA_FLAGS" in f.snap.env:
             ev.append("env.XLA_FLAGS")
         what = "libdevice" if any(h.signal == "libdevice-missing" for h in hits) else "ptxas"
+        old = next((h for h in hits if h.signal == "ptxas-no-arch"), None)
         yield detection(
             f,
             "xla-cuda-tools-missing",
-            f"XLA cannot find {what} (from the CUDA toolkit's nvcc)",
+            f"the ptxas XLA uses is too old for this GPU (it does not know sm_{old.groups['sm']})"
+            if old is not None and "sm" in old.groups
+            else f"XLA cannot find {what} (from the CUDA toolkit's nvcc)",
             ev,
         )
         return
@@ -59,7 +64,7 @@ def fix_xla_cuda_tools_missing(f: Facts, detected: Detection) -> list[Alternativ
             manual(
                 [
                     "sudo apt-get install -y nvidia-cuda-toolkit",
-                    "export XLA_FLAGS=--xla_gpu_cuda_data_dir=/usr/lib/cuda",
+                    sq.set_variable("XLA_FLAGS", "--xla_gpu_cuda_data_dir=/usr/lib/cuda", shell(f)),
                 ],
                 "Install the CUDA toolkit's nvcc and point XLA at it",
                 cause,

@@ -13,16 +13,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from tffix.diagnosis import diagnose, exit_code
-from tffix.document import MAX_DOCUMENT_BYTES, parse_snapshot_text
 from tffix.errors import InputError
-from tffix.model import Diagnosis, Finding, Snapshot
-from tffix.options import Options
-from tffix.report import render_json, render_text
-from tffix.ruleset import Ruleset, load_rules
-from tffix.term import Style, use_colour
+
+if TYPE_CHECKING:
+    # The engine is imported when a diagnosis runs, not when the parser is built: shell
+    # completion builds this command's parser on every Tab.
+    from tffix.model import Diagnosis, Finding, Snapshot
+    from tffix.options import Options
+    from tffix.ruleset import Ruleset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +79,10 @@ def show(
     checks: bool = True,
 ) -> int:
     """Print the diagnosis as the options ask and return the exit code."""
+    from tffix.diagnosis import exit_code
+    from tffix.report import render_json, render_text
+    from tffix.term import Style, use_colour
+
     if options.json:
         sys.stdout.write(render_json(diag))
     else:
@@ -102,6 +106,10 @@ def run(options: Options) -> int:
     """``tffix diagnose``: a saved snapshot, or the live target without ``--snapshot``."""
     if not options.snapshot:
         return run_live(options)
+    from tffix.diagnosis import diagnose
+    from tffix.document import MAX_DOCUMENT_BYTES, parse_snapshot_text
+    from tffix.ruleset import load_rules
+
     data, name = read_input(
         options.snapshot, limit=MAX_DOCUMENT_BYTES, what="a snapshot is a few KiB of JSON"
     )
@@ -111,7 +119,7 @@ def run(options: Options) -> int:
     return show(diag, snap, rules, options, heading=f"tffix diagnosis of {name}")
 
 
-Collector = Callable[[Options], Snapshot]
+Collector = Callable[["Options"], "Snapshot"]
 
 
 def collect_live(options: Options) -> Snapshot:
@@ -125,6 +133,8 @@ def collect_live(options: Options) -> Snapshot:
 
 def scan_findings(args: Options | argparse.Namespace, snap: Snapshot) -> tuple[Finding, ...]:
     """Findings of the code scan of the current folder, when it looks like a project."""
+    from tffix.options import Options
+
     if Options.of(args).no_scan or importlib.util.find_spec("tffix.scan") is None:
         return ()
     from tffix.commands.scan import bound_notes
@@ -143,6 +153,10 @@ def run_live(args: Options | argparse.Namespace, *, collect: Collector = collect
     """``tffix --dry-run`` (and ``tffix diagnose`` without a snapshot): the live target.
 
     *collect* is the seam that reads the target (the probes by default)."""
+    from tffix.diagnosis import diagnose
+    from tffix.options import Options
+    from tffix.ruleset import load_rules
+
     options = Options.of(args)
     snap = collect(options)
     rules = load_rules()

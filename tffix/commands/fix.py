@@ -7,8 +7,10 @@ The flags live here; the work is in ``tffix.commands.diagnose`` (the preview) an
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from tffix.options import Options
+if TYPE_CHECKING:  # a bare `tffix --help` builds this parser: nothing heavy at import
+    from tffix.options import Options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tffix.projectfiles import kind_of
+
 PYTHON_SUFFIX = ".py"
 NOTEBOOK_SUFFIX = ".ipynb"
 
@@ -41,6 +43,9 @@ class SourceFile:
     """True for a Jupyter notebook, False for Python source."""
     relative: str = ""
     """Its path below the folder the walk started from (``""`` for a file named directly)."""
+    config: str | None = None
+    """For a requirements list, Dockerfile, compose or ``.env`` file: its kind
+    (``tffix.projectfiles.kind_of``); None for Python source and notebooks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +107,8 @@ def walk(
                         continue
                     subfolders.append((entry.path, _join(shown, name), _join(below, name)))
                     continue
-                if not name.endswith((PYTHON_SUFFIX, NOTEBOOK_SUFFIX)):
+                config = None if name.endswith((PYTHON_SUFFIX, NOTEBOOK_SUFFIX)) else kind_of(name)
+                if config is None and not name.endswith((PYTHON_SUFFIX, NOTEBOOK_SUFFIX)):
                     continue
                 if not entry.is_file():  # a dangling link, a FIFO named x.py
                     continue
@@ -114,6 +120,7 @@ def walk(
                 _join(shown, name),
                 notebook=name.endswith(NOTEBOOK_SUFFIX),
                 relative=_join(below, name),
+                config=config,
             )
         # Depth-first, in name order: push in reverse so the first name is popped first.
         stack.extend(reversed(subfolders))
