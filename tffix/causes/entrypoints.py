@@ -338,7 +338,7 @@ def kernelspec_step(
         entry=value if op in ("remove", "prepend") else None,
         op=op,
         path=path,
-        commands=(f'# in {path}: {verb[0].lower()}{verb[1:]} "env"',),
+        commands=(f'in {path}: {verb[0].lower()}{verb[1:]} "env"',),
     )
 
 
@@ -366,7 +366,7 @@ def hook_step(
         value=value if op == "set" else None,
         op=op if not preload else "set",
         preload=tuple(preload),
-        commands=("# adds tffix-hook.pth and _tffix_hook.py to the interpreter's site-packages",),
+        commands=("adds tffix-hook.pth and _tffix_hook.py to the interpreter's site-packages",),
     )
 
 
@@ -382,7 +382,7 @@ def startup_step(origin: Origin, cause: str) -> PlanStep:
         line=origin.line,
         before=origin.text,
         after=after,
-        commands=(f"# {where(origin)}:", f"-{origin.text}", f"+{after}"),
+        commands=(f"{where(origin)}:", f"-{origin.text}", f"+{after}"),
     )
 
 
