@@ -429,7 +429,7 @@ def test_tffix_offers_the_bashrc_edit_only_with_unsafe_and_undo_restores_it(
     try:
         dry = tffix("--dry-run")
         assert f"{bashrc} line 2" in dry.stdout
-        assert "unsafe step" in dry.stdout and "Comment out" not in dry.stdout
+        assert "--unsafe" in dry.stdout and "Comment out" not in dry.stdout
         shown = tffix("--dry-run", "--unsafe")
         assert "-export CUDA_VISIBLE_DEVICES=-1" in shown.stdout, shown.stdout
 
