@@ -22,7 +22,9 @@ _ALL, _STEPWISE, _CHOOSE, _QUIT = "Apply all", "Go step by step", "Choose steps"
 
 @dataclass(frozen=True, slots=True)
 class QuestionaryConfirm:
-    """Asks on the terminal. Ctrl-C at a question means quit (questionary returns None)."""
+    """Asks on the terminal. Ctrl-C at a question interrupts tffix (exit 130), as Ctrl-C
+    anywhere else does: ``unsafe_ask`` lets the KeyboardInterrupt through, where ``ask`` would
+    swallow it and print "Cancelled by user"."""
 
     def select(self, diagnosis: Diagnosis, offered: tuple[int, ...]) -> Selection:
         """Ask what to do with the offered steps."""
@@ -30,7 +32,7 @@ class QuestionaryConfirm:
         answer = questionary.select(
             f"Apply the {count} step{'s' if count != 1 else ''} tffix can make?",
             choices=[f"{_ALL} ({count})", _STEPWISE, _CHOOSE, _QUIT],
-        ).ask()
+        ).unsafe_ask()
         if answer is None or answer == _QUIT:
             return Selection(Mode.QUIT)
         if answer.startswith(_ALL):
@@ -47,7 +49,7 @@ class QuestionaryConfirm:
                 )
                 for n in offered
             ],
-        ).ask()
+        ).unsafe_ask()
         return Selection(Mode.CHOSEN, tuple(chosen or ()))
 
     def step(
@@ -61,7 +63,7 @@ class QuestionaryConfirm:
                 f"Step {number}: {clean(step.summary)}, together with {others} "
                 "(they need each other: yes applies them all, no skips them all)?"
             )
-        return bool(questionary.confirm(text, default=True).ask())
+        return bool(questionary.confirm(text, default=True).unsafe_ask())
 
 
 def _needs_text(diagnosis: Diagnosis, number: int) -> str:
@@ -80,5 +82,5 @@ def ask_interrupted(description: str) -> str:
             ),
             questionary.Choice("Quit", value="quit"),
         ],
-    ).ask()
+    ).unsafe_ask()
     return answer or "quit"

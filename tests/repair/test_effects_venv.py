@@ -375,6 +375,10 @@ def test_kill_9_then_next_run_reports_and_undo_restores(
     _wait_for_pip_children(demo.venv)
     story = runs(Journal(journal).records())[-1]
     assert story.interrupted
+    # a dry run already says what the next repair will refuse over, and the ways out
+    _main(["--dry-run", "--no-scan", "--venv", str(demo.venv)], demo.env, monkeypatch)
+    shown = capsys.readouterr().out
+    assert "was interrupted" in shown and "tffix undo" in shown and "--resume" in shown
     # the next run notices, refuses without a terminal, and names the ways out
     code = _main(["--yes", "--venv", str(demo.venv)], demo.env, monkeypatch)
     err = capsys.readouterr().err

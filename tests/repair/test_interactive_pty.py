@@ -212,3 +212,22 @@ def test_choosing_a_dependant_brings_its_prerequisite(make_scenario) -> None:  #
     assert re.search(rf"step {install}: applied: ", transcript), transcript
     assert _imports(sim)
     assert sim.tf_report().gpus == ["/physical_device:GPU:0"]
+
+
+def test_ctrl_c_at_the_first_question_exits_130_and_changes_nothing(make_scenario) -> None:  # type: ignore[no-untyped-def]
+    """The README's exit-code table: 130 is "interrupted", wherever Ctrl-C lands."""
+    sim = make_scenario("tf-cpu-only-package")
+    freeze_before = sim.pip("freeze", "--all").stdout
+    scripts_before = (sim.venv / "bin" / "activate").read_bytes()
+    child = _spawn(sim)
+    try:
+        child.expect(r"Apply the \d+ steps? tffix can make\?")
+        child.sendintr()
+        child.expect(pexpect.EOF)
+        transcript = child.before
+    finally:
+        child.close()
+    assert child.exitstatus == 130, transcript
+    assert "interrupted" in transcript and "Cancelled by user" not in transcript
+    assert sim.pip("freeze", "--all").stdout == freeze_before
+    assert (sim.venv / "bin" / "activate").read_bytes() == scripts_before

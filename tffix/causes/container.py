@@ -85,12 +85,23 @@ _NO_GPU_CUINIT = ("CUDA_ERROR_NO_DEVICE", "CUDA_ERROR_STUB_LIBRARY", "UNKNOWN ER
 libcuda (error 34, CUDA_ERROR_STUB_LIBRARY) because no driver library was mounted."""
 
 
+def _nvml_sees_gpus(f: Facts) -> bool:
+    """NVML, loaded in this very environment, lists GPUs. A container started without GPU
+    access has no driver library to load (the runtime mounts it only with the GPUs), so this
+    contradicts "no GPU access"; /proc/driver/nvidia does not, since procfs is the host's."""
+    driver = f.snap.driver
+    source = getattr(driver, "source", None)
+    return source == "nvml" and bool(f.snap.gpus)
+
+
 def _cuinit_without_gpu(f: Facts) -> list[str]:
     """Evidence that CUDA found no GPU inside the container: cuInit's verdict, unless the log
     shows the host's kernel driver answering inside it (then the driver checks explain it)."""
     got = f.cuinit_error
     if got is None or f.log.has("kernel-dso-mismatch", "driver-library-mismatch"):
         return []
+    if _nvml_sees_gpus(f):
+        return []  # the driver's own library answers inside the container: GPUs were passed in
     if got[0] in _NO_GPU_CUINIT or f.log.has("smi-no-driver"):
         return [got[1]]
     return []

@@ -162,4 +162,37 @@ def run_live(args: Options | argparse.Namespace, *, collect: Collector = collect
     rules = load_rules()
     diag = diagnose(snap, rules, extra_findings=scan_findings(options, snap))
     where = snap.python.executable or "the target"
-    return show(diag, snap, rules, options, heading=f"tffix diagnosis of {where}")
+    code = show(diag, snap, rules, options, heading=f"tffix diagnosis of {where}")
+    note = interrupted_note(snap.python.venv if isinstance(snap.python.venv, str) else None)
+    if note:
+        print(note, file=sys.stderr if options.json else sys.stdout)
+    return code
+
+
+def interrupted_note(prefix: str | None) -> str:
+    """What a --dry-run says about an unfinished tffix run on the venv ("" when none): the
+    next repair refuses to start until it is undone or resumed, so say so now."""
+    if not prefix:
+        return ""
+    from tffix.effects.journal import Journal, journal_path, runs
+    from tffix.errors import TffixError
+    from tffix.term import clean
+
+    path = journal_path(Path(prefix))
+    if not path.is_file():
+        return ""
+    try:
+        stories = runs(Journal(path).records())
+    except TffixError as exc:  # a journal that fails its checks: the repair will refuse too
+        return f"Note: {clean(exc)}"
+    except OSError:
+        return ""
+    if not stories or not stories[-1].interrupted:
+        return ""
+    step = stories[-1].step_in_progress
+    during = f"during step {step['step']}" if step else "between steps"
+    return (
+        f"Note: the last tffix run on this venv ({clean(stories[-1].run)}) was interrupted "
+        f"{during}. A repair will not start until it is settled: `tffix undo` restores the "
+        "state before that run; `tffix --resume` rolls back the unfinished step and repairs."
+    )
