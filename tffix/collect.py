@@ -8,8 +8,13 @@ lives). Every probe failure lands in ``Snapshot.unknown[key]`` as "unknown, beca
 module never raises for the target's sake.
 
 ``target_environment`` gives the environment the target's children run in: the caller's
-environment as activating the venv would leave it (``tffix.probes.env.activated_env``).
-``verify_gpu`` runs the re-verification snippet in that environment.
+environment after really sourcing the venv's ``bin/activate`` in a clean bash
+(``tffix.probes.activation``; modelled by ``tffix.probes.env.activated_env`` only when it
+cannot be sourced), so a user's own ``export`` in the script counts. ``verify_gpu`` runs the
+re-verification snippet in that environment. For a virtualenv, the snapshot also carries
+every entry point (activated, plain, Jupyter kernels, VS Code) with the GPU check run the
+way it runs the interpreter, and where the variables that matter are set
+(``tffix.probes.entrycheck``).
 
 This module only orchestrates: the probes in ``tffix.probes`` do the reading.
 """
@@ -29,15 +34,18 @@ from typing import Any, TypeVar
 from tffix.model import (
     UNKNOWN,
     Driver,
+    EntryPointState,
     Gpu,
     Library,
     Platform,
+    Provenance,
     PythonInfo,
     Snapshot,
     TensorFlowInfo,
     _Unknown,
     frozen_map,
 )
+from tffix.probes import activation, entrycheck
 from tffix.probes import env as env_probe
 from tffix.probes import gpu as gpu_probe
 from tffix.probes import host as host_probe
@@ -92,6 +100,12 @@ def target_environment(
         os.path.realpath(target.prefix)
     )
     info["active"] = active
+    sourced, why = activation.sourced_environment(target.prefix, environ)
+    if sourced is not None:
+        info["sourced"] = True
+        return sourced, info
+    info["sourced"] = False
+    info["source_error"] = why
     return env_probe.activated_env(environ, target.prefix, text), info
 
 
@@ -224,6 +238,56 @@ def _package_sections(
     return packages, libraries, nvidia_dirs
 
 
+def _tf_sections(
+    tf_report: tf_probe.TensorFlowReport | None,
+    libraries: Mapping[str, Library],
+    extra: dict[str, object],
+    unknown: dict[str, str],
+) -> tuple[TensorFlowInfo | _Unknown | None, tuple[str, ...], Mapping[str, Library]]:
+    """The TensorFlow section, its log, and the libraries with what TensorFlow had mapped."""
+    if tf_report is None:
+        return UNKNOWN, (), libraries
+    if tf_report.stage:
+        extra["tensorflow_stage"] = tf_report.stage
+    if tf_report.unknown:
+        unknown["tensorflow"] = tf_report.unknown
+    if tf_report.loaded:
+        extra["tensorflow_loaded"] = dict(tf_report.loaded)
+        libraries = frozen_map(
+            {
+                soname: replace(lib, loaded=_match_loaded(soname, lib, tf_report.loaded))
+                for soname, lib in libraries.items()
+            }
+        )
+    return tf_report.info, tf_report.log, libraries
+
+
+EntryPointReport = tuple[tuple[EntryPointState, ...], Provenance]
+
+
+def _entry_points(
+    target: Target, environ: Mapping[str, str], env: Mapping[str, str], timeout: float
+) -> EntryPointReport:
+    """Every entry point with the GPU check run there, and where the variables are set."""
+    project = Path(environ["PWD"]) if environ.get("PWD") else None
+    points = entrycheck.discover(target.prefix, target.python, environ, project=project)
+    states = entrycheck.check_all(
+        points, environ, target.prefix, target.python, env, timeout=timeout
+    )
+    wanted = [
+        v for v in entrycheck.TRACED if v in environ or v in env or any(v in s.adds for s in states)
+    ]
+    where = entrycheck.trace(
+        wanted,
+        environ=environ,
+        prefix=target.prefix,
+        site_dirs=target.site_packages,
+        kernelspecs=[Path(p.source) for p in points if p.kind == "kernel" and p.source],
+        project=project or target.prefix.parent,
+    )
+    return states, where
+
+
 def collect_snapshot(
     target: Target,
     *,
@@ -287,6 +351,9 @@ def collect_snapshot(
             pci_dir=str(host_root / "sys/bus/pci/devices"),
         )
     )
+    ep_future: Future[EntryPointReport] | None = None
+    if target.kind is TargetKind.VENV and with_tensorflow:  # the fast check runs no TF child
+        ep_future = _daemon_call(lambda: _entry_points(target, environ, env, tf_timeout))
     host_future = _daemon_call(
         lambda: host_probe.probe_platform(
             sys_platform=target.platform, machine=target.machine, environ=env, root=host_root
@@ -304,6 +371,9 @@ def collect_snapshot(
         unknown["libraries"] = "the loader probe needs the packages probe, which failed"
     tf_report = _guarded("tensorflow", unknown, tf_future, None)
     drv = _driver_result(drv_future, unknown)
+    entry: EntryPointReport | None = None
+    if ep_future is not None:
+        entry = _guarded("entry_points", unknown, ep_future, None)
 
     # driver
     driver: Driver | _Unknown | None = UNKNOWN
@@ -319,23 +389,7 @@ def collect_snapshot(
         extra["wrong_interpreter"] = mismatch
 
     # TensorFlow
-    tensorflow: TensorFlowInfo | _Unknown | None = UNKNOWN
-    log: tuple[str, ...] = ()
-    if tf_report is not None:
-        tensorflow = tf_report.info
-        log = tf_report.log
-        if tf_report.stage:
-            extra["tensorflow_stage"] = tf_report.stage
-        if tf_report.unknown:
-            unknown["tensorflow"] = tf_report.unknown
-        if tf_report.loaded:
-            extra["tensorflow_loaded"] = dict(tf_report.loaded)
-            libraries = frozen_map(
-                {
-                    soname: replace(lib, loaded=_match_loaded(soname, lib, tf_report.loaded))
-                    for soname, lib in libraries.items()
-                }
-            )
+    tensorflow, log, libraries = _tf_sections(tf_report, libraries, extra, unknown)
 
     return Snapshot(
         platform=platform,
@@ -349,6 +403,8 @@ def collect_snapshot(
         log=log,
         extra=frozen_map(extra),
         unknown=frozen_map(unknown),
+        entry_points=None if entry is None else entry[0],
+        provenance=None if entry is None else entry[1],
     )
 
 

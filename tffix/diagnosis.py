@@ -24,6 +24,7 @@ def diagnose(
         gpu_visible=graph.gpu_visible,
         findings=graph.findings,
         plan=make_plan(graph),
+        entry_points=snapshot.entry_points,
         gpu_use=gpu_use(graph.gpu_visible, graph.findings),
     )
 

@@ -19,12 +19,15 @@ from tffix.model import (
     UNKNOWN,
     Diagnosis,
     Driver,
+    EntryPointState,
     Finding,
     Gpu,
     GpuUse,
     Library,
+    Origin,
     PlanStep,
     Platform,
+    Provenance,
     PythonInfo,
     Snapshot,
     StepKind,
@@ -251,6 +254,59 @@ def _log(value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _optional_map(value: object, where: str) -> dict[str, str | None]:
+    """An object of strings where null means "unsets it"."""
+    obj = _obj(value, where)
+    return {
+        str(k): None if v is None else str(_want(f"{where}.{k}", v, (str,), "a string or null"))
+        for k, v in obj.items()
+    }
+
+
+def _entry_points(value: object) -> tuple[EntryPointState, ...]:
+    items = _want("entry_points", value, (list,), "a list")
+    out = []
+    for i, item in enumerate(items):
+        where = f"entry_points[{i}]"
+        obj = _obj(item, where)
+        gpus = obj.get("gpus")
+        out.append(
+            EntryPointState(
+                kind=_str(obj, "kind", where) or "unknown",
+                name=_str(obj, "name", where) or "",
+                source=_str(obj, "source", where),
+                python=_str(obj, "python", where),
+                adds=frozen_map(_optional_map(obj.get("adds", {}), f"{where}.adds")),
+                values=frozen_map(_string_map(obj.get("values", {}), f"{where}.values")),
+                usable=_bool(obj, "usable", where),
+                gpus=None if gpus is None else _str_list(gpus, f"{where}.gpus"),
+                error=_str(obj, "error", where),
+            )
+        )
+    return tuple(out)
+
+
+def _provenance(value: object) -> Provenance:
+    obj = _obj(value, "provenance")
+    origins: dict[str, tuple[Origin, ...]] = {}
+    for var, items in _obj(obj.get("origins", {}), "provenance.origins").items():
+        where = f"provenance.origins.{var}"
+        found = []
+        for i, item in enumerate(_want(where, items, (list,), "a list")):
+            o = _obj(item, f"{where}[{i}]")
+            found.append(
+                Origin(
+                    file=_str(o, "file", f"{where}[{i}]") or "",
+                    line=_int(o, "line", f"{where}[{i}]"),
+                    text=_str(o, "text", f"{where}[{i}]") or "",
+                    kind=_str(o, "kind", f"{where}[{i}]") or "",
+                )
+            )
+        origins[str(var)] = tuple(found)
+    searched = obj.get("searched", [])
+    return Provenance(frozen_map(origins), _str_list(searched, "provenance.searched"))
+
+
 def parse_snapshot_text(text: str | bytes, *, name: str = "snapshot") -> Snapshot:
     """Parse a ``tffix.snapshot/1`` document; raise ``InputError`` naming what is wrong."""
     if len(text) > MAX_DOCUMENT_BYTES:
@@ -299,6 +355,10 @@ def parse_snapshot(data: object, *, name: str = "snapshot") -> Snapshot:
         log=_log(data.get("log", [])),
         extra=frozen_map(_obj(data.get("extra", {}), "extra")),
         unknown=frozen_map(_string_map(data.get("unknown", {}), "unknown")),
+        entry_points=None
+        if data.get("entry_points") is None
+        else _entry_points(data["entry_points"]),
+        provenance=None if data.get("provenance") is None else _provenance(data["provenance"]),
     )
 
 
@@ -355,6 +415,19 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
         doc["extra"] = dict(snap.extra)
     if snap.unknown:
         doc["unknown"] = dict(snap.unknown)
+    if snap.entry_points is not None:
+        doc["entry_points"] = [
+            {**_fields(e, keep_none=("usable",)), "adds": dict(e.adds), "values": dict(e.values)}
+            for e in snap.entry_points
+        ]
+    if snap.provenance is not None:
+        doc["provenance"] = {
+            "origins": {
+                var: [_fields(o, keep_none=("line",)) for o in found]
+                for var, found in snap.provenance.origins.items()
+            },
+            "searched": list(snap.provenance.searched),
+        }
     return _drop_unknown(doc)
 
 
@@ -421,6 +494,11 @@ def step_to_dict(number: int, step: PlanStep) -> dict[str, Any]:
         out["entries"] = list(step.entries) or [step.entry]
     if step.commands:
         out["commands"] = list(step.commands)
+    for name in ("op", "path", "line", "before", "after"):
+        if getattr(step, name) is not None:
+            out[name] = getattr(step, name)
+    if step.preload:
+        out["preload"] = list(step.preload)
     out["summary"] = step.summary
     out["resolves"] = list(step.resolves)
     out["safety"] = str(step.safety)
@@ -450,4 +528,15 @@ def diagnosis_to_dict(diag: Diagnosis) -> dict[str, Any]:
         "findings": [finding_to_dict(f) for f in diag.findings],
         "plan": [step_to_dict(i, s) for i, s in enumerate(diag.plan, start=1)],
     }
+    if diag.entry_points is not None:
+        doc["entry_points"] = [
+            {
+                "kind": e.kind,
+                "name": e.name,
+                **({"source": e.source} if e.source else {}),
+                "usable": e.usable,
+                **({"error": e.error} if e.error else {}),
+            }
+            for e in diag.entry_points
+        ]
     return dict(redact.redact_tree(doc))  # findings quote log lines and variables

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from tffix.causes import DETECTORS, Detection
+from tffix.causes.entrypoints import annotate
 from tffix.causes.healthy import healthy
 from tffix.facts import Facts
 from tffix.logparse import scan_log
@@ -171,4 +172,7 @@ def build_graph(
             key=lambda d: finding_rank(d.finding, len(_reach(edges, d.id)), rules),
         )
     )
+    # where a cited variable's value comes from (``~/.bashrc`` line 12), or where tffix looked
+    named = annotate([d.finding for d in ranked], snapshot)
+    ranked = [replace(d, finding=n) for d, n in zip(ranked, named, strict=True)]
     return Graph(tuple(d.finding for d in ranked), gpu_visible, facts, tuple(ranked))

@@ -162,6 +162,52 @@ class TensorFlowInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryPointState:
+    """One way the interpreter is run (``tffix.probes.entrypoints``) and what TensorFlow does
+    there: the check run the way that entry point runs it."""
+
+    kind: str
+    """``activated``, ``plain``, ``kernel`` or ``vscode``."""
+    name: str
+    source: str | None = None
+    """The file that defines it (``kernel.json``, ``settings.json``), if any."""
+    python: str | None = None
+    """The interpreter it starts (a kernel's ``argv[0]``)."""
+    adds: Mapping[str, str | None] = field(default_factory=frozen_map)
+    """What it changes in the variables that matter, against the caller's environment
+    (None: it unsets the variable)."""
+    values: Mapping[str, str] = field(default_factory=frozen_map)
+    """The traced variables (``CUDA_VISIBLE_DEVICES``, ``LD_LIBRARY_PATH``, ``XLA_FLAGS``, …)
+    as that entry point has them; an absent key is unset there."""
+    usable: bool | None = None
+    """True when a GPU was listed and an op (and a conv2d) ran on it there; None: not checked."""
+    gpus: tuple[str, ...] | None = None
+    error: str | None = None
+    """Why it is not usable (the check's error), when it is not."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """One place that sets (or extends) a variable (``tffix.probes.provenance``)."""
+
+    file: str
+    line: int | None
+    text: str
+    kind: str
+    """``shell``, ``login``, ``system``, ``module``, ``conda``, ``python``, ``kernelspec``,
+    ``dotenv``, ``activate``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where the variables that matter come from, and every place tffix looked."""
+
+    origins: Mapping[str, tuple[Origin, ...]] = field(default_factory=frozen_map)
+    """Variable -> every line that sets or extends it, in the order a session loads them."""
+    searched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything tffix saw, as the ``tffix.snapshot/1`` document says it."""
 
@@ -182,6 +228,10 @@ class Snapshot:
     activate-script settings, device nodes, …), keyed by probe."""
     unknown: Mapping[str, str] = field(default_factory=frozen_map)
     """Probe key -> why it could not be determined ("unknown, because …")."""
+    entry_points: tuple[EntryPointState, ...] | None = None
+    """How the interpreter is run, each with the GPU check's result there; None: not looked."""
+    provenance: Provenance | None = None
+    """Where the variables that matter are set; None: not looked."""
 
 
 # --------------------------------------------------------------------------- diagnosis
@@ -240,6 +290,12 @@ class StepKind(str, enum.Enum):
     ENV_PATH_PREPEND = "env-path-prepend"
     ENV_PATH_REMOVE = "env-path-remove"
     MANUAL = "manual"
+    KERNELSPEC_ENV = "kernelspec-env"
+    """Edit one Jupyter kernelspec's ``env`` (``path``: its ``kernel.json``)."""
+    IMPORT_HOOK = "import-hook"
+    """Set/unset a variable or preload libraries when TensorFlow is imported (``tffix.hook``)."""
+    STARTUP_EDIT = "startup-edit"
+    """Comment out one line of a user's start-up file (always unsafe)."""
 
     def __str__(self) -> str:
         return self.value
@@ -280,6 +336,18 @@ class PlanStep:
     entries: tuple[str, ...] = ()
     """env-path-prepend: the folders put first, in order (one edit, however many)."""
     commands: tuple[str, ...] = ()
+    op: str | None = None
+    """For kernelspec-env and import-hook: ``set``, ``unset``, ``prepend`` or ``remove``."""
+    path: str | None = None
+    """The file a kernelspec-env or startup-edit step changes."""
+    line: int | None = None
+    """The line a startup-edit step comments out (1-based)."""
+    before: str | None = None
+    """That line as it reads now (the edit is refused when it reads otherwise)."""
+    after: str | None = None
+    """That line as the step leaves it."""
+    preload: tuple[str, ...] = ()
+    """Libraries an import-hook step preloads by full path."""
     needs: tuple[int, ...] = ()
     """Numbers (1-based, in the same plan) of the steps this one needs: applied with it, or
     first; without them it is not applied (``tffix.stepdeps`` derives them)."""
@@ -316,5 +384,7 @@ class Diagnosis:
     gpu_visible: bool | None
     findings: tuple[Finding, ...] = ()
     plan: tuple[PlanStep, ...] = ()
+    entry_points: tuple[EntryPointState, ...] | None = None
+    """Each way the interpreter is run, usable or not (from the snapshot)."""
     gpu_use: GpuUse | None = None
     """Listed and usable as separate facts (None: not worked out, as in a bare ``Diagnosis``)."""

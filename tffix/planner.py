@@ -33,6 +33,9 @@ KIND_PHASE = {
     StepKind.ENV_SET: 3,
     StepKind.ENV_PATH_REMOVE: 3,
     StepKind.ENV_PATH_PREPEND: 4,
+    StepKind.KERNELSPEC_ENV: 5,
+    StepKind.IMPORT_HOOK: 5,
+    StepKind.STARTUP_EDIT: 6,
 }
 
 
@@ -87,6 +90,10 @@ class _Key:
     value: str | None
     entry: str | None
     commands: tuple[str, ...]
+    op: str | None = None
+    path: str | None = None
+    line: int | None = None
+    preload: tuple[str, ...] = ()
 
 
 def _key(step: PlanStep) -> _Key:
@@ -98,6 +105,10 @@ def _key(step: PlanStep) -> _Key:
         step.value,
         step.entry,
         step.commands,
+        step.op,
+        step.path,
+        step.line,
+        step.preload,
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tffix import evidence
 from tffix import shellquote as sq
-from tffix.causes import CAUSES, Section
+from tffix.causes import CAUSES, Section, entrypoints
 from tffix.diagnosis import exit_code
 from tffix.document import diagnosis_to_dict
 from tffix.errors import ExitCode
@@ -148,6 +148,8 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec(Section.LIBRARIES, "CUDA libraries", _seen_libraries),
     CheckSpec(Section.CUDNN, "cuDNN", _seen_cudnn),
     CheckSpec(Section.XLA, "XLA tools", _seen_xla),
+    # where the user runs TensorFlow (tffix.causes.entrypoints)
+    CheckSpec(Section.ENTRY_POINTS, "Where TensorFlow runs", entrypoints.seen),
     CheckSpec(Section.LOG, "TensorFlow log", _seen_log),
 )
 """Every line of the report, in order (one per ``Section``)."""
@@ -341,6 +343,7 @@ def render_text(
         out.append(style.paint("bold", heading))
     if checks and snap is not None:
         out.extend(_check_lines(diag, snap, rules, style, verbose))
+        out.extend(entrypoints.usable_lines(diag.entry_points, style.mark))  # entry points
     else:
         labels = {c: spec.label for spec in CHECKS for c in spec.causes}
         for f in diag.findings:

@@ -123,8 +123,14 @@ class Observation:
 
     @property
     def works(self) -> bool:
-        """True when the op check passed (every op on the GPU)."""
-        return self.verification is not None and bool(getattr(self.verification, "ok", False))
+        """True when the op check passed (every op on the GPU) and TensorFlow was usable at
+        every entry point checked (a Jupyter kernel, a plain run): healthy where the user
+        runs, not only in a freshly activated shell."""
+        return (
+            self.verification is not None
+            and bool(getattr(self.verification, "ok", False))
+            and all(e.usable is not False for e in self.diagnosis.entry_points or ())
+        )
 
 
 # --------------------------------------------------------------------------- findings
@@ -1007,6 +1013,16 @@ def _finding_lines(outcome: Outcome) -> list[str]:
     return lines
 
 
+def _entry_point_lines(after: Diagnosis) -> list[str]:
+    """Each way the interpreter is run, usable or not, as the last observation saw it."""
+    words = {True: "usable", False: "NOT usable", None: "not checked"}
+    return [
+        f"  where TensorFlow runs: {e.kind} {e.name}: {words[e.usable]}"
+        + (f" ({e.error})" if e.error and not e.usable else "")
+        for e in after.entry_points or ()
+    ]
+
+
 def _verification_lines(v: Any) -> list[str]:
     if v is None:
         return []
@@ -1043,6 +1059,7 @@ def render_outcome(outcome: Outcome) -> str:
         *_step_lines(outcome),
         *_finding_lines(outcome),
         *_verification_lines(outcome.verification),
+        *_entry_point_lines(outcome.after),
         *_left_lines(outcome),
         *outcome.notes,
         *outcome.reactivate,
@@ -1068,6 +1085,10 @@ def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
         "exit_code": outcome.exit_code,
         "changed": outcome.changed,
         "gpu_visible": outcome.after.gpu_visible,
+        "entry_points": [
+            {"kind": e.kind, "name": e.name, "usable": e.usable}
+            for e in outcome.after.entry_points or ()
+        ],
         "steps": [
             {
                 "step": s.number,

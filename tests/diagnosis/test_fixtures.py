@@ -89,7 +89,7 @@ def test_fixture(path: Path, rules: Ruleset):
         for pointer in finding.evidence:
             assert re.match(
                 r"^(platform|python|packages|env|driver|gpus|libraries|"
-                r"tensorflow|log|extra)\b",
+                r"tensorflow|log|extra|entry_points|provenance)\b",
                 pointer,
             ), pointer
     else:

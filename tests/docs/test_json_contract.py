@@ -33,6 +33,8 @@ SNAPSHOT = {
     "log",
     "extra",
     "unknown",
+    "entry_points",
+    "provenance",
 }
 PLATFORM = {
     "os",
@@ -74,7 +76,15 @@ STEP_FIELDS = {
     "env-path-prepend": {"variable", "entry", "entries"},
     "env-path-remove": {"variable", "entry"},
     "manual": {"commands"},
+    "kernelspec-env": {"variable", "op", "path", "commands"},
+    "import-hook": {"op", "commands"},
+    "startup-edit": {"path", "line", "before", "after", "commands"},
 }
+STEP_OPTIONAL = {
+    "kernelspec-env": {"value", "entry"},
+    "import-hook": {"variable", "value", "preload"},
+}
+"""Fields a step kind has for some operations only (a set has a value, a remove an entry)."""
 SCAN = {"files", "skipped", "seconds"}
 
 @pytest.fixture(scope="module")
@@ -108,13 +118,14 @@ def test_snapshot_keys(path: Path) -> None:
 @pytest.mark.parametrize("path", ALL, ids=_ids)
 def test_diagnosis_keys(path: Path, rules: Ruleset) -> None:
     doc = json.loads(json.dumps(diagnosis_to_dict(diagnose(load(path), rules))))
-    assert set(doc) == DIAGNOSIS and doc["schema"] == "tffix.diagnosis/1"
+    assert set(doc) - {"entry_points"} == DIAGNOSIS and doc["schema"] == "tffix.diagnosis/1"
     assert set(doc["gpu"]) == GPU_USE and doc["gpu"]["listed"] == doc["gpu_visible"]
     for finding in doc["findings"]:
         assert FINDING_ALWAYS <= set(finding) <= FINDING_ALWAYS | FINDING_SOMETIMES
     assert [s["step"] for s in doc["plan"]] == list(range(1, len(doc["plan"]) + 1))
     for step in doc["plan"]:
-        assert set(step) - STEP_SOMETIMES == STEP_ALWAYS | STEP_FIELDS[step["kind"]], step
+        fields = set(step) - STEP_SOMETIMES - STEP_OPTIONAL.get(step["kind"], set())
+        assert fields == STEP_ALWAYS | STEP_FIELDS[step["kind"]], step
         assert all(1 <= n <= len(doc["plan"]) for n in step.get("needs", [])), step
         if step["kind"] == "env-path-prepend":
             assert step["entry"] == ":".join(step["entries"])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tffix import collect
-from tffix.envedit import BLOCK_BEGIN, BLOCK_END, EditOp, EnvEdit
+from tffix import activate_text, collect
+from tffix.envedit import EditOp, EnvEdit
 from tffix.probes import gpu as gpu_probe
 from tffix.probes.target import resolve_target
 
@@ -21,14 +21,15 @@ from tffix.probes.target import resolve_target
 def bare_venv(tmp_path: Path) -> Path:
     path = tmp_path / "env"
     venv.EnvBuilder(with_pip=False, symlinks=True).create(path)
-    block = [
-        BLOCK_BEGIN,
-        EnvEdit(EditOp.PREPEND, "LD_LIBRARY_PATH", "/opt/fixed/lib").encode(),
-        EnvEdit(EditOp.SET, "TF_FORCE_GPU_ALLOW_GROWTH", "true").encode(),
-        BLOCK_END,
+    edits = [
+        EnvEdit(EditOp.PREPEND, "LD_LIBRARY_PATH", "/opt/fixed/lib"),
+        EnvEdit(EditOp.SET, "TF_FORCE_GPU_ALLOW_GROWTH", "true"),
     ]
-    with open(path / "bin" / "activate", "a") as fh:
-        fh.write("export CUDA_HOME=/usr/local/cuda-11.8\n" + "\n".join(block) + "\n")
+    # the block as tffix writes it (its recorded edits and the shell code that makes them):
+    # the children's environment is what sourcing the script really gives
+    script = path / "bin" / "activate"
+    text = script.read_text() + "export CUDA_HOME=/usr/local/cuda-11.8\n"
+    script.write_text(activate_text.render(activate_text.Shell.POSIX, text, edits))
     return path
 
 

@@ -31,6 +31,7 @@ class Section(str, enum.Enum):
     LIBRARIES = "libraries"
     CUDNN = "cudnn"
     XLA = "xla"
+    ENTRY_POINTS = "entry-points"
     LOG = "log"
 
 

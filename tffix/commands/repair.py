@@ -115,6 +115,7 @@ class Session:
             target.prefix,
             self.conda,
             PackageManager(target.python, target.prefix, self.environ, allow_uv=allow_uv, say=_err),
+            site_dir=target.site_packages[0] if target.site_packages else None,
         )
         self._diagnose: Callable[[Snapshot], Diagnosis] | None = None
         self.extra: tuple[Finding, ...] = ()
@@ -342,6 +343,7 @@ def run(args: Options) -> int:
         snapshot = session.collect()
         session.extra = scan_findings(args, snapshot)
         diagnosis = session.diagnose(snapshot)
+        session.workspace.reach(diagnosis.plan)  # kernelspecs, start-up files: journaled too
         extra: dict[str, Any] = {"first_diagnosis": time.monotonic() - t0}
         extra["installs"] = package_manager_line(session, diagnosis)
         if not args.json:

@@ -31,7 +31,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from tffix import _subprocess
-from tffix.effects import stash
+from tffix.effects import reach, stash
 from tffix.effects.journal import Journal, Record, RunStory, journal_path, runs
 from tffix.effects.lock import checked_state_dir, hold
 from tffix.effects.pip import PackageManager
@@ -142,6 +142,8 @@ def planned_changes(
     for name, data in sorted(decode_files(story.base_state.get("files", {})).items()):
         if files_now.get(name) != data:
             out.append(Change(name, "changed by tffix", "recorded bytes"))
+    outside = reach.outside_differences(story.base_state.get("outside", []))
+    out += [Change(p, "changed by tffix", "recorded bytes") for p in outside]  # kernelspecs …
     return out
 
 
@@ -242,6 +244,10 @@ def differences(
             continue
         if current != data:
             out.append(f"{ws.prefix / name}: differs from the recorded bytes")
+    out += [
+        f"{p}: differs from the recorded bytes"
+        for p in reach.outside_differences(state.get("outside", []))
+    ]
     return out
 
 

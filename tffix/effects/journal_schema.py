@@ -54,6 +54,10 @@ MANAGED_FILES = frozenset(
     + ["etc/conda/activate.d/tffix.sh", "etc/conda/deactivate.d/tffix.sh"]
 )
 """Every file a state may carry bytes for: the files tffix writes, relative to the prefix."""
+HOOK_FILE = re.compile(
+    r"(lib/python3\.\d{1,2}|Lib|lib/pypy3\.\d{1,2})/site-packages/(tffix-hook\.pth|_tffix_hook\.py)"
+)
+"""The import hook's two files in the environment's site-packages (``tffix.hook``)."""
 
 
 class JournalInvalid(ValueError):
@@ -184,7 +188,7 @@ def _packages(value: object, where: str) -> None:
 def _files(value: object, where: str) -> None:
     files = _dict(value, where)
     for name, data in files.items():
-        if name not in MANAGED_FILES:
+        if name not in MANAGED_FILES and not HOOK_FILE.fullmatch(name):
             raise _fail(where, f"{name[:60]!r} is not a file tffix writes")
         if data is None:
             continue
@@ -195,10 +199,23 @@ def _files(value: object, where: str) -> None:
             raise _fail(f"{where}[{name}]", "not base64") from None
 
 
+def _outside(value: object, where: str) -> None:
+    """Kernelspecs and start-up files a step may change: only those, by absolute folder."""
+    from tffix.effects.reach import check_outside  # the one rule of which files these may be
+    from tffix.errors import InputError
+
+    if not _depth_ok(value, 4) or not isinstance(value, list) or len(value) > MAX_LIST:
+        raise _fail(where, "expected a short list of saved files")
+    try:
+        check_outside(value)
+    except InputError as exc:
+        raise _fail(where, str(exc)[:200]) from None
+
+
 def check_state(value: object, where: str, *, packages_only: bool = False) -> None:
     """A recorded environment state: packages, activate-file bytes, snapshot, ``~`` entries."""
     state = _dict(value, where)
-    optional = {"packages"} if packages_only else {"packages", "files", "kept", "tilde"}
+    optional = {"packages"} if packages_only else {"packages", "files", "kept", "tilde", "outside"}
     _keys(state, where, set(), optional)
     if "packages" in state:
         _packages(state["packages"], f"{where}.packages")
@@ -206,6 +223,8 @@ def check_state(value: object, where: str, *, packages_only: bool = False) -> No
         _files(state["files"], f"{where}.files")
     if "kept" in state:
         _match(_KEPT_ID, state["kept"], f"{where}.kept", "snapshot name")
+    if "outside" in state:
+        _outside(state["outside"], f"{where}.outside")
     if "tilde" in state:
         for i, item in enumerate(_texts(state["tilde"], f"{where}.tilde")):
             _match(_TILDE, item, f"{where}.tilde[{i}]", "pip stash name")

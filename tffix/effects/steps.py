@@ -9,7 +9,7 @@ plan step. Actions record what they need to undo themselves when they apply.
 from __future__ import annotations
 
 import base64
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from tffix import activate_text
-from tffix.effects import activate, stash
+from tffix.effects import activate, reach, stash
 from tffix.effects.pip import PackageManager
 from tffix.envedit import EditOp, EnvEdit
 from tffix.errors import ApplyError
@@ -58,10 +58,22 @@ class Workspace:
     pip: PackageManager
     captured: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
     """The last state :meth:`capture` recorded (the one a step about to apply reverts to)."""
+    site_dir: Path | None = None
+    """The interpreter's site-packages, where the import hook goes (None: no hook steps)."""
+    outside: list[tuple[str, str]] = field(default_factory=list, compare=False, repr=False)
+    """Files outside the environment the plan's steps may change (kernelspecs, the user's
+    start-up files), as (folder, name): their bytes are journaled with every state."""
 
     def files(self) -> list[str]:
         """The files tffix may write here (relative to the prefix)."""
-        return list(activate.managed_files(self.prefix, conda=self.conda))
+        names = list(activate.managed_files(self.prefix, conda=self.conda))
+        if self.site_dir is not None:
+            names += reach.hook_file_names(self.prefix, self.site_dir)
+        return names
+
+    def reach(self, plan: Sequence[PlanStep]) -> None:
+        """Journal the files outside the environment that *plan*'s steps may change."""
+        self.outside[:] = list(dict.fromkeys([*self.outside, *reach.outside_files(plan)]))
 
     def edits(self) -> tuple[EnvEdit, ...]:
         """The environment edits currently recorded in the tffix block."""
@@ -76,6 +88,8 @@ class Workspace:
             "kept": stash.keep(self.prefix),
             "tilde": stash.tilde_entries(self.prefix),
         }
+        if self.outside:
+            state["outside"] = reach.capture_outside(self.outside)
         self.captured[:] = [state]
         return state
 
@@ -106,6 +120,8 @@ class Workspace:
             ]
             inside = {n: b for n, b in recorded.items() if n not in outside}
             problems += activate.restore_bytes(self.prefix, inside)
+            if "outside" in state:
+                problems += reach.restore_outside(state["outside"])
         if "packages" in state:
             problems += stash.restore_packages(self.pip, self.prefix, state, touch=touch)
         return problems
@@ -118,6 +134,11 @@ class Workspace:
             return PipUninstall(self, step)
         if step.kind in _ENV_OPS:
             return EnvAction(self, step)
+        if step.kind in reach.KINDS:
+            self.reach([step])
+            found = reach.for_step(step, self.site_dir or self.prefix)
+            if found is not None:
+                return found  # type: ignore[return-value]  # same check/apply/revert protocol
         return Manual(step)
 
 
