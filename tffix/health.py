@@ -60,6 +60,8 @@ BLIND: dict[str, str] = {
     "unrecognized-error": "it is an error line in TensorFlow's log, which the check never reads",
     "tf-user-site-shadowing": "only importing TensorFlow shows which copy Python picks",
     "metal-plugin-incompatible": "only importing TensorFlow loads the Metal plugin and fails",
+    "entry-point-gpu-unusable": "only running TensorFlow the way each entry point runs it shows it",
+    "variable-from-startup-file": "the check reads the node's environment, not shell files",
     "healthy": "only TensorFlow listing the GPU proves it: a pass means no known cause was seen",
     **dict.fromkeys(
         (
