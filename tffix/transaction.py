@@ -1046,7 +1046,8 @@ def _left_lines(outcome: Outcome) -> list[str]:
             lines.extend(f"       $ {c}" for c in s.step.commands)
     if hidden:
         numbers = ", ".join(str(s.number) for s in hidden)
-        lines.append(f"Unsafe steps not applied ({numbers}): add --unsafe to apply them.")
+        which = f"step {numbers} is" if len(hidden) == 1 else f"steps {numbers} are"
+        lines.append(f"Not applied: {which} unsafe (add --unsafe to apply).")
     if outcome.left_changed:
         lines.append("Rollback incomplete; still changed:")
         lines.extend(f"  {p}" for p in outcome.left_changed)

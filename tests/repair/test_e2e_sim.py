@@ -88,6 +88,8 @@ def test_repair_then_idempotent_then_undo(name: str, make_scenario) -> None:  # 
     second = sim.run_tffix(*flags, "--json")
     assert second.returncode == 0, second.stderr
     assert _json(second)["changed"] is False
+    # `reactivate` holds commands only; "Nothing changed." is a note
+    assert _json(second)["reactivate"] == [] and "Nothing changed." in _json(second)["notes"]
     repaired = _state(sim)
 
     undo = sim.run_tffix("undo")

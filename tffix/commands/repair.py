@@ -313,12 +313,12 @@ def _report(
     from dataclasses import replace
 
     lines = reactivate_lines(session, outcome, environ)
+    notes = (*outcome.notes, extra["installs"]) if extra["installs"] else outcome.notes
     if not outcome.changed and not any(
         s.status in (core.StepStatus.FAILED, core.StepStatus.REVERTED) for s in outcome.steps
     ):
-        lines.insert(0, "Nothing changed.")
+        notes = ("Nothing changed.", *notes)  # a note: `reactivate` holds only commands
     timings = {"first_diagnosis": extra["first_diagnosis"], **outcome.timings}
-    notes = (*outcome.notes, extra["installs"]) if extra["installs"] else outcome.notes
     outcome = replace(outcome, reactivate=tuple(lines), timings=timings, notes=notes)
     if not args.json:
         print()
