@@ -352,6 +352,24 @@ class PlanStep:
     """Numbers (1-based, in the same plan) of the steps this one needs: applied with it, or
     first; without them it is not applied (``tffix.stepdeps`` derives them)."""
 
+    def identity(self) -> tuple[object, ...]:
+        """What makes two steps the same action, whatever their summary, safety, resolved
+        findings or edges: the planner merges plan steps by it, the repair remembers the
+        steps it tried by it."""
+        return (
+            self.kind,
+            self.requirements,
+            self.packages,
+            self.variable,
+            self.value,
+            self.entry,
+            self.commands,
+            self.op,
+            self.path,
+            self.line,
+            self.preload,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class GpuUse:

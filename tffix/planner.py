@@ -14,7 +14,7 @@ with the exact commands a person runs; tffix never runs them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from packaging.requirements import Requirement
 
@@ -81,37 +81,6 @@ def step_rank(step: PlanStep, order: dict[str, int]) -> tuple[int, int, str]:
     return (KIND_PHASE[step.kind], first, step.summary)
 
 
-@dataclass(frozen=True, slots=True)
-class _Key:
-    kind: StepKind
-    requirements: tuple[str, ...]
-    packages: tuple[str, ...]
-    variable: str | None
-    value: str | None
-    entry: str | None
-    commands: tuple[str, ...]
-    op: str | None = None
-    path: str | None = None
-    line: int | None = None
-    preload: tuple[str, ...] = ()
-
-
-def _key(step: PlanStep) -> _Key:
-    return _Key(
-        step.kind,
-        step.requirements,
-        step.packages,
-        step.variable,
-        step.value,
-        step.entry,
-        step.commands,
-        step.op,
-        step.path,
-        step.line,
-        step.preload,
-    )
-
-
 def _add_resolves(step: PlanStep, more: Sequence[str]) -> PlanStep:
     return replace(step, resolves=tuple(dict.fromkeys(step.resolves + tuple(more))))
 
@@ -121,9 +90,9 @@ def _merge(steps: Sequence[PlanStep], facts: Facts) -> list[PlanStep]:
     earlier step is folded into it (when the earlier one pins the same version, or installs a
     TensorFlow release whose [and-cuda] pins include it)."""
     out: list[PlanStep] = []
-    index: dict[_Key, int] = {}
+    index: dict[tuple[object, ...], int] = {}
     for step in steps:
-        key = _key(step)
+        key = step.identity()
         if key in index:
             out[index[key]] = _add_resolves(out[index[key]], step.resolves)
             continue

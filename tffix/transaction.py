@@ -444,22 +444,6 @@ class Interrupted(KeyboardInterrupt):
 # --------------------------------------------------------------------------- the run
 
 
-@dataclass(frozen=True, slots=True)
-class _StepKey:
-    kind: StepKind
-    requirements: tuple[str, ...]
-    packages: tuple[str, ...]
-    variable: str | None
-    value: str | None
-    entry: str | None
-
-
-def _key(step: PlanStep) -> _StepKey:
-    return _StepKey(
-        step.kind, step.requirements, step.packages, step.variable, step.value, step.entry
-    )
-
-
 _TRIED = {
     StepStatus.APPLIED,
     StepStatus.REVERTED,
@@ -505,9 +489,9 @@ class _Run:
         self.deferred: set[str] = set()
         self.timings = {"steps": 0.0, "observe": 0.0, "verify": 0.0}
         self.last_kept: int | None = None
-        self.no_progress_at: dict[_StepKey, int] = {}
+        self.no_progress_at: dict[tuple[object, ...], int] = {}
         """Steps rolled back for making no progress -> how many steps were kept then."""
-        self.retried: set[_StepKey] = set()
+        self.retried: set[tuple[object, ...]] = set()
 
     # ----------------------------------------------------------------- small helpers
 
@@ -593,11 +577,11 @@ class _Run:
 
     def replan(self, after: int | None) -> tuple[int, ...]:
         """Append the current diagnosis's steps not tried yet; returns the offered ones."""
-        tried = {_key(r.step) for r in self.results.values() if r.status in _TRIED}
+        tried = {r.step.identity() for r in self.results.values() if r.status in _TRIED}
         fresh = self.current.diagnosis.plan
         numbers: dict[int, int] = {}
         for i, step in enumerate(fresh, start=1):
-            key = _key(step)
+            key = step.identity()
             if (key not in tried or self.may_retry(key)) and _applicable(
                 step, unsafe=self.io.unsafe
             ):
@@ -616,7 +600,7 @@ class _Run:
     def kept_count(self) -> int:
         return sum(1 for r in self.results.values() if r.status is StepStatus.APPLIED)
 
-    def may_retry(self, key: _StepKey) -> bool:
+    def may_retry(self, key: tuple[object, ...]) -> bool:
         """A step rolled back for making no progress is tried once more when steps were kept
         since (a problem it waited on may be fixed now); one that made things worse is not."""
         return (
@@ -845,7 +829,7 @@ class _Run:
             self.revert(done, why, StepStatus.REVERTED)
             if not why.startswith("made things worse"):
                 for n, _ in done:
-                    self.no_progress_at[_key(self.plan[n - 1])] = self.kept_count()
+                    self.no_progress_at[self.plan[n - 1].identity()] = self.kept_count()
             return
         for n, _ in done:
             self.results[n] = replace(self.results[n], findings=findings)
