@@ -35,6 +35,7 @@ import ast
 import bisect
 import fnmatch
 import functools
+import gc
 import io
 import json
 import re
@@ -433,16 +434,21 @@ class _Recorder:
         elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor)):
             self._bind(node.target, None)
 
-    def _line_tokens(self) -> tuple[frozenset[str], re.Pattern[str] | None]:
-        """Tokens that make a line worth a close look: the rules' own, and local names of
-        ``os``/``os.environ`` or of an API a token names (``from os import environ as E``
-        then ``E[V] = X``; ``from tensorflow.config import set_visible_devices as svd``).
-        Local names are matched as whole words (``E`` is not every capital E)."""
-        tokens = (
+    def _all_tokens(self) -> frozenset[str]:
+        """The rules' tokens that make a line worth a close look."""
+        return (
             frozenset(self.rules.line_tokens)
             | frozenset(self.rules.triggers)
             | frozenset(self.rules.trigger_keywords)
         )
+
+    def _line_tokens(
+        self, tokens: frozenset[str]
+    ) -> tuple[frozenset[str], re.Pattern[str] | None]:
+        """*tokens*, and the pattern of the local names of ``os``/``os.environ`` or of an API
+        a token names (``from os import environ as E`` then ``E[V] = X``;
+        ``from tensorflow.config import set_visible_devices as svd``). Local names are
+        matched as whole words (``E`` is not every capital E)."""
         names = set()
         for name in [*self.aliases, *self.assigned]:
             bound = self._binding(name, 0)
@@ -1118,11 +1124,17 @@ class _Analyzer(_Environment, _Ray):
         for chunk in chunks:
             for node in _statements(chunk.tree.body):
                 self._learn(node)
-        self._tokens = self._line_tokens()
+        self._tokens = self._line_tokens(self._all_tokens())
+        # What _note_placement acts on is named on a line by one of these (or by a local name
+        # bound to one): only the statements spanning such a line are walked for it.
+        placement = self._line_tokens(
+            frozenset({"set_soft_device_placement", "ConfigProto"})
+            | frozenset(name.rsplit(".", 1)[-1] for name in self.rules.graph_mode)
+        )
         for chunk in chunks:
             self.chunk = chunk
-            self._relevant_lines = self._lines(chunk)
-            for stmt in _statements(chunk.tree.body):
+            self._relevant_lines = _matching_lines(chunk.text, *placement)
+            for stmt in self._touching(chunk.tree.body):
                 if self._relevant(stmt, header=True):
                     for header in _header_nodes(stmt):
                         for sub in ast.walk(header):
@@ -1132,6 +1144,27 @@ class _Analyzer(_Environment, _Ray):
                 if isinstance(stmt, ast.If) and self._if_kind(stmt.test) == "main":
                     self.test_module |= self._runs_tests(stmt.body)
         self.chunk = None
+
+    def _touching(self, body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
+        """The statements under *body* (nested ones included) that span a relevant line.
+
+        A statement spanning none cannot hold one that does (a nested statement lies within
+        its parent's lines), so its whole subtree is skipped: most of a large file is.
+        """
+        stack: list[ast.stmt] = list(reversed(body))
+        while stack:
+            node = stack.pop()
+            if not self._relevant(node):
+                continue
+            yield node
+            nested: list[ast.stmt] = []
+            for name in ("body", "orelse", "finalbody"):
+                part = getattr(node, name, None)
+                if isinstance(part, list):
+                    nested.extend(part)
+            for holder in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
+                nested.extend(holder.body)
+            stack.extend(reversed(nested))
 
     def _runs_tests(self, body: Sequence[ast.stmt]) -> bool:
         for stmt in body:
@@ -1384,7 +1417,16 @@ def _parse(text: str, filename: str) -> ast.Module:
     # Not the file's own name: on a SyntaxError CPython re-reads the file named to quote the
     # line, which for a notebook of broken cells means reading the whole file once per cell.
     del filename
-    return ast.parse(text, filename="<scanned source>")
+    # A syntax tree holds no reference cycles, so reference counting frees it; the cyclic
+    # collector would only walk its hundreds of thousands of fresh nodes over and over while
+    # they are being built (a tenth to a fifth of the parse time on large files).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(text, filename="<scanned source>")
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def analyze_source(
