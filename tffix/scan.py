@@ -42,7 +42,7 @@ import re
 import shlex
 import time
 import tokenize
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -1134,7 +1134,7 @@ class _Analyzer(_Environment, _Ray):
         for chunk in chunks:
             self.chunk = chunk
             self._relevant_lines = _matching_lines(chunk.text, *placement)
-            for stmt in self._touching(chunk.tree.body):
+            for stmt in _statements(chunk.tree.body, within=self._relevant):
                 if self._relevant(stmt, header=True):
                     for header in _header_nodes(stmt):
                         for sub in ast.walk(header):
@@ -1144,27 +1144,6 @@ class _Analyzer(_Environment, _Ray):
                 if isinstance(stmt, ast.If) and self._if_kind(stmt.test) == "main":
                     self.test_module |= self._runs_tests(stmt.body)
         self.chunk = None
-
-    def _touching(self, body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
-        """The statements under *body* (nested ones included) that span a relevant line.
-
-        A statement spanning none cannot hold one that does (a nested statement lies within
-        its parent's lines), so its whole subtree is skipped: most of a large file is.
-        """
-        stack: list[ast.stmt] = list(reversed(body))
-        while stack:
-            node = stack.pop()
-            if not self._relevant(node):
-                continue
-            yield node
-            nested: list[ast.stmt] = []
-            for name in ("body", "orelse", "finalbody"):
-                part = getattr(node, name, None)
-                if isinstance(part, list):
-                    nested.extend(part)
-            for holder in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
-                nested.extend(holder.body)
-            stack.extend(reversed(nested))
 
     def _runs_tests(self, body: Sequence[ast.stmt]) -> bool:
         for stmt in body:
@@ -1328,11 +1307,20 @@ _BODY_FIELDS = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
 _EMPTY = ast.Module(body=[], type_ignores=[])
 
 
-def _statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
-    """Every statement under *body*, nested ones included, without entering expressions."""
+def _statements(
+    body: Sequence[ast.stmt], within: Callable[[ast.stmt], bool] | None = None
+) -> Iterator[ast.stmt]:
+    """Every statement under *body*, nested ones included, without entering expressions.
+
+    With *within*, only the statements it accepts, and only those under accepted ones: a
+    test of a statement's line span (a nested statement lies within its parent's lines)
+    then skips whole subtrees, which is most of a large file.
+    """
     stack: list[ast.stmt] = list(reversed(body))
     while stack:
         node = stack.pop()
+        if within is not None and not within(node):
+            continue
         yield node
         nested: list[ast.stmt] = []
         for name in ("body", "orelse", "finalbody"):
