@@ -301,21 +301,64 @@ def _framework_conflicts(
 
 
 def _shadowing_entries(f: Facts) -> list[str]:
-    """The LD_LIBRARY_PATH entries that supply a wrong library (exactly as written there)."""
+    """The LD_LIBRARY_PATH entries that supply a wrong library (exactly as written there).
+
+    Every entry the loader would reach before TensorFlow's own copy, not only the one it
+    resolves now: with two folders that each hold a cuDNN, taking off the first makes the
+    loader take the second (``LD_LIBRARY_PATH`` is searched before TensorFlow's RUNPATH).
+    """
     entries = f.env_list("LD_LIBRARY_PATH")
+    subdirs = _loader_subdirs(f)
     out: list[str] = []
     for soname, lib in f.snap.libraries.items():
         if lib.via != "LD_LIBRARY_PATH" or not isinstance(lib.path, str):
             continue
         if not wrong_library(f, soname, lib):
             continue
-        folder = lib.path.rsplit("/", 1)[0].rstrip("/")
-        match = next((e for e in entries if e.rstrip("/") == folder), None)
-        if match is not None and match not in out:
-            out.append(match)
+        for path in _ahead_of_own_copy(lib.path, lib.candidates):
+            match = _entry_holding(entries, path, subdirs)
+            if match is not None and match not in out:
+                out.append(match)
     if f.log.has("nvjitlink-symbol"):
         out += [e for e in entries if SYSTEM_CUDA.search(e) and e not in out]
     return out
+
+
+def _ahead_of_own_copy(path: str, candidates: Sequence[str]) -> list[str]:
+    """The files of one soname the loader takes before the pip wheel's copy, in its order:
+    the one it resolves, and the candidates between it and the wheel's. Without a wheel's copy
+    among the candidates, only the resolved one (what comes next is not known to be better)."""
+    files = [path, *(c for c in candidates if c != path)]
+    own = next((i for i, c in enumerate(files) if _WHEEL_DIR.search(c)), None)
+    return files[: max(own, 1)] if own is not None else files[:1]
+
+
+_HWCAPS = re.compile(r"glibc-hwcaps/[^/]+")
+
+
+def _loader_subdirs(f: Facts) -> tuple[str, ...]:
+    """The subfolders the loader searches under every folder (the probe measured them from
+    ``LD_DEBUG``), the folder itself excluded; empty when not measured."""
+    loader = f.snap.extra.get("loader")
+    rules = loader.get("rules") if isinstance(loader, dict) else None
+    subdirs = rules.get("subdirs") if isinstance(rules, dict) else None
+    if not isinstance(subdirs, list):
+        return ()
+    return tuple(s.strip("/") for s in subdirs if isinstance(s, str) and s.strip("/"))
+
+
+def _entry_holding(entries: Sequence[str], path: str, subdirs: Sequence[str]) -> str | None:
+    """The entry (as written) whose folder holds *path*: the folder itself, or a subfolder
+    the loader searches under it (``glibc-hwcaps/x86-64-v3``, ld.so(8))."""
+    folder = path.rsplit("/", 1)[0].rstrip("/")
+    for entry in entries:
+        base = entry.rstrip("/")
+        if base == folder:
+            return entry
+        rest = folder.removeprefix(base + "/") if base and folder.startswith(base + "/") else ""
+        if rest and (rest in subdirs or _HWCAPS.fullmatch(rest)):
+            return entry
+    return None
 
 
 def fix_cudnn_version_mismatch(f: Facts, detected: Detection) -> list[Alternative]:
