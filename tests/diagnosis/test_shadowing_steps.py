@@ -141,3 +141,60 @@ def test_without_the_wheels_copy_only_the_resolved_folder_is_named(rules: Rulese
     candidates = [f"{SYSTEM}/libcudnn.so.9", f"{CONDA}/libcudnn.so.9"]
     diag = _diagnose(_snapshot(f"{SYSTEM}:{CONDA}", candidates), rules)
     assert [s.entry for s in _removals(diag)] in ([], [SYSTEM])
+
+
+WORK = "/home/u/work"
+LIB = "lib/x86_64-linux-gnu"
+
+
+def _probed(value: str, searched: list[str], candidates: list[str]) -> Any:
+    """A snapshot whose loader probe recorded how it reads LD_LIBRARY_PATH (*searched*)."""
+    doc = _snapshot(value, candidates)
+    doc["extra"] = {
+        **doc.get("extra", {}),
+        "loader": {
+            "rules": {"LIB": LIB, "PLATFORM": "x86_64", "subdirs": ["glibc-hwcaps/x86-64-v3", ""]},
+            "search": {"LD_LIBRARY_PATH": searched},
+        },
+    }
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("value", "searched", "stale", "removed"),
+    [
+        # an empty entry is the current folder (ld.so(8)): a leading, a trailing, a middle one
+        (":/x", [WORK, "/x"], WORK, ""),
+        ("/x:", ["/x", WORK], WORK, ""),
+        ("/x::/y", ["/x", WORK, "/y"], WORK, ""),
+        # a relative entry is read from the current folder
+        ("old/lib:/x", [f"{WORK}/old/lib", "/x"], f"{WORK}/old/lib", "old/lib"),
+        # $LIB and ${PLATFORM} stand for what the loader measured
+        ("/opt/$LIB:/x", [f"/opt/{LIB}", "/x"], f"/opt/{LIB}", "/opt/$LIB"),
+        ("/opt/${PLATFORM}/lib", ["/opt/x86_64/lib"], "/opt/x86_64/lib", "/opt/${PLATFORM}/lib"),
+        # $ORIGIN is the program's folder, wherever that is
+        ("$ORIGIN/../cuda", ["/usr/cuda"], "/usr/cuda", "$ORIGIN/../cuda"),
+    ],
+)
+def test_the_entry_is_named_as_written_whatever_form_it_has(
+    rules: Ruleset, value: str, searched: list[str], stale: str, removed: str
+) -> None:
+    candidates = [f"{stale}/libcudnn.so.9", f"{WHEEL}/libcudnn.so.9"]
+    diag = _diagnose(_probed(value, searched, candidates), rules)
+    steps = _removals(diag)
+    assert [s.entry for s in steps] == [removed]
+    assert not [s for s in diag.plan if s.kind is StepKind.MANUAL]
+    after = apply_edits({"LD_LIBRARY_PATH": value}, [edit_for(s) for s in steps])
+    assert removed not in after["LD_LIBRARY_PATH"].split(":")
+    if removed == "":
+        assert "current folder" in steps[0].summary
+
+
+def test_a_copy_outside_ld_library_path_is_not_blamed_on_an_empty_entry(rules: Ruleset) -> None:
+    """Between the stale copy and the wheel's, a copy the loader finds through another search
+    path (here a folder of TensorFlow's RUNPATH) is no entry of LD_LIBRARY_PATH: the empty
+    entry is not named for it."""
+    other = "/home/u/proj/.venv/lib/python3.11/site-packages/tensorflow"
+    candidates = ["/x/libcudnn.so.9", f"{other}/libcudnn.so.9", f"{WHEEL}/libcudnn.so.9"]
+    diag = _diagnose(_probed("/x:", ["/x", WORK], candidates), rules)
+    assert [s.entry for s in _removals(diag)] == ["/x"]
