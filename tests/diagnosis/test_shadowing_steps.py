@@ -169,6 +169,8 @@ def _probed(value: str, searched: list[str], candidates: list[str]) -> Any:
         ("/x::/y", ["/x", WORK, "/y"], WORK, ""),
         # a relative entry is read from the current folder
         ("old/lib:/x", [f"{WORK}/old/lib", "/x"], f"{WORK}/old/lib", "old/lib"),
+        (".:/x", [WORK, "/x"], WORK, "."),
+        ("../lib:/x", ["/home/u/lib", "/x"], "/home/u/lib", "../lib"),
         # $LIB and ${PLATFORM} stand for what the loader measured
         ("/opt/$LIB:/x", [f"/opt/{LIB}", "/x"], f"/opt/{LIB}", "/opt/$LIB"),
         ("/opt/${PLATFORM}/lib", ["/opt/x86_64/lib"], "/opt/x86_64/lib", "/opt/${PLATFORM}/lib"),

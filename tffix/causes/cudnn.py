@@ -409,7 +409,9 @@ class _SearchView:
         if not _TOKEN.search(entry):
             if entry.startswith("/"):
                 return 0, re.escape(posixpath.normpath(entry).rstrip("/") or "/")
-            return 2, r"(?:/.*)?/" + re.escape(posixpath.normpath(entry))
+            # read from the current folder: any folder, or one below it ("../" goes above)
+            below = re.sub(r"^(?:\.\.(?:/|$))+", "", posixpath.normpath(entry))
+            return 2, r"(?:/.*)?" + ("" if below in ("", ".") else "/" + re.escape(below))
         parts = []
         pos = 0
         origin = re.match(r"\$(?:\{ORIGIN\}|ORIGIN(?![A-Za-z0-9_]))(?:/\.\.)*", entry)
