@@ -79,6 +79,12 @@ def unset(resolves: tuple[str, ...] = ("e",)) -> PlanStep:
         ((install("nvidia-cudnn-cu12==8.9.4.25"), remove("/conda/lib")), {1: (2,), 2: (1,)}),
         ((install("numpy==1.26.4"), remove("/conda/lib")), {1: (), 2: ()}),
         ((unset(), remove("/x")), {1: (), 2: ()}),
+        # several folders off one variable for one finding: one change (taking off one stale
+        # cuDNN folder only lets the loader find the next)
+        (
+            (remove("/sys/lib64", ("x",)), remove("/conda/lib", ("x",)), remove("/y", ("y",))),
+            {1: (2,), 2: (1,), 3: ()},
+        ),
     ],
 )
 def test_edges(plan: tuple[PlanStep, ...], edges: dict[int, tuple[int, ...]]) -> None:

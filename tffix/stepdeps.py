@@ -13,7 +13,9 @@ The rules, each about what a step changes, never about one scenario:
   other owns, and removing without installing leaves no TensorFlow), or when they fix the same
   finding. They need each other.
 - **one search path**: several folders put first on the same variable for the same finding
-  are one change (eleven ``nvidia/*/lib`` folders for one ``cuda-libs-not-found``).
+  are one change (eleven ``nvidia/*/lib`` folders for one ``cuda-libs-not-found``); so are
+  several folders taken off it for the same finding (two folders that each hold a stale cuDNN
+  ahead of the wheel's: taking off one only lets the loader find the other).
 - **a folder a wheel creates**: putting a folder under ``site-packages/nvidia/`` on a search
   path needs the earlier install of the wheels that create it.
 - **a folder a wheel replaces**: taking a folder off ``LD_LIBRARY_PATH`` and installing CUDA
@@ -75,9 +77,13 @@ def _replaces(removal: PlanStep, install: PlanStep) -> bool:
     return bool(set(removal.resolves) & set(install.resolves))
 
 
+_PATH_EDITS = (StepKind.ENV_PATH_PREPEND, StepKind.ENV_PATH_REMOVE)
+
+
 def _one_path(a: PlanStep, b: PlanStep) -> bool:
     return (
-        a.kind is b.kind is StepKind.ENV_PATH_PREPEND
+        a.kind is b.kind
+        and a.kind in _PATH_EDITS
         and a.variable == b.variable
         and bool(set(a.resolves) & set(b.resolves))
     )

@@ -5,6 +5,7 @@ library that crashes its loader)."""
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from pathlib import Path
@@ -279,13 +280,15 @@ print(next(p for p in sorted(paths) if p.endswith("/" + sys.argv[2])))
 """
 
 
-def _truth(tf_dir: Path, soname: str, env: dict[str, str], cwd: Path) -> str | None:
+def _truth(
+    tf_dir: Path, soname: str, env: dict[str, str], cwd: Path, python: Path | None = None
+) -> str | None:
     """What the real loader maps when the framework library dlopens *soname*."""
     import subprocess
 
     done = subprocess.run(
         [
-            sys.executable,
+            str(python or sys.executable),
             "-I",
             "-S",
             "-c",
@@ -309,9 +312,9 @@ def _cudnn(build_lib: BuildLib, folder: Path, version: int) -> Path:
     )
 
 
-def _predicted(tf_dir: Path, env: dict[str, str], cwd: Path) -> Library:
+def _predicted(tf_dir: Path, env: dict[str, str], cwd: Path, python: Path | None = None) -> Library:
     report = loader.probe_libraries(
-        python=Path(sys.executable),
+        python=python or Path(sys.executable),
         machine=platform.machine(),
         env={"PATH": "/usr/bin:/bin", **env},
         tf_dir=tf_dir,
@@ -474,3 +477,160 @@ def test_parse_rules_from_ld_debug() -> None:
         subdirs=("glibc-hwcaps/x86-64-v3", "glibc-hwcaps/x86-64-v2", "tls", ""),
     )
     assert loader.parse_rules("nothing") is None
+
+
+@linux_only
+def test_origin_token_in_ld_library_path_is_the_programs_real_folder(
+    build_lib: BuildLib, tmp_path: Path
+) -> None:
+    """``$ORIGIN`` in ``LD_LIBRARY_PATH`` is the program's folder, as ``/proc/self/exe`` names
+    it: the interpreter's real folder, not the folder of a link to it."""
+    _site, tf_dir = _layout(build_lib, tmp_path)
+    link = tmp_path / "a" / "b" / "c" / "d" / "e" / "f" / "g" / "python"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(Path(sys.executable).resolve())
+    _cudnn(build_lib, tmp_path / "by-origin", 90100)
+    below = os.path.relpath(tmp_path / "by-origin", Path(sys.executable).resolve().parent)
+    for value in (f"$ORIGIN/{below}", f"${{ORIGIN}}/{below}"):
+        env = {"LD_LIBRARY_PATH": value}
+        truth = _truth(tf_dir, "libcudnn.so.9", env, tmp_path, link)
+        assert truth == str(tmp_path / "by-origin" / "libcudnn.so.9")
+        lib = _predicted(tf_dir, env, tmp_path, link)
+        assert (lib.path, lib.via, lib.version) == (truth, "LD_LIBRARY_PATH", "9.1.0")
+
+
+@linux_only
+def test_relative_and_semicolon_separated_entries(build_lib: BuildLib, tmp_path: Path) -> None:
+    """glibc splits ``LD_LIBRARY_PATH`` on ``;`` as on ``:``, and reads a relative entry from
+    the current folder."""
+    _site, tf_dir = _layout(build_lib, tmp_path)
+    work = tmp_path / "work"
+    _cudnn(build_lib, work / "rel" / "lib", 90100)
+    for value in ("rel/lib", f"{tmp_path / 'nowhere'};rel/lib"):
+        env = {"LD_LIBRARY_PATH": value}
+        truth = _truth(tf_dir, "libcudnn.so.9", env, work)
+        assert truth == str(work / "rel" / "lib" / "libcudnn.so.9")
+        assert _predicted(tf_dir, env, work).path == truth
+
+
+@linux_only
+def test_a_preloaded_library_is_what_a_later_dlopen_gets(
+    build_lib: BuildLib, tmp_path: Path
+) -> None:
+    """``LD_PRELOAD`` comes before every search folder: the framework's ``dlopen`` of the
+    soname gets the object already loaded."""
+    site, tf_dir = _layout(build_lib, tmp_path)
+    pre = _cudnn(build_lib, tmp_path / "pre", 90100)
+    env = {"LD_PRELOAD": str(pre)}
+    truth = _truth(tf_dir, "libcudnn.so.9", env, tmp_path)
+    assert truth == str(pre)
+    lib = _predicted(tf_dir, env, tmp_path)
+    assert (lib.path, lib.via, lib.version) == (truth, "preloaded", "9.1.0")
+    assert str(site / "nvidia/cudnn/lib/libcudnn.so.9") in lib.candidates
+
+
+@linux_only
+def test_the_measured_search_order_is_the_loaders_folder_by_folder(
+    build_lib: BuildLib, tmp_path: Path
+) -> None:
+    """Invariant against the real loader: a cuDNN in every subfolder this loader searches
+    (glibc-hwcaps levels, legacy ones, the folder itself) under an ``LD_LIBRARY_PATH`` folder,
+    and in the hwcaps subfolders of TensorFlow's RUNPATH folder. Taking away the file the
+    loader maps, one at a time, the prediction names the same file each time, down to none."""
+    rules = _rules()
+    site, tf_dir = _layout(build_lib, tmp_path)
+    llp = tmp_path / "llp"
+    wheel = site / "nvidia" / "cudnn" / "lib"
+    placed = [llp / sub / "libcudnn.so.9" for sub in rules.subdirs]
+    placed += [wheel / sub / "libcudnn.so.9" for sub in rules.subdirs if sub.startswith("glibc")]
+    for i, path in enumerate(placed):
+        _cudnn(build_lib, path.parent, 90000 + 100 * (i % 100))
+    env = {"LD_LIBRARY_PATH": str(llp)}
+    seen: list[str] = []
+    while True:
+        truth = _truth(tf_dir, "libcudnn.so.9", env, tmp_path)
+        lib = _predicted(tf_dir, env, tmp_path)
+        assert lib.path == truth, (seen, rules)
+        if truth is None:
+            break
+        seen.append(truth)
+        Path(truth).unlink()
+    assert len(seen) == len(placed) + 1  # every placed file, then the wheel's own
+    assert seen[-1] == str(wheel / "libcudnn.so.9")
+
+
+_DT_RPATH, _DT_RUNPATH, _DT_RELACOUNT = 15, 29, 0x6FFFFFF9
+
+
+def _add_runpath(library: Path, tail: str) -> bool:
+    """Give *library* (ELF64 little-endian, linked with a ``DT_RPATH`` that ends in
+    ``:<tail>``) a ``DT_RUNPATH`` of *tail* too, as old linkers wrote both: the
+    ``DT_RELACOUNT`` entry (a hint the loader does without) becomes a ``DT_RUNPATH`` pointing
+    at the last entry of the ``DT_RPATH`` string. False when the library has no such entry."""
+    import struct
+
+    data = bytearray(library.read_bytes())
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    dynamic, loads = None, []
+    for i in range(phnum):
+        p_type, _flags, offset, vaddr, _paddr, filesz = struct.unpack_from(
+            "<IIQQQQ", data, phoff + i * phentsize
+        )
+        if p_type == 2:  # PT_DYNAMIC
+            dynamic = offset
+        elif p_type == 1:  # PT_LOAD
+            loads.append((vaddr, offset, filesz))
+    if dynamic is None:
+        return False
+    entries: dict[int, tuple[int, int]] = {}  # tag -> (file offset of the entry, value)
+    at = dynamic
+    while (tag := struct.unpack_from("<q", data, at)[0]) != 0:
+        entries.setdefault(tag, (at, struct.unpack_from("<Q", data, at + 8)[0]))
+        at += 16
+    if not {_DT_RPATH, _DT_RELACOUNT, 5} <= set(entries):
+        return False
+    address = entries[5][1]  # DT_STRTAB
+    strtab = next(o + address - v for v, o, n in loads if v <= address < v + n)
+    rpath = entries[_DT_RPATH][1]
+    text = data[strtab + rpath :].split(b"\0", 1)[0].decode()
+    if not text.endswith(":" + tail):
+        return False
+    spare = entries[_DT_RELACOUNT][0]
+    struct.pack_into("<qQ", data, spare, _DT_RUNPATH, rpath + len(text) - len(tail))
+    library.write_bytes(bytes(data))
+    return True
+
+
+@linux_only
+def test_rpath_is_ignored_when_the_library_has_a_runpath(
+    build_lib: BuildLib, tmp_path: Path
+) -> None:
+    """ld.so(8): DT_RPATH is used only when DT_RUNPATH does not exist. A library with both
+    (as older linkers wrote them) is searched through its RUNPATH, after LD_LIBRARY_PATH."""
+    tf_dir = tmp_path / "site-packages" / "tensorflow"
+    old, new = tmp_path / "old", tmp_path / "new"
+    framework = build_lib(
+        "libtensorflow_framework.c",
+        tf_dir / "libtensorflow_framework.so.2",
+        soname="libtensorflow_framework.so.2",
+        rpath=[str(old), str(new)],
+    )
+    if not _add_runpath(framework, str(new)):
+        pytest.skip("the linker left no spare dynamic entry to turn into a DT_RUNPATH")
+    from tffix.probes.elf import read_dynamic
+
+    dyn = read_dynamic(framework)
+    assert (dyn.rpath, dyn.runpath) == ((str(old), str(new)), (str(new),))
+    _cudnn(build_lib, old, 90100)
+    _cudnn(build_lib, new, 90300)
+    truth = _truth(tf_dir, "libcudnn.so.9", {}, tmp_path)
+    assert truth == str(new / "libcudnn.so.9")
+    lib = _predicted(tf_dir, {}, tmp_path)
+    assert (lib.path, lib.via, lib.version) == (truth, "RUNPATH", "9.3.0")
+    # and LD_LIBRARY_PATH still comes first
+    _cudnn(build_lib, tmp_path / "llp", 90200)
+    env = {"LD_LIBRARY_PATH": str(tmp_path / "llp")}
+    truth = _truth(tf_dir, "libcudnn.so.9", env, tmp_path)
+    assert truth == str(tmp_path / "llp" / "libcudnn.so.9")
+    assert _predicted(tf_dir, env, tmp_path).path == truth

@@ -4,6 +4,7 @@ LD_LIBRARY_PATH, and another framework's pins that exclude TensorFlow's.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -301,21 +302,130 @@ def _framework_conflicts(
 
 
 def _shadowing_entries(f: Facts) -> list[str]:
-    """The LD_LIBRARY_PATH entries that supply a wrong library (exactly as written there)."""
-    entries = f.env_list("LD_LIBRARY_PATH")
+    """The LD_LIBRARY_PATH entries that supply a wrong library (exactly as written there).
+
+    Every entry the loader would reach before TensorFlow's own copy, not only the one it
+    resolves now: with two folders that each hold a cuDNN, taking off the first makes the
+    loader take the second (``LD_LIBRARY_PATH`` is searched before TensorFlow's RUNPATH).
+    """
+    view = _SearchView.of(f)
     out: list[str] = []
     for soname, lib in f.snap.libraries.items():
         if lib.via != "LD_LIBRARY_PATH" or not isinstance(lib.path, str):
             continue
         if not wrong_library(f, soname, lib):
             continue
-        folder = lib.path.rsplit("/", 1)[0].rstrip("/")
-        match = next((e for e in entries if e.rstrip("/") == folder), None)
-        if match is not None and match not in out:
-            out.append(match)
+        for i, path in enumerate(_ahead_of_own_copy(lib.path, lib.candidates)):
+            match = view.entry_holding(path, searched=i == 0)
+            if match is not None and match not in out:
+                out.append(match)
     if f.log.has("nvjitlink-symbol"):
-        out += [e for e in entries if SYSTEM_CUDA.search(e) and e not in out]
+        out += [e for e in f.env_list("LD_LIBRARY_PATH") if SYSTEM_CUDA.search(e) and e not in out]
     return out
+
+
+def _ahead_of_own_copy(path: str, candidates: Sequence[str]) -> list[str]:
+    """The files of one soname the loader takes before the pip wheel's copy, in its order:
+    the one it resolves, and the candidates between it and the wheel's. Without a wheel's copy
+    among the candidates, only the resolved one (what comes next is not known to be better)."""
+    files = [path, *(c for c in candidates if c != path)]
+    own = next((i for i, c in enumerate(files) if _WHEEL_DIR.search(c)), None)
+    return files[: max(own, 1)] if own is not None else files[:1]
+
+
+_TOKEN = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class _SearchView:
+    """LD_LIBRARY_PATH as written, and what the loader probe recorded of how it reads it."""
+
+    written: tuple[str, ...]
+    """Every entry as written, empty ones included (glibc reads them as the current folder)."""
+    searched: frozenset[str] | None
+    """The folders the loader searches for it (tokens expanded, empty and relative entries
+    made absolute); None when the snapshot does not say."""
+    subdirs: tuple[str, ...]
+    """Subfolders searched under every folder (``glibc-hwcaps/x86-64-v3``, …), measured."""
+    tokens: Mapping[str, str]
+    """``$LIB`` and ``$PLATFORM`` as measured."""
+
+    @classmethod
+    def of(cls, f: Facts) -> _SearchView:
+        value = f.snap.env.get("LD_LIBRARY_PATH", "")
+        loader = _mapping(f.snap.extra.get("loader"))
+        rules, search = _mapping(loader.get("rules")), _mapping(loader.get("search"))
+        dirs = search.get("LD_LIBRARY_PATH")
+        subdirs = rules.get("subdirs")
+        return cls(
+            written=tuple(re.split(r"[:;]", value)) if value else (),
+            searched=frozenset(d.rstrip("/") for d in dirs if isinstance(d, str))
+            if isinstance(dirs, list)
+            else None,
+            subdirs=tuple(s.strip("/") for s in subdirs if isinstance(s, str) and s.strip("/"))
+            if isinstance(subdirs, list)
+            else (),
+            tokens={k: v for k in ("LIB", "PLATFORM") if isinstance(v := rules.get(k), str)},
+        )
+
+    def _base(self, folder: str) -> list[str]:
+        """*folder*, and the folder above it when it is a subfolder the loader searches."""
+        out = [folder]
+        out += [folder[: -len(sub) - 1] for sub in self.subdirs if folder.endswith("/" + sub)]
+        hwcaps = re.search(r"/glibc-hwcaps/[^/]+$", folder)
+        if hwcaps:
+            out.append(folder[: hwcaps.start()])
+        return [b for b in dict.fromkeys(out) if b]
+
+    def entry_holding(self, path: str, *, searched: bool) -> str | None:
+        """The entry (as written) that makes the loader find *path*, or None.
+
+        An entry written as a plain folder matches that folder; one with ``$ORIGIN``,
+        ``$LIB`` or ``$PLATFORM``, a relative one or an empty one (the current folder, ld.so(8))
+        matches only a folder the loader is known to search for this variable (*searched*:
+        the loader took *path* from it).
+        """
+        folder = posixpath.dirname(path).rstrip("/")
+        bases = self._base(folder)
+        known = searched or (self.searched is not None and any(b in self.searched for b in bases))
+        best: tuple[int, int, str] | None = None
+        for i, entry in enumerate(self.written):
+            rank, pattern = self._pattern(entry)
+            if rank > 0 and not known:
+                continue
+            if any(re.fullmatch(pattern, b) for b in bases) and (best is None or rank < best[0]):
+                best = (rank, i, entry)
+        return None if best is None else best[2]
+
+    def _pattern(self, entry: str) -> tuple[int, str]:
+        """How good a match *entry* is (0 a plain folder, then tokens, relative, empty) and
+        the folders it can stand for."""
+        if entry == "":
+            return 3, r"/.*"
+        if not _TOKEN.search(entry):
+            if entry.startswith("/"):
+                return 0, re.escape(posixpath.normpath(entry).rstrip("/") or "/")
+            # read from the current folder: any folder, or one below it ("../" goes above)
+            below = re.sub(r"^(?:\.\.(?:/|$))+", "", posixpath.normpath(entry))
+            return 2, r"(?:/.*)?" + ("" if below in ("", ".") else "/" + re.escape(below))
+        parts = []
+        pos = 0
+        origin = re.match(r"\$(?:\{ORIGIN\}|ORIGIN(?![A-Za-z0-9_]))(?:/\.\.)*", entry)
+        if origin:
+            parts.append(r"(?:/.*)?")  # the program's folder, or a folder above it
+            pos = origin.end()
+        for token in _TOKEN.finditer(entry, pos):
+            parts.append(re.escape(re.sub(r"/+", "/", entry[pos : token.start()])))
+            name = token.group(1) or token.group(2)
+            known = self.tokens.get(name)
+            parts.append(re.escape(known) if known else r"[^/]*(?:/[^/]+)*")
+            pos = token.end()
+        parts.append(re.escape(re.sub(r"/+", "/", entry[pos:])))
+        return 1, "".join(parts).rstrip("/") or "/"
 
 
 def fix_cudnn_version_mismatch(f: Facts, detected: Detection) -> list[Alternative]:

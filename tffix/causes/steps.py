@@ -48,7 +48,10 @@ def env_step(
         StepKind.ENV_SET: f"Set {variable}={value}",
         StepKind.ENV_UNSET: f"Unset {variable}",
         StepKind.ENV_PATH_PREPEND: f"Put {entry} first on {variable}",
-        StepKind.ENV_PATH_REMOVE: f"Remove {entry} from {variable}",
+        StepKind.ENV_PATH_REMOVE: f"Remove {entry} from {variable}"
+        if entry
+        else f"Remove the empty entries (the current folder, as the loader reads them) from "
+        f"{variable}",
     }[kind]
     return PlanStep(
         kind=kind,
