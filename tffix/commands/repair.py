@@ -20,9 +20,9 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from tffix import shellquote
+from tffix import shellquote, term
 from tffix import transaction as core
 from tffix.effects.activate import check_files
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
@@ -52,9 +52,16 @@ def _err(text: str) -> None:
 # --------------------------------------------------------------------------- environment
 
 
+def conversation(args: Options) -> TextIO | None:
+    """Where to ask (``tffix.term.conversation``): stdout when it is the terminal and carries
+    the human report, else the controlling terminal; ``None`` when stdin is no terminal."""
+    return term.conversation(report_on_stdout=not getattr(args, "json", False))
+
+
 def interactive(args: Options) -> bool:
-    """True when tffix may ask questions (a terminal on both ends, and not ``--json``)."""
-    return sys.stdin.isatty() and sys.stdout.isatty() and not getattr(args, "json", False)
+    """True when tffix may ask questions: stdin is a terminal and there is one to ask on
+    (also with stdout redirected, piped, or carrying ``--json``)."""
+    return conversation(args) is not None
 
 
 # --------------------------------------------------------------------------- collaborators
@@ -171,7 +178,7 @@ def _handle_interrupted(
     elif interactive(args) and not args.yes:
         from tffix import prompt
 
-        choice = prompt.ask_interrupted(what)
+        choice = prompt.ask_interrupted(what, output=conversation(args))
     else:
         raise UsageError(
             what + " Run `tffix undo` to restore the state before it, "
@@ -286,9 +293,11 @@ def _refuse_system(args: Options, target: Target, environ: Mapping[str, str]) ->
     )
 
 
-def _confirm(args: Options, offered: tuple[int, ...]) -> core.Confirm:
+def _confirm(args: Options, diagnosis: Diagnosis, snapshot: Snapshot) -> core.Confirm:
     """``--yes``, the questions on a terminal, or a refusal (exit 2) without either."""
-    if offered and not args.yes and not interactive(args):
+    offered = core.offered_steps(diagnosis, unsafe=args.unsafe)
+    talk = conversation(args)
+    if offered and not args.yes and talk is None:
         if args.json:
             print(json.dumps({"schema": core.OUTCOME_SCHEMA, "refused": "no --yes"}))
         raise UsageError(
@@ -299,7 +308,18 @@ def _confirm(args: Options, offered: tuple[int, ...]) -> core.Confirm:
         return core.AutoConfirm()
     from tffix.prompt import QuestionaryConfirm
 
-    return QuestionaryConfirm()
+    if offered and talk is not sys.stdout:  # the report went elsewhere: ask with the plan in view
+        print(_plan_text(args, diagnosis, snapshot), file=talk, flush=True)
+    return QuestionaryConfirm(output=talk)
+
+
+def _plan_text(args: Options, diagnosis: Diagnosis, snapshot: Snapshot) -> str:
+    """Findings, verdict and plan, for a terminal that does not see the report."""
+    try:
+        from tffix import report
+    except ImportError:  # pragma: no cover  # only while the package is incomplete
+        return clean_output(core.render_plan(diagnosis, unsafe=args.unsafe))
+    return report.render_text(diagnosis, snapshot, show_unsafe=args.unsafe, checks=False)
 
 
 def _report(
@@ -350,7 +370,7 @@ def run(args: Options) -> int:
             print(show_diagnosis(args, diagnosis, snapshot), flush=True)
             if extra["installs"]:
                 print(extra["installs"], flush=True)
-        confirm = _confirm(args, core.offered_steps(diagnosis, unsafe=args.unsafe))
+        confirm = _confirm(args, diagnosis, snapshot)
         recorder = RunRecorder(journal, base=base or None, argv=sys.argv[1:])
         try:
             outcome = core.repair(
