@@ -104,3 +104,21 @@ def test_json_on_a_terminal_asks_there_and_stdout_is_only_json(make_scenario, tm
     assert [s["status"] for s in doc["steps"] if s["step"] == 1] == ["declined"], doc
     assert child.exitstatus == 1
     assert (sim.venv / "bin" / "activate").read_bytes() == activate
+
+
+def test_the_download_size_is_said_before_asking(make_scenario, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """tensorflow-cpu: the reinstall fetches tensorflow and its nvidia-* wheels; the figure
+    comes before the question (the files of the local index are small; real ones are not)."""
+    sim = make_scenario("tf-cpu-only-package")
+    out = tmp_path / "report.txt"
+    child = _spawn(sim, [], out)
+    try:
+        child.expect(r"About \d+(\.\d)? [kMG]B to download for step (\d+) \((\d+) files\)\.")
+        step, files = child.match.group(2), int(child.match.group(3))
+        child.expect(r"Apply the 2 steps tffix can make\?")
+        child.send(DOWN + DOWN + DOWN + ENTER)  # "Quit"
+        screen = _finish(child)
+    finally:
+        child.close()
+    assert files > 1, screen  # tensorflow and the CUDA wheels it pins
+    assert f"{step}. [safe] Reinstall TensorFlow" in screen + out.read_text()

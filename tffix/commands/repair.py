@@ -293,7 +293,9 @@ def _refuse_system(args: Options, target: Target, environ: Mapping[str, str]) ->
     )
 
 
-def _confirm(args: Options, diagnosis: Diagnosis, snapshot: Snapshot) -> core.Confirm:
+def _confirm(
+    args: Options, diagnosis: Diagnosis, snapshot: Snapshot, session: Session
+) -> core.Confirm:
     """``--yes``, the questions on a terminal, or a refusal (exit 2) without either."""
     offered = core.offered_steps(diagnosis, unsafe=args.unsafe)
     talk = conversation(args)
@@ -310,7 +312,38 @@ def _confirm(args: Options, diagnosis: Diagnosis, snapshot: Snapshot) -> core.Co
 
     if offered and talk is not sys.stdout:  # the report went elsewhere: ask with the plan in view
         print(_plan_text(args, diagnosis, snapshot), file=talk, flush=True)
+    line = download_line(session, diagnosis, offered) if offered else ""
+    if line:
+        print(line, file=talk, flush=True)
     return QuestionaryConfirm(output=talk)
+
+
+DOWNLOAD_SIZE_BUDGET = 20.0
+"""Seconds after which no further step's download is sized (the figure is then left out)."""
+
+
+def download_line(session: Session, diagnosis: Diagnosis, offered: tuple[int, ...]) -> str:
+    """"About N MB to download …" for the offered pip installs, or "" when unknown (offline,
+    no pip to ask, more than a few seconds): said before asking, as apt does."""
+    numbers = [n for n in offered if diagnosis.plan[n - 1].kind is StepKind.PIP_INSTALL]
+    total = files = 0
+    start = time.monotonic()
+    for n in numbers:
+        late = time.monotonic() - start > DOWNLOAD_SIZE_BUDGET
+        pip = session.workspace.pip
+        size = None if late else pip.download_size(diagnosis.plan[n - 1].requirements)
+        if size is None:
+            return ""
+        total, files = total + size[0], files + size[1]
+    if not numbers:
+        return ""
+    from tffix.effects.pip import megabytes
+
+    which = f"step {numbers[0]}" if len(numbers) == 1 else "steps " + ", ".join(map(str, numbers))
+    if not files:
+        return f"Nothing to download for {which} (everything it needs is installed)."
+    noun = "file" if files == 1 else "files"
+    return f"About {megabytes(total)} to download for {which} ({files} {noun})."
 
 
 def _plan_text(args: Options, diagnosis: Diagnosis, snapshot: Snapshot) -> str:
@@ -370,7 +403,7 @@ def run(args: Options) -> int:
             print(show_diagnosis(args, diagnosis, snapshot), flush=True)
             if extra["installs"]:
                 print(extra["installs"], flush=True)
-        confirm = _confirm(args, diagnosis, snapshot)
+        confirm = _confirm(args, diagnosis, snapshot, session)
         recorder = RunRecorder(journal, base=base or None, argv=sys.argv[1:])
         try:
             outcome = core.repair(
