@@ -438,19 +438,13 @@ def tensorflow_requirement(diagnosis: Diagnosis, snapshot: Snapshot) -> str:
 
 def create_venv(args: Options, target: Target, environ: Mapping[str, str]) -> int:
     """``--create-venv DIR``: a fresh venv with the right TensorFlow, verified."""
-    from tffix import _subprocess
-
     dest = Path(args.create_venv or ".").absolute()
     if dest.exists() and any(dest.iterdir()):
         raise UsageError(f"--create-venv {dest}: the folder exists and is not empty")
     env = pre_activation_environ(environ)
     snapshot = _collect(target, env)
     requirement = tensorflow_requirement(load_diagnoser()(snapshot), snapshot)
-    _err(f"tffix: creating {dest} with {target.python}")
-    # -I: `-m` would put the current folder first on sys.path (a `venv.py` there would run).
-    made = _subprocess.run([str(target.python), "-I", "-m", "venv", str(dest)], env=env)
-    if not made.ok:
-        raise UsageError(f"cannot create a venv at {dest}: {made.stderr.strip() or made}")
+    _make_venv(target.python, dest, env, allow_uv=not getattr(args, "no_uv", False))
     fresh = resolve_target(venv=str(dest), environ=env)
     manager = PackageManager(
         fresh.python, fresh.prefix, env, allow_uv=not getattr(args, "no_uv", False), say=_err
@@ -504,6 +498,75 @@ def create_venv(args: Options, target: Target, environ: Mapping[str, str]) -> in
         script = shellquote.activate_script(str(dest / "bin"), shell)
         print(f"Use it: {shellquote.source(script, shell)}")
     return 0 if ok else int(ExitCode.FIXABLE)
+
+
+_VENV_SUPPORT = """\
+import importlib.util, sys
+print("%d.%d" % sys.version_info[:2])
+try:
+    print(int(all(importlib.util.find_spec(m) for m in ("venv", "ensurepip"))))
+except ImportError:
+    print(0)
+"""
+"""Prints the interpreter's X.Y, then 1 when it has both ``venv`` and ``ensurepip``."""
+
+
+def venv_support(python: Path, env: Mapping[str, str]) -> tuple[str, bool]:
+    """(``X.Y``, whether ``python -m venv`` can make a venv with pip) for *python*.
+
+    Debian and Ubuntu ship ``ensurepip`` apart, in ``python3.X-venv``; without it ``python3
+    -m venv`` stops half-way ("ensurepip is not available").
+    """
+    from tffix import _subprocess
+
+    done = _subprocess.run(
+        [str(python), "-I", "-c", _VENV_SUPPORT], env=env, timeout=60, neutral_cwd=True
+    )
+    lines = done.stdout.split()
+    if not done.ok or len(lines) != 2:
+        return "", True  # cannot tell: let `python -m venv` say what is wrong
+    return lines[0], lines[1] == "1"
+
+
+def _make_venv(python: Path, dest: Path, env: Mapping[str, str], *, allow_uv: bool) -> None:
+    """``python -m venv DEST``, or ``uv venv`` when the interpreter has no ``ensurepip``; with
+    neither, a refusal naming the exact package to install (tffix never runs apt)."""
+    import shutil
+
+    from tffix import _subprocess
+
+    version, able = venv_support(python, env)
+    uv = shutil.which("uv", path=env.get("PATH")) if allow_uv else None
+    if able:
+        _err(f"tffix: creating {dest} with {python}")
+        # -I: `-m` would put the current folder first on sys.path (a `venv.py` there would run)
+        argv = [str(python), "-I", "-m", "venv", str(dest)]
+    elif uv is not None:
+        _err(f"tffix: {python} has no ensurepip module; creating {dest} with uv venv instead")
+        argv = [uv, "venv", "--python", str(python), str(dest)]
+    else:
+        raise UsageError(_no_ensurepip(python, version, dest, user_dialect(env)))
+    made = _subprocess.run(argv, env=env)
+    if not made.ok:
+        raise UsageError(f"cannot create a venv at {dest}: {made.stderr.strip() or made}")
+
+
+def _no_ensurepip(python: Path, version: str, dest: Path, shell: shellquote.Dialect) -> str:
+    """Why no venv can be made with *python*, and the exact ways out."""
+    again = shellquote.join(["tffix", "--python", str(python), "--create-venv", str(dest)], shell)
+    text = f"{python} cannot create a venv: its ensurepip module is missing"
+    if Path("/etc/debian_version").exists() and version:
+        package = f"python{version}-venv"
+        text += (
+            f" (Debian and Ubuntu ship it in {package}): install it with "
+            f"`{shellquote.join(['sudo', 'apt', 'install', package], shell)}`"
+        )
+    else:
+        text += f": install the venv/ensurepip package of Python {version or '3'}"
+    return (
+        text + f", or install uv (https://docs.astral.sh/uv/), which makes venvs without it; "
+        f"then run `{again}` again"
+    )
 
 
 def _settle_fresh(fresh: Target, environ: Mapping[str, str], *, allow_uv: bool) -> Any:
