@@ -180,11 +180,24 @@ class FixData:
     numpy_1: str = ""
     """The pin of the last NumPy 1.x release."""
     metal: str = ""
-    """The pin of Apple's tensorflow-metal plugin."""
+    """The pin of Apple's newest tensorflow-metal plugin (for a TensorFlow of unknown release)."""
+    metal_pairs: tuple[tuple[tuple[int, int], str], ...] = ()
+    """(TensorFlow major, minor) -> the tensorflow-metal version built for that line and the
+    lines after it up to the next entry, in order (Apple's release table)."""
     wheel_lib_dirs: Mapping[str, str] = field(default_factory=frozen_map)
     """nvidia-* wheel (no -cuXX) -> its folder under site-packages/nvidia/."""
     soname_lib_dirs: Mapping[str, str] = field(default_factory=frozen_map)
     """soname stem (``libcudnn``) -> the same folder."""
+
+    def metal_for(self, tf_version: str | None) -> str:
+        """The ``tensorflow-metal==X`` pin paired with TensorFlow *tf_version* ("" when that
+        release predates the plugin; the newest pin when the release is unknown)."""
+        parts = (tf_version or "").split(".")
+        if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+            return self.metal
+        line = (int(parts[0]), int(parts[1]))
+        paired = [version for start, version in self.metal_pairs if start <= line]
+        return f"tensorflow-metal=={paired[-1]}" if paired else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,18 +508,39 @@ def _folders(r: _Reader, obj: Mapping[str, Any], name: str, key: str) -> Mapping
     return frozen_map(dict(table))
 
 
+def _metal_pairs(
+    r: _Reader, obj: Mapping[str, Any], metal: str, key: str
+) -> tuple[tuple[tuple[int, int], str], ...]:
+    where = f"{key}.metal_pairs"
+    table = r.table(obj.get("metal_pairs", {}), where)
+    pairs: list[tuple[tuple[int, int], str]] = []
+    for line, version in table.items():
+        parts = line.split(".")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise r.fail(f"{where}.{line}", "keys must be TensorFlow release lines (2.14)")
+        if not isinstance(version, str) or not all(p.isdigit() for p in version.split(".")):
+            raise r.fail(f"{where}.{line}", "values must be tensorflow-metal versions (1.1.0)")
+        pairs.append(((int(parts[0]), int(parts[1])), version))
+    pairs.sort()
+    if pairs and metal.split("==")[-1] != pairs[-1][1]:
+        raise r.fail(f"{key}.metal", f"must be the newest pair, tensorflow-metal=={pairs[-1][1]}")
+    return tuple(pairs)
+
+
 def _fixes(r: _Reader, obj: Mapping[str, Any]) -> FixData:
     key = "fixes"
     r.keys(
         obj,
         key,
         {"ngc_image", "numpy_1", "metal"},
-        {"wheel_lib_dirs", "soname_lib_dirs"},
+        {"wheel_lib_dirs", "soname_lib_dirs", "metal_pairs"},
     )
+    metal = _pin(r, obj, "metal", key)
     return FixData(
         ngc_image=r.string(obj, "ngc_image", key),
         numpy_1=_pin(r, obj, "numpy_1", key),
-        metal=_pin(r, obj, "metal", key),
+        metal=metal,
+        metal_pairs=_metal_pairs(r, obj, metal, key),
         wheel_lib_dirs=_folders(r, obj, "wheel_lib_dirs", key),
         soname_lib_dirs=_folders(r, obj, "soname_lib_dirs", key),
     )
