@@ -60,6 +60,11 @@ CASES = [
         [sys.executable, "-c", ENTRY, "diagnose", "--snapshot", str(SNAPSHOT), "--json"],
         goal=100,
     ),
+    _case(
+        "tffix diagnose --snapshot F (rules not cached)",
+        [sys.executable, "-c", ENTRY, "diagnose", "--snapshot", str(SNAPSHOT)],
+        {"TFFIX_NO_CACHE": "1"},
+    ),
 ]
 
 

@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -91,6 +92,7 @@ def run(
     timeout: float | None = None,
     stdin: str | None = None,
     neutral_cwd: bool = False,
+    on_line: Callable[[str], None] | None = None,
 ) -> Completed:
     """Run *argv* to completion and return what happened; never raises for the child's sake.
 
@@ -101,6 +103,9 @@ def run(
     *neutral_cwd* runs the child in a fresh empty folder (removed afterwards) instead of the
     current one: ``python -c`` puts its working folder first on ``sys.path``, so a ``json.py``
     in the user's project would otherwise be imported by tffix's probe scripts.
+
+    *on_line* is called with each line of stdout as it comes (a package manager's progress);
+    the whole of stdout is still returned.
     """
     if neutral_cwd and cwd is None:
         with tempfile.TemporaryDirectory(prefix="tffix-child-") as empty:
@@ -124,7 +129,10 @@ def run(
     except OSError as exc:
         return Completed(tuple(argv), None, "", "", time.monotonic() - start, error=str(exc))
     try:
-        out, err = proc.communicate(stdin, timeout=timeout)
+        if on_line is not None:
+            out, err = _stream(proc, stdin, on_line, timeout)
+        else:
+            out, err = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -138,3 +146,26 @@ def run(
         proc.wait()
         raise
     return Completed(tuple(argv), proc.returncode, out, err, time.monotonic() - start)
+
+
+def _stream(
+    proc: subprocess.Popen[str],
+    stdin: str | None,
+    on_line: Callable[[str], None],
+    timeout: float | None,
+) -> tuple[str, str]:
+    """stdout line by line to *on_line* (stderr drained beside it), as ``communicate`` would."""
+    err: list[str] = []
+    drain = threading.Thread(target=lambda: err.append(proc.stderr.read() if proc.stderr else ""))
+    drain.start()
+    if proc.stdin is not None:
+        proc.stdin.write(stdin or "")
+        proc.stdin.close()
+    out: list[str] = []
+    assert proc.stdout is not None  # stdout=PIPE
+    for line in proc.stdout:
+        out.append(line)
+        on_line(line.rstrip("\n"))
+    proc.wait(timeout=timeout)
+    drain.join()
+    return "".join(out), "".join(err)

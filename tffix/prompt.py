@@ -2,13 +2,17 @@
 
 ``QuestionaryConfirm`` implements ``tffix.transaction.Confirm``: apply all, go step by step,
 choose steps, or quit. ``ask_interrupted`` asks what to do about an interrupted run. Nothing
-here decides anything: it only turns the user's keys into a ``Selection``.
+here decides anything: it only turns the user's keys into a ``Selection``. The questions go
+to the stream :func:`tffix.term.conversation` chose (the terminal, also when stdout is a file,
+a pipe or a JSON document).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TextIO
 
 import questionary
 
@@ -26,12 +30,19 @@ class QuestionaryConfirm:
     anywhere else does: ``unsafe_ask`` lets the KeyboardInterrupt through, where ``ask`` would
     swallow it and print "Cancelled by user"."""
 
+    output: TextIO | None = None
+    """Where the questions are drawn (``None``: stdout)."""
+
+    def _io(self) -> dict[str, Any]:
+        return _io(self.output)
+
     def select(self, diagnosis: Diagnosis, offered: tuple[int, ...]) -> Selection:
         """Ask what to do with the offered steps."""
         count = len(offered)
         answer = questionary.select(
             f"Apply the {count} step{'s' if count != 1 else ''} tffix can make?",
             choices=[f"{_ALL} ({count})", _STEPWISE, _CHOOSE, _QUIT],
+            **self._io(),
         ).unsafe_ask()
         if answer is None or answer == _QUIT:
             return Selection(Mode.QUIT)
@@ -49,6 +60,7 @@ class QuestionaryConfirm:
                 )
                 for n in offered
             ],
+            **self._io(),
         ).unsafe_ask()
         return Selection(Mode.CHOSEN, tuple(chosen or ()))
 
@@ -63,7 +75,7 @@ class QuestionaryConfirm:
                 f"Step {number}: {clean(step.summary)}, together with {others} "
                 "(they need each other: yes applies them all, no skips them all)?"
             )
-        return bool(questionary.confirm(text, default=True).unsafe_ask())
+        return bool(questionary.confirm(text, default=True, **self._io()).unsafe_ask())
 
 
 def _needs_text(diagnosis: Diagnosis, number: int) -> str:
@@ -71,7 +83,16 @@ def _needs_text(diagnosis: Diagnosis, number: int) -> str:
     return f" (needs {', '.join(map(str, needs))})" if needs else ""
 
 
-def ask_interrupted(description: str) -> str:
+def _io(output: TextIO | None) -> dict[str, Any]:
+    """questionary's ``output`` for *output* (prompt_toolkit draws on stdout by default)."""
+    if output is None or output is sys.stdout:
+        return {}
+    from prompt_toolkit.output import create_output
+
+    return {"output": create_output(stdout=output)}
+
+
+def ask_interrupted(description: str, output: TextIO | None = None) -> str:
     """``undo``, ``resume`` or ``quit``: what to do about an interrupted run."""
     answer = questionary.select(
         f"{clean(description)} What now?",
@@ -82,5 +103,6 @@ def ask_interrupted(description: str) -> str:
             ),
             questionary.Choice("Quit", value="quit"),
         ],
+        **_io(output),
     ).unsafe_ask()
     return answer or "quit"

@@ -296,32 +296,60 @@ def gpu_lines(diag: Diagnosis, style: Style = _PLAIN) -> list[str]:
     return lines
 
 
+_UNSAFE_WHY = {
+    StepKind.PIP_INSTALL: "changes the TensorFlow release or overrides another framework's pins",
+    StepKind.PIP_UNINSTALL: "removes a package other packages may need",
+    StepKind.STARTUP_EDIT: "comments out a line of your own start-up file",
+}
+"""Why a hidden unsafe step is unsafe, by what it does (the step kinds the fixes mark unsafe)."""
+
+
+def _hidden_sentence(hidden: list[tuple[int, PlanStep]]) -> str:
+    """One sentence for the unsafe steps not shown, each named by its plan number."""
+    reasons: dict[str, list[int]] = {}
+    for number, step in hidden:
+        why = _UNSAFE_WHY.get(step.kind, "changes more than this fix needs")
+        reasons.setdefault(why, []).append(number)
+    numbers = [n for n, _s in hidden]
+    listed = ", ".join(map(str, numbers))
+    which = (
+        f"One more step is possible but not shown (step {listed})"
+        if len(numbers) == 1
+        else f"{len(numbers)} more steps are possible but not shown ({listed})"
+    )
+    if len(reasons) == 1:
+        why = f"because {'it' if len(numbers) == 1 else 'each'} {next(iter(reasons))}"
+    else:
+        why = "because " + "; ".join(
+            f"{'step' if len(ns) == 1 else 'steps'} {', '.join(map(str, ns))} {text}"
+            for text, ns in reasons.items()
+        )
+    them = "it" if len(numbers) == 1 else "them"
+    return f"  {which}, {why}: add --unsafe to see {them}"
+
+
 def _plan_lines(diag: Diagnosis, snap: Snapshot | None, show_unsafe: bool) -> list[str]:
+    """The plan, numbered as the transaction numbers its steps (its questions, its outcome, the
+    journal): a hidden unsafe step keeps its number, on a line that says it is not shown."""
     python = snap.python.executable if snap else None
     shell = sq.for_shell(snap.platform.shell if snap else None)
     shown = {f.id for f in diag.findings}
-    numbered = [
-        (i, s) for i, s in enumerate(diag.plan, start=1) if show_unsafe or s.safety != Safety.UNSAFE
-    ]
-    shown_as = {i: n for n, (i, _s) in enumerate(numbered, start=1)}  # plan number -> shown
-    hidden = len(diag.plan) - len(numbered)
+    hidden: list[tuple[int, PlanStep]] = []
     out = ["", "Plan:"]
-    for number, (_i, step) in enumerate(numbered, start=1):
+    for number, step in enumerate(diag.plan, start=1):
+        if step.safety == Safety.UNSAFE and not show_unsafe:
+            hidden.append((number, step))
+            out.append(f"  {number}. [unsafe, not shown]")
+            continue
         tag = {Safety.SAFE: "safe", Safety.UNSAFE: "unsafe", Safety.MANUAL: "manual"}[step.safety]
         who = " (run it yourself)" if step.safety == Safety.MANUAL else ""
-        needs = [str(shown_as[m]) if m in shown_as else "a step not shown" for m in step.needs]
-        who += f" (needs {', '.join(needs)})" if needs else ""
+        who += f" (needs {', '.join(map(str, step.needs))})" if step.needs else ""
         fixes = [r for r in step.resolves if r in shown]
         arrow = f"  → fixes {', '.join(fixes)}" if fixes else ""
         out.append(f"  {number}. [{tag}] {step.summary}{who}{arrow}")
         out.extend(f"       {command}" for command in step_commands(step, python, shell))
     if hidden:
-        which = "One more step is" if hidden == 1 else f"{hidden} more steps are"
-        out.append(
-            f"  {which} possible but not shown, because it changes the TensorFlow release or "
-            "overrides another framework's pins: add --unsafe to see "
-            + ("it" if hidden == 1 else "them")
-        )
+        out.append(_hidden_sentence(hidden))
     return out
 
 

@@ -180,11 +180,24 @@ class FixData:
     numpy_1: str = ""
     """The pin of the last NumPy 1.x release."""
     metal: str = ""
-    """The pin of Apple's tensorflow-metal plugin."""
+    """The pin of Apple's newest tensorflow-metal plugin (for a TensorFlow of unknown release)."""
+    metal_pairs: tuple[tuple[tuple[int, int], str], ...] = ()
+    """(TensorFlow major, minor) -> the tensorflow-metal version built for that line and the
+    lines after it up to the next entry, in order (Apple's release table)."""
     wheel_lib_dirs: Mapping[str, str] = field(default_factory=frozen_map)
     """nvidia-* wheel (no -cuXX) -> its folder under site-packages/nvidia/."""
     soname_lib_dirs: Mapping[str, str] = field(default_factory=frozen_map)
     """soname stem (``libcudnn``) -> the same folder."""
+
+    def metal_for(self, tf_version: str | None) -> str:
+        """The ``tensorflow-metal==X`` pin paired with TensorFlow *tf_version* ("" when that
+        release predates the plugin; the newest pin when the release is unknown)."""
+        parts = (tf_version or "").split(".")
+        if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+            return self.metal
+        line = (int(parts[0]), int(parts[1]))
+        paired = [version for start, version in self.metal_pairs if start <= line]
+        return f"tensorflow-metal=={paired[-1]}" if paired else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,18 +508,39 @@ def _folders(r: _Reader, obj: Mapping[str, Any], name: str, key: str) -> Mapping
     return frozen_map(dict(table))
 
 
+def _metal_pairs(
+    r: _Reader, obj: Mapping[str, Any], metal: str, key: str
+) -> tuple[tuple[tuple[int, int], str], ...]:
+    where = f"{key}.metal_pairs"
+    table = r.table(obj.get("metal_pairs", {}), where)
+    pairs: list[tuple[tuple[int, int], str]] = []
+    for line, version in table.items():
+        parts = line.split(".")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise r.fail(f"{where}.{line}", "keys must be TensorFlow release lines (2.14)")
+        if not isinstance(version, str) or not all(p.isdigit() for p in version.split(".")):
+            raise r.fail(f"{where}.{line}", "values must be tensorflow-metal versions (1.1.0)")
+        pairs.append(((int(parts[0]), int(parts[1])), version))
+    pairs.sort()
+    if pairs and metal.split("==")[-1] != pairs[-1][1]:
+        raise r.fail(f"{key}.metal", f"must be the newest pair, tensorflow-metal=={pairs[-1][1]}")
+    return tuple(pairs)
+
+
 def _fixes(r: _Reader, obj: Mapping[str, Any]) -> FixData:
     key = "fixes"
     r.keys(
         obj,
         key,
         {"ngc_image", "numpy_1", "metal"},
-        {"wheel_lib_dirs", "soname_lib_dirs"},
+        {"wheel_lib_dirs", "soname_lib_dirs", "metal_pairs"},
     )
+    metal = _pin(r, obj, "metal", key)
     return FixData(
         ngc_image=r.string(obj, "ngc_image", key),
         numpy_1=_pin(r, obj, "numpy_1", key),
-        metal=_pin(r, obj, "metal", key),
+        metal=metal,
+        metal_pairs=_metal_pairs(r, obj, metal, key),
         wheel_lib_dirs=_folders(r, obj, "wheel_lib_dirs", key),
         soname_lib_dirs=_folders(r, obj, "soname_lib_dirs", key),
     )
@@ -633,20 +667,106 @@ class _Collector:
 
 def parse_rules(files: Mapping[str, bytes | str]) -> Ruleset:
     """Build a ``Ruleset`` from file name -> TOML text (pure; used by tests and the loader)."""
-    collector = _Collector()
-    for name in sorted(files):
-        text = files[name]
-        if isinstance(text, bytes):
-            try:
-                text = text.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise RuleError(f"{name}: not UTF-8 text (byte {exc.start})") from exc
+    return _build({name: _toml(name, files[name]) for name in sorted(files)})
+
+
+def _toml(name: str, text: bytes | str) -> dict[str, Any]:
+    if isinstance(text, bytes):
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise RuleError(f"{name}: not valid TOML: {exc}") from exc
-        collector.add(name, data)
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RuleError(f"{name}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{name}: not valid TOML: {exc}") from exc
+
+
+def _build(data: Mapping[str, Mapping[str, Any]]) -> Ruleset:
+    """The checks and the ``Ruleset`` of parsed TOML documents (file name -> document)."""
+    collector = _Collector()
+    for name in sorted(data):
+        collector.add(name, data[name])
     return collector.build()
+
+
+# --------------------------------------------------------------------------- parsed-TOML cache
+
+_CACHE_FORMAT = "1"
+"""Bumped when what the cache holds changes."""
+
+
+def _cache_file(files: Mapping[str, bytes]) -> Path | None:
+    """Where the parsed documents of exactly these *files* are kept (``None``: no cache)."""
+    import os
+    import zlib  # not hashlib: importing it loads OpenSSL, a tenth of the load it saves
+
+    if os.environ.get("TFFIX_NO_CACHE"):
+        return None
+    crc, adler = zlib.crc32(_CACHE_FORMAT.encode()), zlib.adler32(_CACHE_FORMAT.encode())
+    size = 0
+    for name in sorted(files):
+        for part in (f"\0{name}\0{len(files[name])}\0".encode(), files[name]):
+            crc, adler = zlib.crc32(part, crc), zlib.adler32(part, adler)
+        size += len(files[name])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tffix" / f"rules-{size:x}-{crc:08x}{adler:08x}.json"
+
+
+def _cached(path: Path, names: set[str]) -> dict[str, Any] | None:
+    """The parsed documents kept at *path*, if it is this user's own file and whole."""
+    import json
+    import os
+
+    try:
+        with open(path, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None  # someone else could have written it
+            data = json.loads(fh.read())
+    except (OSError, ValueError, AttributeError):  # absent, unreadable, torn; no getuid
+        return None
+    if not isinstance(data, dict) or set(data) != names:
+        return None
+    return data if all(isinstance(v, dict) for v in data.values()) else None
+
+
+def _keep(path: Path, data: Mapping[str, Any]) -> None:
+    """Write *data* to *path* atomically; a cache that cannot be written is no error."""
+    import json
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".rules-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, separators=(",", ":"))
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, TypeError, ValueError):  # read-only home; a value JSON cannot hold
+        return
+
+
+def _load_files(files: Mapping[str, bytes]) -> Ruleset:
+    """``parse_rules(files)``, with the TOML parsing (a third of a cold load) skipped when the
+    documents of these exact bytes were kept by an earlier run (``~/.cache/tffix``): the
+    cache holds plain JSON data, checked by the same rules as the TOML it came from."""
+    path = _cache_file(files)
+    data = _cached(path, set(files)) if path is not None else None
+    if data is not None:
+        try:
+            return _build(data)
+        except RuleError:
+            pass  # a cache that does not pass the checks is ignored, and rewritten
+    data = {name: _toml(name, files[name]) for name in sorted(files)}
+    rules = _build(data)
+    if path is not None:
+        _keep(path, data)
+    return rules
 
 
 def read_rule_files(directory: Traversable | Path) -> dict[str, bytes]:
@@ -670,7 +790,7 @@ def read_rule_files(directory: Traversable | Path) -> dict[str, bytes]:
 @functools.lru_cache(maxsize=4)
 def _load(directory: str | None) -> Ruleset:
     folder: Traversable | Path = rules_dir() if directory is None else Path(directory)
-    return parse_rules(read_rule_files(folder))
+    return _load_files(read_rule_files(folder))
 
 
 def load_rules(directory: Path | str | None = None) -> Ruleset:

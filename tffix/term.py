@@ -14,19 +14,29 @@ reorder a line or split a one-line error. :func:`clean` is for one line (errors:
 becomes ``\n``), :func:`clean_output` for a whole rendered report (newlines kept, and, when
 colour is on, the few colour codes :class:`Style` itself writes), :func:`clean_json` for
 JSON text written with ``ensure_ascii=False``.
+
+:func:`conversation` decides where tffix talks to a person, as pip and pipx do: by stdin and
+the controlling terminal, not by stdout, so ``tffix | tee log``, ``tffix > out`` and
+``tffix --json`` on a terminal still ask (on the terminal), while the report or the JSON
+document alone goes to stdout.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TextIO, TypeVar
 
 _T = TypeVar("_T")
+
+_TTY: list[TextIO] = []
+"""The controlling terminal, opened once for writing (``/dev/tty``)."""
 
 MARKS = {
     "ok": "[ok]",
@@ -167,3 +177,50 @@ class Style:
 
 _SGR = re.compile("|".join(re.escape(f"\033[{code}m") for code in (*_CODES.values(), "0")))
 """Exactly the escape sequences :meth:`Style.paint` writes."""
+
+
+def _isatty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+def _controlling_terminal() -> TextIO | None:
+    if _TTY:
+        return _TTY[0]
+    try:
+        # buffering=1: line-buffered, so a question is on the screen before the answer is read
+        stream = open(os.ctermid(), "w", buffering=1, encoding="utf-8")  # noqa: SIM115  # kept open for the process
+    except (OSError, AttributeError):  # no controlling terminal (setsid, a service), or Windows
+        return None
+    _TTY.append(stream)
+    return stream
+
+
+def conversation(
+    *,
+    report_on_stdout: bool = True,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> TextIO | None:
+    """Where to ask a person, or ``None`` when there is no one to ask.
+
+    Someone can answer only when stdin is a terminal. The questions go to stdout when it is
+    that terminal and carries the human report (*report_on_stdout*: not ``--json``);
+    otherwise to the controlling terminal, else to stderr when it is a terminal. So a report
+    redirected to a file or a pipe, or a JSON document, stays free of the conversation.
+    """
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    if not _isatty(stdin):
+        return None
+    if report_on_stdout and _isatty(stdout):
+        return stdout
+    tty = _controlling_terminal()
+    if tty is not None:
+        return tty
+    return stderr if _isatty(stderr) else None

@@ -179,6 +179,7 @@ class SimEnv:
             list(argv),
             env=dict(env if env is not None else self.env),
             cwd=self.root / "home",
+            stdin=subprocess.DEVNULL,  # no one to ask, even when pytest runs in a terminal
             capture_output=True,
             text=True,
             timeout=timeout,

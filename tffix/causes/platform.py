@@ -314,10 +314,18 @@ def check_metal(f: Facts) -> Iterable[Detection]:
 def fix_metal_plugin_incompatible(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
     alts: list[Alternative] = []
-    pin = f.rules.fixes.metal
+    pin = f.rules.fixes.metal_for(f.tf_version)
     if pin and f.packages.get("tensorflow-metal") != pin.split("==")[-1]:
+        what = f"the one built for TensorFlow {f.tf_version}" if f.tf_version else "the newest"
         alts.append(
-            (pip_install([pin], "Install the newest tensorflow-metal", Safety.SAFE, cause),)
+            (
+                pip_install(
+                    [pin],
+                    f"Install tensorflow-metal {pin.split('==')[-1]}, {what}",
+                    Safety.SAFE,
+                    cause,
+                ),
+            )
         )
     v = f.tf_v
     if v is not None:
@@ -367,11 +375,19 @@ def fix_macos_needs_metal(f: Facts, detected: Detection) -> list[Alternative]:
     py = parse_version(f.python)
     if py is not None and not (Version("3.9") <= py < Version("3.13")):
         return []
+    pin = f.rules.fixes.metal_for(f.tf_version)
+    if not pin:  # a TensorFlow older than the plugin
+        return []
     return [
         (
             pip_install(
-                [f.rules.fixes.metal],
-                "Install Apple's Metal plugin for TensorFlow",
+                [pin],
+                "Install Apple's Metal plugin for TensorFlow"
+                + (
+                    f" (tensorflow-metal {pin.split('==')[-1]}, built for {f.tf_version})"
+                    if f.tf_version
+                    else ""
+                ),
                 Safety.SAFE,
                 cause,
             ),

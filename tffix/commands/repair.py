@@ -20,9 +20,9 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from tffix import shellquote
+from tffix import shellquote, term
 from tffix import transaction as core
 from tffix.effects.activate import check_files
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
@@ -52,9 +52,16 @@ def _err(text: str) -> None:
 # --------------------------------------------------------------------------- environment
 
 
+def conversation(args: Options) -> TextIO | None:
+    """Where to ask (``tffix.term.conversation``): stdout when it is the terminal and carries
+    the human report, else the controlling terminal; ``None`` when stdin is no terminal."""
+    return term.conversation(report_on_stdout=not getattr(args, "json", False))
+
+
 def interactive(args: Options) -> bool:
-    """True when tffix may ask questions (a terminal on both ends, and not ``--json``)."""
-    return sys.stdin.isatty() and sys.stdout.isatty() and not getattr(args, "json", False)
+    """True when tffix may ask questions: stdin is a terminal and there is one to ask on
+    (also with stdout redirected, piped, or carrying ``--json``)."""
+    return conversation(args) is not None
 
 
 # --------------------------------------------------------------------------- collaborators
@@ -171,7 +178,7 @@ def _handle_interrupted(
     elif interactive(args) and not args.yes:
         from tffix import prompt
 
-        choice = prompt.ask_interrupted(what)
+        choice = prompt.ask_interrupted(what, output=conversation(args))
     else:
         raise UsageError(
             what + " Run `tffix undo` to restore the state before it, "
@@ -286,9 +293,13 @@ def _refuse_system(args: Options, target: Target, environ: Mapping[str, str]) ->
     )
 
 
-def _confirm(args: Options, offered: tuple[int, ...]) -> core.Confirm:
+def _confirm(
+    args: Options, diagnosis: Diagnosis, snapshot: Snapshot, session: Session
+) -> core.Confirm:
     """``--yes``, the questions on a terminal, or a refusal (exit 2) without either."""
-    if offered and not args.yes and not interactive(args):
+    offered = core.offered_steps(diagnosis, unsafe=args.unsafe)
+    talk = conversation(args)
+    if offered and not args.yes and talk is None:
         if args.json:
             print(json.dumps({"schema": core.OUTCOME_SCHEMA, "refused": "no --yes"}))
         raise UsageError(
@@ -299,7 +310,49 @@ def _confirm(args: Options, offered: tuple[int, ...]) -> core.Confirm:
         return core.AutoConfirm()
     from tffix.prompt import QuestionaryConfirm
 
-    return QuestionaryConfirm()
+    if offered and talk is not sys.stdout:  # the report went elsewhere: ask with the plan in view
+        print(_plan_text(args, diagnosis, snapshot), file=talk, flush=True)
+    line = download_line(session, diagnosis, offered) if offered else ""
+    if line:
+        print(line, file=talk, flush=True)
+    return QuestionaryConfirm(output=talk)
+
+
+DOWNLOAD_SIZE_BUDGET = 20.0
+"""Seconds after which no further step's download is sized (the figure is then left out)."""
+
+
+def download_line(session: Session, diagnosis: Diagnosis, offered: tuple[int, ...]) -> str:
+    """"About N MB to download …" for the offered pip installs, or "" when unknown (offline,
+    no pip to ask, more than a few seconds): said before asking, as apt does."""
+    numbers = [n for n in offered if diagnosis.plan[n - 1].kind is StepKind.PIP_INSTALL]
+    total = files = 0
+    start = time.monotonic()
+    for n in numbers:
+        late = time.monotonic() - start > DOWNLOAD_SIZE_BUDGET
+        pip = session.workspace.pip
+        size = None if late else pip.download_size(diagnosis.plan[n - 1].requirements)
+        if size is None:
+            return ""
+        total, files = total + size[0], files + size[1]
+    if not numbers:
+        return ""
+    from tffix.effects.pip import megabytes
+
+    which = f"step {numbers[0]}" if len(numbers) == 1 else "steps " + ", ".join(map(str, numbers))
+    if not files:
+        return f"Nothing to download for {which} (everything it needs is installed)."
+    noun = "file" if files == 1 else "files"
+    return f"About {megabytes(total)} to download for {which} ({files} {noun})."
+
+
+def _plan_text(args: Options, diagnosis: Diagnosis, snapshot: Snapshot) -> str:
+    """Findings, verdict and plan, for a terminal that does not see the report."""
+    try:
+        from tffix import report
+    except ImportError:  # pragma: no cover  # only while the package is incomplete
+        return clean_output(core.render_plan(diagnosis, unsafe=args.unsafe))
+    return report.render_text(diagnosis, snapshot, show_unsafe=args.unsafe, checks=False)
 
 
 def _report(
@@ -350,7 +403,7 @@ def run(args: Options) -> int:
             print(show_diagnosis(args, diagnosis, snapshot), flush=True)
             if extra["installs"]:
                 print(extra["installs"], flush=True)
-        confirm = _confirm(args, core.offered_steps(diagnosis, unsafe=args.unsafe))
+        confirm = _confirm(args, diagnosis, snapshot, session)
         recorder = RunRecorder(journal, base=base or None, argv=sys.argv[1:])
         try:
             outcome = core.repair(
@@ -385,19 +438,13 @@ def tensorflow_requirement(diagnosis: Diagnosis, snapshot: Snapshot) -> str:
 
 def create_venv(args: Options, target: Target, environ: Mapping[str, str]) -> int:
     """``--create-venv DIR``: a fresh venv with the right TensorFlow, verified."""
-    from tffix import _subprocess
-
     dest = Path(args.create_venv or ".").absolute()
     if dest.exists() and any(dest.iterdir()):
         raise UsageError(f"--create-venv {dest}: the folder exists and is not empty")
     env = pre_activation_environ(environ)
     snapshot = _collect(target, env)
     requirement = tensorflow_requirement(load_diagnoser()(snapshot), snapshot)
-    _err(f"tffix: creating {dest} with {target.python}")
-    # -I: `-m` would put the current folder first on sys.path (a `venv.py` there would run).
-    made = _subprocess.run([str(target.python), "-I", "-m", "venv", str(dest)], env=env)
-    if not made.ok:
-        raise UsageError(f"cannot create a venv at {dest}: {made.stderr.strip() or made}")
+    _make_venv(target.python, dest, env, allow_uv=not getattr(args, "no_uv", False))
     fresh = resolve_target(venv=str(dest), environ=env)
     manager = PackageManager(
         fresh.python, fresh.prefix, env, allow_uv=not getattr(args, "no_uv", False), say=_err
@@ -451,6 +498,75 @@ def create_venv(args: Options, target: Target, environ: Mapping[str, str]) -> in
         script = shellquote.activate_script(str(dest / "bin"), shell)
         print(f"Use it: {shellquote.source(script, shell)}")
     return 0 if ok else int(ExitCode.FIXABLE)
+
+
+_VENV_SUPPORT = """\
+import importlib.util, sys
+print("%d.%d" % sys.version_info[:2])
+try:
+    print(int(all(importlib.util.find_spec(m) for m in ("venv", "ensurepip"))))
+except ImportError:
+    print(0)
+"""
+"""Prints the interpreter's X.Y, then 1 when it has both ``venv`` and ``ensurepip``."""
+
+
+def venv_support(python: Path, env: Mapping[str, str]) -> tuple[str, bool]:
+    """(``X.Y``, whether ``python -m venv`` can make a venv with pip) for *python*.
+
+    Debian and Ubuntu ship ``ensurepip`` apart, in ``python3.X-venv``; without it ``python3
+    -m venv`` stops half-way ("ensurepip is not available").
+    """
+    from tffix import _subprocess
+
+    done = _subprocess.run(
+        [str(python), "-I", "-c", _VENV_SUPPORT], env=env, timeout=60, neutral_cwd=True
+    )
+    lines = done.stdout.split()
+    if not done.ok or len(lines) != 2:
+        return "", True  # cannot tell: let `python -m venv` say what is wrong
+    return lines[0], lines[1] == "1"
+
+
+def _make_venv(python: Path, dest: Path, env: Mapping[str, str], *, allow_uv: bool) -> None:
+    """``python -m venv DEST``, or ``uv venv`` when the interpreter has no ``ensurepip``; with
+    neither, a refusal naming the exact package to install (tffix never runs apt)."""
+    import shutil
+
+    from tffix import _subprocess
+
+    version, able = venv_support(python, env)
+    uv = shutil.which("uv", path=env.get("PATH")) if allow_uv else None
+    if able:
+        _err(f"tffix: creating {dest} with {python}")
+        # -I: `-m` would put the current folder first on sys.path (a `venv.py` there would run)
+        argv = [str(python), "-I", "-m", "venv", str(dest)]
+    elif uv is not None:
+        _err(f"tffix: {python} has no ensurepip module; creating {dest} with uv venv instead")
+        argv = [uv, "venv", "--python", str(python), str(dest)]
+    else:
+        raise UsageError(_no_ensurepip(python, version, dest, user_dialect(env)))
+    made = _subprocess.run(argv, env=env)
+    if not made.ok:
+        raise UsageError(f"cannot create a venv at {dest}: {made.stderr.strip() or made}")
+
+
+def _no_ensurepip(python: Path, version: str, dest: Path, shell: shellquote.Dialect) -> str:
+    """Why no venv can be made with *python*, and the exact ways out."""
+    again = shellquote.join(["tffix", "--python", str(python), "--create-venv", str(dest)], shell)
+    text = f"{python} cannot create a venv: its ensurepip module is missing"
+    if Path("/etc/debian_version").exists() and version:
+        package = f"python{version}-venv"
+        text += (
+            f" (Debian and Ubuntu ship it in {package}): install it with "
+            f"`{shellquote.join(['sudo', 'apt', 'install', package], shell)}`"
+        )
+    else:
+        text += f": install the venv/ensurepip package of Python {version or '3'}"
+    return (
+        text + f", or install uv (https://docs.astral.sh/uv/), which makes venvs without it; "
+        f"then run `{again}` again"
+    )
 
 
 def _settle_fresh(fresh: Target, environ: Mapping[str, str], *, allow_uv: bool) -> Any:

@@ -391,12 +391,20 @@ def _drop(args: Options, target: Target, journal: Journal) -> int:
     return 0
 
 
-def _confirm(args: Options, question: str) -> bool:
+def _confirm(args: Options, question: str, preview: list[str]) -> bool:
+    """Ask on the terminal (``tffix.term.conversation``: also when stdout is a file, a pipe
+    or ``--json``), after showing *preview* there; with no terminal the command itself is the
+    request."""
     if args.yes or args.dry_run:
         return True
-    if not (sys.stdin.isatty() and sys.stdout.isatty()) or getattr(args, "json", False):
-        return True  # no one to ask: the command itself is the request (as before)
-    answer = input(f"{question} [y/N] ").strip().lower()
+    from tffix.term import clean_output, conversation
+
+    talk = conversation(report_on_stdout=not getattr(args, "json", False))
+    if talk is None:
+        return True
+    print(clean_output("\n".join(preview)), file=talk)  # journal text: untrusted
+    print(f"{question} [y/N] ", end="", file=talk, flush=True)
+    answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
 
 
@@ -447,9 +455,7 @@ def _undo_one(
     if args.dry_run:
         _print(args, {**doc, "dry_run": True}, [*lines, "Nothing changed (--dry-run)."])
         return 0
-    if not getattr(args, "json", False) and sys.stdout.isatty():
-        print("\n".join(lines))
-    if not _confirm(args, f"Undo run {story.run}?"):
+    if not _confirm(args, f"Undo run {story.run}?", lines):
         _print(args, {**doc, "undone": False}, ["Nothing changed."])
         return 1
     problems = undo_story(ws, journal, story, say=lambda text: print(text, file=sys.stderr))

@@ -30,13 +30,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from tffix import _subprocess, shellquote
 from tffix.errors import ApplyError
+from tffix.term import clean
 
 LIST_TIMEOUT = 60.0
 _LIST_CODE = r"""
@@ -150,6 +152,28 @@ class Choice:
     """uv's index flags (the user's pip settings, translated)."""
 
 
+RAW_PROGRESS_PIP = (24, 1)
+"""The first pip with ``--progress-bar raw`` ("Progress DONE of TOTAL" lines on stdout)."""
+REPORT_PIP = (23, 0)
+"""The first pip whose ``install --dry-run --report`` is stable (added in 22.2)."""
+DRY_RUN_TIMEOUT = 20.0
+"""At most this long for pip to resolve what a plan would download (it fetches metadata)."""
+SIZE_TIMEOUT = 5.0
+"""At most this long for the sizes of the files it would download (HTTP ``HEAD``)."""
+
+
+def pip_version(prefix: Path) -> tuple[int, ...] | None:
+    """The version of the pip installed at *prefix*, from its ``dist-info`` folder name."""
+    patterns = ("lib/python*/site-packages/pip-*.dist-info", "Lib/site-packages/pip-*.dist-info")
+    for pattern in patterns:
+        for info in prefix.glob(pattern):
+            text = info.name.removeprefix("pip-").removesuffix(".dist-info")
+            parts = [int(p) for p in text.split(".")[:3] if p.isdigit()]
+            if parts:
+                return tuple(parts)
+    return None
+
+
 def has_pip(prefix: Path) -> bool:
     """True when the environment at *prefix* has pip installed."""
     patterns = ("lib/python*/site-packages/pip/__init__.py", "Lib/site-packages/pip/__init__.py")
@@ -248,8 +272,17 @@ class PackageManager:
         shown = shellquote.join(["uv" if choice.uv else "pip", verb, *args])
         self.say(f"  $ {shown}")
         start = time.monotonic()
-        with _ticker(f"    {shown.split()[0]} is working"):
-            done = _subprocess.run(argv, env=self._env())
+        version = pip_version(self.prefix) if choice.uv is None else None
+        if verb == "install" and _terminal() and version and version >= RAW_PROGRESS_PIP:
+            # pip's own byte counts, drawn here as one line; its other output is kept as is
+            progress = Progress(sys.stderr)
+            argv = [*argv[:5], "--progress-bar", "raw", *argv[5:]]
+            done = _subprocess.run(argv, env=self._env(), on_line=progress.feed)
+            progress.close()
+            done = replace(done, stdout=progress.without_progress(done.stdout))
+        else:
+            with _ticker(f"    {shown.split()[0]} is working"):
+                done = _subprocess.run(argv, env=self._env())
         seconds = time.monotonic() - start
         if not done.ok:
             tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-6:]
@@ -257,6 +290,34 @@ class PackageManager:
             raise ApplyError(f"{shown} failed ({why}):\n    " + "\n    ".join(tail))
         self.say(f"    done in {seconds:.1f}s")
         return seconds
+
+    def download_size(self, requirements: Sequence[str]) -> tuple[int, int] | None:
+        """(bytes, files) that installing *requirements* would download, or ``None`` when that
+        cannot be known in a few seconds (no pip, a pip without ``--report``, offline, an
+        index that does not say a file's size).
+
+        pip resolves against the user's own index settings (``install --dry-run --report``
+        names each file it would fetch, but not its size); a local file's size is read from
+        the disk, a remote one's from an HTTP ``HEAD``. Files already in pip's cache are
+        counted too: the figure is an upper bound.
+        """
+        version = pip_version(self.prefix)
+        if not requirements or version is None or version < REPORT_PIP:
+            return None
+        argv = [str(self.python), "-I", "-m", "pip", "install", "--dry-run", "--quiet"]
+        argv += ["--report", "-", "--retries", "0", "--timeout", "5", *requirements]
+        done = _subprocess.run(argv, env=self._env(), timeout=DRY_RUN_TIMEOUT)
+        if not done.ok:
+            return None
+        try:
+            report = json.loads(done.stdout)
+            urls = [item["download_info"]["url"] for item in report.get("install", [])]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        sizes = _file_sizes([u for u in urls if isinstance(u, str)], SIZE_TIMEOUT)
+        if sizes is None or len(sizes) != len(urls):
+            return None
+        return sum(sizes), len(sizes)
 
     def install(self, requirements: Sequence[str], *, no_deps: bool = False) -> float:
         """Install *requirements* (PEP 508 strings); returns the package manager's seconds."""
@@ -300,6 +361,102 @@ class PackageManager:
             if after.get(n) != before.get(n)
         ]
         return diff and [*problems, *diff]
+
+
+def _file_sizes(urls: Sequence[str], timeout: float) -> list[int] | None:
+    """The size of each file named by *urls* (``file:`` from the disk, ``http(s):`` from a
+    ``HEAD``, several at once), or ``None`` when one is unknown after *timeout* seconds."""
+    import urllib.parse
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as Late
+
+    def size(url: str) -> int | None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme == "file":
+            try:
+                return os.stat(urllib.request.url2pathname(parts.path)).st_size
+            except OSError:
+                return None
+        if parts.scheme not in ("http", "https"):
+            return None
+        request = urllib.request.Request(url, method="HEAD")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                length = reply.headers.get("Content-Length")
+        except (OSError, ValueError):
+            return None
+        return int(length) if length and length.isdigit() else None
+
+    if not urls:
+        return []
+    pool = ThreadPoolExecutor(max_workers=min(8, len(urls)))
+    try:
+        found = list(pool.map(size, urls, timeout=timeout))
+    except Late:
+        return None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return None if any(s is None for s in found) else [s for s in found if s is not None]
+
+
+def _terminal() -> bool:
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def megabytes(count: int) -> str:
+    """*count* bytes as pip itself prints them ("12.3 MB", decimal units)."""
+    if count < 1e6:
+        return f"{count / 1e3:.0f} kB"
+    return f"{count / 1e6:.1f} MB" if count < 1e9 else f"{count / 1e9:.2f} GB"
+
+
+class Progress:
+    """Draws pip's ``--progress-bar raw`` lines ("Progress DONE of TOTAL") as one line on a
+    terminal: the file, bytes so far of the total, and the rate; other lines pass by."""
+
+    PREFIX = "Progress "
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._file = ""
+        self._start = time.monotonic()
+        self._drawn = False
+
+    def feed(self, line: str) -> None:
+        """One line of pip's stdout."""
+        text = line.strip()
+        if text.startswith(("Downloading ", "Collecting ")):
+            self._file = text.split()[1]
+            self._start = time.monotonic()
+            return
+        if not text.startswith(self.PREFIX):
+            return
+        numbers = text.removeprefix(self.PREFIX).split(" of ")
+        if len(numbers) != 2 or not all(n.isdigit() for n in numbers):
+            return
+        done, total = int(numbers[0]), int(numbers[1])
+        rate = done / max(time.monotonic() - self._start, 1e-3)
+        shown = f"    {clean(self._file)}: {megabytes(done)} of {megabytes(total)}"
+        shown += f", {megabytes(int(rate))}/s"
+        self._stream.write("\r\x1b[K" + shown)
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        """Clear the progress line."""
+        if self._drawn:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+
+    def without_progress(self, output: str) -> str:
+        """*output* without the progress lines (the rest is what a log keeps)."""
+        return "".join(
+            line
+            for line in output.splitlines(keepends=True)
+            if not line.strip().startswith(self.PREFIX)
+        )
 
 
 @contextlib.contextmanager
