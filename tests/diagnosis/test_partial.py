@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 from tests.diagnosis.conftest import SNAPSHOTS
 from tffix.diagnosis import diagnose, exit_code
 from tffix.document import parse_snapshot
@@ -63,3 +65,79 @@ def test_mutated_fixtures_never_crash(rules: Ruleset):
         render_json(diag)
         diagnosed += 1
     assert diagnosed > 200
+
+
+# ---- a partial report that shows a GPU setup but nothing wrong gets a ranked best guess
+
+
+def _partial(**doc: object):
+    return parse_snapshot({"schema": "tffix.snapshot/1", **doc})
+
+
+FACTORY = (
+    "2024-03-01 10:00:00.000001: E external/local_xla/xla/stream_executor/cuda/cuda_dnn.cc:9261] "
+    "Unable to register cuDNN factory: Attempting to register factory for plugin cuDNN when one "
+    "has already been registered"
+)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"packages": {"tensorflow": "2.15.1"}, "gpus": [{"name": "Tesla T4"}]},
+        {"tensorflow": {"version": "2.18.0"}, "driver": {"version": "550.54.14"}},
+        {"platform": {"os": "linux"}, "tensorflow": {"version": "2.16.1"}, "log": [FACTORY]},
+    ],
+)
+def test_a_gpu_setup_with_no_library_shown_guesses_missing_libraries(rules: Ruleset, doc):
+    diag = diagnose(_partial(**doc), rules)
+    first = diag.findings[0]
+    assert first.id == "cuda-libs-missing" and first.severity.value == "error"
+    assert first.title.startswith("best guess from a partial report")
+    assert exit_code(diag) == ExitCode.FIXABLE
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # a pip list alone shows no GPU setup
+        {"packages": {"tensorflow": "2.18.1"}},
+        # TensorFlow lists the GPU: nothing to guess
+        {
+            "tensorflow": {"version": "2.18.0", "gpus": ["/physical_device:GPU:0"]},
+            "driver": {"version": "550.54.14"},
+        },
+        # the release's own CUDA wheels are there
+        {
+            "packages": {"tensorflow": "2.18.0", "nvidia-cudnn-cu12": "9.3.0.75"},
+            "driver": {"version": "550.54.14"},
+        },
+        # macOS and native Windows do not load CUDA from pip wheels
+        {
+            "platform": {"os": "macos"},
+            "tensorflow": {"version": "2.15.0"},
+            "gpus": [{"name": "Tesla T4"}],
+        },
+        # the loader's answers are known: the library checks decide
+        {
+            "tensorflow": {"version": "2.18.0"},
+            "driver": {"version": "550.54.14"},
+            "libraries": {"libcudnn.so.9": {"path": "/x/libcudnn.so.9", "version": "9.3.0"}},
+        },
+        # a CPU build
+        {"packages": {"tensorflow-cpu": "2.15.0"}, "gpus": [{"name": "Tesla T4"}]},
+    ],
+)
+def test_no_best_guess_where_the_facts_do_not_call_for_one(rules: Ruleset, doc):
+    diag = diagnose(_partial(**doc), rules)
+    assert all(not f.title.startswith("best guess") for f in diag.findings)
+
+
+def test_a_best_guess_never_displaces_a_finding(rules: Ruleset):
+    snap = _partial(
+        tensorflow={"version": "2.18.0"},
+        driver={"version": "550.54.14"},
+        env={"CUDA_VISIBLE_DEVICES": "-1"},
+    )
+    ids = [f.id for f in diagnose(snap, rules).findings]
+    assert ids[0] == "cuda-visible-devices-masked" and "cuda-libs-missing" not in ids

@@ -452,6 +452,54 @@ def _unfound_lib_dirs(f: Facts, dirs: list[str]) -> list[str]:
     return picked or dirs
 
 
+_TF_LOG_LINE = re.compile(
+    r"\b(?:tensorflow|xla|tsl)/\S+\.(?:cc|h):\d+\]"
+    r"|^\s*[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+\s+\w+\.cc:\d+\]"
+)
+"""A line TensorFlow's C++ logging printed (glog/absl, with the file that printed it)."""
+
+
+def best_guess(f: Facts) -> Detection | None:
+    """cuda-libs-missing as the ranked best guess for a partial report that names nothing wrong.
+
+    Only asked for by ``tffix.graph.build_graph`` when no other error was found and TensorFlow
+    is not known to list a GPU. A CUDA build of TensorFlow (the release, hence the CUDA and
+    cuDNN it loads, is known) on Linux or an unknown platform, a GPU setup shown (an NVIDIA GPU,
+    a driver, or TensorFlow's own log lines), and nothing showing its CUDA libraries (no loader
+    answers, no ``nvidia-*-cuXX`` wheel of its CUDA major): the libraries not being there is
+    what keeps most such installs from the GPU (a pip ``tensorflow`` without ``[and-cuda]``
+    from 2.14, or without the system CUDA/cuDNN of TensorFlow's tested build configurations
+    before). The title says it is a guess and what would settle it.
+    """
+    if f.gpu_visible is True or f.is_cuda_build is False or f.tf_version is None:
+        return None
+    if f.os not in {"linux", None} or f.snap.libraries or f.import_error:
+        return None
+    if f.tf_dist == "tensorflow-cpu" or f.tf_cuda is None or f.tf_cuda_major is None:
+        return None
+    if f.nvidia_installed(f.tf_cuda_major):
+        return None
+    tf_lines = [f"log[{i}]" for i, line in enumerate(f.snap.log) if _TF_LOG_LINE.search(line[:512])]
+    shown = [*f.gpu_inventory, *(["driver"] if f.driver is not None else [])]
+    if not shown and not tf_lines:
+        return None
+    stub = [h.evidence for h in f.log.all("cudart-stub")]
+    cudnn = f" and cuDNN {f.tf_cudnn}" if f.tf_cudnn else ""
+    return detection(
+        f,
+        "cuda-libs-missing",
+        f"best guess from a partial report: TensorFlow {f.tf_version} loads CUDA "
+        f"{f.tf_cuda}{cudnn} libraries, and nothing in the report shows them installed",
+        [f.tf_version_evidence, *stub, *shown, *(["packages"] if f.snap.packages else [])],
+        detail="The report does not show which CUDA libraries the dynamic loader finds (no "
+        "'Could not load dynamic library' lines, no nvidia-* wheels listed), and no other "
+        "cause fits what it shows. For this release the missing CUDA libraries are the most "
+        "likely reason: run tffix on the machine itself, or set TF_CPP_MIN_LOG_LEVEL=0 and "
+        "look for 'Could not load dynamic library' / 'Cannot dlopen some GPU libraries' "
+        "when TensorFlow lists the GPUs.",
+    )
+
+
 def fix_cuda_libs(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
     if f.tf_version is None or (not f.linux and f.os is not None):
