@@ -16,6 +16,7 @@ from packaging.version import InvalidVersion, Version
 
 from tffix.logparse import LogFacts
 from tffix.model import Driver, Library, Snapshot, TensorFlowInfo
+from tffix.normalize import normalize_gpu
 from tffix.ruleset import Release, Ruleset
 
 SCHEDULER_VARIABLES = {
@@ -263,11 +264,9 @@ class Facts:
             cc = cc_tuple(gpu.compute_capability)
             where = f"gpus[{i}].compute_capability"
             if cc is None and gpu.name:
-                for entry in self.rules.gpus:
-                    if entry.match.search(gpu.name):
-                        cc = cc_tuple(entry.compute_capability)
-                        where = f"gpus[{i}].name"
-                        break
+                # loose spellings too ("5070TI", "rtx50xx"): tffix.normalize reads the name
+                cc = cc_tuple(normalize_gpu(gpu.name, self.rules).compute_capability)
+                where = f"gpus[{i}].name"
             out.append((i, where, cc))
         return tuple(out)
 
