@@ -293,6 +293,17 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
             )
         if not f.packages_complete and (f.snap.platform.wsl or system_cuda) and f.tf_version:
             ev = [*failed, *system_cuda] + (["platform.wsl"] if f.snap.platform.wsl else [])
+            if f.tf_v is not None and f.tf_v < AND_CUDA_FROM:
+                # before 2.14 there is no [and-cuda]: the system CUDA is the only source
+                return (
+                    "cuda-libs-not-found",
+                    ev,
+                    f"{tf_label} cannot load the CUDA libraries: the system CUDA they are in is "
+                    "not on the loader path",
+                    f"{tf_label} loads the CUDA libraries of a system CUDA {f.tf_cuda or ''} "
+                    "install through the dynamic loader: put that CUDA's lib64 (and cuDNN's "
+                    "folder) on LD_LIBRARY_PATH.".replace("  ", " "),
+                )
             return (
                 "cuda-libs-not-found",
                 ev,
@@ -347,6 +358,10 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
             "",
         )
     return None
+
+
+AND_CUDA_FROM = Version("2.14")
+"""The first release with the ``[and-cuda]`` extra (the nvidia-* wheels as its CUDA)."""
 
 
 def _and_cuda_requested(f: Facts) -> bool:
