@@ -141,3 +141,12 @@ def test_a_best_guess_never_displaces_a_finding(rules: Ruleset):
     )
     ids = [f.id for f in diagnose(snap, rules).findings]
     assert ids[0] == "cuda-visible-devices-masked" and "cuda-libs-missing" not in ids
+
+
+@pytest.mark.parametrize(("python", "fires"), [("3.6.8", False), ("3.5", False), ("3.10", True)])
+def test_an_unstated_release_on_windows_is_bounded_by_the_python(rules: Ruleset, python, fires):
+    """No release after 2.10 (the last Windows GPU build) has a wheel for Python 3.6 or older,
+    so a Windows report with such a Python is of the era when Windows had a GPU build."""
+    snap = _partial(platform={"os": "windows"}, python={"version": python})
+    ids = [f.id for f in diagnose(snap, rules).findings]
+    assert ("windows-native-unsupported" in ids) is fires
