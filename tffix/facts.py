@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 
 from tffix.logparse import LogFacts
 from tffix.model import Driver, Library, Snapshot, TensorFlowInfo
-from tffix.normalize import normalize_gpu
+from tffix.normalize import normalize_gpu, pinned_requirements
 from tffix.ruleset import Release, Ruleset
 
 SCHEDULER_VARIABLES = {
@@ -114,7 +114,20 @@ class Facts:
     # ---- packages
     @cached_property
     def packages(self) -> Mapping[str, str]:
-        return self.snap.packages or {}
+        """The snapshot's packages, and exact pins the log shows on lines of their own (a
+        ``pip freeze`` row, a requirements or pyproject line) for names it does not list."""
+        listed = dict(self.snap.packages or {})
+        for name, (version, _index) in self.log_pins.items():
+            listed.setdefault(name, version)
+        return listed
+
+    @cached_property
+    def log_pins(self) -> Mapping[str, tuple[str, int]]:
+        """Exact pins on log lines of their own that the snapshot's packages do not list:
+        name -> (version, line index)."""
+        listed = self.snap.packages or {}
+        pins = pinned_requirements(self.snap.log)
+        return {n: v for n, v in pins.items() if n not in listed}
 
     @cached_property
     def optional_sonames(self) -> frozenset[str] | None:
@@ -177,6 +190,9 @@ class Facts:
     def tf_version_evidence(self) -> str:
         if self.tf is not None and self.tf.version:
             return "tensorflow.version"
+        pin = self.log_pins.get(self.tf_dist) if self.tf_dist else None
+        if pin is not None:
+            return f"log[{pin[1]}]"
         return f"packages.{self.tf_dist}" if self.tf_dist else "tensorflow.version"
 
     @cached_property

@@ -452,3 +452,25 @@ def parse_package_list(text: str) -> PackageList | None:
         return None
     kind = rows.kinds[0] if len(rows.kinds) == 1 else "mixed"
     return PackageList(kind, frozen_map(rows.packages), frozen_map(rows.channels))
+
+
+# --------------------------------------------------------------------------- requirement pins
+
+_PIN_LINE = re.compile(
+    r"""^\s*(?P<q>["']?)(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[0-9][\w.+!-]*)"""
+    r"""(?P=q),?\s*$"""
+)
+"""One exact pin on a line of its own: a ``pip freeze`` row or a requirements file line
+(``tensorflow[and-cuda]==2.13.0``), or an item of a quoted dependency list as in
+``pyproject.toml``/``setup.py`` (``"tensorflow==2.15.0",``). Nothing else on the line, so that
+prose and commands (``pip install x==1`` may have failed) are not read as installed."""
+
+
+def pinned_requirements(lines: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """Canonical name -> (version, line index) of every exact pin on a line of its own."""
+    out: dict[str, tuple[str, int]] = {}
+    for index, line in enumerate(lines):
+        match = _PIN_LINE.match(line[:512])
+        if match:
+            out.setdefault(canonicalize_name(match.group("name")), (match.group("version"), index))
+    return out

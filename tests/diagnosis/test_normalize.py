@@ -346,3 +346,51 @@ def test_a_tf1_integer_cudnn_mismatch_is_named():
     diag = diagnose(snapshot_from_text(line, RULES), RULES)
     assert [f.id for f in diag.findings][:1] == ["cudnn-version-mismatch"]
     assert "7.0.3" in diag.findings[0].title and "6.0.21" in diag.findings[0].title
+
+
+@pytest.mark.parametrize(
+    ("line", "pin"),
+    [
+        ("tensorflow==2.15.0", ("tensorflow", "2.15.0")),  # pip freeze, requirements.txt
+        ("tensorflow[and-cuda]==2.16.1", ("tensorflow", "2.16.1")),
+        ('    "tensorflow==2.15.0",', ("tensorflow", "2.15.0")),  # a pyproject dependency list
+        ("  'torch==2.5.1+cu121',", ("torch", "2.5.1+cu121")),
+        ("TensorFlow_GPU==1.15.0", ("tensorflow-gpu", "1.15.0")),
+    ],
+)
+def test_exact_pins_on_lines_of_their_own(line: str, pin: tuple[str, str]):
+    from tffix.normalize import pinned_requirements
+
+    assert pinned_requirements([line]) == {pin[0]: (pin[1], 0)}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "pip install tensorflow==2.15.0",  # a command, which may have failed
+        "ERROR: No matching distribution found for tensorflow==2.15.0",
+        "I use tensorflow==2.15.0 here",
+        "tensorflow>=2.15",
+        "\"tensorflow==2.15.0',",  # unbalanced quotes
+    ],
+)
+def test_commands_prose_and_ranges_are_not_pins(line: str):
+    from tffix.normalize import pinned_requirements
+
+    assert pinned_requirements([line]) == {}
+
+
+def test_a_pin_in_the_log_fills_a_package_the_snapshot_does_not_list():
+    from tffix.document import parse_snapshot
+    from tffix.facts import Facts
+
+    snap = parse_snapshot(
+        {
+            "schema": "tffix.snapshot/1",
+            "packages": {"torch": "2.5.1", "tensorflow": "2.16.1"},
+            "log": ["tensorflow==2.15.0", "keras==3.3.3"],
+        }
+    )
+    facts = Facts(snap, RULES)
+    assert facts.packages["tensorflow"] == "2.16.1"  # the snapshot's own list wins
+    assert facts.packages["keras"] == "3.3.3" and facts.log_pins == {"keras": ("3.3.3", 1)}
