@@ -150,3 +150,27 @@ def test_an_unstated_release_on_windows_is_bounded_by_the_python(rules: Ruleset,
     snap = _partial(platform={"os": "windows"}, python={"version": python})
     ids = [f.id for f in diagnose(snap, rules).findings]
     assert ("windows-native-unsupported" in ids) is fires
+
+
+@pytest.mark.parametrize(
+    ("doc", "guessed"),
+    [
+        # the platform stated is context enough: a Linux report about a CUDA build
+        ({"platform": {"os": "linux"}, "packages": {"tensorflow": "2.12.0"}}, True),
+        ({"platform": {"os": "linux", "wsl": True}, "tensorflow": {"version": "2.15.1"}}, True),
+        # native Windows up to 2.10 loads CUDA from the system too
+        ({"platform": {"os": "windows"}, "tensorflow": {"version": "2.10.0"}}, True),
+        # ...but the report shows that CUDA installed: not a guess to make
+        (
+            {
+                "platform": {"os": "windows"},
+                "tensorflow": {"version": "2.10.0"},
+                "log": ["- CUDA/cuDNN version: CUDA 11.2, cuDNN 8.1"],
+            },
+            False,
+        ),
+    ],
+)
+def test_the_best_guess_and_the_platform(rules: Ruleset, doc, guessed):
+    findings = diagnose(_partial(**doc), rules).findings
+    assert any(f.title.startswith("best guess") for f in findings) is guessed

@@ -488,14 +488,28 @@ def best_guess(f: Facts) -> Detection | None:
     """
     if f.gpu_visible is True or f.is_cuda_build is False or f.tf_version is None:
         return None
-    if f.os not in {"linux", None} or f.snap.libraries or f.import_error:
+    if f.snap.libraries or f.import_error:
+        return None
+    windows_gpu = (
+        f.os == "windows"
+        and not f.snap.platform.wsl
+        and f.tf_v is not None
+        and f.tf_v <= Version(f.rules.policy.windows_last_gpu)
+    )
+    if f.os not in {"linux", None} and not windows_gpu:
         return None
     if f.tf_dist == "tensorflow-cpu" or f.tf_cuda is None or f.tf_cuda_major is None:
         return None
     if f.nvidia_installed(f.tf_cuda_major):
         return None
+    built = parse_version(f.tf_cuda)
+    if built is not None and any(not _toolkit_differs(built, v) for v, _ in f.cuda_toolkits):
+        return None  # the report shows the CUDA this release loads installed
     tf_lines = [f"log[{i}]" for i, line in enumerate(f.snap.log) if _TF_LOG_LINE.search(line[:512])]
     shown = [*f.gpu_inventory, *(["driver"] if f.driver is not None else [])]
+    if f.os is not None:
+        # the platform stated: a report about this TensorFlow on a platform with CUDA builds
+        shown.append("platform.os" if not f.snap.platform.wsl else "platform.wsl")
     if not shown and not tf_lines:
         return None
     stub = [h.evidence for h in f.log.all("cudart-stub")]
