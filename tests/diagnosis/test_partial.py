@@ -174,3 +174,17 @@ def test_an_unstated_release_on_windows_is_bounded_by_the_python(rules: Ruleset,
 def test_the_best_guess_and_the_platform(rules: Ruleset, doc, guessed):
     findings = diagnose(_partial(**doc), rules).findings
     assert any(f.title.startswith("best guess") for f in findings) is guessed
+
+
+@pytest.mark.parametrize(
+    ("version", "cpu_only"),
+    [("1.15.0", False), ("1.15.2", True), ("1.14.0", True), ("2.0.0", True), ("2.1.0", False)],
+)
+def test_which_pypi_tensorflow_releases_lack_the_gpu_build(rules: Ruleset, version, cpu_only):
+    """1.15.0's release notes put GPU support in the tensorflow package; 1.15.2 took it out
+    again (tensorflow#36347); from 2.1 on it is there to stay."""
+    snap = _partial(
+        platform={"os": "linux"}, packages={"tensorflow": version}, gpus=[{"name": "Tesla T4"}]
+    )
+    ids = [f.id for f in diagnose(snap, rules).findings]
+    assert ("tf-cpu-only-package" in ids) is cpu_only
