@@ -469,8 +469,10 @@ _TEMPLATE_CUDNN = re.compile(r"\bcu(?:dnn|DNN)\s*[:=]?\s*v?(?P<v>\d\.\d+(?:\.\d+
 _WIN_TOOLKIT = re.compile(r"CUDA[\\/]v(?P<v>\d+\.\d+)", re.I)
 _CUDA_SONAME = re.compile(
     r"\b(?P<soname>lib(?P<comp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"
+    r"(?:_(?:ops|cnn|adv|graph|engines)\w*)?"  # cuDNN 8/9's sub-libraries (libcudnn_cnn_infer)
     r"(?:\.so\.|\.)(?P<ver>\d+(?:\.\d+)?)(?:\.dylib)?"
-    r"|(?P<dcomp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)64_(?P<dver>\d+)\.dll)"
+    r"|(?P<dcomp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"
+    r"(?:_(?:ops|cnn|adv|graph|engines)\w*)?64_(?P<dver>\d+)\.dll)"
 )
 _LOADER_FAILED = re.compile(
     r"cannot open shared object file|Could not (?:load|dlopen|find|open)|Couldn't open CUDA "

@@ -188,3 +188,29 @@ def test_which_pypi_tensorflow_releases_lack_the_gpu_build(rules: Ruleset, versi
     )
     ids = [f.id for f in diagnose(snap, rules).findings]
     assert ("tf-cpu-only-package" in ids) is cpu_only
+
+
+@pytest.mark.parametrize(
+    ("line", "soname"),
+    [
+        # glibc's dlerror text inside the ImportError of a 1.x build, which links CUDA
+        (
+            "ImportError: libcublas.so.9.0: cannot open shared object file: No such file or "
+            "directory",
+            "libcublas.so.9.0",
+        ),
+        # a cuDNN 8 sub-library, as the loader names it
+        (
+            "ImportError: libcudnn_cnn_infer.so.8: cannot open shared object file: No such file or "
+            "directory",
+            "libcudnn_cnn_infer.so.8",
+        ),
+        # ldd's answer
+        ("\tlibcudart.so.10.0 => not found", "libcudart.so.10.0"),
+    ],
+)
+def test_the_loaders_own_words_about_a_cuda_library_are_a_failed_load(rules: Ruleset, line, soname):
+    from tffix.logparse import snapshot_from_text
+
+    diag = diagnose(snapshot_from_text(line, rules), rules)
+    assert diag.findings[0].id == "cuda-libs-missing" and soname in diag.findings[0].title

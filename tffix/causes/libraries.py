@@ -167,6 +167,9 @@ def _other_cuda(f: Facts, failed: Sequence[str]) -> tuple[list[str], str | None]
 
 def _dlopen_failed(f: Facts) -> list[str]:
     ev = [h.evidence for h in f.log.all("dlopen-failed", "cannot-dlopen")]
+    # the loader's own words about a CUDA library (an ImportError of a 1.x build, which links
+    # them: "libcublas.so.9.0: cannot open shared object file", ldd's "=> not found")
+    ev += [where for _soname, where in f.failed_sonames if where not in ev]
     # cudart_stub.cc prints "Could not find cuda drivers" when libcudart cannot be opened: on a
     # machine without a GPU that is expected, on one with an NVIDIA GPU (listed, or a driver
     # answering) it is the CUDA runtime missing.
@@ -329,6 +332,7 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
         else:
             title = f"{tf_label} cannot load the CUDA libraries it needs"
             sonames = [h.groups["soname"] for h in f.log.all("dlopen-failed")]
+            sonames += [s for s, _where in f.failed_sonames]
             if sonames:
                 title += f" ({', '.join(dict.fromkeys(sonames))})"
                 return ("cuda-libs-missing", ev, title, soname_detail(f.rules, sonames))
