@@ -16,6 +16,7 @@ from packaging.version import InvalidVersion, Version
 
 from tffix.logparse import LogFacts
 from tffix.model import Driver, Library, Snapshot, TensorFlowInfo
+from tffix.normalize import normalize_gpu, pinned_requirements
 from tffix.ruleset import Release, Ruleset
 
 SCHEDULER_VARIABLES = {
@@ -113,7 +114,20 @@ class Facts:
     # ---- packages
     @cached_property
     def packages(self) -> Mapping[str, str]:
-        return self.snap.packages or {}
+        """The snapshot's packages, and exact pins the log shows on lines of their own (a
+        ``pip freeze`` row, a requirements or pyproject line) for names it does not list."""
+        listed = dict(self.snap.packages or {})
+        for name, (version, _index) in self.log_pins.items():
+            listed.setdefault(name, version)
+        return listed
+
+    @cached_property
+    def log_pins(self) -> Mapping[str, tuple[str, int]]:
+        """Exact pins on log lines of their own that the snapshot's packages do not list:
+        name -> (version, line index)."""
+        listed = self.snap.packages or {}
+        pins = pinned_requirements(self.snap.log)
+        return {n: v for n, v in pins.items() if n not in listed}
 
     @cached_property
     def optional_sonames(self) -> frozenset[str] | None:
@@ -176,6 +190,9 @@ class Facts:
     def tf_version_evidence(self) -> str:
         if self.tf is not None and self.tf.version:
             return "tensorflow.version"
+        pin = self.log_pins.get(self.tf_dist) if self.tf_dist else None
+        if pin is not None:
+            return f"log[{pin[1]}]"
         return f"packages.{self.tf_dist}" if self.tf_dist else "tensorflow.version"
 
     @cached_property
@@ -263,11 +280,9 @@ class Facts:
             cc = cc_tuple(gpu.compute_capability)
             where = f"gpus[{i}].compute_capability"
             if cc is None and gpu.name:
-                for entry in self.rules.gpus:
-                    if entry.match.search(gpu.name):
-                        cc = cc_tuple(entry.compute_capability)
-                        where = f"gpus[{i}].name"
-                        break
+                # loose spellings too ("5070TI", "rtx50xx"): tffix.normalize reads the name
+                cc = cc_tuple(normalize_gpu(gpu.name, self.rules).compute_capability)
+                where = f"gpus[{i}].name"
             out.append((i, where, cc))
         return tuple(out)
 
@@ -454,8 +469,10 @@ _TEMPLATE_CUDNN = re.compile(r"\bcu(?:dnn|DNN)\s*[:=]?\s*v?(?P<v>\d\.\d+(?:\.\d+
 _WIN_TOOLKIT = re.compile(r"CUDA[\\/]v(?P<v>\d+\.\d+)", re.I)
 _CUDA_SONAME = re.compile(
     r"\b(?P<soname>lib(?P<comp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"
+    r"(?:_(?:ops|cnn|adv|graph|engines)\w*)?"  # cuDNN 8/9's sub-libraries (libcudnn_cnn_infer)
     r"(?:\.so\.|\.)(?P<ver>\d+(?:\.\d+)?)(?:\.dylib)?"
-    r"|(?P<dcomp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)64_(?P<dver>\d+)\.dll)"
+    r"|(?P<dcomp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"
+    r"(?:_(?:ops|cnn|adv|graph|engines)\w*)?64_(?P<dver>\d+)\.dll)"
 )
 _LOADER_FAILED = re.compile(
     r"cannot open shared object file|Could not (?:load|dlopen|find|open)|Couldn't open CUDA "

@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 
 from tffix.causes import DETECTORS, Detection
 from tffix.causes.entrypoints import annotate
-from tffix.causes.healthy import healthy
+from tffix.causes.healthy import healthy, only_noise
+from tffix.causes.libraries import best_guess
 from tffix.facts import Facts
 from tffix.logparse import scan_log
 from tffix.model import Finding, Severity, Snapshot
@@ -162,6 +163,13 @@ def build_graph(
     gpu_visible = facts.gpu_visible
     if gpu_visible and not problems:
         present["healthy"] = healthy(facts)
+    elif not any(d.finding.severity == Severity.ERROR for d in present.values()):
+        # a partial report: rank the likeliest cause rather than say nothing, or name the noise
+        guess = best_guess(facts) if not gpu_visible else None
+        if guess is None and not problems:
+            guess = only_noise(facts)
+        if guess is not None:
+            present[guess.id] = guess
     edges = blocked_by(present, rules)
     linked = {
         fid: replace(d, finding=replace(d.finding, blocks=edges[fid])) for fid, d in present.items()

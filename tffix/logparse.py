@@ -123,6 +123,8 @@ class LogFacts:
 
     hits: tuple[LogHit, ...] = ()
     noise: tuple[int, ...] = ()
+    joined: tuple[int, ...] = ()
+    """Lines read as the wrapped tail of a matched line before them (known, not signals)."""
 
     def has(self, *signals: str) -> bool:
         """True when any of *signals* occurred."""
@@ -136,6 +138,33 @@ class LogFacts:
         """The first hit of *signals*, or None."""
         found = self.all(*signals)
         return found[0] if found else None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+"""ANSI escape sequences (terminal colours, cursor moves) that a copied terminal log keeps."""
+
+
+def clean_line(raw: str) -> str:
+    """*raw* as matched: the first ``MATCH_WINDOW`` characters, without ANSI escapes, and of a
+    line a progress bar rewrote with carriage returns, only what was printed last."""
+    line = raw[: MATCH_WINDOW * 2]
+    if "\x1b" in line:
+        line = _ANSI.sub("", line)
+    if "\r" in line:
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+    return line[:MATCH_WINDOW]
+
+
+_RECORD_START = re.compile(
+    r"^\s*(?:\[?\d{4}-\d\d-\d\d[ T]\d|[IWEF]\d{4} \d\d:|[IWEF] \S+\.(?:cc|h):\d+\]|"
+    r"Traceback \(|File \"|[A-Za-z_][\w.]*(?:Error|Exception|Warning)\b|WARNING\b|ERROR\b|INFO\b|"
+    r"[>$#] |\w+@[\w.-]+:)"
+)
+"""The start of a new log record (a timestamp, a glog/absl prefix, a traceback or exception
+line, a prompt): a line that starts so is not the wrapped tail of the line before."""
+WRAP_MIN = 60
+"""A line this long or longer that matched nothing may have been wrapped by a terminal or a
+text box; shorter lines are whole."""
 
 
 def _noise_patterns(rules: Ruleset) -> tuple[re.Pattern[str], ...]:
@@ -171,45 +200,85 @@ def _groups(match: re.Match[str]) -> Mapping[str, str]:
     return frozen_map(out)
 
 
+def _continues(line: str) -> bool:
+    """True when *line* may be the wrapped tail of the line before it."""
+    return bool(line.strip()) and not _RECORD_START.match(line)
+
+
 def scan_log(lines: Sequence[str], rules: Ruleset) -> LogFacts:
     """Match every line against the noise patterns, then the catalogue, then the signatures
-    (first match wins)."""
+    (first match wins).
+
+    Lines are matched as ``clean_line`` leaves them (no ANSI escapes). A long line that matches
+    nothing is matched again joined to the next one when that one does not start a record of
+    its own (a message wrapped by a terminal or a text box); a match then counts for both.
+    """
     hits: list[LogHit] = []
     noise: list[int] = []
     noise_patterns = _noise_patterns(rules)
+    cleaned = [clean_line(raw) for raw in lines]
+    taken: set[int] = set()
+    joined: list[int] = []
     for index, raw in enumerate(lines):
-        line = raw[:MATCH_WINDOW]
-        if any(p.search(line) for p in noise_patterns):
-            noise.append(index)
+        if index in taken:
             continue
-        hit = _match(index, raw, line, rules)
-        if hit is not None:
-            hits.append(hit)
-    return LogFacts(tuple(hits), tuple(noise))
+        line = cleaned[index]
+        candidates: list[tuple[str, tuple[int, ...]]] = [(line, ())]
+        nxt = index + 1
+        if len(line) >= WRAP_MIN and nxt < len(lines) and _continues(cleaned[nxt]):
+            candidates.append(((line + cleaned[nxt])[:MATCH_WINDOW], (nxt,)))
+        for text, tail in candidates:
+            if any(p.search(text) for p in noise_patterns):
+                noise.extend((index, *tail))
+                taken.update(tail)
+                break
+            hit = _match(index, raw, text, rules)
+            if hit is not None:
+                hits.append(hit)
+                joined.extend(tail)
+                taken.update(tail)
+                break
+    return LogFacts(tuple(hits), tuple(sorted(noise)), tuple(joined))
 
 
 # --------------------------------------------------------------------------- unrecognised errors
 
 _GLOG_ERROR = re.compile(
-    r"^\s*(?:\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\]?:?\s+)?"
+    r"(?:^|[\s|>\]])(?:\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\]?:?\s+)?"
     r"[EF](?:\d{4} \d\d:\d\d:\d+(?:\.\d+)?\s+\d+)?\s+\S+\.(?:cc|cpp|h|cu):\d+\]"
 )
-"""A glog/absl line at level E or F, with TensorFlow's timestamp or absl's ``E0000 00:00:...``."""
+"""A glog/absl line at level E or F, with TensorFlow's timestamp or absl's ``E0000 00:00:...``,
+at the start of the line or after a prefix (a notebook's, a container runtime's ``name |``)."""
+_STATUS_CODES = (
+    "CANCELLED|UNKNOWN|INVALID_ARGUMENT|DEADLINE_EXCEEDED|NOT_FOUND|ALREADY_EXISTS|"
+    "PERMISSION_DENIED|RESOURCE_EXHAUSTED|FAILED_PRECONDITION|ABORTED|OUT_OF_RANGE|"
+    "UNIMPLEMENTED|INTERNAL|UNAVAILABLE|DATA_LOSS|UNAUTHENTICATED"
+)
+"""absl::StatusCode names as ``Status::ToString`` prints them (TensorFlow 2.x, XLA)."""
+_STATUS_CODES_1X = (
+    "Cancelled|Unknown|Invalid argument|Deadline exceeded|Not found|Already exists|"
+    "Permission denied|Resource exhausted|Failed precondition|Aborted|Out of range|"
+    "Unimplemented|Internal|Unavailable|Data loss|Unauthenticated"
+)
+"""The same codes as TensorFlow 1.x's ``error_name`` printed them (``Internal: ...``)."""
 _ERROR_TEXT = re.compile(
     r"(^\s*ERROR\b|^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception)(?::|$)|"
-    r"\bfailed call to \w+|Could not load dynamic library|\bCUDA_ERROR_[A-Z_]+|"
+    r"\bfailed call to \w+|\bCould not load\b|\bCUDA_ERROR_[A-Z_]+|"
     r"\bcudaError[A-Z]\w+|\bCUDNN_STATUS_(?!SUCCESS)[A-Z_]+|\bCUBLAS_STATUS_(?!SUCCESS)[A-Z_]+|"
+    rf"^\s*(?:Status: |status: )?(?:{_STATUS_CODES}): |^\s*(?:{_STATUS_CODES_1X}): \S|"
     r"^\s*Fatal Python error|Segmentation fault|core dumped)"
 )
 """Error text in any line: pip/``logging`` ``ERROR``, a Python exception line, TensorFlow's
-``failed call to ...``, a failed dlopen, CUDA/cuDNN/cuBLAS error names, a crash."""
+``failed call to ...``, a failed load ("Could not load dynamic library", cuDNN's own "Could not
+load library"), CUDA/cuDNN/cuBLAS error names, a status printed at the start of a line
+(``INTERNAL: ...``, 1.x ``Internal: ...``), a crash."""
 _TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\):")
 _EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit)\b")
 
 
 def is_error_line(line: str) -> bool:
     """True when *line* is an error-level TensorFlow, pip or Python line."""
-    text = line[:MATCH_WINDOW]
+    text = clean_line(line)
     return bool(_GLOG_ERROR.search(text) or _ERROR_TEXT.search(text))
 
 
@@ -239,7 +308,7 @@ def unrecognized_errors(lines: Sequence[str], facts: LogFacts) -> tuple[int, ...
     counts by its ``Traceback`` line; a line any pattern matched, even one that points to no
     cause, is not counted (it is known).
     """
-    known = set(facts.noise) | {h.index for h in facts.hits}
+    known = set(facts.noise) | set(facts.joined) | {h.index for h in facts.hits}
     found = [i for i, line in enumerate(lines) if i not in known and is_error_line(line)]
     found += [i for i in _tracebacks_without_exception(lines) if i not in known]
     return tuple(sorted(set(found)))

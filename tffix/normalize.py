@@ -181,6 +181,8 @@ _VENDOR_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 def _series(num: str) -> str | None:
     """GeForce series a bare model number belongs to (``5070`` -> RTX, ``1080`` -> GTX)."""
     if len(num) == 4:
+        if num.endswith("000"):
+            return None  # no GeForce x000: a workstation part ("Quadro 5000", "RTX 5000 Ada")
         head = num[:2]
         if head in {"20", "30", "40", "50"}:
             return "RTX"
@@ -211,6 +213,35 @@ def _geforce(text: str) -> str | None:
     return f"GeForce {series}{gap}{num}{tail}{laptop}"
 
 
+_SERIES_SPELLING = re.compile(
+    r"(?<![\w-])(?:(?P<series>RTX|GTX)\s*(?P<head>10|16|30|40|50)\s*(?:[x*]{2}|-?series)"
+    r"|(?P<bare>10|16|30|40|50)[x*]{2})(?![\w-])",
+    re.IGNORECASE,
+)
+"""A whole GeForce series as people write it ("RTX 50xx", "rtx50xx", "40-series")."""
+_SERIES_MODEL = {
+    "10": "GTX 1080",
+    "16": "GTX 1660",
+    "30": "RTX 3080",
+    "40": "RTX 4080",
+    "50": "RTX 5080",
+}
+"""A model of each series that every member shares its compute capability with (the 20 series
+is left out: the RTX 2050 is an Ampere part, unlike the Turing rest)."""
+
+
+def _series_name(text: str) -> str | None:
+    """``GeForce RTX 5080`` for "RTX 50xx": a member of the series, for its family and CC."""
+    match = _SERIES_SPELLING.search(text)
+    if match is None:
+        return None
+    model = _SERIES_MODEL[match.group("head") or match.group("bare")]
+    given = match.group("series")
+    if given is not None and given.upper() != model.split()[0]:
+        return None
+    return f"GeForce {model}"
+
+
 def _clean(text: str) -> str:
     text = _TRADEMARKS.sub(" ", text)
     text = _MEMORY.sub("", text)
@@ -239,6 +270,15 @@ def normalize_gpu(text: str, rules: Ruleset) -> GpuModel:
     if hinted in {"nvidia", "unknown"}:
         name = _geforce(cleaned) or cleaned
     entry = _lookup(name, rules.gpus)
+    series = _series_name(cleaned) if entry is None and hinted in {"nvidia", "unknown"} else None
+    if series is not None and (by_series := _lookup(series, rules.gpus)) is not None:
+        return GpuModel(
+            text=text,
+            vendor=by_series.vendor,
+            name=cleaned,
+            family=by_series.family or None,
+            compute_capability=by_series.compute_capability or None,
+        )
     if entry is None and name != cleaned:
         entry = _lookup(cleaned, rules.gpus)
     if entry is not None and (hinted in {"unknown", entry.vendor} or entry.vendor != "nvidia"):
@@ -412,3 +452,25 @@ def parse_package_list(text: str) -> PackageList | None:
         return None
     kind = rows.kinds[0] if len(rows.kinds) == 1 else "mixed"
     return PackageList(kind, frozen_map(rows.packages), frozen_map(rows.channels))
+
+
+# --------------------------------------------------------------------------- requirement pins
+
+_PIN_LINE = re.compile(
+    r"""^\s*(?P<q>["']?)(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[0-9][\w.+!-]*)"""
+    r"""(?P=q),?\s*$"""
+)
+"""One exact pin on a line of its own: a ``pip freeze`` row or a requirements file line
+(``tensorflow[and-cuda]==2.13.0``), or an item of a quoted dependency list as in
+``pyproject.toml``/``setup.py`` (``"tensorflow==2.15.0",``). Nothing else on the line, so that
+prose and commands (``pip install x==1`` may have failed) are not read as installed."""
+
+
+def pinned_requirements(lines: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """Canonical name -> (version, line index) of every exact pin on a line of its own."""
+    out: dict[str, tuple[str, int]] = {}
+    for index, line in enumerate(lines):
+        match = _PIN_LINE.match(line[:512])
+        if match:
+            out.setdefault(canonicalize_name(match.group("name")), (match.group("version"), index))
+    return out

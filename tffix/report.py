@@ -378,8 +378,9 @@ def render_text(
             if f.id == "healthy":
                 continue
             out.extend(_finding_lines(f, labels.get(f.id, "Code"), style, verbose, snap, rules))
-        if not diag.findings:
+        if all(f.id == "healthy" for f in diag.findings):
             out.append("  no known cause in this text")
+            out.extend(f"  {f.title}" for f in diag.findings if diag.gpu_visible is None)
     out.append("")
     out.append(style.paint("bold", verdict(diag)))
     if diag.plan:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tffix.diagnosis import diagnose
+from tffix.diagnosis import diagnose, exit_code
+from tffix.errors import ExitCode
 from tffix.logparse import scan_log, snapshot_from_text
 from tffix.model import UNKNOWN, Driver
 from tffix.ruleset import Ruleset
@@ -35,8 +36,17 @@ def test_known_noise_never_signals(rules: Ruleset):
     assert facts.noise == tuple(range(len(NOISE)))
 
 
-def test_noise_alone_gives_no_finding(rules: Ruleset):
+def test_noise_alone_gives_no_error_and_says_it_is_noise(rules: Ruleset):
     snap = snapshot_from_text("\n".join(NOISE), rules)
+    diag = diagnose(snap, rules)
+    assert [(f.id, f.severity.value) for f in diag.findings] == [("healthy", "info")]
+    assert diag.gpu_visible is None and exit_code(diag) == ExitCode.OK
+    assert f"{len(NOISE)} log line(s) are known noise" in diag.findings[0].title
+    assert diag.findings[0].evidence == tuple(f"log[{i}]" for i in range(len(NOISE)))
+
+
+def test_no_noise_and_no_error_gives_no_finding(rules: Ruleset):
+    snap = snapshot_from_text("python train.py\nEpoch 1/10\n", rules)
     assert diagnose(snap, rules).findings == ()
 
 

@@ -87,6 +87,52 @@ def test_a_gpu_the_table_does_not_know_stays_unknown():
     assert model.compute_capability is None and model.family is None
 
 
+SERIES = [
+    # a whole series, as reports name it; every member shares the compute capability
+    ("RTX 50xx", "Blackwell", "12.0"),
+    ("rtx50xx", "Blackwell", "12.0"),
+    ("RTX 50-series", "Blackwell", "12.0"),
+    ("50xx", "Blackwell", "12.0"),
+    ("RTX 40xx", "Ada Lovelace", "8.9"),
+    ("RTX 30xx", "Ampere", "8.6"),
+    ("GTX 16xx", "Turing", "7.5"),
+    ("GTX 10xx", "Pascal", "6.1"),
+]
+
+
+@pytest.mark.parametrize(("text", "family", "cc"), SERIES)
+def test_a_series_spelling_gives_the_series_family(text: str, family: str, cc: str):
+    model = normalize_gpu(text, RULES)
+    assert (model.vendor, model.family, model.compute_capability) == ("nvidia", family, cc)
+
+
+@pytest.mark.parametrize(
+    ("text", "cc"),
+    [
+        ("RTX 20xx", None),  # the RTX 2050 is an Ampere, the rest Turing: not one answer
+        ("RTX 10xx", None),  # there is no RTX 10 series
+        ("50 series", None),  # prose, not a GPU
+        ("Quadro 5000", None),  # a Fermi workstation part, not a GeForce 5000
+        ("NVIDIA RTX 5000 Ada Generation", "8.9"),
+        ("Quadro RTX 5000", "7.5"),
+    ],
+)
+def test_workstation_and_ambiguous_names_are_not_read_as_geforce(text: str, cc: str | None):
+    assert normalize_gpu(text, RULES).compute_capability == cc
+
+
+def test_a_series_name_alone_is_judged_against_the_newest_release():
+    """A Blackwell GPU named only by its series, with no TensorFlow version: no PyPI release
+    has code for compute capability 12.0."""
+    from tffix.document import parse_snapshot
+
+    snap = parse_snapshot(
+        {"schema": "tffix.snapshot/1", "platform": {"os": "linux"}, "gpus": [{"name": "RTX 50xx"}]}
+    )
+    first = diagnose(snap, RULES).findings[0]
+    assert first.id == "gpu-arch-unsupported" and "12.0" in first.title
+
+
 @pytest.mark.parametrize("text", [g[0] for g in GPU_SPELLINGS])
 def test_spelling_does_not_matter(text: str):
     """Upper case, lower case, no spaces: the same GPU."""
@@ -300,3 +346,51 @@ def test_a_tf1_integer_cudnn_mismatch_is_named():
     diag = diagnose(snapshot_from_text(line, RULES), RULES)
     assert [f.id for f in diag.findings][:1] == ["cudnn-version-mismatch"]
     assert "7.0.3" in diag.findings[0].title and "6.0.21" in diag.findings[0].title
+
+
+@pytest.mark.parametrize(
+    ("line", "pin"),
+    [
+        ("tensorflow==2.15.0", ("tensorflow", "2.15.0")),  # pip freeze, requirements.txt
+        ("tensorflow[and-cuda]==2.16.1", ("tensorflow", "2.16.1")),
+        ('    "tensorflow==2.15.0",', ("tensorflow", "2.15.0")),  # a pyproject dependency list
+        ("  'torch==2.5.1+cu121',", ("torch", "2.5.1+cu121")),
+        ("TensorFlow_GPU==1.15.0", ("tensorflow-gpu", "1.15.0")),
+    ],
+)
+def test_exact_pins_on_lines_of_their_own(line: str, pin: tuple[str, str]):
+    from tffix.normalize import pinned_requirements
+
+    assert pinned_requirements([line]) == {pin[0]: (pin[1], 0)}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "pip install tensorflow==2.15.0",  # a command, which may have failed
+        "ERROR: No matching distribution found for tensorflow==2.15.0",
+        "I use tensorflow==2.15.0 here",
+        "tensorflow>=2.15",
+        "\"tensorflow==2.15.0',",  # unbalanced quotes
+    ],
+)
+def test_commands_prose_and_ranges_are_not_pins(line: str):
+    from tffix.normalize import pinned_requirements
+
+    assert pinned_requirements([line]) == {}
+
+
+def test_a_pin_in_the_log_fills_a_package_the_snapshot_does_not_list():
+    from tffix.document import parse_snapshot
+    from tffix.facts import Facts
+
+    snap = parse_snapshot(
+        {
+            "schema": "tffix.snapshot/1",
+            "packages": {"torch": "2.5.1", "tensorflow": "2.16.1"},
+            "log": ["tensorflow==2.15.0", "keras==3.3.3"],
+        }
+    )
+    facts = Facts(snap, RULES)
+    assert facts.packages["tensorflow"] == "2.16.1"  # the snapshot's own list wins
+    assert facts.packages["keras"] == "3.3.3" and facts.log_pins == {"keras": ("3.3.3", 1)}

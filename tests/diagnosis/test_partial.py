@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 from tests.diagnosis.conftest import SNAPSHOTS
 from tffix.diagnosis import diagnose, exit_code
 from tffix.document import parse_snapshot
@@ -63,3 +65,152 @@ def test_mutated_fixtures_never_crash(rules: Ruleset):
         render_json(diag)
         diagnosed += 1
     assert diagnosed > 200
+
+
+# ---- a partial report that shows a GPU setup but nothing wrong gets a ranked best guess
+
+
+def _partial(**doc: object):
+    return parse_snapshot({"schema": "tffix.snapshot/1", **doc})
+
+
+FACTORY = (
+    "2024-03-01 10:00:00.000001: E external/local_xla/xla/stream_executor/cuda/cuda_dnn.cc:9261] "
+    "Unable to register cuDNN factory: Attempting to register factory for plugin cuDNN when one "
+    "has already been registered"
+)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"packages": {"tensorflow": "2.15.1"}, "gpus": [{"name": "Tesla T4"}]},
+        {"tensorflow": {"version": "2.18.0"}, "driver": {"version": "550.54.14"}},
+        {"platform": {"os": "linux"}, "tensorflow": {"version": "2.16.1"}, "log": [FACTORY]},
+    ],
+)
+def test_a_gpu_setup_with_no_library_shown_guesses_missing_libraries(rules: Ruleset, doc):
+    diag = diagnose(_partial(**doc), rules)
+    first = diag.findings[0]
+    assert first.id == "cuda-libs-missing" and first.severity.value == "error"
+    assert first.title.startswith("best guess from a partial report")
+    assert exit_code(diag) == ExitCode.FIXABLE
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # a pip list alone shows no GPU setup
+        {"packages": {"tensorflow": "2.18.1"}},
+        # TensorFlow lists the GPU: nothing to guess
+        {
+            "tensorflow": {"version": "2.18.0", "gpus": ["/physical_device:GPU:0"]},
+            "driver": {"version": "550.54.14"},
+        },
+        # the release's own CUDA wheels are there
+        {
+            "packages": {"tensorflow": "2.18.0", "nvidia-cudnn-cu12": "9.3.0.75"},
+            "driver": {"version": "550.54.14"},
+        },
+        # macOS and native Windows do not load CUDA from pip wheels
+        {
+            "platform": {"os": "macos"},
+            "tensorflow": {"version": "2.15.0"},
+            "gpus": [{"name": "Tesla T4"}],
+        },
+        # the loader's answers are known: the library checks decide
+        {
+            "tensorflow": {"version": "2.18.0"},
+            "driver": {"version": "550.54.14"},
+            "libraries": {"libcudnn.so.9": {"path": "/x/libcudnn.so.9", "version": "9.3.0"}},
+        },
+        # a CPU build
+        {"packages": {"tensorflow-cpu": "2.15.0"}, "gpus": [{"name": "Tesla T4"}]},
+    ],
+)
+def test_no_best_guess_where_the_facts_do_not_call_for_one(rules: Ruleset, doc):
+    diag = diagnose(_partial(**doc), rules)
+    assert all(not f.title.startswith("best guess") for f in diag.findings)
+
+
+def test_a_best_guess_never_displaces_a_finding(rules: Ruleset):
+    snap = _partial(
+        tensorflow={"version": "2.18.0"},
+        driver={"version": "550.54.14"},
+        env={"CUDA_VISIBLE_DEVICES": "-1"},
+    )
+    ids = [f.id for f in diagnose(snap, rules).findings]
+    assert ids[0] == "cuda-visible-devices-masked" and "cuda-libs-missing" not in ids
+
+
+@pytest.mark.parametrize(("python", "fires"), [("3.6.8", False), ("3.5", False), ("3.10", True)])
+def test_an_unstated_release_on_windows_is_bounded_by_the_python(rules: Ruleset, python, fires):
+    """No release after 2.10 (the last Windows GPU build) has a wheel for Python 3.6 or older,
+    so a Windows report with such a Python is of the era when Windows had a GPU build."""
+    snap = _partial(platform={"os": "windows"}, python={"version": python})
+    ids = [f.id for f in diagnose(snap, rules).findings]
+    assert ("windows-native-unsupported" in ids) is fires
+
+
+@pytest.mark.parametrize(
+    ("doc", "guessed"),
+    [
+        # the platform stated is context enough: a Linux report about a CUDA build
+        ({"platform": {"os": "linux"}, "packages": {"tensorflow": "2.12.0"}}, True),
+        ({"platform": {"os": "linux", "wsl": True}, "tensorflow": {"version": "2.15.1"}}, True),
+        # native Windows up to 2.10 loads CUDA from the system too
+        ({"platform": {"os": "windows"}, "tensorflow": {"version": "2.10.0"}}, True),
+        # ...but the report shows that CUDA installed: not a guess to make
+        (
+            {
+                "platform": {"os": "windows"},
+                "tensorflow": {"version": "2.10.0"},
+                "log": ["- CUDA/cuDNN version: CUDA 11.2, cuDNN 8.1"],
+            },
+            False,
+        ),
+    ],
+)
+def test_the_best_guess_and_the_platform(rules: Ruleset, doc, guessed):
+    findings = diagnose(_partial(**doc), rules).findings
+    assert any(f.title.startswith("best guess") for f in findings) is guessed
+
+
+@pytest.mark.parametrize(
+    ("version", "cpu_only"),
+    [("1.15.0", False), ("1.15.2", True), ("1.14.0", True), ("2.0.0", True), ("2.1.0", False)],
+)
+def test_which_pypi_tensorflow_releases_lack_the_gpu_build(rules: Ruleset, version, cpu_only):
+    """1.15.0's release notes put GPU support in the tensorflow package; 1.15.2 took it out
+    again (tensorflow#36347); from 2.1 on it is there to stay."""
+    snap = _partial(
+        platform={"os": "linux"}, packages={"tensorflow": version}, gpus=[{"name": "Tesla T4"}]
+    )
+    ids = [f.id for f in diagnose(snap, rules).findings]
+    assert ("tf-cpu-only-package" in ids) is cpu_only
+
+
+@pytest.mark.parametrize(
+    ("line", "soname"),
+    [
+        # glibc's dlerror text inside the ImportError of a 1.x build, which links CUDA
+        (
+            "ImportError: libcublas.so.9.0: cannot open shared object file: No such file or "
+            "directory",
+            "libcublas.so.9.0",
+        ),
+        # a cuDNN 8 sub-library, as the loader names it
+        (
+            "ImportError: libcudnn_cnn_infer.so.8: cannot open shared object file: No such file or "
+            "directory",
+            "libcudnn_cnn_infer.so.8",
+        ),
+        # ldd's answer
+        ("\tlibcudart.so.10.0 => not found", "libcudart.so.10.0"),
+    ],
+)
+def test_the_loaders_own_words_about_a_cuda_library_are_a_failed_load(rules: Ruleset, line, soname):
+    from tffix.logparse import snapshot_from_text
+
+    diag = diagnose(snapshot_from_text(line, rules), rules)
+    assert diag.findings[0].id == "cuda-libs-missing" and soname in diag.findings[0].title

@@ -14,7 +14,13 @@ from tests.diagnosis.test_messages import RULES, printed_forms
 from tffix.cli import main
 from tffix.diagnosis import diagnose, exit_code
 from tffix.errors import ExitCode
-from tffix.logparse import is_error_line, scan_log, snapshot_from_text, unrecognized_errors
+from tffix.logparse import (
+    clean_line,
+    is_error_line,
+    scan_log,
+    snapshot_from_text,
+    unrecognized_errors,
+)
 from tffix.messages import NOISE
 from tffix.model import Severity
 
@@ -32,6 +38,15 @@ UNKNOWN_ERRORS = [
     "2021-03-01 10:00:00.123456: W tensorflow/stream_executor/cuda/cuda_driver.cc:900] failed "
     "call to cuCtxCreate: CUDA_ERROR_OUT_OF_MEMORY: out of memory",
     "Segmentation fault (core dumped)",
+    # the same forms behind a terminal's colours, a notebook's or a container runtime's prefix
+    "\x1b[31mE0000 00:00:1745040030.652070    1012 frob.cc:12] Frobnicator jammed\x1b[0m",
+    "trainer-1  | E0000 00:00:1745040030.652070    1012 frob.cc:12] Frobnicator jammed",
+    # statuses printed at the start of a line: absl's names (2.x, XLA) and 1.x's error_name
+    "INTERNAL: Frobnicator jammed while initialising",
+    "FAILED_PRECONDITION: the frobnicator is not ready",
+    "Internal: Frobnicator jammed while initialising",
+    # a failed load in words no catalogued message uses (cuDNN's own loader, for one)
+    "Could not load library libfrob_infer.so.8. Error: libfrob.so: cannot open shared object",
 ]
 NOT_ERRORS = [
     "I tensorflow/core/common_runtime/gpu/gpu_device.cc:1418] Created TensorFlow device",
@@ -39,6 +54,8 @@ NOT_ERRORS = [
     "this is prose that mentions errors and exceptions in passing",
     "    raise RuntimeError('x')",
     "Package    Version",
+    "Internal tools are not installed",  # a status name needs its colon and text
+    "\x1b[32mI tensorflow/core/frob.cc:3] all good\x1b[0m",
 ]
 
 
@@ -50,7 +67,7 @@ def test_an_unknown_error_line_is_reported_and_quoted(line: str):
     found = [f for f in diag.findings if f.id == "unrecognized-error"]
     assert len(found) == 1
     assert found[0].evidence == ("log[1]",)
-    assert " ".join(line.split())[:120] in found[0].title
+    assert " ".join(clean_line(line).split())[:120] in found[0].title
     assert found[0].severity == Severity.ERROR
     assert exit_code(diag) != ExitCode.OK
 
@@ -189,3 +206,49 @@ def test_an_unknown_error_while_the_gpu_is_listed_is_a_warning():
     assert diag.gpu_visible is True
     assert len(found) == 1 and found[0].severity == Severity.WARNING
     assert exit_code(diag) == ExitCode.OK
+
+
+# ---- a message wrapped by a terminal or a text box is matched as one line
+
+FFT = (
+    "2025-01-06 12:00:00.000001: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:477] "
+    "Unable to register cuFFT factory: Attempting to register factory for plugin cuFFT when one "
+    "has already been registered"
+)
+
+
+@pytest.mark.parametrize("cut", [60, 100, len(FFT) - 12])
+def test_a_wrapped_noise_line_is_noise_and_its_tail_no_error(cut: int):
+    lines = [FFT[:cut], FFT[cut:]]
+    facts = scan_log(lines, RULES)
+    assert 0 in facts.noise and facts.hits == ()
+    assert unrecognized_errors(lines, facts) == ()
+    if cut < 100:  # the head alone is too short for the noise pattern: matched joined
+        assert facts.noise == (0, 1)
+
+
+def test_a_wrapped_catalogued_message_is_matched_and_keeps_its_facts():
+    line = (
+        "2021-03-01 10:00:00.123456: E tensorflow/stream_executor/cuda/cuda_dnn.cc:328] Loaded "
+        "runtime CuDNN library: 8.0.4 but source was compiled with: 8.1.0.  CuDNN library needs "
+        "to have matching major version and equal or higher minor version."
+    )
+    cut = 130
+    facts = scan_log([line[:cut], line[cut:]], RULES)
+    assert [h.signal for h in facts.hits] == ["cudnn-runtime-mismatch"]
+    assert facts.hits[0].groups["loaded"] == "8.0.4" and facts.joined == (1,)
+
+
+def test_a_new_record_is_never_read_as_the_tail_of_the_line_before():
+    lines = [FFT[:100], "2025-01-06 12:00:00.000002: I tensorflow/core/frob.cc:1] hello"]
+    facts = scan_log(lines, RULES)
+    assert 1 not in facts.noise and 1 not in facts.joined
+
+
+def test_ansi_colours_do_not_hide_a_catalogued_message():
+    line = (
+        "\x1b[1;31m2021-03-01 10:00:00.123456: E tensorflow/stream_executor/cuda/cuda_driver.cc"
+        ":318] failed call to cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected"
+        "\x1b[0m"
+    )
+    assert [h.signal for h in scan_log([line], RULES).hits] == ["no-device"]

@@ -185,6 +185,11 @@ def conda_variant(f: Facts) -> tuple[str, str] | None:
 
 
 def _cpu_only_on_pypi(version: Version) -> bool:
+    """PyPI's ``tensorflow`` had no GPU build in 1.x and 2.0, except 1.15.0: its release notes
+    ("tensorflow pip package will by default include GPU support (same as tensorflow-gpu
+    now)", RELEASE.md, Release 1.15.0); 1.15.2's is CPU-only again (tensorflow#36347)."""
+    if version.release[:3] == (1, 15, 0):
+        return False
     return version.major == 1 or version.release[:2] == (2, 0)
 
 

@@ -23,4 +23,24 @@ def healthy(facts: Facts) -> Detection:
     )
 
 
+def only_noise(facts: Facts) -> Detection | None:
+    """``healthy`` (info) for a log whose every line of concern is known noise.
+
+    Asked for by ``tffix.graph.build_graph`` when nothing else was found and whether TensorFlow
+    lists a GPU is not shown: the lines a user worries about ("Unable to register cuDNN
+    factory", "Could not find TensorRT") are named as harmless instead of passed over. No
+    finding when the log holds no known noise (there is nothing to say about it).
+    """
+    noise = facts.log.noise
+    if not noise or facts.gpu_visible is not None:
+        return None
+    return detection(
+        facts,
+        "healthy",
+        f"{len(noise)} log line(s) are known noise and nothing in the log keeps TensorFlow "
+        "from the GPU (whether TensorFlow lists one is not shown)",
+        [f"log[{i}]" for i in noise],
+    )
+
+
 FAMILY = Family("healthy", (), (Cause("healthy", None, None),))

@@ -167,6 +167,9 @@ def _other_cuda(f: Facts, failed: Sequence[str]) -> tuple[list[str], str | None]
 
 def _dlopen_failed(f: Facts) -> list[str]:
     ev = [h.evidence for h in f.log.all("dlopen-failed", "cannot-dlopen")]
+    # the loader's own words about a CUDA library (an ImportError of a 1.x build, which links
+    # them: "libcublas.so.9.0: cannot open shared object file", ldd's "=> not found")
+    ev += [where for _soname, where in f.failed_sonames if where not in ev]
     # cudart_stub.cc prints "Could not find cuda drivers" when libcudart cannot be opened: on a
     # machine without a GPU that is expected, on one with an NVIDIA GPU (listed, or a driver
     # answering) it is the CUDA runtime missing.
@@ -293,6 +296,17 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
             )
         if not f.packages_complete and (f.snap.platform.wsl or system_cuda) and f.tf_version:
             ev = [*failed, *system_cuda] + (["platform.wsl"] if f.snap.platform.wsl else [])
+            if f.tf_v is not None and f.tf_v < AND_CUDA_FROM:
+                # before 2.14 there is no [and-cuda]: the system CUDA is the only source
+                return (
+                    "cuda-libs-not-found",
+                    ev,
+                    f"{tf_label} cannot load the CUDA libraries: the system CUDA they are in is "
+                    "not on the loader path",
+                    f"{tf_label} loads the CUDA libraries of a system CUDA {f.tf_cuda or ''} "
+                    "install through the dynamic loader: put that CUDA's lib64 (and cuDNN's "
+                    "folder) on LD_LIBRARY_PATH.".replace("  ", " "),
+                )
             return (
                 "cuda-libs-not-found",
                 ev,
@@ -318,6 +332,7 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
         else:
             title = f"{tf_label} cannot load the CUDA libraries it needs"
             sonames = [h.groups["soname"] for h in f.log.all("dlopen-failed")]
+            sonames += [s for s, _where in f.failed_sonames]
             if sonames:
                 title += f" ({', '.join(dict.fromkeys(sonames))})"
                 return ("cuda-libs-missing", ev, title, soname_detail(f.rules, sonames))
@@ -347,6 +362,10 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
             "",
         )
     return None
+
+
+AND_CUDA_FROM = Version("2.14")
+"""The first release with the ``[and-cuda]`` extra (the nvidia-* wheels as its CUDA)."""
 
 
 def _and_cuda_requested(f: Facts) -> bool:
@@ -450,6 +469,68 @@ def _unfound_lib_dirs(f: Facts, dirs: list[str]) -> list[str]:
     subs = {f.rules.fixes.soname_lib_dirs.get(s.split(".so")[0]) for s in failed} - {None}
     picked = [d for d in dirs if ["", *d.rstrip("/").split("/")][-2] in subs]
     return picked or dirs
+
+
+_TF_LOG_LINE = re.compile(
+    r"\b(?:tensorflow|xla|tsl)/\S+\.(?:cc|h):\d+\]"
+    r"|^\s*[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+\s+\w+\.cc:\d+\]"
+)
+"""A line TensorFlow's C++ logging printed (glog/absl, with the file that printed it)."""
+
+
+def best_guess(f: Facts) -> Detection | None:
+    """cuda-libs-missing as the ranked best guess for a partial report that names nothing wrong.
+
+    Only asked for by ``tffix.graph.build_graph`` when no other error was found and TensorFlow
+    is not known to list a GPU. A CUDA build of TensorFlow (the release, hence the CUDA and
+    cuDNN it loads, is known) on Linux or an unknown platform, a GPU setup shown (an NVIDIA GPU,
+    a driver, or TensorFlow's own log lines), and nothing showing its CUDA libraries (no loader
+    answers, no ``nvidia-*-cuXX`` wheel of its CUDA major): the libraries not being there is
+    what keeps most such installs from the GPU (a pip ``tensorflow`` without ``[and-cuda]``
+    from 2.14, or without the system CUDA/cuDNN of TensorFlow's tested build configurations
+    before). The title says it is a guess and what would settle it.
+    """
+    if f.gpu_visible is True or f.is_cuda_build is False or f.tf_version is None:
+        return None
+    if f.snap.libraries or f.import_error:
+        return None
+    windows_gpu = (
+        f.os == "windows"
+        and not f.snap.platform.wsl
+        and f.tf_v is not None
+        and f.tf_v <= Version(f.rules.policy.windows_last_gpu)
+    )
+    if f.os not in {"linux", None} and not windows_gpu:
+        return None
+    if f.tf_dist == "tensorflow-cpu" or f.tf_cuda is None or f.tf_cuda_major is None:
+        return None
+    if f.nvidia_installed(f.tf_cuda_major):
+        return None
+    built = parse_version(f.tf_cuda)
+    if built is not None and any(not _toolkit_differs(built, v) for v, _ in f.cuda_toolkits):
+        return None  # the report shows the CUDA this release loads installed
+    tf_lines = [f"log[{i}]" for i, line in enumerate(f.snap.log) if _TF_LOG_LINE.search(line[:512])]
+    shown = [*f.gpu_inventory, *(["driver"] if f.driver is not None else [])]
+    if f.os is not None:
+        # the platform stated: a report about this TensorFlow on a platform with CUDA builds
+        shown.append("platform.os" if not f.snap.platform.wsl else "platform.wsl")
+    if not shown and not tf_lines:
+        return None
+    stub = [h.evidence for h in f.log.all("cudart-stub")]
+    cudnn = f" and cuDNN {f.tf_cudnn}" if f.tf_cudnn else ""
+    return detection(
+        f,
+        "cuda-libs-missing",
+        f"best guess from a partial report: TensorFlow {f.tf_version} loads CUDA "
+        f"{f.tf_cuda}{cudnn} libraries, and nothing in the report shows them installed",
+        [f.tf_version_evidence, *stub, *shown, *(["packages"] if f.snap.packages else [])],
+        detail="The report does not show which CUDA libraries the dynamic loader finds (no "
+        "'Could not load dynamic library' lines, no nvidia-* wheels listed), and no other "
+        "cause fits what it shows. For this release the missing CUDA libraries are the most "
+        "likely reason: run tffix on the machine itself, or set TF_CPP_MIN_LOG_LEVEL=0 and "
+        "look for 'Could not load dynamic library' / 'Cannot dlopen some GPU libraries' "
+        "when TensorFlow lists the GPUs.",
+    )
 
 
 def fix_cuda_libs(f: Facts, detected: Detection) -> list[Alternative]:

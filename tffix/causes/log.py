@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from tffix.causes.base import Cause, Detection, Family, Section
 from tffix.facts import Facts
-from tffix.logparse import LogFacts, unrecognized_errors
+from tffix.logparse import LogFacts, clean_line, unrecognized_errors
 from tffix.model import Finding, Severity
 from tffix.ruleset import Ruleset
 
@@ -21,7 +21,7 @@ QUOTE_CHARS = 200
 
 
 def _quote(line: str) -> str:
-    text = " ".join(line.split())
+    text = " ".join(clean_line(line).split())  # as printed: no terminal colour codes
     return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
 
 

@@ -53,6 +53,14 @@ def check_platform(f: Facts) -> Iterable[Detection]:
     last = Version(f.rules.policy.windows_last_gpu)
     if f.os == "windows" and not f.snap.platform.wsl:
         newer = f.tf_v is None or (f.tf_v.major, f.tf_v.minor) > (last.major, last.minor)
+        if f.tf_v is None and f.python and f.rules.releases:
+            # the version left out of the report is bounded by the Python: no release after
+            # the last Windows GPU build has a wheel for Python 3.6 or older
+            newer = any(
+                f.python in r.python
+                for r in f.rules.releases
+                if (r.key.major, r.key.minor) > (last.major, last.minor)
+            )
         # A TensorFlow asking the loader for a CUDA DLL is a GPU build, so of the era (≤ 2.10)
         # when Windows had one: the version left out of the report is not "≥ 2.11".
         gpu_build = f.tf_v is None and (bool(f.failed_sonames) or f.log.has(*GPU_RUNTIME))
