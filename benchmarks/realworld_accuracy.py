@@ -38,6 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = [ROOT.parent / "shared" / "realworld", ROOT / "fixtures" / "realworld"]
 
 
+NO_PROBLEM = "healthy"
+"""The cause id a case expects when its thread found the machine working."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     corpus: str
@@ -58,7 +62,8 @@ class Outcome:
 
     @property
     def silent(self) -> bool:
-        return not self.errors
+        # A thread that found nothing wrong ("healthy" expected) cannot be answered silently.
+        return not self.errors and NO_PROBLEM not in self.expected
 
 
 def diagnose(corpus: Path, case: str, entry: dict[str, object]) -> Outcome:
