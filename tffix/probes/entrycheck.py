@@ -131,13 +131,7 @@ def vscode_env(ep: EntryPoint, base: Mapping[str, str]) -> dict[str, str]:
 
 
 def _env_file_text(path: str | None) -> str | None:
-    if not path:
-        return None
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(entrypoints.MAX_JSON_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return None
+    return entrypoints.read_text(Path(path)) if path else None
 
 
 def usable(result: verify.DeepVerification) -> bool:

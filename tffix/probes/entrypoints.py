@@ -219,7 +219,7 @@ def vscode_settings(
     environ = environ if environ is not None else {}
     home = home or Path(environ.get("HOME") or os.path.expanduser("~"))
     settings = project / ".vscode" / "settings.json"
-    text = _read_text(settings)
+    text = read_text(settings)
     if text is None:
         return []
     doc, error = parse_jsonc(text)
@@ -259,8 +259,12 @@ def vscode_settings(
     ]
 
 
-def _read_text(path: Path) -> str | None:
+def read_text(path: Path) -> str | None:
+    """The file's text, or None (absent, unreadable, or not a regular file: a FIFO in a
+    project must not block the run)."""
     try:
+        if not path.is_file():
+            return None
         with path.open("rb") as handle:
             return handle.read(MAX_JSON_BYTES).decode("utf-8", errors="replace")
     except OSError:
@@ -386,7 +390,7 @@ def vscode_origins(ep: EntryPoint, variables: Iterable[str]) -> list[Origin]:
     wanted = set(variables)
     out: list[Origin] = []
     if ep.source:
-        text = _read_text(Path(ep.source)) or ""
+        text = read_text(Path(ep.source)) or ""
         for number, line in enumerate(text.splitlines(), start=1):
             out.extend(
                 Origin(var, ep.source, number, line.strip(), "vscode")
@@ -394,7 +398,7 @@ def vscode_origins(ep: EntryPoint, variables: Iterable[str]) -> list[Origin]:
                 if re.search(rf'"{re.escape(var)}"\s*:', line)
             )
     if ep.env_file:
-        text = _read_text(Path(ep.env_file)) or ""
+        text = read_text(Path(ep.env_file)) or ""
         for number, line in enumerate(text.split("\n"), start=1):
             found = _env_line(line)
             if found is not None and found[0] in wanted:

@@ -99,7 +99,11 @@ def account(name: str | None, environ: Mapping[str, str]) -> Account:
 
 
 def _read(path: Path) -> str | None:
+    """The file's text, or None: absent, unreadable, or not a regular file (a FIFO planted
+    as a crontab must not block the run)."""
     try:
+        if not path.is_file():
+            return None
         with path.open("rb") as handle:
             return handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
     except OSError:
