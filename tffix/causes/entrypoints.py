@@ -36,7 +36,7 @@ the kernelspec ``env``); glibc ``dlopen`` returns an already loaded object of th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
@@ -208,6 +208,8 @@ def _label(ep: EntryPointState) -> str:
         return f"the Jupyter kernel {ep.name!r}"
     if ep.kind == "plain":
         return f"{ep.python or 'the interpreter'} run without activation"
+    if ep.kind == "vscode":
+        return "VS Code's Python extension"  # the finding's location names the settings
     return ep.name
 
 
@@ -505,21 +507,22 @@ def seen(snap: Snapshot) -> str | None:
     if len(ok) == len(points):
         return f"usable at every entry point ({', '.join(ok)})"
     words = {True: "usable", False: "not usable", None: "not checked"}
+    return "; ".join(_state_text(p, words) for p in points)
 
-    def one(p: EntryPointState) -> str:
-        why = f" ({p.error})" if p.usable is None and p.error else ""
-        return f"{_short(p)}: {words[p.usable]}{why}"
 
-    return "; ".join(one(p) for p in points)
+def _state_text(p: EntryPointState, words: Mapping[bool | None, str]) -> str:
+    """``name: usable``; one that was not checked also says why (its note)."""
+    why = f" ({p.error})" if p.usable is None and p.error else ""
+    return f"{_short(p)}: {words[p.usable]}{why}"
 
 
 def usable_lines(points: Sequence[EntryPointState] | None, mark: Callable[[str], str]) -> list[str]:
     """The report line listing each entry point as usable or not, when one is not (none when
     every one is, or none was checked); *mark* renders the state mark."""
-    if not points or all(p.usable for p in points):
-        return []
+    if not points or all(p.usable is not False for p in points):
+        return []  # one that could not be checked says why in "Where TensorFlow runs"
     words = {True: "usable", False: "NOT usable", None: "not checked"}
-    text = "; ".join(f"{_short(p)}: {words[p.usable]}" for p in points)
+    text = "; ".join(_state_text(p, words) for p in points)
     return [f"  {mark('error')} GPU usable where TensorFlow runs: {text}"]
 
 

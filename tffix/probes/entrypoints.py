@@ -73,14 +73,10 @@ def jupyter_data_dirs(
     return list(dict.fromkeys(out))
 
 
-def _load_json(path: Path, *, comments: bool = False) -> object:
-    try:
-        with path.open("rb") as handle:
-            text = handle.read(MAX_JSON_BYTES).decode("utf-8", errors="replace")
-    except OSError:
+def _load_json(path: Path) -> object:
+    text = read_text(path)
+    if text is None:
         return None
-    if comments:
-        text = _strip_jsonc(text)
     try:
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError):

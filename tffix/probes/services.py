@@ -585,7 +585,7 @@ def entry_points(
     out = [
         EntryPoint(
             kind="cron",
-            name=f"cron job {_short(job.command)!r} ({job.source} line {job.line})",
+            name=f"cron job {_short(job.command)!r}, line {job.line}",
             source=job.source,
             argv=(str(python),),
             env=dict(job.env),
