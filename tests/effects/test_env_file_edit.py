@@ -34,6 +34,15 @@ def test_which_outside_files_undo_may_write_back(name: str, ok: bool) -> None:
     assert reach.allowed("relative/proj", name) is False
 
 
+def test_an_environment_d_file_is_one_undo_may_restore_and_only_there() -> None:
+    """``~/.config/environment.d/*.conf`` lines are traced as ``login`` origins, which the
+    unsafe edit may comment out; undo must be able to put them back."""
+    assert reach.allowed("/home/u/.config/environment.d", "50-cuda.conf")
+    assert reach.allowed("/home/u/.config/environment.d", "50-cuda.conf.tffix-backup")
+    assert not reach.allowed("/etc/ld.so.conf.d", "cuda.conf")
+    assert not reach.allowed("/home/u", "50-cuda.conf")
+
+
 def test_the_env_file_line_is_commented_out_kept_and_restored_exactly(tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
     original = b"# settings\r\nDATA=/d\r\nCUDA_VISIBLE_DEVICES=-1\r\n\xff tail\n"

@@ -282,3 +282,22 @@ def test_discover_checks_cron_and_systemd_in_their_own_environment(
     )
     assert [(o.line, o.kind) for o in prov.origins["CUDA_VISIBLE_DEVICES"]] == [(1, "cron")]
     assert [(o.file, o.line) for o in prov.origins["XLA_FLAGS"]] == [(str(unit), 2)]
+
+
+def test_jobs_with_the_same_environment_share_one_check(tmp_path: Path) -> None:
+    """A real program stands in for the interpreter and counts how often it is started."""
+    count = tmp_path / "count"
+    fake = _write(tmp_path / "bin" / "python", f'#!/bin/sh\necho "$JOB" >> {count}\n')
+    fake.chmod(0o755)
+    same = {"PATH": CRON_PATH, "JOB": "a"}
+
+    def job(env: dict[str, str], note: str | None = None) -> entrycheck.EntryPoint:
+        return entrycheck.EntryPoint(
+            "cron", "j", argv=(str(fake),), env=env, complete=True, note=note
+        )
+
+    points = [job(same), job(dict(same)), job({**same, "JOB": "b"}), job(same, note="n")]
+    states = entrycheck.check_all(points, {}, tmp_path, fake, {}, timeout=20)
+    assert sorted(count.read_text().split()) == ["a", "b"]
+    assert [s.usable for s in states] == [False, False, False, None]
+    assert states[3].error == "n"

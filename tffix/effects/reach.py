@@ -162,7 +162,7 @@ def allowed(root: str, name: str) -> bool:
     if name == kernelspec.SPEC_FILE:
         return folder.parent.name == "kernels"
     base = name.removesuffix(startup.BACKUP_SUFFIX)
-    return base in STARTUP_NAMES or startup.is_env_file_name(base)
+    return base in STARTUP_NAMES or startup.is_env_file_name(base, folder)
 
 
 def outside_files(plan: Sequence[PlanStep]) -> list[tuple[str, str]]:

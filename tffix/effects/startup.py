@@ -25,11 +25,14 @@ COMMENT = "# disabled by tffix (`tffix undo` restores it): "
 BACKUP_SUFFIX = ".tffix-backup"
 
 
-def is_env_file_name(name: str) -> bool:
-    """Whether *name* is a project env file this edit may change (and undo write back):
-    ``.env``, ``.env.<name>`` or ``<name>.env``; the ``#`` comment it adds is a comment in
-    every reader of them (VS Code's, python-dotenv, docker compose)."""
-    return name.startswith(".env.") or name.endswith(".env")
+def is_env_file_name(name: str, folder: Path | None = None) -> bool:
+    """Whether *name* (in *folder*) is an environment file this edit may change (and undo
+    write back): a project's ``.env``, ``.env.<name>`` or ``<name>.env`` (the ``#`` comment
+    it adds is a comment in every reader of them: VS Code's, python-dotenv, docker compose),
+    or a ``*.conf`` of an ``environment.d`` folder (environment.d(5) skips ``#`` lines)."""
+    if name.startswith(".env.") or name.endswith(".env"):
+        return True
+    return folder is not None and folder.name == "environment.d" and name.endswith(".conf")
 
 
 def render(text: str, line: int, expected: str) -> str:

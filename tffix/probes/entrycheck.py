@@ -180,17 +180,23 @@ def check_all(
     *,
     timeout: float,
 ) -> tuple[EntryPointState, ...]:
-    """Run the check for every entry point, at the same time (each is one child)."""
+    """Run the check for every entry point, at the same time (each is one child). Entry
+    points that start the same interpreter with the same environment (five jobs of one
+    crontab) share one child: the result could not differ."""
     envs = [environment_for(ep, environ, prefix, activated) for ep in points]
+    runs: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {}
+    for i, ep in enumerate(points):
+        if ep.note is None:  # one with a note could not be judged: the note says why
+            key = (str(_python_of(ep, python)), tuple(sorted(envs[i].items())))
+            runs.setdefault(key, []).append(i)
     results: list[verify.DeepVerification | None] = [None] * len(points)
 
-    def run(i: int) -> None:
-        if points[i].note is not None:
-            return  # it could not be judged: the note says why
-        env = {**envs[i], **_QUIET}
-        results[i] = verify.deep_verify(_python_of(points[i], python), env, timeout=timeout)
+    def run(key: tuple[str, tuple[tuple[str, str], ...]]) -> None:
+        done = verify.deep_verify(Path(key[0]), {**dict(key[1]), **_QUIET}, timeout=timeout)
+        for i in runs[key]:
+            results[i] = done
 
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(points))]
+    threads = [threading.Thread(target=run, args=(key,), daemon=True) for key in runs]
     for t in threads:
         t.start()
     for t in threads:
