@@ -102,6 +102,9 @@ def test_system_crontabs_name_the_user_and_odd_files_are_skipped(
 ) -> None:
     root, _, environ = _machine(tmp_path)
     python = real_venv / "bin" / "python"
+    _write(
+        root / "etc" / "passwd", "nobody:x:65534:65534:nobody:/srv/nobody-home:/usr/sbin/nologin\n"
+    )
     _write(root / "etc" / "crontab", f"SHELL=/bin/bash\n17 * * * * root {python} job.py\n")
     _write(root / "etc" / "cron.d" / "train", f"XLA_FLAGS=--x\n@daily nobody {python} -m t\n")
     (root / "etc" / "cron.d" / "a-folder").mkdir()
@@ -114,6 +117,7 @@ def test_system_crontabs_name_the_user_and_odd_files_are_skipped(
     ]
     assert jobs[0].env["SHELL"] == "/bin/bash" and jobs[0].env["HOME"] == "/root"
     assert jobs[1].env["XLA_FLAGS"] == "--x"
+    assert jobs[1].env["HOME"] == "/srv/nobody-home"  # from the machine root's passwd
 
 
 def test_crontab_l_is_what_the_users_crontab_is_on_this_machine(

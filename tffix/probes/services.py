@@ -80,9 +80,9 @@ class Account:
     shell: str | None = None
 
 
-def account(name: str | None, environ: Mapping[str, str]) -> Account:
-    """The passwd entry of *name* (None: the current user); the caller's ``HOME`` stands in
-    for the current user's home, as the sysroot's passwd is not this machine's."""
+def account(name: str | None, environ: Mapping[str, str], root: Path = Path("/")) -> Account:
+    """The passwd entry of *name* (None: the current user, whose home is the caller's
+    ``HOME``); under a machine root other than ``/``, that root's ``etc/passwd``."""
     if name is None:
         me = environ.get("USER") or environ.get("LOGNAME")
         try:
@@ -91,6 +91,12 @@ def account(name: str | None, environ: Mapping[str, str]) -> Account:
             return Account(me, environ.get("HOME") or entry.pw_dir, entry.pw_shell or None)
         except KeyError:
             return Account(me or str(os.getuid()), environ.get("HOME"))
+    if root != Path("/"):
+        for line in (_read(root / "etc" / "passwd") or "").splitlines():
+            fields = line.split(":")
+            if len(fields) >= 7 and fields[0] == name:
+                return Account(name, fields[5] or None, fields[6] or None)
+        return Account(name, "/root" if name == "root" else None)
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
@@ -219,6 +225,7 @@ def parse_crontab(
     python: Path,
     prefix: Path,
     environ: Mapping[str, str],
+    root: Path = Path("/"),
 ) -> list[CronJob]:
     """The jobs of one crontab that run the venv's interpreter. *owner* None: a system
     crontab, whose lines name the user after the time fields."""
@@ -243,7 +250,7 @@ def parse_crontab(
             split += 1
         if len(fields) <= split:
             continue
-        who = owner or account(fields[split - 1], environ)
+        who = owner or account(fields[split - 1], environ, root)
         command = line.split(None, split)[split]
         words = _words(command.split("%", 1)[0])
         if not words or not runs_venv(words[0], python, prefix):
@@ -309,6 +316,7 @@ def cron_jobs(root: Path, python: Path, prefix: Path, environ: Mapping[str, str]
             python=python,
             prefix=prefix,
             environ=environ,
+            root=root,
         )
     return out
 
@@ -428,7 +436,9 @@ def _service_settings(files: Sequence[Path]) -> list[Setting]:
     return out
 
 
-def _runs_as(sets: Sequence[Setting], scope: str, environ: Mapping[str, str]) -> Account | None:
+def _runs_as(
+    sets: Sequence[Setting], scope: str, environ: Mapping[str, str], root: Path
+) -> Account | None:
     """The account the service runs as (None: root, with no ``HOME``/``USER`` set)."""
     me = account(None, environ)
     if scope == "user":
@@ -436,7 +446,7 @@ def _runs_as(sets: Sequence[Setting], scope: str, environ: Mapping[str, str]) ->
     user = next((v for _, _, k, v in reversed(sets) if k == "User"), None)
     if not user:
         return None
-    return me if user == me.user else account(user, environ)
+    return me if user == me.user else account(user, environ, root)
 
 
 def _assigned(
@@ -502,7 +512,7 @@ def parse_unit(
     """The service made of *files* (the unit, then its drop-ins), when it runs the venv's
     interpreter; None otherwise."""
     sets = _service_settings(files)
-    who = _runs_as(sets, scope, environ)
+    who = _runs_as(sets, scope, environ, root)
     as_account = who or Account("root", "/root")
 
     def expand(value: str) -> str:
