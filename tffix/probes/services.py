@@ -260,7 +260,8 @@ def parse_crontab(
         if who.home:
             env["HOME"] = who.home
         env.update({k: v for k, v in settings.items() if k != "LOGNAME"})
-        origins = [o for o in base_origins if o.variable not in settings] + list(set_at.values())
+        fixed = {"SHELL", "PATH", "LOGNAME", "HOME", *settings}  # what wins over pam_env
+        origins = [o for o in base_origins if o.variable not in fixed] + list(set_at.values())
         jobs.append(CronJob(source, number, command, who.user, env, tuple(origins)))
     return jobs
 
