@@ -35,6 +35,7 @@ to start the unit).
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import re
@@ -45,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tffix import _subprocess
-from tffix.probes.entrypoints import EntryPoint, same_python
+from tffix.probes.entrypoints import EntryPoint
 from tffix.probes.provenance import Origin
 
 MAX_FILE_BYTES = 256 * 1024
@@ -125,11 +126,21 @@ def _list(folder: Path, pattern: str) -> list[Path]:
 
 def runs_venv(executable: str, python: Path, prefix: Path) -> bool:
     """Whether *executable* (a job's first word) runs the venv's interpreter: the python
-    itself, or a script in the venv's ``bin`` (its shebang names that python)."""
-    if same_python(executable, python, prefix):
-        return True
+    itself (by any path that resolves to it), or a script in the venv's ``bin`` (its shebang
+    names that python)."""
     path = Path(os.path.expanduser(executable))
-    return path.is_absolute() and path.parent == prefix / "bin"
+    if not path.is_absolute():
+        return False  # found on PATH at run time: not this venv by name
+    if path.parent == prefix / "bin":
+        return True
+    return _real(str(path)) == _real(str(python))
+
+
+@functools.lru_cache(maxsize=1024)
+def _real(path: str) -> str:
+    """``realpath``, memoised for one discovery (``entry_points`` clears it first): hundreds
+    of units compare their executable with the same interpreter."""
+    return os.path.realpath(path)
 
 
 def _words(command: str) -> list[str]:
@@ -593,6 +604,7 @@ def entry_points(
 ) -> list[EntryPoint]:
     """The cron jobs and systemd units of the venv, as entry points whose environment is
     the whole environment they get."""
+    _real.cache_clear()
     out = [
         EntryPoint(
             kind="cron",
