@@ -284,6 +284,7 @@ def _entry_points(
         site_dirs=target.site_packages,
         kernelspecs=[Path(p.source) for p in points if p.kind == "kernel" and p.source],
         project=project or target.prefix.parent,
+        extra=[o for p in points for o in p.origins],
     )
     return states, where
 

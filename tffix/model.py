@@ -167,7 +167,7 @@ class EntryPointState:
     there: the check run the way that entry point runs it."""
 
     kind: str
-    """``activated``, ``plain``, ``kernel`` or ``vscode``."""
+    """``activated``, ``plain``, ``kernel``, ``vscode``, ``cron`` or ``systemd``."""
     name: str
     source: str | None = None
     """The file that defines it (``kernel.json``, ``settings.json``), if any."""
@@ -195,7 +195,7 @@ class Origin:
     text: str
     kind: str
     """``shell``, ``login``, ``system``, ``module``, ``conda``, ``python``, ``kernelspec``,
-    ``dotenv``, ``activate``."""
+    ``dotenv``, ``activate``, ``vscode``, ``cron``, ``systemd``."""
 
 
 @dataclass(frozen=True, slots=True)

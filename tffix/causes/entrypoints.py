@@ -2,13 +2,15 @@
 and a bad variable set by the user's own start-up file.
 
 **What it does.** ``entry-point-gpu-unusable`` fires for a Jupyter kernel, a plain
-``venv/bin/python`` run or a VS Code configuration whose GPU check failed (no GPU listed, or
-the op or ``conv2d`` did not run on it) while the activated shell's passed — or while the
-kernelspec itself sets a traced variable. It names the variable that differs, its value
-there and where that value comes from (the kernelspec's ``env``, ``~/.bashrc`` line 12, a
-module file), or that tffix found no origin. ``variable-from-startup-file`` fires when a
-masking ``CUDA_VISIBLE_DEVICES`` (or another traced variable the activated shell overrides)
-is exported by one of the user's own start-up files.
+``venv/bin/python`` run, a VS Code configuration, a cron job or a systemd unit whose GPU
+check failed (no GPU listed, or the op or ``conv2d`` did not run on it) while the activated
+shell's passed — or while the kernelspec itself sets a traced variable. It names the
+variable that differs, its value there and where that value comes from (the kernelspec's
+``env``, ``~/.bashrc`` line 12, a module file, the project's ``.env`` line 2, a crontab line,
+a unit's ``Environment=`` line), or that tffix found no origin. ``variable-from-startup-file``
+fires when a masking ``CUDA_VISIBLE_DEVICES`` (or another traced variable the activated shell
+overrides) is set by one of the user's own start-up files or by the project's ``.env`` (VS
+Code's ``python.envFile``).
 
 **Why is this bad?** Most training never sources ``activate``: a kernel, an IDE run or a
 service starts the interpreter by path with the environment it has. A repair that lands in
@@ -22,7 +24,10 @@ process of the interpreter) sets them: safe. Loader paths cannot change in a run
 so, in this order: a release whose RUNPATH finds the wheels (2.16.2 over 2.16.1), preloading
 the wheel's libraries by full path from the hook, or the ``LD_LIBRARY_PATH`` entry in the
 kernelspec: safe. Commenting out the user's own start-up line is unsafe (the line may be
-there on purpose): shown exactly, applied only with ``--unsafe``, with a backup.
+there on purpose): shown exactly, applied only with ``--unsafe``, with a backup; the same for
+the line of the project's ``.env``. A crontab or a unit file is named, never edited (they
+change through ``crontab -e`` and ``systemctl edit`` plus a reload); the import hook reaches
+their processes anyway.
 
 **References.** jupyter_client ``KernelManager`` (a kernel's environment is the server's plus
 the kernelspec ``env``); glibc ``dlopen`` returns an already loaded object of the same soname.
@@ -31,7 +36,7 @@ the kernelspec ``env``); glibc ``dlopen`` returns an already loaded object of th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
@@ -65,7 +70,16 @@ READ_AT_INIT = {"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "XLA_FLAGS", "
 the import hook can still set them in the process."""
 
 LOADER = {"LD_LIBRARY_PATH", "LD_PRELOAD"}
-USER_FILES = {"shell", "login"}
+USER_FILES = {"shell", "login", "dotenv"}
+"""Origins whose line tffix may offer to comment out (unsafe): the user's shell start-up
+files and a project's ``.env`` (VS Code's ``python.envFile``); a crontab or a unit file is
+changed through ``crontab -e`` / ``systemctl edit`` and a reload, so they are named only."""
+REACH = {
+    "shell": "every shell started from now on, and everything run from one, has it",
+    "login": "every login session from now on, and everything run from one, has it",
+    "dotenv": "VS Code's Python extension loads it into every run, debug session, test and "
+    "notebook of the project",
+}
 COMMENT = "# disabled by tffix (`tffix undo` restores it): "
 PRELOAD_ORDER = (
     "cudart",
@@ -194,6 +208,8 @@ def _label(ep: EntryPointState) -> str:
         return f"the Jupyter kernel {ep.name!r}"
     if ep.kind == "plain":
         return f"{ep.python or 'the interpreter'} run without activation"
+    if ep.kind == "vscode":
+        return "VS Code's Python extension"  # the finding's location names the settings
     return ep.name
 
 
@@ -270,7 +286,7 @@ def check_entry_points(f: Facts) -> Iterable[Detection]:
                 in_spec,
             ),
         )
-        location = ep.source if ep.kind in ("kernel", "vscode") else None
+        location = ep.source if ep.kind in ("kernel", "vscode", "cron", "systemd") else None
         yield replace(found, finding=replace(found.finding, location=location))
 
 
@@ -292,8 +308,7 @@ def check_startup_files(f: Facts) -> Iterable[Detection]:
         yield detection(
             f,
             "variable-from-startup-file",
-            f"{var}={bad!r} is set by {where(origin)}: every shell started from now on, and "
-            "everything run from one, has it",
+            f"{var}={bad!r} is set by {where(origin)}: {REACH[origin.kind]}",
             [f"provenance.origins.{var}"],
             payload=StartupLine(var, origin),
         )
@@ -373,9 +388,10 @@ def hook_step(
 def startup_step(origin: Origin, cause: str) -> PlanStep:
     """Comment out the user's own start-up line (unsafe, with a backup)."""
     after = COMMENT + origin.text
+    whose = "the project's env file" if origin.kind == "dotenv" else "your own start-up file"
     return PlanStep(
         kind=StepKind.STARTUP_EDIT,
-        summary=f"Comment out {where(origin)} (your own start-up file; a backup is kept)",
+        summary=f"Comment out {where(origin)} ({whose}; a backup is kept)",
         safety=Safety.UNSAFE,
         resolves=(cause,),
         path=origin.file,
@@ -475,6 +491,8 @@ def fix_startup_line(f: Facts, detected: Detection) -> list[Alternative]:
 
 
 def _short(p: EntryPointState) -> str:
+    if p.kind in ("vscode", "cron", "systemd"):
+        return p.name  # "VS Code (…/settings.json)", "cron job '…' (… line 3)", "systemd …"
     return {"activated": "activated shell", "plain": "plain run"}.get(
         p.kind, f"{p.kind} {p.name!r}"
     )
@@ -489,16 +507,22 @@ def seen(snap: Snapshot) -> str | None:
     if len(ok) == len(points):
         return f"usable at every entry point ({', '.join(ok)})"
     words = {True: "usable", False: "not usable", None: "not checked"}
-    return "; ".join(f"{_short(p)}: {words[p.usable]}" for p in points)
+    return "; ".join(_state_text(p, words) for p in points)
+
+
+def _state_text(p: EntryPointState, words: Mapping[bool | None, str]) -> str:
+    """``name: usable``; one that was not checked also says why (its note)."""
+    why = f" ({p.error})" if p.usable is None and p.error else ""
+    return f"{_short(p)}: {words[p.usable]}{why}"
 
 
 def usable_lines(points: Sequence[EntryPointState] | None, mark: Callable[[str], str]) -> list[str]:
     """The report line listing each entry point as usable or not, when one is not (none when
     every one is, or none was checked); *mark* renders the state mark."""
-    if not points or all(p.usable for p in points):
-        return []
+    if not points or all(p.usable is not False for p in points):
+        return []  # one that could not be checked says why in "Where TensorFlow runs"
     words = {True: "usable", False: "NOT usable", None: "not checked"}
-    text = "; ".join(f"{_short(p)}: {words[p.usable]}" for p in points)
+    text = "; ".join(_state_text(p, words) for p in points)
     return [f"  {mark('error')} GPU usable where TensorFlow runs: {text}"]
 
 

@@ -161,7 +161,8 @@ def allowed(root: str, name: str) -> bool:
         return False
     if name == kernelspec.SPEC_FILE:
         return folder.parent.name == "kernels"
-    return name.removesuffix(startup.BACKUP_SUFFIX) in STARTUP_NAMES
+    base = name.removesuffix(startup.BACKUP_SUFFIX)
+    return base in STARTUP_NAMES or startup.is_env_file_name(base, folder)
 
 
 def outside_files(plan: Sequence[PlanStep]) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""Comment out one line of a user's own start-up file (``~/.bashrc`` …): an unsafe edit.
+"""Comment out one line of a user's own start-up file (``~/.bashrc`` …) or of a project's
+``.env`` (VS Code's ``python.envFile``): an unsafe edit.
 
 A ``CUDA_VISIBLE_DEVICES=-1`` exported by ``~/.bashrc`` reaches every shell and everything
 started from one; removing it at its source is the only fix that sticks, but the file is the
@@ -22,6 +23,16 @@ from tffix.model import frozen_map
 
 COMMENT = "# disabled by tffix (`tffix undo` restores it): "
 BACKUP_SUFFIX = ".tffix-backup"
+
+
+def is_env_file_name(name: str, folder: Path | None = None) -> bool:
+    """Whether *name* (in *folder*) is an environment file this edit may change (and undo
+    write back): a project's ``.env``, ``.env.<name>`` or ``<name>.env`` (the ``#`` comment
+    it adds is a comment in every reader of them: VS Code's, python-dotenv, docker compose),
+    or a ``*.conf`` of an ``environment.d`` folder (environment.d(5) skips ``#`` lines)."""
+    if name.startswith(".env.") or name.endswith(".env"):
+        return True
+    return folder is not None and folder.name == "environment.d" and name.endswith(".conf")
 
 
 def render(text: str, line: int, expected: str) -> str:

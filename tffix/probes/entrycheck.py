@@ -12,7 +12,16 @@ environment it really has and runs the verification child there
 * ``kernel``: the caller's environment without activation (the notebook server's), plus the
   kernelspec's ``env`` with ``${VAR}`` replaced as jupyter_client replaces it, run with the
   kernel's ``argv[0]``;
-* ``vscode``: the caller's environment without activation plus the ``python.envFile``.
+* ``vscode``: the caller's environment without activation, with the settings'
+  ``terminal.integrated.env.linux`` (the terminal "Run Python File" uses), and the
+  ``python.envFile`` merged over it as the Python extension merges it
+  (``tffix.probes.entrypoints.vscode_merge``: the file's variables win, ``PATH`` and
+  ``PYTHONPATH`` are the file's followed by the environment's);
+* ``cron`` and ``systemd``: the environment the service manager builds
+  (``tffix.probes.services``), not the caller's at all.
+
+An entry point with a ``note`` (a settings file that does not parse, a unit that would not
+start) is reported with the note and no check.
 
 ``trace`` asks ``tffix.probes.provenance`` where each variable that matters is set. Reading
 and child processes only; nothing here writes a file.
@@ -20,14 +29,16 @@ and child processes only; nothing here writes a file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import string
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from tffix.model import EntryPointState, Origin, Provenance, frozen_map
-from tffix.probes import activation, entrypoints, provenance, verify
+from tffix.probes import activation, entrypoints, provenance, services, verify
 from tffix.probes.entrypoints import EntryPoint
 from tffix.probes.env import select_env
 
@@ -46,11 +57,25 @@ TRACED = (
 _QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
+SYSROOT_VARIABLE = "TFFIX_SYSROOT"
+"""The machine root the probes read (``tffix.collect.SYSROOT_VARIABLE``): crontab spools,
+``/etc/crontab``, ``/etc/systemd``, ``/etc/environment`` are read under it."""
+
+
 def discover(
-    prefix: Path, python: Path, environ: Mapping[str, str], *, project: Path | None
+    prefix: Path,
+    python: Path,
+    environ: Mapping[str, str],
+    *,
+    project: Path | None,
+    root: Path | None = None,
 ) -> list[EntryPoint]:
-    """Every entry point of the venv at *prefix*: activated, plain, kernels, VS Code."""
+    """Every entry point of the venv at *prefix*: activated, plain, kernels, VS Code, cron
+    jobs and systemd units (*root*: the machine root, by default ``$TFFIX_SYSROOT`` or
+    ``/``)."""
     home = Path(environ.get("HOME") or os.path.expanduser("~"))
+    if root is None:
+        root = Path(environ.get(SYSROOT_VARIABLE) or "/")
     out = [
         EntryPoint("activated", f"a shell that sourced {prefix / 'bin' / 'activate'}"),
         EntryPoint("plain", f"{python} run without activation", argv=(str(python),)),
@@ -61,7 +86,11 @@ def discover(
         entrypoints.jupyter_data_dirs(environ, home, prefixes), python, prefix
     )
     for folder in dict.fromkeys(p for p in (project, prefix.parent) if p is not None):
-        out += entrypoints.vscode_settings(folder, python, prefix)
+        found = entrypoints.vscode_settings(folder, python, prefix, environ=environ, home=home)
+        out += [replace(ep, origins=tuple(entrypoints.vscode_origins(ep, TRACED))) for ep in found]
+    # an unreadable service folder costs those entry points, not the snapshot
+    with contextlib.suppress(OSError):
+        out += services.entry_points(root, python, prefix, environ)
     return out
 
 
@@ -80,12 +109,29 @@ def environment_for(
     """The environment TensorFlow gets when started through *ep*."""
     if ep.kind == "activated":
         return dict(activated)
+    if ep.complete:
+        return dict(ep.env)
     base = activation.deactivated(environ, prefix)
     if ep.kind == "kernel":
         return kernel_env(base, ep.env)
-    if ep.kind == "vscode" and ep.env_file:
-        return {**base, **entrypoints.read_dotenv(Path(ep.env_file))}
+    if ep.kind == "vscode":
+        return vscode_env(ep, base)
     return base
+
+
+def vscode_env(ep: EntryPoint, base: Mapping[str, str]) -> dict[str, str]:
+    """What a process the Python extension starts gets: *base* with the terminal settings,
+    then the ``python.envFile`` merged over it by the extension's rules."""
+    env = {k: v for k, v in base.items() if k not in ep.unset}
+    env.update(ep.env)
+    text = _env_file_text(ep.env_file)
+    if text is None:
+        return env
+    return entrypoints.vscode_merge(entrypoints.vscode_env_file(text, env), env)
+
+
+def _env_file_text(path: str | None) -> str | None:
+    return entrypoints.read_text(Path(path)) if path else None
 
 
 def usable(result: verify.DeepVerification) -> bool:
@@ -109,7 +155,7 @@ def state(
     mine, theirs = select_env(env), select_env(environ)
     adds = {k: v for k, v in activation.changes(theirs, mine).items() if k in TRACED or k in mine}
     ok = None if result is None else usable(result)
-    error = None
+    error = ep.note
     if result is not None and not ok:
         error = result.dnn_error or result.error or "no GPU listed"
     return EntryPointState(
@@ -134,15 +180,23 @@ def check_all(
     *,
     timeout: float,
 ) -> tuple[EntryPointState, ...]:
-    """Run the check for every entry point, at the same time (each is one child)."""
+    """Run the check for every entry point, at the same time (each is one child). Entry
+    points that start the same interpreter with the same environment (five jobs of one
+    crontab) share one child: the result could not differ."""
     envs = [environment_for(ep, environ, prefix, activated) for ep in points]
+    runs: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {}
+    for i, ep in enumerate(points):
+        if ep.note is None:  # one with a note could not be judged: the note says why
+            key = (str(_python_of(ep, python)), tuple(sorted(envs[i].items())))
+            runs.setdefault(key, []).append(i)
     results: list[verify.DeepVerification | None] = [None] * len(points)
 
-    def run(i: int) -> None:
-        env = {**envs[i], **_QUIET}
-        results[i] = verify.deep_verify(_python_of(points[i], python), env, timeout=timeout)
+    def run(key: tuple[str, tuple[tuple[str, str], ...]]) -> None:
+        done = verify.deep_verify(Path(key[0]), {**dict(key[1]), **_QUIET}, timeout=timeout)
+        for i in runs[key]:
+            results[i] = done
 
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(points))]
+    threads = [threading.Thread(target=run, args=(key,), daemon=True) for key in runs]
     for t in threads:
         t.start()
     for t in threads:
@@ -158,8 +212,10 @@ def trace(
     site_dirs: Sequence[Path],
     kernelspecs: Sequence[Path],
     project: Path | None,
+    extra: Sequence[provenance.Origin] = (),
 ) -> Provenance:
-    """Where each of *variables* is set, and every place looked in."""
+    """Where each of *variables* is set, and every place looked in; *extra*: the origins the
+    entry points found in their own files (settings.json, envFile, crontab, unit files)."""
     where = provenance.Places(
         home=Path(environ["HOME"]) if environ.get("HOME") else None,
         shell=environ.get("SHELL"),
@@ -170,9 +226,10 @@ def trace(
         project=project,
     )
     found: dict[str, list[Origin]] = {v: [] for v in variables}
-    for o in provenance.origins(variables, where):
-        found[o.variable].append(Origin(o.file, o.line, o.text, o.kind))
-    return Provenance(
-        frozen_map({k: tuple(v) for k, v in found.items()}),
-        tuple(provenance.where_set(where)),
-    )
+    for o in [*provenance.origins(variables, where), *extra]:
+        if o.variable in found:
+            mine = Origin(o.file, o.line, o.text, o.kind)
+            if mine not in found[o.variable]:
+                found[o.variable].append(mine)
+    searched = list(dict.fromkeys([*provenance.where_set(where), *(o.file for o in extra)]))
+    return Provenance(frozen_map({k: tuple(v) for k, v in found.items()}), tuple(searched))

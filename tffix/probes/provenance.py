@@ -48,7 +48,8 @@ class Origin:
     """The line as written (or ``"V": "value"`` for JSON)."""
     kind: str
     """``shell``, ``login``, ``system``, ``module``, ``conda``, ``python``, ``kernelspec``,
-    ``dotenv``, ``activate``."""
+    ``dotenv``, ``activate``; the entry points add ``vscode`` (a ``settings.json`` line),
+    ``cron`` (a crontab setting) and ``systemd`` (``Environment=`` or an environment file)."""
 
 
 def _sh(var: str) -> re.Pattern[str]:
@@ -116,7 +117,11 @@ def syntax_of(path: Path) -> str:
 
 
 def _read(path: Path) -> str | None:
+    """The file's text, or None: absent, unreadable, or not a regular file (a FIFO among
+    ``/etc/profile.d/*`` must not block the run)."""
     try:
+        if not path.is_file():
+            return None
         with path.open("rb") as handle:
             return handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
     except OSError:
