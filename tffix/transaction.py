@@ -1,11 +1,16 @@
 """The repair transaction: confirm, apply each change, re-verify, roll back what made it worse.
 
 ``repair`` takes every collaborator as a parameter (a ``Confirm``, a factory of step actions,
-an ``observe`` callable that re-collects and re-diagnoses in a fresh process, a ``verify``
-callable that runs ops on the GPU, a ``Recorder`` that journals, a ``capture`` callable that
-snapshots the state to journal), so it runs in-process with fakes in tests and for real from
-``tffix.commands.repair``. It does no I/O of its own apart from calling those, and the ``say``
-callable for progress lines.
+an ``observe`` callable that looks again in a fresh process and returns an ``Observation``: the
+re-collected diagnosis and the op check on the GPU, from one TensorFlow import; a ``Recorder``
+that journals, a ``capture`` callable that snapshots the state to journal), so it runs
+in-process with fakes in tests and for real from ``tffix.commands.repair``. It does no I/O of
+its own apart from calling those, and the ``say`` callable for progress lines.
+
+A run of *n* steps observes at most once per group of steps, and once more before the first
+step only when the first observation came without the op check: with the first diagnosis's
+own import that is at most *n* + 1 TensorFlow imports, however many times the loop re-plans
+(re-planning reads the last observation; it never looks again).
 
 Invariants it enforces (not only tests):
 
@@ -131,6 +136,14 @@ class Observation:
             and bool(getattr(self.verification, "ok", False))
             and all(e.usable is not False for e in self.diagnosis.entry_points or ())
         )
+
+
+def observer(
+    diagnose: Callable[[], Diagnosis], verify: Callable[[], Any] = lambda: None
+) -> Callable[[], Observation]:
+    """An ``observe`` collaborator from a diagnosis and an op check that come apart (fakes,
+    scripted runs): each call diagnoses, then verifies."""
+    return lambda: Observation(diagnose(), verify())
 
 
 # --------------------------------------------------------------------------- findings
@@ -463,8 +476,7 @@ class _GroupFailed(Exception):
 class _Collaborators:
     confirm: Confirm
     actions: Callable[[PlanStep], Action]
-    observe: Callable[[], Diagnosis]
-    verify: Callable[[], Any]
+    observe: Callable[[], Observation]
     recorder: Recorder
     capture: Callable[[], Mapping[str, Any]]
     unsafe: bool
@@ -474,20 +486,23 @@ class _Collaborators:
 class _Run:
     """The state of one repair run; each method is one rule of the docstring above."""
 
-    def __init__(self, diagnosis: Diagnosis, io: _Collaborators) -> None:
+    def __init__(self, first: Observation, io: _Collaborators) -> None:
         self.io = io
+        diagnosis = first.diagnosis
         self.first = diagnosis
         self.plan: list[PlanStep] = list(diagnosis.plan)
         self.needs: dict[int, tuple[int, ...]] = stepdeps.needs_of(diagnosis.plan)
         self.results: dict[int, StepResult] = {}
         self.origin: dict[int, tuple[int, str]] = {}
-        self.current = Observation(diagnosis)
+        self.current = first
         self.selection = Selection(Mode.QUIT)
         self.left: list[str] = []
         self.started = False
         self.journal_error: str | None = None
         self.deferred: set[str] = set()
-        self.timings = {"steps": 0.0, "observe": 0.0, "verify": 0.0}
+        self.timings = {"steps": 0.0, "observe": 0.0, "journal": 0.0}
+        """Seconds in the steps, in the observations after them, in the state capture and
+        the journal; ``tffix.commands.repair`` adds what it spends around the run."""
         self.last_kept: int | None = None
         self.no_progress_at: dict[tuple[object, ...], int] = {}
         """Steps rolled back for making no progress -> how many steps were kept then."""
@@ -507,18 +522,13 @@ class _Run:
             **kw,
         )
 
-    def verify(self) -> Any:
+    def observe(self) -> Observation:
+        """A fresh look: the diagnosis and the op check, from one child."""
         t = time.monotonic()
         try:
-            return self.io.verify()
+            return self.io.observe()
         finally:
-            self.timings["verify"] += time.monotonic() - t
-
-    def observe(self) -> Observation:
-        t = time.monotonic()
-        diagnosis = self.io.observe()
-        self.timings["observe"] += time.monotonic() - t
-        return Observation(diagnosis, self.verify())
+            self.timings["observe"] += time.monotonic() - t
 
     def offered(self, numbers: Sequence[int]) -> tuple[int, ...]:
         return tuple(n for n in numbers if _applicable(self.plan[n - 1], unsafe=self.io.unsafe))
@@ -544,7 +554,8 @@ class _Run:
         if offered and (diagnosis.gpu_visible is True or _outside_errors(diagnosis)):
             # An error finding means "keeps the GPU from TensorFlow": an op that runs on the
             # GPU contradicts it, so only steps that fix warnings are still worth making.
-            self.current = Observation(diagnosis, self.verify())
+            if self.current.verification is None:  # the first look came without the op check
+                self.current = Observation(diagnosis, self.observe().verification)
             if self.current.works and not any(
                 _fixes_a_warning(self.plan[n - 1], diagnosis) for n in offered
             ):
@@ -726,6 +737,13 @@ class _Run:
 
     def journal_start(self, n: int) -> bool:
         """Record the state before step *n*; False (and the run stops) when that fails."""
+        t = time.monotonic()
+        try:
+            return self._journal_start(n)
+        finally:
+            self.timings["journal"] += time.monotonic() - t
+
+    def _journal_start(self, n: int) -> bool:
         try:
             state = self.io.capture()
             if not self.started:
@@ -921,22 +939,21 @@ class _Run:
 
 
 def repair(
-    diagnosis: Diagnosis,
+    first: Diagnosis | Observation,
     *,
     confirm: Confirm,
     actions: Callable[[PlanStep], Action],
-    observe: Callable[[], Diagnosis],
-    verify: Callable[[], Any],
+    observe: Callable[[], Observation],
     recorder: Recorder,
     capture: Callable[[], Mapping[str, Any]],
     unsafe: bool = False,
     say: Callable[[str], None] = lambda text: None,
 ) -> Outcome:
-    """Apply the plan of *diagnosis* as a transaction and return what happened."""
-    run = _Run(
-        diagnosis,
-        _Collaborators(confirm, actions, observe, verify, recorder, capture, unsafe, say),
-    )
+    """Apply the plan of *first* (the first diagnosis, or the first observation with its op
+    check) as a transaction and return what happened."""
+    if isinstance(first, Diagnosis):
+        first = Observation(first)
+    run = _Run(first, _Collaborators(confirm, actions, observe, recorder, capture, unsafe, say))
     try:
         return run.run()
     except KeyboardInterrupt:  # the group in progress is rolled back already; close the run
