@@ -468,6 +468,67 @@ _TRIED = {
 """A step with one of these fates is not offered again in the same run."""
 
 
+RUN_TIMINGS = ("steps", "observe", "state", "journal", "confirm", "other")
+"""The outcome's ``timings`` from the run itself, in seconds: the steps' effects (the package
+manager's runs among them), the looks after them (a fresh child each: the diagnosis and the op
+checks), capturing the state the journal records, writing the journal, waiting for the user's
+answers, and the rest of the run (rollbacks, judging, planning again)."""
+
+
+class _TimedRecorder:
+    """A ``Recorder`` that adds the time it takes to ``timings["journal"]``."""
+
+    def __init__(self, inner: Recorder, timings: dict[str, float]) -> None:
+        self.inner = inner
+        self.timings = timings
+
+    def _timed(self, name: str, *args: Any) -> None:
+        t = time.monotonic()
+        try:
+            getattr(self.inner, name)(*args)
+        finally:
+            self.timings["journal"] += time.monotonic() - t
+
+    def start_run(self, state: Mapping[str, Any]) -> None:
+        self._timed("start_run", state)
+
+    def step_start(self, number: int, step: PlanStep, state: Mapping[str, Any]) -> None:
+        self._timed("step_start", number, step, state)
+
+    def step_done(self, number: int, findings: Sequence[FindingResult]) -> None:
+        self._timed("step_done", number, findings)
+
+    def step_reverted(self, number: int, reason: str, problems: Sequence[str]) -> None:
+        self._timed("step_reverted", number, reason, problems)
+
+    def end_run(self, status: str, exit_code: int) -> None:
+        self._timed("end_run", status, exit_code)
+
+
+class _TimedConfirm:
+    """A ``Confirm`` that adds the time the user takes to answer to ``timings["confirm"]``."""
+
+    def __init__(self, inner: Confirm, timings: dict[str, float]) -> None:
+        self.inner = inner
+        self.timings = timings
+
+    def select(self, diagnosis: Diagnosis, offered: tuple[int, ...]) -> Selection:
+        t = time.monotonic()
+        try:
+            return self.inner.select(diagnosis, offered)
+        finally:
+            self.timings["confirm"] += time.monotonic() - t
+
+    def step(
+        self, number: int, step: PlanStep, together: Sequence[tuple[int, PlanStep]] = ()
+    ) -> bool:
+        t = time.monotonic()
+        try:
+            return self.inner.step(number, step, together)
+        finally:
+            self.timings["confirm"] += time.monotonic() - t
+
+
 class _GroupFailed(Exception):
     """A step of a group failed to apply; the group is already rolled back."""
 
@@ -500,9 +561,11 @@ class _Run:
         self.started = False
         self.journal_error: str | None = None
         self.deferred: set[str] = set()
-        self.timings = {"steps": 0.0, "observe": 0.0, "journal": 0.0}
-        """Seconds in the steps, in the observations after them, in the state capture and
-        the journal; ``tffix.commands.repair`` adds what it spends around the run."""
+        self.timings = dict.fromkeys(RUN_TIMINGS, 0.0)
+        """Seconds spent, by ``RUN_TIMINGS``; ``tffix.commands.repair`` adds its own."""
+        self.t0 = time.monotonic()
+        io.recorder = _TimedRecorder(io.recorder, self.timings)
+        io.confirm = _TimedConfirm(io.confirm, self.timings)
         self.last_kept: int | None = None
         self.no_progress_at: dict[tuple[object, ...], int] = {}
         """Steps rolled back for making no progress -> how many steps were kept then."""
@@ -737,15 +800,12 @@ class _Run:
 
     def journal_start(self, n: int) -> bool:
         """Record the state before step *n*; False (and the run stops) when that fails."""
-        t = time.monotonic()
         try:
-            return self._journal_start(n)
-        finally:
-            self.timings["journal"] += time.monotonic() - t
-
-    def _journal_start(self, n: int) -> bool:
-        try:
-            state = self.io.capture()
+            t = time.monotonic()
+            try:
+                state = self.io.capture()
+            finally:  # the recorder's own time counts as "journal"
+                self.timings["state"] += time.monotonic() - t
             if not self.started:
                 self.io.recorder.start_run(state)
                 self.started = True
@@ -914,6 +974,8 @@ class _Run:
         return self.outcome(code, self.current.verification)
 
     def outcome(self, code: int, verification: Any) -> Outcome:
+        timed = sum(v for k, v in self.timings.items() if k != "other")
+        self.timings["other"] = max(0.0, time.monotonic() - self.t0 - timed)
         after = self.current.diagnosis
         return Outcome(
             before=self.first,

@@ -127,11 +127,12 @@ class Session:
             self._diagnose = load_diagnoser(self.extra)
         return self._diagnose(snapshot)
 
-    def collect(self) -> Snapshot:
-        """A fresh snapshot: new processes of the target interpreter, the re-activated env."""
-        from tffix.collect import collect_snapshot
+    def collect(self) -> tuple[Snapshot, Any]:
+        """A fresh snapshot and the op checks, from one TensorFlow import: new processes of
+        the target interpreter, the re-activated env (``tffix.collect.observe_target``)."""
+        from tffix.collect import observe_target
 
-        return collect_snapshot(self.target, environ=self.child_environ())
+        return observe_target(self.target, environ=self.child_environ())
 
     def child_environ(self) -> dict[str, str]:
         """The environment a user has after re-activating (tffix's block applied)."""
@@ -139,17 +140,11 @@ class Session:
             return apply_edits(self.environ, self.workspace.edits())
         return dict(self.environ)
 
-    def observe(self) -> Diagnosis:
-        """A fresh snapshot, diagnosed."""
-        return self.diagnose(self.collect())
-
-    def verify(self) -> Any:
-        """The op check: TensorFlow lists the GPU; an op, a cuDNN op and an XLA op run there."""
-        from tffix.collect import target_environment
-        from tffix.probes.verify import deep_verify
-
-        env, _ = target_environment(self.target, self.child_environ())
-        return deep_verify(self.target.python, env)
+    def observe(self) -> core.Observation:
+        """A fresh snapshot, diagnosed, with the op check (TensorFlow lists the GPU; an op, a
+        cuDNN op and an XLA op run there) from the same child."""
+        snapshot, verification = self.collect()
+        return core.Observation(self.diagnose(snapshot), verification)
 
 
 # --------------------------------------------------------------------------- interrupted runs
@@ -340,7 +335,7 @@ def run(args: Options) -> int:
         journal = Journal(journal_path(target.prefix))
         base = _handle_interrupted(args, session, journal)
         t0 = time.monotonic()
-        snapshot = session.collect()
+        snapshot, verification = session.collect()
         session.extra = scan_findings(args, snapshot)
         diagnosis = session.diagnose(snapshot)
         session.workspace.reach(diagnosis.plan)  # kernelspecs, start-up files: journaled too
@@ -354,10 +349,10 @@ def run(args: Options) -> int:
         recorder = RunRecorder(journal, base=base or None, argv=sys.argv[1:])
         try:
             outcome = core.repair(
-                diagnosis,
+                core.Observation(diagnosis, verification),
                 confirm=confirm,
                 actions=session.workspace.action,
-                observe=core.observer(session.observe, session.verify),
+                observe=session.observe,
                 recorder=recorder,
                 capture=session.workspace.capture,
                 unsafe=args.unsafe,
@@ -457,19 +452,20 @@ def _settle_fresh(fresh: Target, environ: Mapping[str, str], *, allow_uv: bool) 
     the 2.21.0 wheel's RUNPATH misses the cuSOLVER folder), then verify."""
     session = Session(fresh, environ, allow_uv=allow_uv)
     with hold(fresh.prefix):
-        diagnosis = session.observe()
-        if core.offered_steps(diagnosis, unsafe=False):
+        seen = session.observe()
+        if core.offered_steps(seen.diagnosis, unsafe=False):
             recorder = RunRecorder(Journal(journal_path(fresh.prefix)), argv=["--create-venv"])
-            core.repair(
-                diagnosis,
+            outcome = core.repair(
+                seen,
                 confirm=core.AutoConfirm(),
                 actions=session.workspace.action,
-                observe=core.observer(session.observe, session.verify),
+                observe=session.observe,
                 recorder=recorder,
                 capture=session.workspace.capture,
                 say=_err,
             )
-    return session.verify()
+            seen = core.Observation(outcome.after, outcome.verification)
+    return seen.verification
 
 
 def _collect(target: Target, environ: Mapping[str, str]) -> Snapshot:
