@@ -475,6 +475,36 @@ checks), capturing the state the journal records, writing the journal, waiting f
 answers, and the rest of the run (rollbacks, judging, planning again)."""
 
 
+class Laps:
+    """The wall time of one tffix process, split into named laps (``tffix.commands.repair``).
+
+    *started* is when the process started, on the ``time.monotonic`` clock: the time before
+    the first lap is ``startup`` (the interpreter and tffix's imports).
+    """
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.last = time.monotonic()
+        self.laps: dict[str, float] = {"startup": max(0.0, self.last - started)}
+
+    def lap(self, name: str) -> None:
+        """The time since the last lap was spent on *name*."""
+        now = time.monotonic()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self.last
+        self.last = now
+
+    def account(self, run: Mapping[str, float]) -> dict[str, float]:
+        """Every lap but ``run`` (the repair run, which *run* splits by ``RUN_TIMINGS``),
+        *run*'s own, ``total`` (the wall time until now) and ``unexplained``: what no lap
+        accounts for, the time between the laps' clocks."""
+        total = time.monotonic() - self.started
+        out = {k: v for k, v in self.laps.items() if k != "run"}
+        out.update({k: v for k, v in run.items() if k not in out})
+        out["unexplained"] = max(0.0, total - sum(out.values()))
+        out["total"] = total
+        return out
+
+
 class _TimedRecorder:
     """A ``Recorder`` that adds the time it takes to ``timings["journal"]``."""
 

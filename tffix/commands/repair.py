@@ -313,16 +313,26 @@ def _report(
         s.status in (core.StepStatus.FAILED, core.StepStatus.REVERTED) for s in outcome.steps
     ):
         notes = ("Nothing changed.", *notes)  # a note: `reactivate` holds only commands
-    timings = {"first_diagnosis": extra["first_diagnosis"], **outcome.timings}
-    outcome = replace(outcome, reactivate=tuple(lines), timings=timings, notes=notes)
+    laps: core.Laps = extra["laps"]
+    laps.lap("render")
+    outcome = replace(outcome, reactivate=tuple(lines), notes=notes)
+    outcome = replace(outcome, timings=laps.account(outcome.timings))
     if not args.json:
         print()
     _print_outcome(args, outcome)
     return outcome.exit_code
 
 
+def process_started() -> float:
+    """When this process started, on the ``time.monotonic`` clock."""
+    from tffix.probes.host import process_age
+
+    return time.monotonic() - process_age()
+
+
 def run(args: Options) -> int:
     """Repair the target (or make a fresh venv with ``--create-venv``)."""
+    laps = core.Laps(process_started())
     environ = dict(os.environ)
     target = resolve_target(venv=args.venv, python=args.python, environ=environ)
     if args.create_venv:
@@ -334,19 +344,22 @@ def run(args: Options) -> int:
         check_files(target.prefix, conda=session.conda)  # no activate script linking out
         journal = Journal(journal_path(target.prefix))
         base = _handle_interrupted(args, session, journal)
-        t0 = time.monotonic()
+        laps.lap("prepare")
         snapshot, verification = session.collect()
+        laps.lap("first_diagnosis")
         session.extra = scan_findings(args, snapshot)
         diagnosis = session.diagnose(snapshot)
         session.workspace.reach(diagnosis.plan)  # kernelspecs, start-up files: journaled too
-        extra: dict[str, Any] = {"first_diagnosis": time.monotonic() - t0}
+        extra: dict[str, Any] = {"laps": laps}
         extra["installs"] = package_manager_line(session, diagnosis)
+        laps.lap("plan")
         if not args.json:
             print(show_diagnosis(args, diagnosis, snapshot), flush=True)
             if extra["installs"]:
                 print(extra["installs"], flush=True)
         confirm = _confirm(args, core.offered_steps(diagnosis, unsafe=args.unsafe))
         recorder = RunRecorder(journal, base=base or None, argv=sys.argv[1:])
+        laps.lap("render")
         try:
             outcome = core.repair(
                 core.Observation(diagnosis, verification),
@@ -364,6 +377,7 @@ def run(args: Options) -> int:
                 return int(ExitCode.ROLLBACK_INCOMPLETE)
             _err("tffix: interrupted; the step in progress was rolled back")
             return int(ExitCode.INTERRUPTED)
+        laps.lap("run")
     return _report(args, session, outcome, environ, extra)
 
 
