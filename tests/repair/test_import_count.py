@@ -44,3 +44,22 @@ def test_a_run_that_changes_nothing_imports_tensorflow_once(make_scenario, tmp_p
     doc, imports = repair_counting(sim, tmp_path / "second.log")
     assert doc["changed"] is False and doc["exit_code"] == 0
     assert imports == 1
+
+
+def test_the_outcome_accounts_for_the_whole_wall_time(make_scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The JSON outcome of a real run carries every pinned timing, valid by its schema, and
+    its parts add up to its total (what no lap explains is a part too)."""
+    import jsonschema
+
+    from tests.docs.test_json_contract import OUTCOME, OUTCOME_TIMINGS
+    from tffix.schemas import schema_path
+
+    sim = make_scenario("cuda-libs-missing-tf218")
+    doc, _ = repair_counting(sim, tmp_path / "imports.log")
+    schema = json.loads(schema_path("outcome").read_text(encoding="utf-8"))
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(doc)) == []
+    assert set(doc) == OUTCOME
+    timings = doc["timings"]
+    assert isinstance(timings, dict) and set(timings) == OUTCOME_TIMINGS
+    parts = sum(v for k, v in timings.items() if k != "total")
+    assert abs(parts - timings["total"]) < 0.02  # rounding to milliseconds, 12 parts
