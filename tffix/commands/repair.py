@@ -358,7 +358,9 @@ def run(args: Options) -> int:
             if extra["installs"]:
                 print(extra["installs"], flush=True)
         confirm = _confirm(args, core.offered_steps(diagnosis, unsafe=args.unsafe))
-        recorder = RunRecorder(journal, base=base or None, argv=sys.argv[1:])
+        recorder = RunRecorder(
+            journal, base=base or None, argv=sys.argv[1:], lister=session.workspace.pip.installed
+        )
         laps.lap("render")
         try:
             outcome = core.repair(
