@@ -1,7 +1,9 @@
 """Collect a live snapshot: run every probe against a target and assemble a ``Snapshot``.
 
 ``collect_snapshot`` is the one function other code calls for a live snapshot (``tffix
-snapshot``, ``tffix --dry-run``, re-verification after a repair step). It runs the probes that
+snapshot``, ``tffix --dry-run``); ``observe_target`` is the repair's look (before the first step
+and after each group): the same snapshot and the verification's op checks, from the one
+TensorFlow child, which runs them after its own listing. It runs the probes that
 do not depend on each other concurrently, in threads, starting the TensorFlow child first since
 it is the long pole; the packages probe feeds the loader probe (which sonames, where TensorFlow
 lives). Every probe failure lands in ``Snapshot.unknown[key]`` as "unknown, because …"; this
@@ -14,7 +16,9 @@ cannot be sourced), so a user's own ``export`` in the script counts. ``verify_gp
 re-verification snippet in that environment. For a virtualenv, the snapshot also carries
 every entry point (activated, plain, Jupyter kernels, VS Code) with the GPU check run the
 way it runs the interpreter, and where the variables that matter are set
-(``tffix.probes.entrycheck``).
+(``tffix.probes.entrycheck``). The TensorFlow child's own op checks answer for every entry
+point whose interpreter and environment are its own but for ``ACTIVATION_ONLY``; entry points
+that share an environment share one child: a plain venv costs one TensorFlow import.
 
 This module only orchestrates: the probes in ``tffix.probes`` do the reading.
 """

@@ -11,8 +11,13 @@ The child reports after each stage, so a crash or a hang keeps what was learned 
 a hang ends at the time limit (``exit: "timeout after 120s"``), a crash is named by its
 signal (``exit: "killed by SIGSEGV"``). Nothing here raises for the child's sake.
 
-``verify_gpu`` runs the re-verification snippet (list GPUs, run one op on ``/GPU:0``) the
-same way; the repair step calls it after each change.
+Asked for ``ops`` (or ``xla``), the child then runs the verification's op checks
+(``tffix.probes.verify.OPS``: an op and a ``conv2d`` on ``/GPU:0``, and an XLA op) in the same
+process, after a marker line on stderr that splits TensorFlow's log between the snapshot and
+the verification: one import answers both (``TensorFlowReport.verification``).
+
+``verify_gpu`` runs the shorter re-verification snippet (list GPUs, run one op on ``/GPU:0``)
+in a child of its own.
 
 Both children run in an empty folder of their own: ``python -c`` puts its working folder
 first on ``sys.path``, and a ``json.py`` or ``tensorflow/`` in the user's project must not be
