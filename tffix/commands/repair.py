@@ -341,6 +341,7 @@ def run(args: Options) -> int:
         return _refuse_system(args, target, environ)
     session = Session(target, environ, allow_uv=not getattr(args, "no_uv", False))
     with hold(target.prefix):
+        session.workspace.pip.know_path(target.sys_path)  # the listings read metadata, no process
         check_files(target.prefix, conda=session.conda)  # no activate script linking out
         journal = Journal(journal_path(target.prefix))
         base = _handle_interrupted(args, session, journal)

@@ -263,6 +263,13 @@ class PackageManager:
                 f"failed ({tail[-1]}): install uv, or pip into the environment, and run tffix again"
             )
 
+    def know_path(self, path: Sequence[str]) -> None:
+        """Take *path* as the target interpreter's ``sys.path`` under ``-I`` now (what resolving
+        the target asked it), so that even the first listing needs no process (an empty
+        *path* is no answer: the first listing then asks)."""
+        if path:
+            self.listing[:] = [(tuple(path), _path_stamp(self.prefix, path))]
+
     def installed(self) -> dict[str, str]:
         """Canonical name -> version of every distribution the target interpreter sees.
 
