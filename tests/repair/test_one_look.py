@@ -161,3 +161,41 @@ def test_the_listing_without_a_process_is_the_interpreters(
     listed = manager.installed()
     assert listed["outside"] == "1.0" and len(children) == 1
     assert manager.installed() == listed and len(children) == 1
+
+
+def test_the_closed_loop_looks_once_per_group_whatever_it_replans() -> None:
+    """Each step fixes one problem and reveals the next, for as many rounds as the loop
+    allows: the run looks once after each group of steps, and never to re-plan."""
+    from tests.repair.test_transaction import FakeAction, FakeRecorder, World
+    from tffix import transaction as core
+    from tffix.model import Diagnosis, PlanStep, Safety, StepKind
+
+    world = World({"p0"})
+    looks: list[int] = []
+    counter = iter(range(1, 100))
+
+    def diagnose() -> Diagnosis:
+        current = sorted(world.problems)[0]
+        world.plan = (
+            PlanStep(StepKind.ENV_SET, f"fix {current}", Safety.SAFE, (current,), variable=current),
+        )
+        return World.diagnose(world)
+
+    def observe() -> core.Observation:
+        looks.append(1)
+        return core.Observation(diagnose(), verify.DeepVerification(imported=True))
+
+    first = core.Observation(diagnose(), verify.DeepVerification(imported=True))
+    outcome = core.repair(
+        first,
+        confirm=core.AutoConfirm(),
+        actions=lambda s: FakeAction(
+            world, s, removes=frozenset(s.resolves), adds=frozenset({f"p{next(counter)}"})
+        ),
+        observe=observe,
+        recorder=FakeRecorder(),
+        capture=dict,
+    )
+    ran = [s for s in outcome.steps if s.status is core.StepStatus.APPLIED]
+    assert len(ran) == core.MAX_ROUNDS
+    assert len(looks) == len(ran)
