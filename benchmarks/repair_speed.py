@@ -11,9 +11,10 @@ on PATH, and prints the medians side by side: the wall time, the package manager
 (the "done in" lines tffix prints after each pip/uv command), every key of the outcome's
 ``timings`` (which split the whole wall time: ``unexplained`` is what none of them accounts
 for), each step's seconds, and the TensorFlow imports the run caused (the simulated
-TensorFlow appends a line to ``$TFFIX_SIM_IMPORT_LOG`` on every import). After each run a bare
-``import tensorflow; tf.config.list_physical_devices('GPU')`` in the repaired venv gives the
-cost of one import.
+TensorFlow appends a line to ``$TFFIX_SIM_IMPORT_LOG`` on every import), with how many of them
+checked an entry point in an environment of its own (run alongside the look's own child).
+After each run a bare ``import tensorflow; tf.config.list_physical_devices('GPU')`` in the
+repaired venv gives the cost of one import.
 
 **Live diagnosis** (``--live-runs N``, default 5; 0 skips it): ``tffix --dry-run`` against the
 bare check above, as paired whole-process runs on a healthy simulated machine
@@ -117,7 +118,10 @@ def one_run(name: str, index: Path, uv: str | None) -> dict[str, Any]:
     doc = json.loads(done.stdout)
     if doc.get("exit_code") != 0:
         raise SystemExit(f"{name}: repair did not end healthy:\n{done.stdout}\n{done.stderr}")
-    imports = len(log.read_text().splitlines()) if log.exists() else 0
+    lines = log.read_text().splitlines() if log.exists() else []
+    imports = len(lines)
+    # the probe's child raises TensorFlow's VLOG level; the entry points' own children do not
+    alongside = sum(1 for line in lines if not line.endswith(" 1"))
     one_import = bare_check(env.python, env.shell_env(), env.root / "home")
     shutil.rmtree(env.root, ignore_errors=True)
     steps = [s for s in doc["steps"] if s["status"] in RAN]
@@ -126,6 +130,7 @@ def one_run(name: str, index: Path, uv: str | None) -> dict[str, Any]:
         "manager": sum(float(x) for x in DONE.findall(done.stderr)),
         "timings": {k: float(v) for k, v in doc.get("timings", {}).items()},
         "imports": imports,
+        "alongside": alongside,
         "steps": [(s["summary"], float(s["seconds"])) for s in steps],
         "import_s": one_import,
     }
@@ -165,7 +170,9 @@ def report_scenario(name: str, index: Path, tools: list[tuple[str, str | None]],
     row("one import", {k: _median([r["import_s"] for r in rs]) for k, rs in results.items()})
     imports = {k: max(r["imports"] for r in rs) for k, rs in results.items()}
     steps = {k: max(len(r["steps"]) for r in rs) for k, rs in results.items()}
+    alongside = {k: max(r["alongside"] for r in rs) for k, rs in results.items()}
     row("TF imports", {k: float(v) for k, v in imports.items()}, "10.0f")
+    row("  entry points", {k: float(v) for k, v in alongside.items()}, "10.0f")
     row("steps run", {k: float(v) for k, v in steps.items()}, "10.0f")
     for label, _ in tools:
         ok = imports[label] <= steps[label] + 1
@@ -173,6 +180,12 @@ def report_scenario(name: str, index: Path, tools: list[tuple[str, str | None]],
             f"goal {label}: imports {imports[label]} <= steps + 1 = {steps[label] + 1}: "
             + ("met" if ok else "NOT met")
         )
+        if alongside[label]:
+            print(
+                f"  {alongside[label]} of them check an entry point whose environment differs "
+                "from the activated one (a plain run, a kernel), alongside the looks' own "
+                f"{imports[label] - alongside[label]}"
+            )
     for label, rs in results.items():
         if label != "uv" or steps[label] != 1:
             continue
