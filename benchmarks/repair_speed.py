@@ -1,6 +1,7 @@
 """Repair wall time with pip and uv, where tffix spends it, and how often TensorFlow is imported.
 
     python benchmarks/repair_speed.py [SCENARIO ...] [--runs N] [--live-runs N]
+    python benchmarks/repair_speed.py --live-venv DIR [--live-runs N]
     TFFIX_BENCH_REAL=1 python benchmarks/repair_speed.py --real [--tf-version 2.21.0]
 
 **Simulated** (the default): for each scenario (default ``cuda-libs-missing-tf218``, one pip
@@ -19,6 +20,7 @@ repaired venv gives the cost of one import.
 **Live diagnosis** (``--live-runs N``, default 5; 0 skips it): ``tffix --dry-run`` against the
 bare check above, as paired whole-process runs on a healthy simulated machine
 (``healthy-tf218-andcuda``), alternating which goes first; the median of the per-pair ratios.
+``--live-venv DIR`` runs only these pairs, on a real venv (real TensorFlow, the real machine).
 
 **Real wheels** (opt-in: ``--real`` with ``TFFIX_BENCH_REAL=1``; it downloads about 1 GB from
 the package index, so it never runs by default): a fresh venv with plain
@@ -198,11 +200,25 @@ def report_scenario(name: str, index: Path, tools: list[tuple[str, str | None]],
         )
 
 
-def live_diagnosis(index: Path, pairs: int) -> None:
-    env = sim.make_env(LIVE_SCENARIO, Path(tempfile.mkdtemp(prefix="bench-live-")), index)
-    tffix_env = {**env.env, **sim.pip_env(index), "TFFIX_SYSROOT": str(env.root)}
-    argv = [sys.executable, "-m", "tffix", "--dry-run", "--venv", str(env.venv)]
-    cwd = env.root / "home"
+def live_diagnosis(index: Path | None, pairs: int, venv: Path | None = None) -> None:
+    """Paired runs of ``tffix --dry-run`` and the bare check: on the simulated healthy machine,
+    or on the real venv *venv* (in this shell's environment)."""
+    if venv is not None:
+        where = str(venv)
+        tffix_env = dict(os.environ)
+        bare_env = {
+            **tffix_env,
+            "VIRTUAL_ENV": str(venv),
+            "PATH": f"{venv / 'bin'}{os.pathsep}{tffix_env.get('PATH', '')}",
+        }
+        python, cwd, root = venv / "bin" / "python", Path(tempfile.mkdtemp()), None
+    else:
+        assert index is not None
+        env = sim.make_env(LIVE_SCENARIO, Path(tempfile.mkdtemp(prefix="bench-live-")), index)
+        where, root = LIVE_SCENARIO, env.root
+        tffix_env = {**env.env, **sim.pip_env(index), "TFFIX_SYSROOT": str(env.root)}
+        bare_env, python, cwd, venv = env.shell_env(), env.python, env.root / "home", env.venv
+    argv = [sys.executable, "-m", "tffix", "--dry-run", "--venv", str(venv)]
 
     def dry_run() -> float:
         start = time.monotonic()
@@ -210,20 +226,21 @@ def live_diagnosis(index: Path, pairs: int) -> None:
         return time.monotonic() - start
 
     dry_run()  # warm the page cache for both
-    bare_check(env.python, env.shell_env(), cwd)
+    bare_check(python, bare_env, cwd)
     ratios, dry, bare = [], [], []
     for i in range(pairs):
         if i % 2:
-            b, d = bare_check(env.python, env.shell_env(), cwd), dry_run()
+            b, d = bare_check(python, bare_env, cwd), dry_run()
         else:
-            d, b = dry_run(), bare_check(env.python, env.shell_env(), cwd)
+            d, b = dry_run(), bare_check(python, bare_env, cwd)
         dry.append(d)
         bare.append(b)
         ratios.append(d / b)
-    shutil.rmtree(env.root, ignore_errors=True)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
     ratio = statistics.median(ratios)
     extra = statistics.median(d - b for d, b in zip(dry, bare, strict=True))
-    print(f"\n== live diagnosis on {LIVE_SCENARIO}: {pairs} paired whole-process runs")
+    print(f"\n== live diagnosis on {where}: {pairs} paired whole-process runs")
     print(f"tffix --dry-run   median {statistics.median(dry):.2f}s")
     print(f"bare check        median {statistics.median(bare):.2f}s  ({BARE})")
     print(f"tffix's own cost  median {extra:.2f}s beyond the bare check (per pair)")
@@ -231,12 +248,14 @@ def live_diagnosis(index: Path, pairs: int) -> None:
         f"goal: ratio (median of pairs) {ratio:.2f}x <= 1.05x: "
         + ("met" if ratio <= 1.05 else "NOT met")
     )
-    implied = (REAL_IMPORT_S + extra) / REAL_IMPORT_S
-    print(
-        f"  the simulated import takes {statistics.median(bare):.2f}s, so tffix's fixed cost "
-        f"dominates the ratio here; with a real {REAL_IMPORT_S:.0f} s import the same cost "
-        f"would make {implied:.2f}x"
-    )
+    if root is not None:
+        implied = (REAL_IMPORT_S + extra) / REAL_IMPORT_S
+        print(
+            f"  the simulated import takes {statistics.median(bare):.2f}s, so tffix's fixed cost "
+            f"dominates the ratio here (probes a real import would hide are not hidden); the "
+            f"same cost beside a real {REAL_IMPORT_S:.0f} s import would make at most "
+            f"{implied:.2f}x"
+        )
 
 
 def real_wheels(version: str, uv: str | None) -> int:
@@ -297,7 +316,13 @@ def main() -> int:
     parser.add_argument("--live-runs", type=int, default=5)
     parser.add_argument("--real", action="store_true", help="the real-wheel scenario (opt-in)")
     parser.add_argument("--tf-version", default="2.21.0")
+    parser.add_argument(
+        "--live-venv", type=Path, help="only the live-diagnosis pairs, on this real venv"
+    )
     opts = parser.parse_args()
+    if opts.live_venv is not None:
+        live_diagnosis(None, opts.live_runs or 5, opts.live_venv.absolute())
+        return 0
     uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
     if opts.real:
         return real_wheels(opts.tf_version, uv)

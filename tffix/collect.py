@@ -84,21 +84,6 @@ def _daemon_call(fn: Callable[[], _T]) -> Future[_T]:
     return future
 
 
-def _warm_diagnosis(child: bool) -> None:
-    """Load what every caller needs right after the snapshot (the rules, parsed once per
-    process, and the diagnosis and report modules) while the TensorFlow *child* imports: that
-    time then hides behind the long pole instead of following it (without a child, nothing)."""
-    if not child:
-        return
-    try:
-        from tffix import diagnosis, report  # noqa: F401  # imported for their load time
-        from tffix.ruleset import load_rules
-
-        load_rules()
-    except Exception:  # the caller loads them itself and says what failed
-        return
-
-
 def target_environment(
     target: Target, environ: Mapping[str, str]
 ) -> tuple[dict[str, str], dict[str, object]]:
@@ -507,7 +492,6 @@ def _collect(
             sys_platform=target.platform, machine=target.machine, environ=env, root=host_root
         )
     )
-    _warm_diagnosis(with_tensorflow)
     platform = _guarded("platform", unknown, host_future, Platform(os=None))
     extra.update(_toolkits(host_root, unknown))
     if platform.wsl:
