@@ -131,8 +131,7 @@ def run(tmp: Path, files: int, mib: int) -> int:
         diagnosis(),
         confirm=core.AutoConfirm(),
         actions=ws.action,
-        observe=observe,
-        verify=lambda: None,
+        observe=core.observer(observe),
         recorder=Timed(Journal(journal_path(demo.venv))),
         capture=capture,
     )

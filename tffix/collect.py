@@ -1,7 +1,9 @@
 """Collect a live snapshot: run every probe against a target and assemble a ``Snapshot``.
 
 ``collect_snapshot`` is the one function other code calls for a live snapshot (``tffix
-snapshot``, ``tffix --dry-run``, re-verification after a repair step). It runs the probes that
+snapshot``, ``tffix --dry-run``); ``observe_target`` is the repair's look (before the first step
+and after each group): the same snapshot and the verification's op checks, from the one
+TensorFlow child, which runs them after its own listing. It runs the probes that
 do not depend on each other concurrently, in threads, starting the TensorFlow child first since
 it is the long pole; the packages probe feeds the loader probe (which sonames, where TensorFlow
 lives). Every probe failure lands in ``Snapshot.unknown[key]`` as "unknown, because …"; this
@@ -14,7 +16,9 @@ cannot be sourced), so a user's own ``export`` in the script counts. ``verify_gp
 re-verification snippet in that environment. For a virtualenv, the snapshot also carries
 every entry point (activated, plain, Jupyter kernels, VS Code) with the GPU check run the
 way it runs the interpreter, and where the variables that matter are set
-(``tffix.probes.entrycheck``).
+(``tffix.probes.entrycheck``). The TensorFlow child's own op checks answer for every entry
+point whose interpreter and environment are its own but for ``ACTIVATION_ONLY``; entry points
+that share an environment share one child: a plain venv costs one TensorFlow import.
 
 This module only orchestrates: the probes in ``tffix.probes`` do the reading.
 """
@@ -53,6 +57,8 @@ from tffix.probes import loader as loader_probe
 from tffix.probes import packages as packages_probe
 from tffix.probes import tensorflow as tf_probe
 from tffix.probes import toolkit as toolkit_probe
+from tffix.probes import verify as verify_probe
+from tffix.probes.entrypoints import EntryPoint
 from tffix.probes.target import Target, TargetKind
 
 _T = TypeVar("_T")
@@ -265,14 +271,75 @@ def _tf_sections(
 EntryPointReport = tuple[tuple[EntryPointState, ...], Provenance]
 
 
+ACTIVATION_ONLY = frozenset(
+    {
+        "PATH",
+        "PKG_CONFIG_PATH",
+        "PS1",
+        "VIRTUAL_ENV",
+        "VIRTUAL_ENV_PROMPT",
+        "_OLD_VIRTUAL_PATH",
+        "_OLD_VIRTUAL_PS1",
+        "_OLD_VIRTUAL_PYTHONHOME",
+        "TF_CPP_MIN_LOG_LEVEL",
+        "TF_CPP_MAX_VLOG_LEVEL",
+    }
+)
+"""Variables that change what a shell shows or finds (virtualenv's activate sets these, and
+``PKG_CONFIG_PATH``), not what TensorFlow loads or lists:
+two entry points that differ only in these (and start the same interpreter) get the same
+answer from the op checks, which run no program found on ``PATH`` (XLA's ``ptxas`` is, and
+the entry points are judged without XLA: ``tffix.probes.entrycheck.usable``)."""
+
+
+def _same_check(python: Path, env: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """What decides an entry point's check: the interpreter started and its environment."""
+    return str(python), tuple(sorted((k, v) for k, v in env.items() if k not in ACTIVATION_ONLY))
+
+
 def _entry_points(
-    target: Target, environ: Mapping[str, str], env: Mapping[str, str], timeout: float
+    target: Target,
+    environ: Mapping[str, str],
+    env: Mapping[str, str],
+    timeout: float,
+    known: Callable[[], verify_probe.DeepVerification | None],
 ) -> EntryPointReport:
-    """Every entry point with the GPU check run there, and where the variables are set."""
+    """Every entry point with the GPU check run there, and where the variables are set.
+
+    *known* waits for the TensorFlow probe's own op checks, run in *env* (the activated
+    environment): an entry point that starts the target's interpreter in an environment the
+    same but for ``ACTIVATION_ONLY`` takes that answer instead of a child of its own, and
+    entry points that share an environment share one child.
+    """
     project = Path(environ["PWD"]) if environ.get("PWD") else None
     points = entrycheck.discover(target.prefix, target.python, environ, project=project)
-    states = entrycheck.check_all(
-        points, environ, target.prefix, target.python, env, timeout=timeout
+    envs = [entrycheck.environment_for(ep, environ, target.prefix, env) for ep in points]
+    pythons = [_python_of(ep, target.python) for ep in points]
+    keys = [_same_check(py, e) for py, e in zip(pythons, envs, strict=True)]
+    mine = _same_check(target.python, env)
+
+    def check(i: int) -> Future[verify_probe.DeepVerification]:
+        return _daemon_call(
+            lambda: verify_probe.deep_verify(pythons[i], {**envs[i], **_QUIET}, timeout=timeout)
+        )
+
+    first = {k: i for i, k in reversed(list(enumerate(keys)))}
+    futures = {k: check(i) for k, i in first.items() if k != mine}
+    own = known()
+    if own is None and mine in first:  # the probe's child ran no op checks: one of its own
+        futures[mine] = check(first[mine])
+    results: list[verify_probe.DeepVerification | None] = []
+    for k in keys:
+        if k == mine and own is not None:
+            results.append(own)
+            continue
+        try:
+            results.append(futures[k].result(timeout + 5))
+        except Exception:  # a child that did not answer: the point is "not checked"
+            results.append(None)
+    states = tuple(
+        entrycheck.state(ep, envs[i], environ, results[i], target.python)
+        for i, ep in enumerate(points)
     )
     wanted = [
         v for v in entrycheck.TRACED if v in environ or v in env or any(v in s.adds for s in states)
@@ -287,6 +354,15 @@ def _entry_points(
         extra=[o for p in points for o in p.origins],
     )
     return states, where
+
+
+_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+"""What the entry points' own children run with (their log is not read)."""
+
+
+def _python_of(ep: EntryPoint, python: Path) -> Path:
+    """The interpreter *ep* starts (a kernelspec's ``argv[0]``), else the target's."""
+    return Path(os.path.expanduser(ep.argv[0])) if ep.argv else python
 
 
 def collect_snapshot(
@@ -306,6 +382,55 @@ def collect_snapshot(
     in tests, or a mounted image of a broken machine's root). ``with_tensorflow=False`` skips the
     TensorFlow child (the fast health check): the snapshot then has no ``tensorflow`` section.
     """
+    checks = "ops" if with_tensorflow and target.kind is TargetKind.VENV else None
+    return _collect(
+        target,
+        environ=environ,
+        tf_timeout=tf_timeout,
+        nvml=nvml,
+        host_root=host_root,
+        with_tensorflow=with_tensorflow,
+        ops=checks,
+    )[0]
+
+
+def observe_target(
+    target: Target,
+    *,
+    environ: Mapping[str, str],
+    tf_timeout: float = DEFAULT_TF_TIMEOUT,
+    nvml: Any = None,
+    host_root: Path | None = None,
+) -> tuple[Snapshot, verify_probe.DeepVerification]:
+    """A snapshot and the op checks (listing, an op, a ``conv2d``, an XLA op on ``/GPU:0``),
+    from one TensorFlow import: the probe's child runs the checks after its own listing, in
+    the activated environment, where the verification child would have run them. The
+    repair's look after each step; never raises for the target."""
+    snapshot, verification = _collect(
+        target,
+        environ=environ,
+        tf_timeout=max(tf_timeout, verify_probe.DEFAULT_TIMEOUT),
+        nvml=nvml,
+        host_root=host_root,
+        with_tensorflow=True,
+        ops="xla",
+    )
+    if verification is None:  # the probe's thread failed: say so, as a failed check
+        why = snapshot.unknown.get("tensorflow", "the TensorFlow probe failed")
+        verification = verify_probe.DeepVerification(error=why)
+    return snapshot, verification
+
+
+def _collect(
+    target: Target,
+    *,
+    environ: Mapping[str, str],
+    tf_timeout: float,
+    nvml: Any,
+    host_root: Path | None,
+    with_tensorflow: bool,
+    ops: str | None,
+) -> tuple[Snapshot, verify_probe.DeepVerification | None]:
     if host_root is None:
         host_root = Path(environ.get(SYSROOT_VARIABLE) or "/")
     unknown: dict[str, str] = {}
@@ -339,10 +464,18 @@ def collect_snapshot(
     # first. Daemon threads, not a pool: Ctrl-C must not wait for a child's time limit, and
     # NVML runs in this process, where a sick driver can hang nvmlInit for minutes.
     tf_future = _daemon_call(
-        (lambda: tf_probe.probe_tensorflow(target.python, env, timeout=tf_timeout))
+        (lambda: tf_probe.probe_tensorflow(target.python, env, timeout=tf_timeout, ops=ops))
         if with_tensorflow
         else (lambda: None)
     )
+
+    def known() -> verify_probe.DeepVerification | None:
+        try:
+            report = tf_future.result()
+        except Exception:  # counted under "tensorflow" below
+            return None
+        return None if report is None else report.verification
+
     pkg_future = _daemon_call(packages_then_libraries)
     drv_future = _daemon_call(
         lambda: gpu_probe.probe_driver(
@@ -354,7 +487,7 @@ def collect_snapshot(
     )
     ep_future: Future[EntryPointReport] | None = None
     if target.kind is TargetKind.VENV and with_tensorflow:  # the fast check runs no TF child
-        ep_future = _daemon_call(lambda: _entry_points(target, environ, env, tf_timeout))
+        ep_future = _daemon_call(lambda: _entry_points(target, environ, env, tf_timeout, known))
     host_future = _daemon_call(
         lambda: host_probe.probe_platform(
             sys_platform=target.platform, machine=target.machine, environ=env, root=host_root
@@ -392,7 +525,7 @@ def collect_snapshot(
     # TensorFlow
     tensorflow, log, libraries = _tf_sections(tf_report, libraries, extra, unknown)
 
-    return Snapshot(
+    snapshot = Snapshot(
         platform=platform,
         python=_python_info(target),
         packages=packages,
@@ -407,6 +540,7 @@ def collect_snapshot(
         entry_points=None if entry is None else entry[0],
         provenance=None if entry is None else entry[1],
     )
+    return snapshot, None if tf_report is None else tf_report.verification
 
 
 def verify_gpu(

@@ -1,11 +1,16 @@
 """The repair transaction: confirm, apply each change, re-verify, roll back what made it worse.
 
 ``repair`` takes every collaborator as a parameter (a ``Confirm``, a factory of step actions,
-an ``observe`` callable that re-collects and re-diagnoses in a fresh process, a ``verify``
-callable that runs ops on the GPU, a ``Recorder`` that journals, a ``capture`` callable that
-snapshots the state to journal), so it runs in-process with fakes in tests and for real from
-``tffix.commands.repair``. It does no I/O of its own apart from calling those, and the ``say``
-callable for progress lines.
+an ``observe`` callable that looks again in a fresh process and returns an ``Observation``: the
+re-collected diagnosis and the op check on the GPU, from one TensorFlow import; a ``Recorder``
+that journals, a ``capture`` callable that snapshots the state to journal), so it runs
+in-process with fakes in tests and for real from ``tffix.commands.repair``. It does no I/O of
+its own apart from calling those, and the ``say`` callable for progress lines.
+
+A run of *n* steps observes at most once per group of steps, and once more before the first
+step only when the first observation came without the op check: with the first diagnosis's
+own import that is at most *n* + 1 TensorFlow imports, however many times the loop re-plans
+(re-planning reads the last observation; it never looks again).
 
 Invariants it enforces (not only tests):
 
@@ -131,6 +136,14 @@ class Observation:
             and bool(getattr(self.verification, "ok", False))
             and all(e.usable is not False for e in self.diagnosis.entry_points or ())
         )
+
+
+def observer(
+    diagnose: Callable[[], Diagnosis], verify: Callable[[], Any] = lambda: None
+) -> Callable[[], Observation]:
+    """An ``observe`` collaborator from a diagnosis and an op check that come apart (fakes,
+    scripted runs): each call diagnoses, then verifies."""
+    return lambda: Observation(diagnose(), verify())
 
 
 # --------------------------------------------------------------------------- findings
@@ -455,6 +468,97 @@ _TRIED = {
 """A step with one of these fates is not offered again in the same run."""
 
 
+RUN_TIMINGS = ("steps", "observe", "state", "journal", "confirm", "other")
+"""The outcome's ``timings`` from the run itself, in seconds: the steps' effects (the package
+manager's runs among them), the looks after them (a fresh child each: the diagnosis and the op
+checks), capturing the state the journal records, writing the journal, waiting for the user's
+answers, and the rest of the run (rollbacks, judging, planning again)."""
+
+
+class Laps:
+    """The wall time of one tffix process, split into named laps (``tffix.commands.repair``).
+
+    *started* is when the process started, on the ``time.monotonic`` clock: the time before
+    the first lap is ``startup`` (the interpreter and tffix's imports).
+    """
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.last = time.monotonic()
+        self.laps: dict[str, float] = {"startup": max(0.0, self.last - started)}
+
+    def lap(self, name: str) -> None:
+        """The time since the last lap was spent on *name*."""
+        now = time.monotonic()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self.last
+        self.last = now
+
+    def account(self, run: Mapping[str, float]) -> dict[str, float]:
+        """Every lap but ``run`` (the repair run, which *run* splits by ``RUN_TIMINGS``),
+        *run*'s own, ``total`` (the wall time until now) and ``unexplained``: what no lap
+        accounts for, the time between the laps' clocks."""
+        total = time.monotonic() - self.started
+        out = {k: v for k, v in self.laps.items() if k != "run"}
+        out.update({k: v for k, v in run.items() if k not in out})
+        out["unexplained"] = max(0.0, total - sum(out.values()))
+        out["total"] = total
+        return out
+
+
+class _TimedRecorder:
+    """A ``Recorder`` that adds the time it takes to ``timings["journal"]``."""
+
+    def __init__(self, inner: Recorder, timings: dict[str, float]) -> None:
+        self.inner = inner
+        self.timings = timings
+
+    def _timed(self, name: str, *args: Any) -> None:
+        t = time.monotonic()
+        try:
+            getattr(self.inner, name)(*args)
+        finally:
+            self.timings["journal"] += time.monotonic() - t
+
+    def start_run(self, state: Mapping[str, Any]) -> None:
+        self._timed("start_run", state)
+
+    def step_start(self, number: int, step: PlanStep, state: Mapping[str, Any]) -> None:
+        self._timed("step_start", number, step, state)
+
+    def step_done(self, number: int, findings: Sequence[FindingResult]) -> None:
+        self._timed("step_done", number, findings)
+
+    def step_reverted(self, number: int, reason: str, problems: Sequence[str]) -> None:
+        self._timed("step_reverted", number, reason, problems)
+
+    def end_run(self, status: str, exit_code: int) -> None:
+        self._timed("end_run", status, exit_code)
+
+
+class _TimedConfirm:
+    """A ``Confirm`` that adds the time the user takes to answer to ``timings["confirm"]``."""
+
+    def __init__(self, inner: Confirm, timings: dict[str, float]) -> None:
+        self.inner = inner
+        self.timings = timings
+
+    def select(self, diagnosis: Diagnosis, offered: tuple[int, ...]) -> Selection:
+        t = time.monotonic()
+        try:
+            return self.inner.select(diagnosis, offered)
+        finally:
+            self.timings["confirm"] += time.monotonic() - t
+
+    def step(
+        self, number: int, step: PlanStep, together: Sequence[tuple[int, PlanStep]] = ()
+    ) -> bool:
+        t = time.monotonic()
+        try:
+            return self.inner.step(number, step, together)
+        finally:
+            self.timings["confirm"] += time.monotonic() - t
+
+
 class _GroupFailed(Exception):
     """A step of a group failed to apply; the group is already rolled back."""
 
@@ -463,8 +567,7 @@ class _GroupFailed(Exception):
 class _Collaborators:
     confirm: Confirm
     actions: Callable[[PlanStep], Action]
-    observe: Callable[[], Diagnosis]
-    verify: Callable[[], Any]
+    observe: Callable[[], Observation]
     recorder: Recorder
     capture: Callable[[], Mapping[str, Any]]
     unsafe: bool
@@ -474,20 +577,25 @@ class _Collaborators:
 class _Run:
     """The state of one repair run; each method is one rule of the docstring above."""
 
-    def __init__(self, diagnosis: Diagnosis, io: _Collaborators) -> None:
+    def __init__(self, first: Observation, io: _Collaborators) -> None:
         self.io = io
+        diagnosis = first.diagnosis
         self.first = diagnosis
         self.plan: list[PlanStep] = list(diagnosis.plan)
         self.needs: dict[int, tuple[int, ...]] = stepdeps.needs_of(diagnosis.plan)
         self.results: dict[int, StepResult] = {}
         self.origin: dict[int, tuple[int, str]] = {}
-        self.current = Observation(diagnosis)
+        self.current = first
         self.selection = Selection(Mode.QUIT)
         self.left: list[str] = []
         self.started = False
         self.journal_error: str | None = None
         self.deferred: set[str] = set()
-        self.timings = {"steps": 0.0, "observe": 0.0, "verify": 0.0}
+        self.timings = dict.fromkeys(RUN_TIMINGS, 0.0)
+        """Seconds spent, by ``RUN_TIMINGS``; ``tffix.commands.repair`` adds its own."""
+        self.t0 = time.monotonic()
+        io.recorder = _TimedRecorder(io.recorder, self.timings)
+        io.confirm = _TimedConfirm(io.confirm, self.timings)
         self.last_kept: int | None = None
         self.no_progress_at: dict[tuple[object, ...], int] = {}
         """Steps rolled back for making no progress -> how many steps were kept then."""
@@ -507,18 +615,13 @@ class _Run:
             **kw,
         )
 
-    def verify(self) -> Any:
+    def observe(self) -> Observation:
+        """A fresh look: the diagnosis and the op check, from one child."""
         t = time.monotonic()
         try:
-            return self.io.verify()
+            return self.io.observe()
         finally:
-            self.timings["verify"] += time.monotonic() - t
-
-    def observe(self) -> Observation:
-        t = time.monotonic()
-        diagnosis = self.io.observe()
-        self.timings["observe"] += time.monotonic() - t
-        return Observation(diagnosis, self.verify())
+            self.timings["observe"] += time.monotonic() - t
 
     def offered(self, numbers: Sequence[int]) -> tuple[int, ...]:
         return tuple(n for n in numbers if _applicable(self.plan[n - 1], unsafe=self.io.unsafe))
@@ -544,7 +647,8 @@ class _Run:
         if offered and (diagnosis.gpu_visible is True or _outside_errors(diagnosis)):
             # An error finding means "keeps the GPU from TensorFlow": an op that runs on the
             # GPU contradicts it, so only steps that fix warnings are still worth making.
-            self.current = Observation(diagnosis, self.verify())
+            if self.current.verification is None:  # the first look came without the op check
+                self.current = Observation(diagnosis, self.observe().verification)
             if self.current.works and not any(
                 _fixes_a_warning(self.plan[n - 1], diagnosis) for n in offered
             ):
@@ -727,7 +831,11 @@ class _Run:
     def journal_start(self, n: int) -> bool:
         """Record the state before step *n*; False (and the run stops) when that fails."""
         try:
-            state = self.io.capture()
+            t = time.monotonic()
+            try:
+                state = self.io.capture()
+            finally:  # the recorder's own time counts as "journal"
+                self.timings["state"] += time.monotonic() - t
             if not self.started:
                 self.io.recorder.start_run(state)
                 self.started = True
@@ -896,6 +1004,8 @@ class _Run:
         return self.outcome(code, self.current.verification)
 
     def outcome(self, code: int, verification: Any) -> Outcome:
+        timed = sum(v for k, v in self.timings.items() if k != "other")
+        self.timings["other"] = max(0.0, time.monotonic() - self.t0 - timed)
         after = self.current.diagnosis
         return Outcome(
             before=self.first,
@@ -921,22 +1031,21 @@ class _Run:
 
 
 def repair(
-    diagnosis: Diagnosis,
+    first: Diagnosis | Observation,
     *,
     confirm: Confirm,
     actions: Callable[[PlanStep], Action],
-    observe: Callable[[], Diagnosis],
-    verify: Callable[[], Any],
+    observe: Callable[[], Observation],
     recorder: Recorder,
     capture: Callable[[], Mapping[str, Any]],
     unsafe: bool = False,
     say: Callable[[str], None] = lambda text: None,
 ) -> Outcome:
-    """Apply the plan of *diagnosis* as a transaction and return what happened."""
-    run = _Run(
-        diagnosis,
-        _Collaborators(confirm, actions, observe, verify, recorder, capture, unsafe, say),
-    )
+    """Apply the plan of *first* (the first diagnosis, or the first observation with its op
+    check) as a transaction and return what happened."""
+    if isinstance(first, Diagnosis):
+        first = Observation(first)
+    run = _Run(first, _Collaborators(confirm, actions, observe, recorder, capture, unsafe, say))
     try:
         return run.run()
     except KeyboardInterrupt:  # the group in progress is rolled back already; close the run

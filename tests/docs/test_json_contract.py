@@ -62,6 +62,37 @@ BUILD = {
     "cuda_compute_capabilities",
 }
 
+OUTCOME = {
+    "schema",
+    "exit_code",
+    "changed",
+    "gpu_visible",
+    "entry_points",
+    "steps",
+    "findings",
+    "verification",
+    "left_changed",
+    "reactivate",
+    "notes",
+    "timings",
+}
+OUTCOME_TIMINGS = {
+    "startup",
+    "prepare",
+    "first_diagnosis",
+    "plan",
+    "render",
+    "steps",
+    "observe",
+    "state",
+    "journal",
+    "confirm",
+    "other",
+    "unexplained",
+    "total",
+}
+"""The repair outcome's ``timings``, checked against a real run (tests/repair)."""
+
 DIAGNOSIS = {"schema", "gpu_visible", "gpu", "findings", "plan"}
 GPU_USE = {"listed", "usable", "op", "cudnn", "xla", "why"}
 FINDING_ALWAYS = {"id", "severity", "fix", "title", "evidence"}
@@ -86,6 +117,7 @@ STEP_OPTIONAL = {
 }
 """Fields a step kind has for some operations only (a set has a value, a remove an entry)."""
 SCAN = {"files", "skipped", "seconds"}
+
 
 @pytest.fixture(scope="module")
 def rules() -> Ruleset:
@@ -158,9 +190,17 @@ def test_the_page_names_every_pinned_key() -> None:
         | STEP_ALWAYS
         | STEP_SOMETIMES
         | SCAN
+        | OUTCOME
+        | OUTCOME_TIMINGS
         | {k for fields in STEP_FIELDS.values() for k in fields}
         | set(STEP_FIELDS)
     )
     assert pinned - named == set()
-    for schema in ("tffix.snapshot/1", "tffix.diagnosis/1"):
+    for schema in ("tffix.snapshot/1", "tffix.diagnosis/1", "tffix.outcome/1"):
         assert f"`{schema}`" in PAGE
+
+
+def test_the_outcome_schema_names_the_pinned_keys() -> None:
+    schema = json.loads((ROOT / "tffix" / "schemas" / "outcome-1.schema.json").read_text())
+    assert set(schema["properties"]) == OUTCOME
+    assert set(schema["properties"]["timings"]["properties"]) == OUTCOME_TIMINGS

@@ -86,8 +86,7 @@ def run_repair(demo: DemoVenv, plan: tuple[PlanStep, ...]) -> core.Outcome:
         scripted(plan),
         confirm=core.AutoConfirm(),
         actions=action,
-        observe=observe,
-        verify=lambda: None,
+        observe=core.observer(observe),
         recorder=RunRecorder(Journal(journal_path(demo.venv))),
         capture=ws.capture,
     )

@@ -152,8 +152,10 @@ def run(world: World, behaviours: dict[str, dict[str, Any]], **kw: Any) -> tuple
         world.diagnose(),
         confirm=kw.pop("confirm", core.AutoConfirm()),
         actions=make,
-        observe=world.diagnose,
-        verify=lambda: FakeVerify(() if world.problems else ("/physical_device:GPU:0",)),
+        observe=core.observer(
+            world.diagnose,
+            lambda: FakeVerify(() if world.problems else ("/physical_device:GPU:0",)),
+        ),
         recorder=recorder,
         capture=lambda: {"problems": sorted(world.problems)},
         **kw,
@@ -251,8 +253,7 @@ def test_ctrl_c_reverts_the_step_in_progress_and_reraises() -> None:
                 ),
                 interrupt=s.summary == "install tf",
             ),
-            observe=world.diagnose,
-            verify=lambda: None,
+            observe=core.observer(world.diagnose),
             recorder=recorder,
             capture=dict,
         )
@@ -404,9 +405,13 @@ def test_stops_as_soon_as_an_op_runs_on_the_gpu() -> None:
         world.diagnose(),
         confirm=core.AutoConfirm(),
         actions=lambda s: FakeAction(world, s, removes=frozenset({"cuda-visible-devices-hidden"})),
-        observe=world.diagnose,
-        verify=lambda: FakeVerify(
-            () if "cuda-visible-devices-hidden" in world.problems else ("/physical_device:GPU:0",)
+        observe=core.observer(
+            world.diagnose,
+            lambda: FakeVerify(
+                ()
+                if "cuda-visible-devices-hidden" in world.problems
+                else ("/physical_device:GPU:0",)
+            ),
         ),
         recorder=recorder,
         capture=dict,
@@ -428,8 +433,10 @@ def test_nothing_is_applied_when_the_op_already_runs_on_the_gpu() -> None:
         diagnosis,
         confirm=core.AutoConfirm(),
         actions=lambda s: FakeAction(world, s),
-        observe=world.diagnose,
-        verify=lambda: FakeVerify(("/physical_device:GPU:0",), "/device:GPU:0"),
+        observe=core.observer(
+            world.diagnose,
+            lambda: FakeVerify(("/physical_device:GPU:0",), "/device:GPU:0"),
+        ),
         recorder=recorder,
         capture=dict,
     )
@@ -448,8 +455,10 @@ def test_a_warning_fix_is_still_offered_when_the_gpu_works() -> None:
         diagnosis,
         confirm=core.AutoConfirm(),
         actions=lambda s: FakeAction(world, s),
-        observe=lambda: Diagnosis(gpu_visible=True, plan=world.plan),
-        verify=lambda: FakeVerify(("/physical_device:GPU:0",), "/device:GPU:0"),
+        observe=core.observer(
+            lambda: Diagnosis(gpu_visible=True, plan=world.plan),
+            lambda: FakeVerify(("/physical_device:GPU:0",), "/device:GPU:0"),
+        ),
         recorder=FakeRecorder(),
         capture=dict,
     )
@@ -469,8 +478,7 @@ def test_a_bug_while_observing_reverts_the_step_and_closes_the_run() -> None:
             world.diagnose(),
             confirm=core.AutoConfirm(),
             actions=lambda s: FakeAction(world, s, removes=frozenset(world.problems)),
-            observe=broken_observe,
-            verify=lambda: None,
+            observe=core.observer(broken_observe),
             recorder=recorder,
             capture=dict,
         )
@@ -499,8 +507,7 @@ def test_a_bug_between_steps_keeps_whole_steps_and_closes_the_run() -> None:
             world.diagnose(),
             confirm=core.AutoConfirm(),
             actions=actions,
-            observe=world.diagnose,
-            verify=lambda: None,
+            observe=core.observer(world.diagnose),
             recorder=recorder,
             capture=dict,
         )
@@ -525,8 +532,10 @@ def test_a_bug_in_the_op_check_after_a_step_rolls_the_step_back() -> None:
             actions=lambda s: FakeAction(
                 world, s, removes=frozenset({"cuda-visible-devices-hidden"})
             ),
-            observe=world.diagnose,
-            verify=broken_verify,
+            observe=core.observer(
+                world.diagnose,
+                broken_verify,
+            ),
             recorder=recorder,
             capture=dict,
         )
@@ -564,8 +573,10 @@ def test_a_group_of_steps_that_resolves_nothing_is_rolled_back() -> None:
         world.diagnose(),
         confirm=core.AutoConfirm(),
         actions=lambda s: FakeAction(world, s),
-        observe=world.diagnose,
-        verify=lambda: FakeVerify(()),
+        observe=core.observer(
+            world.diagnose,
+            lambda: FakeVerify(()),
+        ),
         recorder=recorder,
         capture=dict,
     )
@@ -595,11 +606,13 @@ def test_with_an_outside_problem_only_progress_on_the_gpu_check_is_kept(
         world.diagnose(),
         confirm=core.AutoConfirm(),
         actions=lambda s: FakeAction(world, s, removes=frozenset({"cuda-visible-devices-hidden"})),
-        observe=world.diagnose,
-        verify=lambda: FakeVerify(
-            ("/physical_device:GPU:0",)
-            if gpu_after and "cuda-visible-devices-hidden" not in world.problems
-            else ()
+        observe=core.observer(
+            world.diagnose,
+            lambda: FakeVerify(
+                ("/physical_device:GPU:0",)
+                if gpu_after and "cuda-visible-devices-hidden" not in world.problems
+                else ()
+            ),
         ),
         recorder=FakeRecorder(),
         capture=dict,
@@ -880,8 +893,10 @@ def test_a_problem_a_step_reveals_is_planned_and_applied_in_the_same_run() -> No
             ),
             adds=frozenset({"cuda-libs-not-found"} if s.summary == install.summary else set()),
         ),
-        observe=diagnose,
-        verify=lambda: FakeVerify(() if world.problems else ("/physical_device:GPU:0",)),
+        observe=core.observer(
+            diagnose,
+            lambda: FakeVerify(() if world.problems else ("/physical_device:GPU:0",)),
+        ),
         recorder=FakeRecorder(),
         capture=dict,
     )
@@ -921,8 +936,10 @@ def test_the_loop_stops_at_its_bound() -> None:
         diagnose(),
         confirm=core.AutoConfirm(),
         actions=act,
-        observe=diagnose,
-        verify=lambda: FakeVerify(()),
+        observe=core.observer(
+            diagnose,
+            lambda: FakeVerify(()),
+        ),
         recorder=FakeRecorder(),
         capture=dict,
     )

@@ -83,8 +83,7 @@ def repair(
         diagnosis(),
         confirm=core.AutoConfirm(),
         actions=action,
-        observe=observe,
-        verify=lambda: None,
+        observe=core.observer(observe),
         recorder=RunRecorder(Journal(journal_path(demo.venv))),
         capture=ws.capture,
     )

@@ -134,11 +134,12 @@ class Session:
             self._diagnose = load_diagnoser(self.extra)
         return self._diagnose(snapshot)
 
-    def collect(self) -> Snapshot:
-        """A fresh snapshot: new processes of the target interpreter, the re-activated env."""
-        from tffix.collect import collect_snapshot
+    def collect(self) -> tuple[Snapshot, Any]:
+        """A fresh snapshot and the op checks, from one TensorFlow import: new processes of
+        the target interpreter, the re-activated env (``tffix.collect.observe_target``)."""
+        from tffix.collect import observe_target
 
-        return collect_snapshot(self.target, environ=self.child_environ())
+        return observe_target(self.target, environ=self.child_environ())
 
     def child_environ(self) -> dict[str, str]:
         """The environment a user has after re-activating (tffix's block applied)."""
@@ -146,17 +147,11 @@ class Session:
             return apply_edits(self.environ, self.workspace.edits())
         return dict(self.environ)
 
-    def observe(self) -> Diagnosis:
-        """A fresh snapshot, diagnosed."""
-        return self.diagnose(self.collect())
-
-    def verify(self) -> Any:
-        """The op check: TensorFlow lists the GPU; an op, a cuDNN op and an XLA op run there."""
-        from tffix.collect import target_environment
-        from tffix.probes.verify import deep_verify
-
-        env, _ = target_environment(self.target, self.child_environ())
-        return deep_verify(self.target.python, env)
+    def observe(self) -> core.Observation:
+        """A fresh snapshot, diagnosed, with the op check (TensorFlow lists the GPU; an op, a
+        cuDNN op and an XLA op run there) from the same child."""
+        snapshot, verification = self.collect()
+        return core.Observation(self.diagnose(snapshot), verification)
 
 
 # --------------------------------------------------------------------------- interrupted runs
@@ -371,16 +366,26 @@ def _report(
         s.status in (core.StepStatus.FAILED, core.StepStatus.REVERTED) for s in outcome.steps
     ):
         notes = ("Nothing changed.", *notes)  # a note: `reactivate` holds only commands
-    timings = {"first_diagnosis": extra["first_diagnosis"], **outcome.timings}
-    outcome = replace(outcome, reactivate=tuple(lines), timings=timings, notes=notes)
+    laps: core.Laps = extra["laps"]
+    laps.lap("render")
+    outcome = replace(outcome, reactivate=tuple(lines), notes=notes)
+    outcome = replace(outcome, timings=laps.account(outcome.timings))
     if not args.json:
         print()
     _print_outcome(args, outcome)
     return outcome.exit_code
 
 
+def process_started() -> float:
+    """When this process started, on the ``time.monotonic`` clock."""
+    from tffix.probes.host import process_age
+
+    return time.monotonic() - process_age()
+
+
 def run(args: Options) -> int:
     """Repair the target (or make a fresh venv with ``--create-venv``)."""
+    laps = core.Laps(process_started())
     environ = dict(os.environ)
     target = resolve_target(venv=args.venv, python=args.python, environ=environ)
     if args.create_venv:
@@ -389,29 +394,34 @@ def run(args: Options) -> int:
         return _refuse_system(args, target, environ)
     session = Session(target, environ, allow_uv=not getattr(args, "no_uv", False))
     with hold(target.prefix):
+        session.workspace.pip.know_path(target.sys_path)  # the listings read metadata, no process
         check_files(target.prefix, conda=session.conda)  # no activate script linking out
         journal = Journal(journal_path(target.prefix))
         base = _handle_interrupted(args, session, journal)
-        t0 = time.monotonic()
-        snapshot = session.collect()
+        laps.lap("prepare")
+        snapshot, verification = session.collect()
+        laps.lap("first_diagnosis")
         session.extra = scan_findings(args, snapshot)
         diagnosis = session.diagnose(snapshot)
         session.workspace.reach(diagnosis.plan)  # kernelspecs, start-up files: journaled too
-        extra: dict[str, Any] = {"first_diagnosis": time.monotonic() - t0}
+        extra: dict[str, Any] = {"laps": laps}
         extra["installs"] = package_manager_line(session, diagnosis)
+        laps.lap("plan")
         if not args.json:
             print(show_diagnosis(args, diagnosis, snapshot), flush=True)
             if extra["installs"]:
                 print(extra["installs"], flush=True)
         confirm = _confirm(args, diagnosis, snapshot, session)
-        recorder = RunRecorder(journal, base=base or None, argv=sys.argv[1:])
+        recorder = RunRecorder(
+            journal, base=base or None, argv=sys.argv[1:], lister=session.workspace.pip.installed
+        )
+        laps.lap("render")
         try:
             outcome = core.repair(
-                diagnosis,
+                core.Observation(diagnosis, verification),
                 confirm=confirm,
                 actions=session.workspace.action,
                 observe=session.observe,
-                verify=session.verify,
                 recorder=recorder,
                 capture=session.workspace.capture,
                 unsafe=args.unsafe,
@@ -423,6 +433,7 @@ def run(args: Options) -> int:
                 return int(ExitCode.ROLLBACK_INCOMPLETE)
             _err("tffix: interrupted; the step in progress was rolled back")
             return int(ExitCode.INTERRUPTED)
+        laps.lap("run")
     return _report(args, session, outcome, environ, extra)
 
 
@@ -574,20 +585,20 @@ def _settle_fresh(fresh: Target, environ: Mapping[str, str], *, allow_uv: bool) 
     the 2.21.0 wheel's RUNPATH misses the cuSOLVER folder), then verify."""
     session = Session(fresh, environ, allow_uv=allow_uv)
     with hold(fresh.prefix):
-        diagnosis = session.observe()
-        if core.offered_steps(diagnosis, unsafe=False):
+        seen = session.observe()
+        if core.offered_steps(seen.diagnosis, unsafe=False):
             recorder = RunRecorder(Journal(journal_path(fresh.prefix)), argv=["--create-venv"])
-            core.repair(
-                diagnosis,
+            outcome = core.repair(
+                seen,
                 confirm=core.AutoConfirm(),
                 actions=session.workspace.action,
                 observe=session.observe,
-                verify=session.verify,
                 recorder=recorder,
                 capture=session.workspace.capture,
                 say=_err,
             )
-    return session.verify()
+            seen = core.Observation(outcome.after, outcome.verification)
+    return seen.verification
 
 
 def _collect(target: Target, environ: Mapping[str, str]) -> Snapshot:

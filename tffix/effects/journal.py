@@ -206,9 +206,18 @@ class RunStory:
 
     @property
     def base_state(self) -> Record:
-        """The state before this run (or before the interrupted run it resumed)."""
+        """The state before this run (or before the interrupted run it resumed).
+
+        A step planned during the run may change a file outside the venv that the first plan
+        did not name (a kernelspec, a start-up file): the run-start does not hold it, the
+        start of the first step that may change it does. Those bytes are the file's before
+        the run (the workspace journals a file from the first step that may change it, so no
+        earlier step touched it), and they join the base state here.
+        """
         base: Record = self.start.get("base") or self.start["state"]
-        return base
+        later = [r.get("state", {}).get("outside") for r in self.steps_started]
+        merged = _first_seen_outside(base.get("outside"), later)
+        return base if merged is None else {**base, "outside": merged}
 
     @property
     def resumes(self) -> str | None:
@@ -247,6 +256,32 @@ class RunStory:
         for rec in self.steps_started:
             names |= schema.requirement_names(rec.get("plan_step", {}))
         return names
+
+
+def _first_seen_outside(base: object, later: Sequence[object]) -> list[Record] | None:
+    """*base*'s outside-file records plus each file the *later* ones name first (None when
+    they name none that *base* lacks). Records of another shape are left for undo's own
+    check (``tffix.effects.reach.check_outside``) to refuse."""
+    seen = {
+        (r.get("root"), name)
+        for r in (base if isinstance(base, list) else [])
+        if isinstance(r, dict) and isinstance(r.get("files"), dict)
+        for name in r["files"]
+    }
+    added: dict[str, dict[str, object]] = {}
+    for records in later:
+        for r in records if isinstance(records, list) else []:
+            files = r.get("files") if isinstance(r, dict) else None
+            if not (isinstance(files, dict) and isinstance(r.get("root"), str)):
+                continue
+            for name, data in files.items():
+                if (r["root"], name) not in seen:
+                    seen.add((r["root"], name))
+                    added.setdefault(r["root"], {})[name] = data
+    if not added:
+        return None
+    first = list(base) if isinstance(base, list) else []
+    return [*first, *({"root": root, "files": files} for root, files in added.items())]
 
 
 def runs(records: list[Record]) -> list[RunStory]:

@@ -15,8 +15,13 @@ Which one installs (``PackageManager.choice``, said in the plan with the reason)
    flag for are named in the reason);
 4. otherwise ``python -m ensurepip`` first, then pip.
 
-Reading the installed distributions is here too (it runs the target interpreter), because
-effects record it before every change.
+Reading the installed distributions is here too, because effects record it before every
+change: the first listing asks the target interpreter, later ones read the metadata on its
+``sys.path`` directly while that path cannot have changed (``PackageManager.installed``).
+No listing runs pip or uv. The package-manager runs kept for reading are ``tffix undo``'s own
+check (``pip freeze`` beside an import of each restored module, in
+``tffix.commands.undo.differences``): it exists to compare what pip and an import see with
+the metadata, so reading the metadata instead would check nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +47,7 @@ from tffix.term import clean
 
 LIST_TIMEOUT = 60.0
 _LIST_CODE = r"""
-import json, importlib.metadata as md
+import json, sys, importlib.metadata as md
 seen = {}
 for dist in md.distributions():
     if getattr(getattr(dist, "_path", None), "name", "").startswith("~"):
@@ -50,7 +55,7 @@ for dist in md.distributions():
     name = dist.metadata["Name"]
     if name and name not in seen:
         seen[name] = dist.version
-print(json.dumps(seen))
+print(json.dumps({"dists": seen, "path": sys.path}))
 """
 
 
@@ -174,6 +179,41 @@ def pip_version(prefix: Path) -> tuple[int, ...] | None:
     return None
 
 
+def _path_stamp(prefix: Path, path: Sequence[str]) -> tuple[tuple[str, int, int], ...]:
+    """(file, size, mtime in ns) of ``pyvenv.cfg`` and of every ``.pth`` file in *path*'s
+    folders, and whether each folder a ``.pth`` line names exists (``site`` adds only those):
+    what decides the interpreter's ``sys.path`` under ``-I``."""
+    out = []
+    files = [os.path.join(prefix, "pyvenv.cfg")]
+    for folder in dict.fromkeys(path):
+        with contextlib.suppress(OSError):
+            files += [e.path for e in os.scandir(folder) if e.name.endswith(".pth")]
+    for name in files:
+        try:
+            st = os.stat(name)
+        except OSError:
+            continue
+        out.append((name, st.st_size, st.st_mtime_ns))
+        if name.endswith(".pth"):
+            out += [(line, int(os.path.isdir(line)), 0) for line in _pth_folders(name)]
+    return tuple(sorted(out))
+
+
+def _pth_folders(pth: str) -> list[str]:
+    """The folders a ``.pth`` file's plain lines name (as ``site.addpackage`` reads them)."""
+    try:
+        with open(pth, encoding="utf-8", errors="replace") as fh:
+            lines = [line.rstrip() for line in fh]
+    except OSError:
+        return []
+    base = os.path.dirname(pth)
+    return [
+        os.path.join(base, line)
+        for line in lines
+        if line and not line.startswith(("#", "import ", "import\t"))
+    ]
+
+
 def has_pip(prefix: Path) -> bool:
     """True when the environment at *prefix* has pip installed."""
     patterns = ("lib/python*/site-packages/pip/__init__.py", "Lib/site-packages/pip/__init__.py")
@@ -189,6 +229,10 @@ class PackageManager:
     environ: Mapping[str, str]
     allow_uv: bool = True
     say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
+    listing: list[tuple[tuple[str, ...], tuple[tuple[str, int, int], ...]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
+    """The target's ``sys.path`` at its last listing, and ``_path_stamp`` of it then."""
 
     def _env(self) -> dict[str, str]:
         env = dict(self.environ)
@@ -243,8 +287,35 @@ class PackageManager:
                 f"failed ({tail[-1]}): install uv, or pip into the environment, and run tffix again"
             )
 
+    def know_path(self, path: Sequence[str]) -> None:
+        """Take *path* as the target interpreter's ``sys.path`` under ``-I`` now (what resolving
+        the target asked it), so that even the first listing needs no process (an empty
+        *path* is no answer: the first listing then asks)."""
+        if path:
+            self.listing[:] = [(tuple(path), _path_stamp(self.prefix, path))]
+
     def installed(self) -> dict[str, str]:
-        """Canonical name -> version of every distribution the target interpreter sees."""
+        """Canonical name -> version of every distribution the target interpreter sees.
+
+        The first listing runs the target interpreter (``-I``: what ``import`` sees) and keeps
+        its ``sys.path``; later listings read the distributions' metadata on that path
+        directly (``tffix.probes.packages.read_metadata``: the first of a name on the path
+        wins, as in the interpreter), with no process. That is exact while the path is the
+        same, and under ``-I`` the path changes only with ``pyvenv.cfg`` and the ``.pth`` files
+        of its folders: their names, sizes and times are compared first, and any difference
+        (an install that added a ``.pth``) asks the interpreter again.
+        """
+        if self.listing:
+            path, stamp = self.listing[0]
+            if _path_stamp(self.prefix, path) == stamp:
+                from tffix.probes.packages import read_metadata
+
+                try:
+                    found = read_metadata(path)[0]
+                except Exception:  # a corrupt METADATA: let the interpreter say
+                    pass
+                else:
+                    return dict(sorted(found.items()))
         done = _subprocess.run(
             [str(self.python), "-I", "-c", _LIST_CODE], env=self._env(), timeout=LIST_TIMEOUT
         )
@@ -254,7 +325,9 @@ class PackageManager:
                 + (done.describe_exit() or done.stderr.strip().splitlines()[-1:] or ["?"])[-1]
             )
         data = json.loads(done.stdout.strip().splitlines()[-1])
-        return {str(canonicalize_name(k)): str(v) for k, v in sorted(data.items())}
+        path = tuple(str(p) for p in data["path"])
+        self.listing[:] = [(path, _path_stamp(self.prefix, path))]
+        return {str(canonicalize_name(k)): str(v) for k, v in sorted(data["dists"].items())}
 
     def _argv(self, verb: str, args: Sequence[str], choice: Choice) -> list[str]:
         if choice.uv is not None:

@@ -145,3 +145,17 @@ def probe_platform(
         scheduler=scheduler(environ),
         cpu_flags=cpu_flags(root) if linux else None,
     )
+
+
+def process_age() -> float:
+    """Seconds since this process started (0.0 when the process table cannot tell): the
+    interpreter's start-up and tffix's imports, for the outcome's ``timings``."""
+    import time
+
+    import psutil
+
+    try:
+        created = float(psutil.Process().create_time())
+    except (psutil.Error, OSError):
+        return 0.0
+    return max(0.0, time.time() - created)

@@ -11,8 +11,13 @@ The child reports after each stage, so a crash or a hang keeps what was learned 
 a hang ends at the time limit (``exit: "timeout after 120s"``), a crash is named by its
 signal (``exit: "killed by SIGSEGV"``). Nothing here raises for the child's sake.
 
-``verify_gpu`` runs the re-verification snippet (list GPUs, run one op on ``/GPU:0``) the
-same way; the repair step calls it after each change.
+Asked for ``ops`` (or ``xla``), the child then runs the verification's op checks
+(``tffix.probes.verify.OPS``: an op and a ``conv2d`` on ``/GPU:0``, and an XLA op) in the same
+process, after a marker line on stderr that splits TensorFlow's log between the snapshot and
+the verification: one import answers both (``TensorFlowReport.verification``).
+
+``verify_gpu`` runs the shorter re-verification snippet (list GPUs, run one op on ``/GPU:0``)
+in a child of its own.
 
 Both children run in an empty folder of their own: ``python -c`` puts its working folder
 first on ``sys.path``, and a ``json.py`` or ``tensorflow/`` in the user's project must not be
@@ -25,11 +30,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tffix import _subprocess
 from tffix.model import UNKNOWN, TensorFlowBuild, TensorFlowInfo
+from tffix.probes import verify
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -58,12 +64,20 @@ def _die_with_parent():
 _die_with_parent()
 """
 
+OPS_MARK = "@@tffix-ops"
+"""The stderr line the child writes before the op checks: TensorFlow's log before it is the
+snapshot's, after it the verification's."""
+
 _CHILD = (
     r"""
 import json, sys, time, traceback
 MARK = "@@tffix-tf "
+OPS_MARK = "@@tffix-ops"
+OPS_WANTED = sys.argv[1] if len(sys.argv) > 1 else ""
 """
     + _DIE_WITH_PARENT
+    + verify.LAST_LINE
+    + verify.OPS
     + r"""
 out = {"stage": "start"}
 def emit(stage):
@@ -106,6 +120,17 @@ except OSError:
     pass
 out["seconds"] = time.monotonic() - t0
 emit("done")
+if OPS_WANTED:
+    # the op checks, in this same process: the listing above is theirs too
+    sys.stderr.write(OPS_MARK + "\n"); sys.stderr.flush()
+    deep = out["deep"] = {"error": out["gpus_error"]} if "gpus_error" in out else {
+        "gpus": out.get("gpus", [])}
+    try:
+        tf.debugging.set_log_device_placement(True)
+        run_ops(tf, deep, lambda: emit("done"), xla=OPS_WANTED == "xla")
+    except BaseException as exc:
+        deep["error"] = last_line(exc)
+    emit("done")
 """
 )
 
@@ -147,6 +172,8 @@ class TensorFlowReport:
     unknown: str | None = None
     stage: str | None = None
     """The last stage the child reported (``importing``, ``imported``, ``listed``, ``done``)."""
+    verification: verify.DeepVerification | None = None
+    """The op checks the child ran after listing (``ops``); None when they were not asked."""
 
 
 def _bounded(lines: tuple[str, ...]) -> tuple[str, ...]:
@@ -215,9 +242,45 @@ _STAGE_WORDS = {
 }
 
 
-def interpret(result: _subprocess.Completed, timeout: float) -> TensorFlowReport:
-    """Turn the child's output into a report (pure: used by tests with recorded output)."""
-    log = _bounded(tuple(line for line in result.stderr.splitlines() if line.strip()))
+def _split_log(stderr: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the lines before the op checks, the lines after them)."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    if OPS_MARK not in lines:
+        return _bounded(tuple(lines)), ()
+    at = lines.index(OPS_MARK)
+    return _bounded(tuple(lines[:at])), _bounded(tuple(lines[at + 1 :]))
+
+
+def _verification(
+    data: dict[str, object] | None, result: _subprocess.Completed, log: tuple[str, ...]
+) -> verify.DeepVerification:
+    """What the op checks of the child's last report *data* found, as the verification
+    child would have said it: an import failure is an error with nothing listed."""
+    if data is not None and data.get("import_error"):
+        return verify.from_report({"error": data["import_error"]}, result, log)
+    deep = data.get("deep") if data is not None else None
+    if not isinstance(deep, dict):  # ended before the checks began
+        deep = {} if data is None or "gpus" not in data else {"gpus": data["gpus"]}
+    return verify.from_report(deep, result, log)
+
+
+def interpret(
+    result: _subprocess.Completed, timeout: float, *, ops: bool = False
+) -> TensorFlowReport:
+    """Turn the child's output into a report (pure: used by tests with recorded output).
+
+    *ops*: the child was asked for the op checks; the report then carries their verification.
+    """
+    report = _interpret(result, timeout)
+    if not ops:
+        return report
+    _, ops_log = _split_log(result.stderr)
+    data = _last_report(result.stdout, _MARK)
+    return replace(report, verification=_verification(data, result, ops_log))
+
+
+def _interpret(result: _subprocess.Completed, timeout: float) -> TensorFlowReport:
+    log, _ = _split_log(result.stderr)
     data = _last_report(result.stdout, _MARK)
     exit_text = result.describe_exit()
     if result.timed_out:
@@ -262,17 +325,26 @@ def interpret(result: _subprocess.Completed, timeout: float) -> TensorFlowReport
 
 
 def probe_tensorflow(
-    python: Path, env: Mapping[str, str], *, timeout: float = DEFAULT_TIMEOUT
+    python: Path,
+    env: Mapping[str, str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    ops: str | None = None,
 ) -> TensorFlowReport:
-    """Import TensorFlow in a fresh child of *python* with *env*; never raises."""
+    """Import TensorFlow in a fresh child of *python* with *env*; never raises.
+
+    *ops* ``"ops"`` (an op and a ``conv2d`` on ``/GPU:0``) or ``"xla"`` (an XLA op too) runs
+    the verification's op checks in the same child after listing, so one import answers the
+    snapshot and the verification (``TensorFlowReport.verification``).
+    """
     result = _subprocess.run(
-        [str(python), "-c", _CHILD],
+        [str(python), "-c", _CHILD, *([ops] if ops else [])],
         env=dict(env),
         env_overrides=LOG_ENV,
         timeout=timeout,
         neutral_cwd=True,
     )
-    return interpret(result, timeout)
+    return interpret(result, timeout, ops=bool(ops))
 
 
 @dataclass(frozen=True, slots=True)

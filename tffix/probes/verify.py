@@ -6,6 +6,11 @@ the venv, it lists the GPUs, runs ``reduce_sum`` on ``/GPU:0`` (CUDA runtime and
 ``conv2d`` there (cuDNN), and a ``jit_compile=True`` function (XLA: ptxas and libdevice). A
 cuDNN minor older than the build, or XLA tools that are missing, pass the first op and fail
 the others, so "the GPU works" means all three ran on the GPU. Never raises.
+
+The repair does not start this child after a step: the TensorFlow probe's child runs the same
+checks (``OPS``) after its own listing, so a re-observation costs one import
+(``tffix.collect.observe_target``). ``deep_verify`` stays for the entry points whose
+environment differs from the one the probe ran in.
 """
 
 from __future__ import annotations
@@ -20,44 +25,66 @@ from tffix import _subprocess
 DEFAULT_TIMEOUT = 180.0
 MARK = "@@tffix-deep-verify "
 
-_CHILD = r"""
+OPS = r"""
+def run_ops(tf, out, emit, xla=True):
+    # With GPUs listed in out["gpus"]: an op on /GPU:0 (CUDA runtime and driver), a conv2d
+    # (cuDNN) and, with *xla*, a jit_compile=True function (ptxas, libdevice). The first op's
+    # failure propagates; the others are recorded.
+    if not out.get("gpus"):
+        return
+    with tf.device("/GPU:0"):
+        t = tf.reduce_sum(tf.ones([2, 2]))
+    out["op_device"] = t.device
+    out["op_value"] = float(t.numpy())
+    emit()
+    try:
+        with tf.device("/GPU:0"):
+            c = tf.nn.conv2d(tf.ones([1, 2, 2, 1]), tf.ones([1, 1, 1, 1]), 1, "VALID")
+        out["dnn_device"] = c.device
+    except Exception as exc:
+        out["dnn_error"] = last_line(exc)
+    emit()
+    if not xla:
+        return
+    try:
+        @tf.function(jit_compile=True)
+        def _xla(x):
+            return tf.reduce_sum(x)
+        with tf.device("/GPU:0"):
+            out["xla_value"] = float(_xla(tf.ones([2, 2])).numpy())
+    except Exception as exc:
+        out["xla_error"] = last_line(exc)
+"""
+"""The op checks as source, shared with the TensorFlow probe's child (``tffix.probes.tensorflow``
+runs them after its own listing when asked, so one import answers both). Needs ``last_line``."""
+
+LAST_LINE = r"""
+def last_line(exc):
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+"""
+
+_CHILD = (
+    r"""
 import json, sys, traceback
 MARK = "@@tffix-deep-verify "
 out = {}
 def emit():
     sys.stdout.write(MARK + json.dumps(out) + "\n"); sys.stdout.flush()
-def last_line(exc):
-    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+"""
+    + LAST_LINE
+    + OPS
+    + r"""
 try:
     import tensorflow as tf
     tf.debugging.set_log_device_placement(True)
     out["gpus"] = [g.name for g in tf.config.list_physical_devices("GPU")]
     emit()
-    if out["gpus"]:
-        with tf.device("/GPU:0"):
-            t = tf.reduce_sum(tf.ones([2, 2]))
-        out["op_device"] = t.device
-        out["op_value"] = float(t.numpy())
-        emit()
-        try:
-            with tf.device("/GPU:0"):
-                c = tf.nn.conv2d(tf.ones([1, 2, 2, 1]), tf.ones([1, 1, 1, 1]), 1, "VALID")
-            out["dnn_device"] = c.device
-        except Exception as exc:
-            out["dnn_error"] = last_line(exc)
-        emit()
-        try:
-            @tf.function(jit_compile=True)
-            def _xla(x):
-                return tf.reduce_sum(x)
-            with tf.device("/GPU:0"):
-                out["xla_value"] = float(_xla(tf.ones([2, 2])).numpy())
-        except Exception as exc:
-            out["xla_error"] = last_line(exc)
+    run_ops(tf, out, emit)
 except BaseException as exc:
     out["error"] = last_line(exc)
 emit()
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +126,15 @@ def deep_verify(
                 data = json.loads(line[len(MARK) :])
             except json.JSONDecodeError:
                 continue
+    return from_report(data, done, log)
+
+
+def from_report(
+    data: Mapping[str, object], done: _subprocess.Completed, log: tuple[str, ...]
+) -> DeepVerification:
+    """The verification a child's last report *data* stands for (``run_ops``'s keys, with
+    ``gpus`` once listing worked and ``error`` for a failure), given how the child ended
+    (pure: the TensorFlow probe's child reports the same keys)."""
     gpus = data.get("gpus")
     text = {k: (None if data.get(k) is None else str(data[k])) for k in data}
     error = text.get("error") or done.describe_exit()
