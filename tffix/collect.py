@@ -17,8 +17,9 @@ re-verification snippet in that environment. For a virtualenv, the snapshot also
 every entry point (activated, plain, Jupyter kernels, VS Code) with the GPU check run the
 way it runs the interpreter, and where the variables that matter are set
 (``tffix.probes.entrycheck``). The TensorFlow child's own op checks answer for every entry
-point whose interpreter and environment are its own but for ``ACTIVATION_ONLY``; entry points
-that share an environment share one child: a plain venv costs one TensorFlow import.
+point whose interpreter and environment are its own but for
+``tffix.probes.entrycheck.ACTIVATION_ONLY``; entry points that share an environment share one
+child: a plain venv costs one TensorFlow import.
 
 This module only orchestrates: the probes in ``tffix.probes`` do the reading.
 """
@@ -58,7 +59,6 @@ from tffix.probes import packages as packages_probe
 from tffix.probes import tensorflow as tf_probe
 from tffix.probes import toolkit as toolkit_probe
 from tffix.probes import verify as verify_probe
-from tffix.probes.entrypoints import EntryPoint
 from tffix.probes.target import Target, TargetKind
 
 _T = TypeVar("_T")
@@ -271,32 +271,6 @@ def _tf_sections(
 EntryPointReport = tuple[tuple[EntryPointState, ...], Provenance]
 
 
-ACTIVATION_ONLY = frozenset(
-    {
-        "PATH",
-        "PKG_CONFIG_PATH",
-        "PS1",
-        "VIRTUAL_ENV",
-        "VIRTUAL_ENV_PROMPT",
-        "_OLD_VIRTUAL_PATH",
-        "_OLD_VIRTUAL_PS1",
-        "_OLD_VIRTUAL_PYTHONHOME",
-        "TF_CPP_MIN_LOG_LEVEL",
-        "TF_CPP_MAX_VLOG_LEVEL",
-    }
-)
-"""Variables that change what a shell shows or finds (virtualenv's activate sets these, and
-``PKG_CONFIG_PATH``), not what TensorFlow loads or lists:
-two entry points that differ only in these (and start the same interpreter) get the same
-answer from the op checks, which run no program found on ``PATH`` (XLA's ``ptxas`` is, and
-the entry points are judged without XLA: ``tffix.probes.entrycheck.usable``)."""
-
-
-def _same_check(python: Path, env: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """What decides an entry point's check: the interpreter started and its environment."""
-    return str(python), tuple(sorted((k, v) for k, v in env.items() if k not in ACTIVATION_ONLY))
-
-
 def _entry_points(
     target: Target,
     environ: Mapping[str, str],
@@ -313,33 +287,8 @@ def _entry_points(
     """
     project = Path(environ["PWD"]) if environ.get("PWD") else None
     points = entrycheck.discover(target.prefix, target.python, environ, project=project)
-    envs = [entrycheck.environment_for(ep, environ, target.prefix, env) for ep in points]
-    pythons = [_python_of(ep, target.python) for ep in points]
-    keys = [_same_check(py, e) for py, e in zip(pythons, envs, strict=True)]
-    mine = _same_check(target.python, env)
-
-    def check(i: int) -> Future[verify_probe.DeepVerification]:
-        return _daemon_call(
-            lambda: verify_probe.deep_verify(pythons[i], {**envs[i], **_QUIET}, timeout=timeout)
-        )
-
-    first = {k: i for i, k in reversed(list(enumerate(keys)))}
-    futures = {k: check(i) for k, i in first.items() if k != mine}
-    own = known()
-    if own is None and mine in first:  # the probe's child ran no op checks: one of its own
-        futures[mine] = check(first[mine])
-    results: list[verify_probe.DeepVerification | None] = []
-    for k in keys:
-        if k == mine and own is not None:
-            results.append(own)
-            continue
-        try:
-            results.append(futures[k].result(timeout + 5))
-        except Exception:  # a child that did not answer: the point is "not checked"
-            results.append(None)
-    states = tuple(
-        entrycheck.state(ep, envs[i], environ, results[i], target.python)
-        for i, ep in enumerate(points)
+    states = entrycheck.check_all(
+        points, environ, target.prefix, target.python, env, timeout=timeout, known=known
     )
     wanted = [
         v for v in entrycheck.TRACED if v in environ or v in env or any(v in s.adds for s in states)
@@ -354,15 +303,6 @@ def _entry_points(
         extra=[o for p in points for o in p.origins],
     )
     return states, where
-
-
-_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}
-"""What the entry points' own children run with (their log is not read)."""
-
-
-def _python_of(ep: EntryPoint, python: Path) -> Path:
-    """The interpreter *ep* starts (a kernelspec's ``argv[0]``), else the target's."""
-    return Path(os.path.expanduser(ep.argv[0])) if ep.argv else python
 
 
 def collect_snapshot(

@@ -33,7 +33,7 @@ import contextlib
 import os
 import string
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -171,6 +171,34 @@ def state(
     )
 
 
+ACTIVATION_ONLY = frozenset(
+    {
+        "PATH",
+        "PKG_CONFIG_PATH",
+        "PS1",
+        "VIRTUAL_ENV",
+        "VIRTUAL_ENV_PROMPT",
+        "_OLD_VIRTUAL_PATH",
+        "_OLD_VIRTUAL_PS1",
+        "_OLD_VIRTUAL_PYTHONHOME",
+        "TF_CPP_MIN_LOG_LEVEL",
+        "TF_CPP_MAX_VLOG_LEVEL",
+    }
+)
+"""Variables that change what a shell shows or finds (virtualenv's activate sets these, and
+``PKG_CONFIG_PATH``), not what TensorFlow loads or lists:
+two entry points that differ only in these (and start the same interpreter) get the same
+answer from the op checks, which run no program found on ``PATH`` (XLA's ``ptxas`` is, and
+the entry points are judged without XLA: ``usable``)."""
+
+_Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def same_check(python: Path, env: Mapping[str, str]) -> _Key:
+    """What decides an entry point's check: the interpreter started and its environment."""
+    return str(python), tuple(sorted((k, v) for k, v in env.items() if k not in ACTIVATION_ONLY))
+
+
 def check_all(
     points: Sequence[EntryPoint],
     environ: Mapping[str, str],
@@ -179,29 +207,46 @@ def check_all(
     activated: Mapping[str, str],
     *,
     timeout: float,
+    known: Callable[[], verify.DeepVerification | None] | None = None,
 ) -> tuple[EntryPointState, ...]:
-    """Run the check for every entry point, at the same time (each is one child). Entry
-    points that start the same interpreter with the same environment (five jobs of one
-    crontab) share one child: the result could not differ."""
+    """Run the check for every entry point, at the same time (each is one child).
+
+    Entry points that start the same interpreter in the same environment (five jobs of one
+    crontab; ``same_check``) share one child: the result could not differ. *known* waits for
+    the answer of a check already run for *python* in *activated* (the TensorFlow probe's own
+    op checks): the entry points it covers take that answer instead of a child of their own.
+    An entry point with a note could not be judged, and is not checked: the note says why.
+    """
     envs = [environment_for(ep, environ, prefix, activated) for ep in points]
-    runs: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {}
-    for i, ep in enumerate(points):
-        if ep.note is None:  # one with a note could not be judged: the note says why
-            key = (str(_python_of(ep, python)), tuple(sorted(envs[i].items())))
-            runs.setdefault(key, []).append(i)
-    results: list[verify.DeepVerification | None] = [None] * len(points)
+    keys = [
+        None if ep.note is not None else same_check(_python_of(ep, python), envs[i])
+        for i, ep in enumerate(points)
+    ]
+    runs = {k: i for i, k in reversed(list(enumerate(keys))) if k is not None}
+    mine = same_check(python, activated) if known is not None else None
+    results: dict[_Key, verify.DeepVerification] = {}
 
-    def run(key: tuple[str, tuple[tuple[str, str], ...]]) -> None:
-        done = verify.deep_verify(Path(key[0]), {**dict(key[1]), **_QUIET}, timeout=timeout)
-        for i in runs[key]:
-            results[i] = done
+    def run(key: _Key) -> None:
+        i = runs[key]
+        env = {**envs[i], **_QUIET}
+        results[key] = verify.deep_verify(_python_of(points[i], python), env, timeout=timeout)
 
-    threads = [threading.Thread(target=run, args=(key,), daemon=True) for key in runs]
+    def start(key: _Key) -> threading.Thread:
+        thread = threading.Thread(target=run, args=(key,), daemon=True)
+        thread.start()
+        return thread
+
+    threads = [start(key) for key in runs if key != mine]
+    if mine is not None and mine in runs and known is not None:
+        own = known()
+        if own is None:  # the probe's child ran no op checks: one of its own
+            threads.append(start(mine))
+        else:
+            results[mine] = own
     for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout + 5)
-    return tuple(state(ep, envs[i], environ, results[i], python) for i, ep in enumerate(points))
+        t.join(timeout + 5)  # a child that did not answer: its points are "not checked"
+    found = [None if key is None else results.get(key) for key in keys]
+    return tuple(state(ep, envs[i], environ, found[i], python) for i, ep in enumerate(points))
 
 
 def trace(
