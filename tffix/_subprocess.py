@@ -83,6 +83,14 @@ def child_env(
     return env
 
 
+CWD_OFF_PATH = "import sys\nif sys.path and sys.path[0] == '':\n    del sys.path[0]\n"
+"""The first lines of a ``python -c`` probe script that runs in the user's working folder:
+``-c`` puts that folder first on ``sys.path``, so a ``json.py`` (or a ``tensorflow/``) in the
+user's project would otherwise be imported by the probe. The child still runs *in* that
+folder, because the dynamic loader reads an empty ``LD_LIBRARY_PATH`` entry (``:/x``) as the
+current folder: a check run elsewhere would load other libraries than the user's runs do."""
+
+
 def run(
     argv: Sequence[str],
     *,

@@ -591,8 +591,7 @@ def prove(
         [str(python), "-I", "-S", "-c", _PROOF_SCRIPT, json.dumps(todo)],
         env=dict(env),
         timeout=timeout,
-        neutral_cwd=True,
-    )
+    )  # in the user's working folder: an empty LD_LIBRARY_PATH entry means that folder
     proofs, current, done = parse_proof_output(result.stdout)
     problem = None
     if not done:

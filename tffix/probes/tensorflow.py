@@ -69,7 +69,8 @@ OPS_MARK = "@@tffix-ops"
 snapshot's, after it the verification's."""
 
 _CHILD = (
-    r"""
+    _subprocess.CWD_OFF_PATH
+    + r"""
 import json, sys, time, traceback
 MARK = "@@tffix-tf "
 OPS_MARK = "@@tffix-ops"
@@ -135,7 +136,8 @@ if OPS_WANTED:
 )
 
 _VERIFY = (
-    r"""
+    _subprocess.CWD_OFF_PATH
+    + r"""
 import json, sys, traceback
 MARK = "@@tffix-verify "
 """
@@ -342,7 +344,6 @@ def probe_tensorflow(
         env=dict(env),
         env_overrides=LOG_ENV,
         timeout=timeout,
-        neutral_cwd=True,
     )
     return interpret(result, timeout, ops=bool(ops))
 
@@ -373,7 +374,7 @@ def verify_gpu(
 ) -> VerifyResult:
     """Run the verification snippet in a fresh child of *python* with *env*; never raises."""
     result = _subprocess.run(
-        [str(python), "-c", _VERIFY], env=dict(env), timeout=timeout, neutral_cwd=True
+        [str(python), "-c", _VERIFY], env=dict(env), timeout=timeout
     )
     log = tuple(line for line in result.stderr.splitlines() if line.strip())
     data = _last_report(result.stdout, "@@tffix-verify ") or {}

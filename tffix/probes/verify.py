@@ -64,7 +64,8 @@ def last_line(exc):
 """
 
 _CHILD = (
-    r"""
+    _subprocess.CWD_OFF_PATH
+    + r"""
 import json, sys, traceback
 MARK = "@@tffix-deep-verify "
 out = {}
@@ -116,7 +117,7 @@ def deep_verify(
     """Run the checks in a fresh child of *python* with *env*; never raises."""
     # An empty working folder: the project's own modules must not shadow what is verified.
     done = _subprocess.run(
-        [str(python), "-c", _CHILD], env=dict(env), timeout=timeout, neutral_cwd=True
+        [str(python), "-c", _CHILD], env=dict(env), timeout=timeout
     )
     log = tuple(line for line in done.stderr.splitlines() if line.strip())
     data: dict[str, object] = {}
