@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tffix.probes import provenance
 from tffix.probes.provenance import Origin
 
 MAX_JSON_BYTES = 1024 * 1024
@@ -256,15 +257,8 @@ def vscode_settings(
 
 
 def read_text(path: Path) -> str | None:
-    """The file's text, or None (absent, unreadable, or not a regular file: a FIFO in a
-    project must not block the run)."""
-    try:
-        if not path.is_file():
-            return None
-        with path.open("rb") as handle:
-            return handle.read(MAX_JSON_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return None
+    """The text of a project file (``provenance.read_text``, at most ``MAX_JSON_BYTES``)."""
+    return provenance.read_text(path, MAX_JSON_BYTES)
 
 
 def parse_jsonc(text: str) -> tuple[object, str | None]:

@@ -116,21 +116,23 @@ def syntax_of(path: Path) -> str:
     return "sh"
 
 
-def _read(path: Path) -> str | None:
-    """The file's text, or None: absent, unreadable, or not a regular file (a FIFO among
-    ``/etc/profile.d/*`` must not block the run)."""
+def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str | None:
+    """The text of *path* (its first *max_bytes*), or None: absent, unreadable, or not a
+    regular file (a FIFO among ``/etc/profile.d/*``, planted as a crontab or in a project,
+    must not block the run)."""
     try:
         if not path.is_file():
             return None
         with path.open("rb") as handle:
-            return handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
+            return handle.read(max_bytes).decode("utf-8", errors="replace")
     except OSError:
         return None
 
 
+
 def scan_file(path: Path, variables: Iterable[str], kind: str) -> list[Origin]:
     """Every line of *path* that sets one of *variables* (comments skipped)."""
-    text = _read(path)
+    text = read_text(path)
     if text is None:
         return []
     syntax = syntax_of(path)
@@ -148,7 +150,7 @@ def scan_file(path: Path, variables: Iterable[str], kind: str) -> list[Origin]:
 
 def scan_json_env(path: Path, variables: Iterable[str], kind: str) -> list[Origin]:
     """The ``env`` map of a JSON file (a kernelspec) or conda's ``conda-meta/state``."""
-    text = _read(path)
+    text = read_text(path)
     if text is None:
         return []
     try:

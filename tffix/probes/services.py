@@ -47,7 +47,7 @@ from pathlib import Path
 
 from tffix import _subprocess
 from tffix.probes.entrypoints import EntryPoint
-from tffix.probes.provenance import Origin
+from tffix.probes.provenance import Origin, read_text
 
 MAX_FILE_BYTES = 256 * 1024
 """Crontabs and unit files are small; a larger one is read only this far."""
@@ -106,15 +106,7 @@ def account(name: str | None, environ: Mapping[str, str], root: Path = Path("/")
 
 
 def _read(path: Path) -> str | None:
-    """The file's text, or None: absent, unreadable, or not a regular file (a FIFO planted
-    as a crontab must not block the run)."""
-    try:
-        if not path.is_file():
-            return None
-        with path.open("rb") as handle:
-            return handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return None
+    return read_text(path, MAX_FILE_BYTES)
 
 
 def _list(folder: Path, pattern: str) -> list[Path]:
