@@ -70,3 +70,13 @@ def build_lib(tmp_path_factory: pytest.TempPathFactory) -> BuildLib:
     """``build_lib(source, dest, soname=…, defines=…, runpath=…, rpath=…, link=…)`` -> dest."""
     cache = tmp_path_factory.mktemp("libcache")
     return functools.partial(compile_lib, cache)
+
+
+@pytest.fixture(scope="module")
+def project_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real venv (no pip) at ``proj/.venv``, the layout editors and services name."""
+    import venv
+
+    root = tmp_path_factory.mktemp("proj") / "proj" / ".venv"
+    venv.EnvBuilder(with_pip=False).create(root)
+    return root

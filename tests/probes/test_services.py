@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import venv
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,6 @@ from tffix.probes.services import (
 )
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="cron and systemd are Linux's")
-
-
-@pytest.fixture(scope="module")
-def real_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("svc") / "proj" / ".venv"
-    venv.EnvBuilder(with_pip=False).create(root)
-    return root
 
 
 def _write(path: Path, text: str) -> Path:
@@ -53,10 +45,10 @@ def _machine(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
 
 
 def test_a_user_crontab_gives_crons_minimal_environment_and_its_own_settings(
-    real_venv: Path, tmp_path: Path
+    project_venv: Path, tmp_path: Path
 ) -> None:
     root, home, environ = _machine(tmp_path)
-    python = real_venv / "bin" / "python"
+    python = project_venv / "bin" / "python"
     _write(root / "etc" / "environment", 'LANG="C.UTF-8"\nPATH="/should/not/win"\n')
     spool = _write(
         root / "var" / "spool" / "cron" / "crontabs" / environ["USER"],
@@ -69,10 +61,10 @@ def test_a_user_crontab_gives_crons_minimal_environment_and_its_own_settings(
         "LOGNAME=someone-else\n"  # may not be changed
         f"30 3 * * 1-5 cd /proj && {python} train.py >> log 2>&1\n"  # python not first
         f"15 2 * * * {python} -u /proj/train.py --epochs 3 % stdin text\n"
-        f"@reboot {real_venv}/bin/tensorboard --logdir /runs\n"  # a script of the venv
+        f"@reboot {project_venv}/bin/tensorboard --logdir /runs\n"  # a script of the venv
         "0 4 * * * /usr/bin/python3 other.py\n",
     )
-    jobs = cron_jobs(root, python, real_venv, environ)
+    jobs = cron_jobs(root, python, project_venv, environ)
     assert [(j.source, j.line) for j in jobs] == [
         (str(spool), 2),
         (str(spool), 9),
@@ -98,10 +90,10 @@ def test_a_user_crontab_gives_crons_minimal_environment_and_its_own_settings(
 
 
 def test_system_crontabs_name_the_user_and_odd_files_are_skipped(
-    real_venv: Path, tmp_path: Path
+    project_venv: Path, tmp_path: Path
 ) -> None:
     root, _, environ = _machine(tmp_path)
-    python = real_venv / "bin" / "python"
+    python = project_venv / "bin" / "python"
     _write(
         root / "etc" / "passwd", "nobody:x:65534:65534:nobody:/srv/nobody-home:/usr/sbin/nologin\n"
     )
@@ -110,7 +102,7 @@ def test_system_crontabs_name_the_user_and_odd_files_are_skipped(
     (root / "etc" / "cron.d" / "a-folder").mkdir()
     os.mkfifo(root / "etc" / "cron.d" / "a-fifo")  # must not block the read
     (root / "var" / "spool" / "cron" / "crontabs" / environ["USER"]).mkdir(parents=True)
-    jobs = cron_jobs(root, python, real_venv, environ)
+    jobs = cron_jobs(root, python, project_venv, environ)
     assert [(Path(j.source).name, j.user) for j in jobs] == [
         ("crontab", "root"),
         ("train", "nobody"),
@@ -121,9 +113,9 @@ def test_system_crontabs_name_the_user_and_odd_files_are_skipped(
 
 
 def test_crontab_l_is_what_the_users_crontab_is_on_this_machine(
-    real_venv: Path, tmp_path: Path
+    project_venv: Path, tmp_path: Path
 ) -> None:
-    python = real_venv / "bin" / "python"
+    python = project_venv / "bin" / "python"
     bin_dir = tmp_path / "bin"
     table = tmp_path / "table"
     table.write_text(f"CUDA_VISIBLE_DEVICES=\n*/5 * * * * {python} poll.py\n")
@@ -132,7 +124,7 @@ def test_crontab_l_is_what_the_users_crontab_is_on_this_machine(
     environ = {"HOME": str(tmp_path), "PATH": f"{bin_dir}:/usr/bin:/bin"}
     text, source = services.user_crontab(Path("/"), account(None, environ), environ)
     assert source == "crontab -l" and text == table.read_text()
-    jobs = [j for j in cron_jobs(Path("/"), python, real_venv, environ) if j.source == source]
+    jobs = [j for j in cron_jobs(Path("/"), python, project_venv, environ) if j.source == source]
     assert len(jobs) == 1 and jobs[0].env["CUDA_VISIBLE_DEVICES"] == ""
     fake.write_text('#!/bin/sh\necho "no crontab for $USER" >&2\nexit 1\n')
     text, why = services.user_crontab(Path("/"), account(None, environ), environ)
@@ -162,10 +154,10 @@ def test_unit_file_syntax_comments_sections_and_continuations() -> None:
 
 
 def test_a_user_unit_with_environment_env_files_drop_ins_and_environment_d(
-    real_venv: Path, tmp_path: Path
+    project_venv: Path, tmp_path: Path
 ) -> None:
     root, home, environ = _machine(tmp_path)
-    python = real_venv / "bin" / "python"
+    python = project_venv / "bin" / "python"
     _write(root / "etc" / "environment", "LANG=C.UTF-8\n")
     _write(
         home / ".config" / "environment.d" / "50-cuda.conf",
@@ -187,7 +179,7 @@ def test_a_user_unit_with_environment_env_files_drop_ins_and_environment_d(
         units / "train.service.d" / "gpu.conf", "[Service]\nEnvironment=CUDA_VISIBLE_DEVICES=-1\n"
     )
     _write(units / "other.service", "[Service]\nExecStart=/usr/bin/python3 x.py\n")
-    [found] = systemd_units(root, python, real_venv, environ)
+    [found] = systemd_units(root, python, project_venv, environ)
     assert (found.name, found.scope, found.source) == ("train.service", "user", str(unit))
     assert found.problems == ()
     env = dict(found.env)
@@ -205,10 +197,10 @@ def test_a_user_unit_with_environment_env_files_drop_ins_and_environment_d(
 
 
 def test_a_system_unit_runs_as_its_user_and_a_missing_env_file_is_a_note(
-    real_venv: Path, tmp_path: Path
+    project_venv: Path, tmp_path: Path
 ) -> None:
     root, home, environ = _machine(tmp_path)
-    python = real_venv / "bin" / "python"
+    python = project_venv / "bin" / "python"
     system = root / "etc" / "systemd" / "system"
     _write(
         system / "serve.service",
@@ -220,7 +212,7 @@ def test_a_system_unit_runs_as_its_user_and_a_missing_env_file_is_a_note(
     )
     _write(system / "root-job.service", f"[Service]\nExecStart=@{python} trainer -m t\n")
     (system / "broken.service").mkdir()  # a folder where a unit should be: skipped
-    by_name = {u.name: u for u in systemd_units(root, python, real_venv, environ)}
+    by_name = {u.name: u for u in systemd_units(root, python, project_venv, environ)}
     assert set(by_name) == {"serve.service", "root-job.service"}
     serve = by_name["serve.service"]
     assert serve.env["HOME"] == str(home) and "LD_LIBRARY_PATH" not in serve.env
@@ -231,18 +223,18 @@ def test_a_system_unit_runs_as_its_user_and_a_missing_env_file_is_a_note(
 
 @pytest.mark.skipif(os.getuid() == 0, reason="root reads files whatever their mode")
 def test_unreadable_units_and_crontabs_cost_only_themselves(
-    real_venv: Path, tmp_path: Path
+    project_venv: Path, tmp_path: Path
 ) -> None:
     root, home, environ = _machine(tmp_path)
-    python = real_venv / "bin" / "python"
+    python = project_venv / "bin" / "python"
     locked = _write(home / ".config/systemd/user/a.service", f"[Service]\nExecStart={python}\n")
     locked.chmod(0)
     folder = root / "etc" / "cron.d"
     _write(folder / "x", f"* * * * * root {python}\n")
     folder.chmod(0)
     try:
-        assert systemd_units(root, python, real_venv, environ) == []
-        assert cron_jobs(root, python, real_venv, environ) == []
+        assert systemd_units(root, python, project_venv, environ) == []
+        assert cron_jobs(root, python, project_venv, environ) == []
     finally:
         folder.chmod(0o755)
         locked.chmod(0o644)
@@ -252,10 +244,10 @@ def test_unreadable_units_and_crontabs_cost_only_themselves(
 
 
 def test_discover_checks_cron_and_systemd_in_their_own_environment(
-    real_venv: Path, tmp_path: Path
+    project_venv: Path, tmp_path: Path
 ) -> None:
     root, home, environ = _machine(tmp_path)
-    python = real_venv / "bin" / "python"
+    python = project_venv / "bin" / "python"
     _write(
         root / "var/spool/cron/crontabs" / environ["USER"],
         f"CUDA_VISIBLE_DEVICES=-1\n0 * * * * {python} t.py\n",
@@ -265,12 +257,12 @@ def test_discover_checks_cron_and_systemd_in_their_own_environment(
         f"[Service]\nEnvironment=XLA_FLAGS=--bad\nExecStart={python} t.py\n",
     )
     environ = {**environ, "TFFIX_SYSROOT": str(root), "LD_LIBRARY_PATH": "/caller/only"}
-    points = entrycheck.discover(real_venv, python, environ, project=None)
+    points = entrycheck.discover(project_venv, python, environ, project=None)
     kinds = [p.kind for p in points]
     assert kinds[:2] == ["activated", "plain"] and kinds.count("cron") == 1
     assert kinds.count("systemd") == 1
     cron = next(p for p in points if p.kind == "cron")
-    env = entrycheck.environment_for(cron, environ, real_venv, environ)
+    env = entrycheck.environment_for(cron, environ, project_venv, environ)
     assert env["CUDA_VISIBLE_DEVICES"] == "-1"
     assert "LD_LIBRARY_PATH" not in env  # the caller's shell does not reach cron
     state = entrycheck.state(cron, env, environ, None, python)
@@ -278,7 +270,7 @@ def test_discover_checks_cron_and_systemd_in_their_own_environment(
     prov = entrycheck.trace(
         ["CUDA_VISIBLE_DEVICES", "XLA_FLAGS"],
         environ=environ,
-        prefix=real_venv,
+        prefix=project_venv,
         site_dirs=[],
         kernelspecs=[],
         project=None,

@@ -29,13 +29,6 @@ from tffix.probes.entrypoints import (
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="POSIX paths")
 
 
-@pytest.fixture(scope="module")
-def real_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("vs") / "proj" / ".venv"
-    venv.EnvBuilder(with_pip=False).create(root)
-    return root
-
-
 def _settings(project: Path, text: str) -> Path:
     path = project / ".vscode" / "settings.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,21 +96,21 @@ def test_plain_json_reads_as_json(value: object) -> None:
 
 
 def test_a_broken_settings_file_naming_the_venv_is_an_entry_point_with_a_note(
-    real_venv: Path,
+    project_venv: Path,
 ) -> None:
-    project = real_venv.parent
+    project = project_venv.parent
     path = _settings(project, '{\n "python.defaultInterpreterPath": ".venv/bin/python"\n "x": 1}')
     try:
-        [ep] = vscode_settings(project, real_venv / "bin" / "python", real_venv)
+        [ep] = vscode_settings(project, project_venv / "bin" / "python", project_venv)
         assert ep.note is not None and str(path) in ep.note and "line 3" in ep.note
         state = entrycheck.check_all(
-            [ep], {}, real_venv, real_venv / "bin" / "python", {}, timeout=5
+            [ep], {}, project_venv, project_venv / "bin" / "python", {}, timeout=5
         )[0]
         assert state.usable is None and state.error == ep.note  # no check, the note shown
         _settings(project, '{"x": 1,, }')  # broken, and nothing names this venv
-        assert vscode_settings(project, real_venv / "bin" / "python", real_venv) == []
+        assert vscode_settings(project, project_venv / "bin" / "python", project_venv) == []
         _settings(project, "[1, 2]")
-        assert vscode_settings(project, real_venv / "bin" / "python", real_venv) == []
+        assert vscode_settings(project, project_venv / "bin" / "python", project_venv) == []
     finally:
         path.unlink()
 
@@ -140,9 +133,9 @@ def test_variables_in_settings_are_substituted_as_vscode_does(tmp_path: Path) ->
 
 
 def test_settings_selecting_the_venv_by_folder_with_env_file_and_terminal_env(
-    real_venv: Path,
+    project_venv: Path,
 ) -> None:
-    project = real_venv.parent
+    project = project_venv.parent
     path = _settings(
         project,
         "{\n"
@@ -157,24 +150,25 @@ def test_settings_selecting_the_venv_by_folder_with_env_file_and_terminal_env(
     )
     try:
         environ = {"CONF": str(project / "conf"), "LD_LIBRARY_PATH": "/drv"}
-        [ep] = vscode_settings(project, real_venv / "bin" / "python", real_venv, environ=environ)
-        assert ep.argv == (str(real_venv / "bin" / "python"),)
+        python = project_venv / "bin" / "python"
+        [ep] = vscode_settings(project, python, project_venv, environ=environ)
+        assert ep.argv == (str(project_venv / "bin" / "python"),)
         assert ep.env_file == str(project / "conf" / "gpu.env")
         assert dict(ep.env) == {"LD_LIBRARY_PATH": "/opt/cuda/lib64:/drv"}
         assert ep.unset == ("CUDA_HOME",)
         assert ep.note is None
         # another interpreter selected: not this venv's entry point
         _settings(project, '{"python.defaultInterpreterPath": "/usr/bin/python3"}')
-        assert vscode_settings(project, real_venv / "bin" / "python", real_venv) == []
+        assert vscode_settings(project, project_venv / "bin" / "python", project_venv) == []
     finally:
         path.unlink()
 
 
-def test_the_default_env_file_is_the_workspace_dot_env(real_venv: Path) -> None:
-    project = real_venv.parent
-    path = _settings(project, f'{{"python.defaultInterpreterPath": "{real_venv}/bin/python3"}}')
+def test_the_default_env_file_is_the_workspace_dot_env(project_venv: Path) -> None:
+    project = project_venv.parent
+    path = _settings(project, f'{{"python.defaultInterpreterPath": "{project_venv}/bin/python3"}}')
     try:
-        [ep] = vscode_settings(project, real_venv / "bin" / "python", real_venv)
+        [ep] = vscode_settings(project, project_venv / "bin" / "python", project_venv)
         assert ep.env_file == str(project / ".env")
     finally:
         path.unlink()
