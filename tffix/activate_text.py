@@ -14,12 +14,12 @@ Nothing here reads or writes files: ``tffix.effects.activate`` does.
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterable, Sequence
 
 from tffix.envedit import BLOCK_BEGIN, BLOCK_END, EditOp, EnvEdit
 from tffix.errors import ApplyError
+from tffix.shellquote import Dialect
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _FORBIDDEN = ("\n", "\r", "\0")
@@ -34,17 +34,9 @@ _RESTORE_COMMENT = (
 )
 
 
-class Shell(str, enum.Enum):
-    """The shells whose activate scripts tffix edits."""
-
-    POSIX = "posix"
-    """``bin/activate`` (bash and zsh)."""
-    FISH = "fish"
-    CSH = "csh"
-    POWERSHELL = "powershell"
-
-    def __str__(self) -> str:
-        return self.value
+Shell = Dialect
+"""The shells whose activate scripts tffix edits: the families whose quoting tffix knows
+(``POSIX`` is ``bin/activate``, for bash and zsh)."""
 
 
 SCRIPT_NAMES: dict[Shell, str] = {
