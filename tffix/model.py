@@ -161,6 +161,20 @@ class TensorFlowInfo:
     seconds: float | None = None
 
 
+ENTRY_POINT_VARIABLES = (
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "LD_LIBRARY_PATH",
+    "LD_PRELOAD",
+    "XLA_FLAGS",
+    "TF_XLA_FLAGS",
+    "CUDA_HOME",
+    "CUDNN_PATH",
+)
+"""The variables that can make one entry point differ from another, most decisive first:
+the ones an entry point's ``values`` holds and whose origin is traced."""
+
+
 @dataclass(frozen=True, slots=True)
 class EntryPointState:
     """One way the interpreter is run (``tffix.probes.entrypoints``) and what TensorFlow does

@@ -43,6 +43,7 @@ from tffix.causes.base import Alternative, Cause, Detection, Family, Section, de
 from tffix.causes.steps import and_cuda, installable
 from tffix.facts import Facts
 from tffix.model import (
+    ENTRY_POINT_VARIABLES,
     EntryPointState,
     Finding,
     Origin,
@@ -53,16 +54,7 @@ from tffix.model import (
     StepKind,
 )
 
-ORDER = (
-    "CUDA_VISIBLE_DEVICES",
-    "NVIDIA_VISIBLE_DEVICES",
-    "LD_LIBRARY_PATH",
-    "LD_PRELOAD",
-    "XLA_FLAGS",
-    "TF_XLA_FLAGS",
-    "CUDA_HOME",
-    "CUDNN_PATH",
-)
+ORDER = ENTRY_POINT_VARIABLES
 """The variables that can make an entry point differ, most decisive first."""
 
 READ_AT_INIT = {"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "XLA_FLAGS", "TF_XLA_FLAGS"}

@@ -37,21 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from tffix.model import EntryPointState, Origin, Provenance, frozen_map
+from tffix.model import ENTRY_POINT_VARIABLES, EntryPointState, Origin, Provenance, frozen_map
 from tffix.probes import activation, entrypoints, provenance, services, verify
 from tffix.probes.entrypoints import EntryPoint
 from tffix.probes.env import select_env
 
-TRACED = (
-    "CUDA_VISIBLE_DEVICES",
-    "LD_LIBRARY_PATH",
-    "LD_PRELOAD",
-    "XLA_FLAGS",
-    "TF_XLA_FLAGS",
-    "CUDA_HOME",
-    "CUDNN_PATH",
-    "NVIDIA_VISIBLE_DEVICES",
-)
+TRACED = ENTRY_POINT_VARIABLES
 """The variables whose origin is traced, when some entry point has them set."""
 
 _QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}
