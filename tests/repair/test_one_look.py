@@ -30,13 +30,16 @@ def report(**data: object) -> str:
     return MARK + json.dumps(data) + "\n"
 
 
+def listed(**extra: object) -> str:
+    """The child's line for a TensorFlow 2.18.1 that lists one GPU (with *extra* keys)."""
+    return report(
+        stage="done", import_error=None, version="2.18.1", gpus=["/physical_device:GPU:0"], **extra
+    )
+
+
 def test_the_log_after_the_marker_is_the_verifications() -> None:
-    out = report(stage="done", import_error=None, version="2.18.1", gpus=["/physical_device:GPU:0"])
-    out += report(
-        stage="done",
-        import_error=None,
-        version="2.18.1",
-        gpus=["/physical_device:GPU:0"],
+    out = listed()
+    out += listed(
         deep={
             "gpus": ["/physical_device:GPU:0"],
             "op_device": "/device:GPU:0",
@@ -54,12 +57,8 @@ def test_the_log_after_the_marker_is_the_verifications() -> None:
 
 
 def test_a_crash_in_the_op_checks_fails_them_and_keeps_the_snapshot() -> None:
-    out = report(stage="done", import_error=None, version="2.18.1", gpus=["/physical_device:GPU:0"])
-    out += report(
-        stage="done",
-        import_error=None,
-        version="2.18.1",
-        gpus=["/physical_device:GPU:0"],
+    out = listed()
+    out += listed(
         deep={"gpus": ["/physical_device:GPU:0"], "op_device": "/device:GPU:0"},
     )
     got = tf_probe.interpret(Completed(("python",), -11, out, "", 1.0), 120, ops=True)
