@@ -90,7 +90,7 @@ def check_arch(f: Facts) -> Iterable[Detection]:
         caps = newest.compute_capabilities
         caps_ev = f.tf_version_evidence if f.tf_version else "gpus"
         assumed = True
-    log_hits = f.log.all("invalid-ptx", "ptx-jit")
+    log_hits = f.log.all("invalid-ptx", "ptx-jit", "cc-unknown")
     found = False
     for det in _arch_from_gpus(f, caps, caps_ev, log_hits, assumed=assumed):
         found = True

@@ -38,6 +38,7 @@ GPU_RUNTIME = (
     "cudart-stub",
     "invalid-ptx",
     "ptx-jit",
+    "cc-unknown",
     "gpu-listed",
     "gpu-found",
     "driver-insufficient",
