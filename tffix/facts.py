@@ -300,7 +300,7 @@ class Facts:
             text = line[:512]
             if _SMI_HEADER.search(text):
                 continue
-            m = _NVCC.search(text) or _TEMPLATE_CUDA.search(text)
+            m = _NVCC.search(text) or _TEMPLATE_CUDA.search(text) or _IMAGE_BANNER.match(text)
             v = parse_version(m.group(1)) if m else None
             if v is None and (path := SYSTEM_CUDA.search(text)) and path.group("version"):
                 v = parse_version(path.group("version"))  # a /usr/local/cuda-X.Y/ path shown
@@ -329,7 +329,7 @@ class Facts:
             if "Loaded runtime CuDNN" in text or "compiled with" in text:
                 continue  # TensorFlow's own comparison line: the cudnn checks read it
             m = _TEMPLATE_CUDNN.search(text)
-            v = parse_version(m.group("v")) if m else None
+            v = parse_version(m.group("v") or m.group("pair")) if m else None
             if v is not None and 2 <= v.major <= 9:
                 out.append((v, f"log[{i}]"))
         v = parse_version(self.packages.get("cudnn"))
@@ -459,13 +459,24 @@ class Facts:
 # about a CUDA library. Each reading returns the value with the evidence pointer it came from.
 
 _NVCC = re.compile(r"Cuda compilation tools, release (\d+\.\d+)")
+_IMAGE_BANNER = re.compile(r"\s*CUDA Version (\d+\.\d+)\.\d+\s*$")
+"""The banner NVIDIA's CUDA images print when a container starts ("== CUDA ==", then
+"CUDA Version 12.1.1"): the toolkit in the image. nvidia-smi's "CUDA Version: 12.2" (a colon,
+two parts) is the driver's ceiling instead."""
 _SMI_HEADER = re.compile(r"NVIDIA-SMI|Driver Version", re.I)
 _TEMPLATE_CUDA = re.compile(
     r"^\s*[-*]?\s*(?:CUDA(?:/cuDNN)?(?:\s+version)?\s*[:=]\s*(?:CUDA\s*)?v?|cuda[-_ ]?)"
     r"(?P<v>\d{1,2}\.\d)(?:\.\d+)*\b",
     re.I,
 )
-_TEMPLATE_CUDNN = re.compile(r"\bcu(?:dnn|DNN)\s*[:=]?\s*v?(?P<v>\d\.\d+(?:\.\d+)*)", re.I)
+_TEMPLATE_CUDNN = re.compile(
+    r"\bcu(?:dnn|DNN)(?:\s+version)?\s*[:=]?\s*v?(?P<v>\d\.\d+(?:\.\d+)*)"
+    # TensorFlow's issue template asks "CUDA/cuDNN version:"; the answer is a pair, written
+    # "10.1/8.0.2.39", "11.2, 8.1.1", "CUDA 11.2 / cuDNN 8.1" or "11.0 / 8".
+    r"|CUDA\s*/\s*cuDNN(?:\s+versions?)?\s*[:=]\s*(?:CUDA\s*)?v?\d{1,2}(?:\.\d+)*"
+    r"\s*(?:[/,;&]|\band\b|\s)\s*(?:cuDNN\s*)?v?(?P<pair>\d(?:\.\d+)*)\b",
+    re.I,
+)
 _WIN_TOOLKIT = re.compile(r"CUDA[\\/]v(?P<v>\d+\.\d+)", re.I)
 _CUDA_SONAME = re.compile(
     r"\b(?P<soname>lib(?P<comp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"

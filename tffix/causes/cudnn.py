@@ -134,7 +134,7 @@ def _framework_pin_conflict(
         )
     pin_hit = f.log.first("framework-pin")
     if pin_hit is None:
-        return None
+        return _framework_cuda_major(f)
     return detection(
         f,
         "framework-pin-conflict",
@@ -142,6 +142,47 @@ def _framework_pin_conflict(
         f"{pin_hit.groups.get('requirement')}, which TensorFlow's pins exclude",
         [pin_hit.evidence],
     )
+
+
+_FRAMEWORK_CUDA = re.compile(
+    # JAX's install extras and plugin wheels (jax.readthedocs.io, installation):
+    # jax[cuda12], jax[cuda12_pip], jax[cuda11_local], jax-cuda12-plugin, jaxlib==…+cuda11…
+    r"\b(?P<jax>jax)\[cuda(?P<jax_major>1\d)(?:_pip|_local)?\]"
+    r"|\bjax-cuda(?P<plugin_major>1\d)-(?:plugin|pjrt)\b"
+    r"|\bjaxlib==\S*?\+cuda(?P<jaxlib_major>1\d)"
+    # PyTorch's local version labels and wheel indexes (pytorch.org, get started):
+    # torch==2.1.0+cu118, download.pytorch.org/whl/cu121
+    r"|\btorch==\S*?\+cu(?P<torch_major>1\d)\d\b"
+    r"|download\.pytorch\.org/whl/cu(?P<index_major>1\d)\d\b"
+)
+
+
+def _framework_cuda_major(f: Facts) -> Detection | None:
+    """framework-pin-conflict from CUDA majors: JAX or PyTorch installed (or asked for) in a
+    CUDA variant of another major than the one this TensorFlow was built for. Their nvidia-*
+    wheels (or local CUDA) then serve one major, and TensorFlow needs the other."""
+    want = f.tf_cuda_major
+    if want is None or f.gpu_visible is True:
+        return None
+    texts = [(line[:1024], f"log[{i}]") for i, line in enumerate(f.snap.log)]
+    texts += [(f"{name}=={version}", f"packages.{name}") for name, version in f.packages.items()]
+    for text, where in texts:
+        for m in _FRAMEWORK_CUDA.finditer(text):
+            fw = "torch" if m.group("torch_major") or m.group("index_major") else "jax"
+            major = int(next(g for g in m.groups()[1:] if g and g.isdigit()))
+            if major == want:
+                continue
+            return detection(
+                f,
+                "framework-pin-conflict",
+                f"{m.group(0)} brings CUDA {major} libraries, but TensorFlow {f.tf_version} is "
+                f"built for CUDA {f.tf_cuda}",
+                [where, f.tf_version_evidence],
+                detail=f"One environment serves one CUDA major to both frameworks. Install the "
+                f"{fw} variant for CUDA {want} (or a TensorFlow built for CUDA {major}), or "
+                "use one venv per framework.",
+            )
+    return None
 
 
 def _cudnn_mismatch(
@@ -499,8 +540,8 @@ def fix_ld_library_path_shadowing(f: Facts, detected: Detection) -> list[Alterna
 
 def fix_framework_pin_conflict(f: Facts, detected: Detection) -> list[Alternative]:
     cause = detected.id
-    if f.release is None:
-        return []
+    if f.release is None or not f.release.pins():
+        return []  # a release without nvidia-* pins loads the system's CUDA: no pip step helps
     return [
         (
             pip_install(

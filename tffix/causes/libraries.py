@@ -20,7 +20,7 @@ from tffix.causes.steps import (
     pip_uninstall,
     tf_install,
 )
-from tffix.facts import SYSTEM_CUDA, Facts, parse_version
+from tffix.facts import SYSTEM_CUDA, Facts, parse_version, soname_cuda
 from tffix.model import PlanStep, Safety, StepKind
 from tffix.ruleset import Ruleset
 
@@ -59,6 +59,8 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
         return
     if f.gpu_visible is True and not failed:
         return
+    if failed and _explained_by_cudnn_version(f):
+        return  # cudnn-version-mismatch says why: the cuDNN installed is another major
     state = _library_state(f, failed)
     if state is None:
         return
@@ -68,6 +70,22 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
         dirs = _lib_dirs(f)
         folders = LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ()))
     yield detection(f, kind, title, ev, detail=detail, payload=folders)
+
+
+def _explained_by_cudnn_version(f: Facts) -> bool:
+    """True when every library the loader could not open is a cuDNN whose major no cuDNN the
+    report shows installed has (``libcudnn.so.7`` asked for, cuDNN 8.0.2 installed): the
+    library is not missing, it is another version, and check_cudnn names that."""
+    if not f.failed_sonames or f.nvidia_installed():
+        return False
+    reported = {v.major for v, _ in f.cudnn_reported}
+    if not reported:
+        return False
+    for soname, _where in f.failed_sonames:
+        asked = soname_cuda(soname)
+        if asked is None or asked[0] != "cudnn" or asked[1] in reported:
+            return False
+    return True
 
 
 def built_cuda(f: Facts) -> tuple[Version, str] | None:
@@ -490,10 +508,12 @@ def best_guess(f: Facts) -> Detection | None:
     from 2.14, or without the system CUDA/cuDNN of TensorFlow's tested build configurations
     before). The title says it is a guess and what would settle it.
     """
-    if f.gpu_visible is True or f.is_cuda_build is False or f.tf_version is None:
+    if f.gpu_visible is True or f.is_cuda_build is False:
         return None
     if f.snap.libraries or f.import_error:
         return None
+    if f.tf_version is None:
+        return _guess_unknown_release(f)
     windows_gpu = (
         f.os == "windows"
         and not f.snap.platform.wsl
@@ -530,6 +550,30 @@ def best_guess(f: Facts) -> Detection | None:
         "likely reason: run tffix on the machine itself, or set TF_CPP_MIN_LOG_LEVEL=0 and "
         "look for 'Could not load dynamic library' / 'Cannot dlopen some GPU libraries' "
         "when TensorFlow lists the GPUs.",
+    )
+
+
+def _guess_unknown_release(f: Facts) -> Detection | None:
+    """best_guess when the report does not say which TensorFlow: only on Linux (or an unstated
+    platform) with an NVIDIA driver or GPU shown, and no CUDA library, wheel or toolkit shown."""
+    if f.os not in {"linux", None} or f.tf_dist == "tensorflow-cpu":
+        return None
+    if f.nvidia_installed() or f.cuda_toolkits or f.cudnn_reported:
+        return None
+    shown = [*f.gpu_inventory, *(["driver"] if f.driver is not None else [])]
+    if not shown:
+        return None
+    return detection(
+        f,
+        "cuda-libs-missing",
+        "best guess from a partial report: it does not say which TensorFlow release, and "
+        "nothing in it shows the CUDA libraries TensorFlow loads",
+        shown,
+        detail="An NVIDIA driver is shown, so what TensorFlow needs beside it is its own CUDA and "
+        "cuDNN libraries (the nvidia-* wheels of tensorflow[and-cuda] from 2.14, the system "
+        "CUDA/cuDNN of the release's tested build before). Run tffix on the machine itself, or "
+        "look for 'Could not load dynamic library' / 'Cannot dlopen some GPU libraries' when "
+        "TensorFlow lists the GPUs (TF_CPP_MIN_LOG_LEVEL=0).",
     )
 
 

@@ -1,0 +1,149 @@
+"""Versions people paste beside TensorFlow's lines, and the causes they decide.
+
+The issue template's "CUDA/cuDNN version:" answer, the banner of NVIDIA's CUDA images, and the
+CUDA variant another framework was installed in: each read as the version it states, and used
+against what the TensorFlow release was built for.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tffix.diagnosis import diagnose
+from tffix.document import parse_snapshot
+from tffix.facts import Facts
+from tffix.logparse import scan_log
+from tffix.ruleset import Ruleset
+
+
+def _snap(**doc: object):
+    return parse_snapshot({"schema": "tffix.snapshot/1", **doc})
+
+
+def _facts(rules: Ruleset, **doc: object) -> Facts:
+    snap = _snap(**doc)
+    return Facts(snap, rules, scan_log(snap.log, rules))
+
+
+def _ids(rules: Ruleset, **doc: object) -> list[str]:
+    return [f.id for f in diagnose(_snap(**doc), rules).findings]
+
+
+@pytest.mark.parametrize(
+    ("line", "cudnn"),
+    [
+        ("- CUDA/cuDNN version: 10.1/8.0.2.39", "8.0.2.39"),
+        ("CUDA/cuDNN version: 11.2, 8.1.1", "8.1.1"),
+        ("CUDA/cuDNN version: CUDA 11.2 / cuDNN 8.1", "8.1"),
+        ("CUDA/cuDNN version: 11.0 / 8", "8"),
+        ("CUDA/cuDNN version: 11.2 and 8.1", "8.1"),
+        ("cuDNN version: 8.1", "8.1"),
+        ("CUDA 10.0, CUDNN 7.4.1", "7.4.1"),
+        ("cudnn=8.1.0", "8.1.0"),
+        # no cuDNN in the answer: the CUDA version alone is not split into a cuDNN
+        ("CUDA/cuDNN version: 11.2", None),
+        ("- CUDA/cuDNN version: N/A", None),
+    ],
+)
+def test_the_issue_templates_cudnn_answer(rules: Ruleset, line: str, cudnn: str | None):
+    got = [str(v) for v, _ in _facts(rules, log=[line]).cudnn_reported]
+    assert got == ([cudnn] if cudnn else [])
+
+
+@pytest.mark.parametrize(
+    ("line", "toolkit"),
+    [
+        ("CUDA Version 12.1.1", "12.1"),  # the nvidia/cuda image banner: the image's toolkit
+        ("  CUDA Version 11.8.0  ", "11.8"),
+        # nvidia-smi's header: the driver's ceiling, not a toolkit
+        ("| NVIDIA-SMI 535.54.03   Driver Version: 535.54.03   CUDA Version: 12.2     |", None),
+        ("The CUDA Version 12.1.1 image did not work", None),  # prose, not the banner
+    ],
+)
+def test_the_cuda_image_banner_is_the_images_toolkit(rules: Ruleset, line: str, toolkit):
+    got = [f"{v.major}.{v.minor}" for v, _ in _facts(rules, log=[line]).cuda_toolkits]
+    assert got == ([toolkit] if toolkit else [])
+
+
+def test_a_cuda_image_of_another_major_is_a_version_mismatch(rules: Ruleset):
+    ids = _ids(
+        rules,
+        platform={"os": "linux", "container": "docker"},
+        tensorflow={"version": "2.13"},
+        log=["CUDA Version 12.1.1"],
+    )
+    assert ids[:1] == ["cuda-version-mismatch"]
+
+
+CUDNN7 = (
+    "W tensorflow/stream_executor/platform/default/dso_loader.cc:59] Could not load dynamic "
+    "library 'libcudnn.so.7'; dlerror: libcudnn.so.7: cannot open shared object file: No such "
+    "file or directory"
+)
+
+
+def test_a_cudnn_of_another_major_installed_is_not_a_missing_library(rules: Ruleset):
+    doc = {"platform": {"os": "linux"}, "tensorflow": {"version": "2.3.0"}}
+    with_version = _ids(rules, **doc, log=["- CUDA/cuDNN version: 10.1/8.0.2.39", CUDNN7])
+    assert with_version == ["cudnn-version-mismatch"]
+    # without the installed version the same failed load is a missing library
+    assert _ids(rules, **doc, log=[CUDNN7])[:1] == ["cuda-libs-missing"]
+
+
+def test_a_cudnn_of_the_asked_major_does_not_explain_a_failed_load(rules: Ruleset):
+    doc = {"platform": {"os": "linux"}, "tensorflow": {"version": "2.3.0"}}
+    ids = _ids(rules, **doc, log=["- CUDA/cuDNN version: 10.1/7.6.5", CUDNN7])
+    assert "cuda-libs-missing" in ids or "cuda-libs-not-found" in ids
+
+
+@pytest.mark.parametrize(
+    ("tf", "line", "conflict"),
+    [
+        ("2.13.0", 'pip install "jax[cuda12_pip]==0.4.34" -f https://x/jax_releases.html', True),
+        ("2.13.0", "pip install jax[cuda12]", True),
+        ("2.15.0", "pip install -U jax[cuda11_pip]", True),
+        ("2.15.0", "pip install -U jax[cuda12_pip]", False),  # 2.15 is a CUDA 12 build
+        ("2.16.1", "pip install torch==2.0.1+cu118", True),
+        ("2.16.1", "pip install torch --index-url https://download.pytorch.org/whl/cu118", True),
+        ("2.16.1", "pip install torch --index-url https://download.pytorch.org/whl/cu121", False),
+        ("2.16.1", "pip install jax", False),  # no CUDA variant named
+    ],
+)
+def test_another_frameworks_cuda_major(rules: Ruleset, tf: str, line: str, conflict: bool):
+    ids = _ids(rules, platform={"os": "linux"}, tensorflow={"version": tf}, log=[line])
+    assert ("framework-pin-conflict" in ids) is conflict
+
+
+def test_a_framework_variant_from_the_package_list(rules: Ruleset):
+    ids = _ids(
+        rules,
+        platform={"os": "linux"},
+        packages={"tensorflow": "2.13.1", "jax-cuda12-plugin": "0.4.30"},
+    )
+    assert ids[:1] == ["framework-pin-conflict"]
+
+
+@pytest.mark.parametrize(
+    ("doc", "guessed"),
+    [
+        ({"driver": {"version": "581.15", "cuda": "13.0"}}, True),
+        ({"platform": {"os": "linux"}, "gpus": [{"name": "NVIDIA GeForce RTX 3090"}]}, True),
+        ({"gpus": [{"name": "AMD Radeon RX 6800"}]}, False),  # no NVIDIA GPU shown
+        ({"platform": {"os": "macos"}, "driver": {"version": "581.15"}}, False),
+        # the CUDA the machine has is shown: nothing to guess from an unknown release
+        (
+            {"driver": {"version": "550.54.14"}, "log": ["Cuda compilation tools, release 12.3"]},
+            False,
+        ),
+        (
+            {"driver": {"version": "550.54.14"}, "packages": {"nvidia-cudnn-cu12": "9.3.0.75"}},
+            False,
+        ),
+    ],
+)
+def test_a_best_guess_without_the_release(rules: Ruleset, doc, guessed: bool):
+    findings = diagnose(_snap(**doc), rules).findings
+    guess = [f for f in findings if f.title.startswith("best guess")]
+    assert bool(guess) is guessed
+    if guessed:
+        assert guess[0].id == "cuda-libs-missing" and "which TensorFlow release" in guess[0].title
