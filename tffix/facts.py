@@ -380,6 +380,16 @@ class Facts:
         return None
 
     @cached_property
+    def gpu_node_present(self) -> tuple[str, ...]:
+        """Log lines proving that on Linux the kernel driver runs and /dev/nvidia0 exists:
+        TensorFlow's CUDA diagnostics print "retrieving CUDA diagnostic information" only past
+        both checks (Diagnostician::LogDiagnosticInformation; on Windows they are compiled
+        out, so a Windows path in the line's prefix rules it out)."""
+        if self.os not in {"linux", None}:
+            return ()
+        return tuple(h.evidence for h in self.log.all("gpu-node-present") if "\\" not in h.line)
+
+    @cached_property
     def tf_imported_from(self) -> tuple[str, str] | None:
         """(line, evidence) of a log line showing TensorFlow present: a traceback or path into
         ``site-packages/tensorflow``, or a line TensorFlow's own C++ code printed."""

@@ -147,3 +147,67 @@ def test_a_best_guess_without_the_release(rules: Ruleset, doc, guessed: bool):
     assert bool(guess) is guessed
     if guessed:
         assert guess[0].id == "cuda-libs-missing" and "which TensorFlow release" in guess[0].title
+
+
+NO_DEVICE = (
+    "E tensorflow/stream_executor/cuda/cuda_driver.cc:318] failed call to cuInit: "
+    "CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected"
+)
+RETRIEVING = (
+    "I tensorflow/stream_executor/cuda/cuda_diagnostics.cc:169] retrieving CUDA diagnostic "
+    "information for host: worker-3"
+)
+WIN_RETRIEVING = (
+    "I c:\\tf_jenkins\\workspace\\tensorflow\\stream_executor\\cuda\\cuda_diagnostics.cc:158] "
+    "retrieving CUDA diagnostic information for host: DESKTOP-1"
+)
+NOT_RUNNING = (
+    "I tensorflow/stream_executor/cuda/cuda_diagnostics.cc:156] kernel driver does not appear "
+    "to be running on this host (box): /proc/driver/nvidia/version does not exist"
+)
+
+
+@pytest.mark.parametrize(
+    ("doc", "first"),
+    [
+        # past the driver and /dev/nvidia0 checks, cuInit finds nothing: the GPUs are hidden
+        (
+            {"platform": {"os": "linux"}, "log": [NO_DEVICE, RETRIEVING]},
+            "cuda-visible-devices-masked",
+        ),
+        (
+            {"gpus": [{"name": "NVIDIA A2"}], "log": [NO_DEVICE, RETRIEVING]},
+            "cuda-visible-devices-masked",
+        ),
+        # without the diagnostics line, or with the driver not running, it is not masking
+        ({"platform": {"os": "linux"}, "log": [NO_DEVICE]}, "no-nvidia-gpu"),
+        ({"platform": {"os": "linux"}, "log": [NO_DEVICE, NOT_RUNNING]}, "driver-not-loaded"),
+    ],
+)
+def test_cuinit_no_device_past_the_device_node_checks(rules: Ruleset, doc, first: str):
+    ids = _ids(rules, **doc)
+    assert ids[:1] == [first]
+    if first == "cuda-visible-devices-masked":
+        assert "no-nvidia-gpu" not in ids and "driver-not-loaded" not in ids
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # Windows builds skip the checks before that line: it proves nothing there
+        {"platform": {"os": "windows"}, "log": [NO_DEVICE, RETRIEVING]},
+        {"log": [NO_DEVICE, WIN_RETRIEVING]},
+        # a container's own checks explain a missing device better
+        {"platform": {"os": "linux", "container": "docker"}, "log": [NO_DEVICE, RETRIEVING]},
+        # a live snapshot shows the variable when it is set: unset means not masked
+        {
+            "platform": {"os": "linux"},
+            "packages": {"tensorflow": "2.15.0"},
+            "extra": {"packages_source": "metadata"},
+            "log": [NO_DEVICE, RETRIEVING],
+        },
+    ],
+)
+def test_no_masking_inferred_where_the_line_proves_nothing(rules: Ruleset, doc):
+    findings = diagnose(_snap(**doc), rules).findings
+    assert not any(f.title.startswith("the driver runs and /dev/nvidia0") for f in findings)

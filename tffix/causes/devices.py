@@ -23,6 +23,9 @@ from tffix.model import FixSide, Safety, Severity, StepKind
 def check_visible_devices(f: Facts) -> Iterable[Detection]:
     """cuda-visible-devices-masked."""
     if "CUDA_VISIBLE_DEVICES" not in f.snap.env:
+        inferred = _masked_by_inference(f)
+        if inferred is not None:
+            yield inferred
         return
     value = f.snap.env["CUDA_VISIBLE_DEVICES"].strip()
     entries = [e.strip() for e in value.split(",") if e.strip()]
@@ -64,6 +67,30 @@ def check_visible_devices(f: Facts) -> Iterable[Detection]:
         )
     else:
         yield detection(f, "cuda-visible-devices-masked", masked, ev)
+
+
+def _masked_by_inference(f: Facts) -> Detection | None:
+    """cuda-visible-devices-masked read across layers, for a report that does not show the
+    variable: the driver runs and a GPU device node exists, yet cuInit finds no device."""
+    live = f.snap.provenance is not None or "packages_source" in f.snap.extra
+    if live or f.gpu_visible is True or f.container is not None:
+        return None
+    no_device = f.log.all("no-device")
+    present = f.gpu_node_present
+    if not no_device or not present:
+        return None
+    return detection(
+        f,
+        "cuda-visible-devices-masked",
+        "the driver runs and /dev/nvidia0 exists, yet cuInit finds no CUDA device: the GPUs "
+        "are most likely hidden (CUDA_VISIBLE_DEVICES set to -1, to an empty string or to an "
+        "index this machine does not have)",
+        [*(h.evidence for h in no_device), *present],
+        detail="TensorFlow prints 'retrieving CUDA diagnostic information' only after finding "
+        "/proc/driver/nvidia/version and /dev/nvidia0. The report does not show "
+        "CUDA_VISIBLE_DEVICES: check it where the program starts (the shell, the script's "
+        'os.environ, a launcher\'s GPU setting): echo "$CUDA_VISIBLE_DEVICES".',
+    )
 
 
 @dataclass(frozen=True, slots=True)

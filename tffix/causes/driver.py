@@ -50,6 +50,7 @@ def check_driver(f: Facts) -> Iterable[Detection]:
         and not pci
         and not driver_unloaded
         and not f.log.has("smi-no-driver")
+        and not f.gpu_node_present
     ):
         yield detection(
             f,
@@ -120,6 +121,8 @@ def _listed_but_not_initialised(f: Facts) -> Detection | None:
         return None
     if "CUDA_VISIBLE_DEVICES" in f.snap.env or f.container is not None or f.gpu_visible:
         return None
+    if f.gpu_node_present:
+        return None  # the driver's own files are there: masking is what is left
     return detection(
         f,
         "driver-not-loaded",
