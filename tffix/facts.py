@@ -380,6 +380,19 @@ class Facts:
         return None
 
     @cached_property
+    def other_vendor_gpus(self) -> tuple[tuple[str, str], ...]:
+        """(evidence, name) of each listed GPU that is not NVIDIA's (the rules' GPU table's
+        vendor, or a Radeon/Intel/Iris/Vega name)."""
+        out: list[tuple[str, str]] = []
+        for i, gpu in enumerate(self.snap.gpus or ()):
+            name = gpu.name or ""
+            entry = next((g for g in self.rules.gpus if name and g.match.search(name)), None)
+            vendor = getattr(entry, "vendor", "nvidia") if entry else "nvidia"
+            if name and (vendor != "nvidia" or _NOT_NVIDIA.search(name)):
+                out.append((f"gpus[{i}]", name))
+        return tuple(out)
+
+    @cached_property
     def gpu_node_present(self) -> tuple[str, ...]:
         """Log lines proving that on Linux the kernel driver runs and /dev/nvidia0 exists:
         TensorFlow's CUDA diagnostics print "retrieving CUDA diagnostic information" only past

@@ -211,3 +211,46 @@ def test_cuinit_no_device_past_the_device_node_checks(rules: Ruleset, doc, first
 def test_no_masking_inferred_where_the_line_proves_nothing(rules: Ruleset, doc):
     findings = diagnose(_snap(**doc), rules).findings
     assert not any(f.title.startswith("the driver runs and /dev/nvidia0") for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("doc", "no_gpu"),
+    [
+        ({"gpus": [{"name": "Intel (R) UHD Graphics 620"}]}, True),
+        ({"platform": {"os": "windows"}, "gpus": [{"name": "AMD Radeon RX 580"}]}, True),
+        (
+            {
+                "gpus": [{"name": "Intel Iris Xe"}, {"name": "AMD Radeon Vega 8"}],
+                "log": [NO_DEVICE],
+            },
+            True,
+        ),
+        # an NVIDIA one beside it, or an NVIDIA driver answering: the iGPU is not the story
+        ({"gpus": [{"name": "Intel UHD 630"}, {"name": "GeForce GTX 1650"}]}, False),
+        ({"gpus": [{"name": "Intel UHD 630"}], "driver": {"version": "550.54.14"}}, False),
+        # macOS has its own cause; ROCm builds use AMD GPUs on purpose
+        ({"platform": {"os": "macos"}, "gpus": [{"name": "AMD Radeon Pro 5500M"}]}, False),
+        (
+            {"packages": {"tensorflow-rocm": "2.14.0"}, "gpus": [{"name": "AMD Radeon RX 7900"}]},
+            False,
+        ),
+    ],
+)
+def test_only_another_vendors_gpu_listed(rules: Ruleset, doc, no_gpu: bool):
+    ids = _ids(rules, **doc)
+    assert (ids[:1] == ["no-nvidia-gpu"]) is no_gpu
+
+
+METAL_DEVICE = (
+    "2021-11-22 08:20:43.007998: I tensorflow/core/common_runtime/pluggable_device/"
+    "pluggable_device_factory.cc:271] Created TensorFlow device (/job:localhost/replica:0/task:0/"
+    "device:GPU:0 with 0 MB memory) -> physical PluggableDevice (device: 0, name: METAL, pci bus "
+    "id: <undefined>)"
+)
+
+
+def test_a_gpu_created_by_a_device_plugin_is_a_listed_gpu(rules: Ruleset):
+    snap = _snap(platform={"os": "macos"}, gpus=[{"name": "Apple M1 Pro"}], log=[METAL_DEVICE])
+    diag = diagnose(snap, rules)
+    assert diag.gpu_visible is True
+    assert not [f for f in diag.findings if f.severity.value == "error"]

@@ -42,6 +42,10 @@ def check_driver(f: Facts) -> Iterable[Detection]:
         ev += ["extra.pci_nvidia_devices"] if pci_none else []
         yield detection(f, "no-nvidia-gpu", "no NVIDIA GPU is present on this machine", ev)
         return
+    only_others = _only_other_vendors(f)
+    if only_others is not None:
+        yield only_others
+        return
     if (
         no_device
         and not cvd_set
@@ -105,6 +109,30 @@ def check_driver(f: Facts) -> Iterable[Detection]:
             detail="Common after suspend/resume: reload the module (or reboot). Inside LXC, the "
             "host must load nvidia_uvm and pass /dev/nvidia-uvm through.",
         )
+
+
+def _only_other_vendors(f: Facts) -> Detection | None:
+    """no-nvidia-gpu: every GPU the report lists is another vendor's (an Intel iGPU, a Radeon),
+    and nothing shows an NVIDIA one (no NVIDIA driver, no GPU TensorFlow created). CUDA builds
+    of TensorFlow use NVIDIA GPUs only; macOS has its own cause (the Metal plug-in), and the
+    ROCm and DirectML builds use other vendors' GPUs on purpose."""
+    others = f.other_vendor_gpus
+    gpus = f.snap.gpus or ()
+    if not gpus or len(others) != len(gpus) or f.os == "macos":
+        return None
+    if f.driver is not None or f.gpu_inventory or f.gpu_visible is True:
+        return None
+    if any(d.startswith(("tensorflow-rocm", "tensorflow-directml")) for d in f.tf_dists):
+        return None
+    names = ", ".join(name for _ev, name in others)
+    return detection(
+        f,
+        "no-nvidia-gpu",
+        f"the only GPU{'s' if len(others) > 1 else ''} the report shows "
+        f"({names}) {'are' if len(others) > 1 else 'is'} not NVIDIA's: TensorFlow's GPU "
+        "support needs an NVIDIA GPU with CUDA",
+        [ev for ev, _name in others] + [h.evidence for h in f.log.all("no-device")],
+    )
 
 
 def _listed_but_not_initialised(f: Facts) -> Detection | None:
