@@ -261,6 +261,19 @@ class Facts:
         value = self.tf.import_error
         return value if isinstance(value, str) and value else None
 
+    @cached_property
+    def log_missing_tf(self) -> tuple[str, ...]:
+        """Log lines where Python said it has no TensorFlow to import (``ModuleNotFoundError:
+        No module named 'tensorflow'``; Python 2's ``No module named tensorflow``)."""
+        return tuple(h.evidence for h in self.log.all("no-tf-module"))
+
+    @cached_property
+    def log_tf_installed(self) -> tuple[str, ...]:
+        """Log lines of pip saying a TensorFlow distribution is installed already."""
+        return tuple(
+            f"log[{i}]" for i, line in enumerate(self.snap.log) if _PIP_HAS_TF.search(line[:512])
+        )
+
     # ---- driver and GPUs
     @cached_property
     def driver(self) -> Driver | None:
@@ -516,6 +529,10 @@ _LOADER_FAILED = re.compile(
 _CUINIT = re.compile(
     r"failed call to cuInit: (?:\w+: CUDA error: Failed call to cuInit: )?"
     r"(?P<err>CUDA_ERROR_[A-Z_]+|UNKNOWN ERROR \(\d+\))"
+)
+_PIP_HAS_TF = re.compile(
+    r"Requirement already satisfied: (?:tensorflow|tensorflow-gpu|tensorflow-cpu|tf-nightly"
+    r"|tensorflow-intel|tensorflow-macos)(?:\[[\w,-]+\])?(?:[<>=!~ ]|$)"
 )
 _NOT_NVIDIA = re.compile(r"radeon|\bamd\b|intel|iris|\bvega", re.I)
 _TF_PATH = re.compile(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")

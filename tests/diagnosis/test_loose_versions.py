@@ -254,3 +254,48 @@ def test_a_gpu_created_by_a_device_plugin_is_a_listed_gpu(rules: Ruleset):
     diag = diagnose(snap, rules)
     assert diag.gpu_visible is True
     assert not [f for f in diag.findings if f.severity.value == "error"]
+
+
+NO_TF = "ModuleNotFoundError: No module named 'tensorflow'"
+
+
+@pytest.mark.parametrize(
+    ("doc", "first"),
+    [
+        # Python has no tensorflow, and nothing shows one installed
+        (
+            {"platform": {"os": "linux"}, "log": ["import tensorflow as tf", NO_TF]},
+            "tf-not-installed",
+        ),
+        ({"log": ["ImportError: No module named tensorflow"]}, "tf-not-installed"),
+        # ... while pip or the package list shows it installed: another interpreter runs the code
+        (
+            {
+                "log": [
+                    "Requirement already satisfied: tensorflow in ./venv/lib/python3.10/"
+                    "site-packages (2.15.0)",
+                    NO_TF,
+                ]
+            },
+            "wrong-interpreter",
+        ),
+        ({"packages": {"tensorflow": "2.15.0"}, "log": [NO_TF]}, "wrong-interpreter"),
+    ],
+)
+def test_python_saying_there_is_no_tensorflow(rules: Ruleset, doc, first: str):
+    diag = diagnose(_snap(**doc), rules)
+    assert [f.id for f in diag.findings][:1] == [first]
+    assert "unrecognized-error" not in [f.id for f in diag.findings]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ModuleNotFoundError: No module named 'tensorflow.python'",
+        "ImportError: No module named tensorflow.contrib",
+        "ModuleNotFoundError: No module named 'tensorflow_hub'",
+    ],
+)
+def test_a_missing_submodule_or_other_package_is_not_a_missing_tensorflow(rules: Ruleset, line):
+    ids = _ids(rules, packages={"tensorflow": "2.15.0"}, log=[line])
+    assert "tf-not-installed" not in ids and "wrong-interpreter" not in ids

@@ -35,11 +35,12 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
     # not installed
     tf_none = f.snap.tensorflow is None
     missing_import = bool(f.import_error and "No module named 'tensorflow'" in f.import_error)
+    missing_in_log = bool(f.log_missing_tf) and not f.log_tf_installed
     # A traceback through site-packages/tensorflow shows a TensorFlow a pasted package list
     # left out; a live probe's `tensorflow: null` is about the target itself and stands.
     seen = f.tf_imported_from is not None and not missing_import and not tf_none
     if (
-        (tf_none or missing_import or (f.packages_complete and not f.tf_dists))
+        (tf_none or missing_import or missing_in_log or (f.packages_complete and not f.tf_dists))
         and not f.tf_dists
         and not seen
     ):
@@ -48,6 +49,8 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
             ev.append("tensorflow")
         if missing_import:
             ev.append("tensorflow.import_error")
+        if missing_in_log:
+            ev.extend(f.log_missing_tf)
         if f.packages_complete:
             ev.append("packages")
         yield detection(f, "tf-not-installed", "no TensorFlow is installed in the target", ev)

@@ -200,6 +200,22 @@ def check_interpreter(f: Facts) -> Iterable[Detection]:
     if isinstance(flag, str) and flag:
         yield detection(f, "wrong-interpreter", flag, ["extra.wrong_interpreter"])
         return
+    installed = [f"packages.{d}" for d in f.tf_dists] + list(f.log_tf_installed)
+    if f.log_missing_tf and installed and f.gpu_visible is not True:
+        # Python says there is no tensorflow to import, while the report shows one installed:
+        # the code runs in another interpreter than the one pip installed into.
+        yield detection(
+            f,
+            "wrong-interpreter",
+            "the code's Python has no TensorFlow to import, though the report shows TensorFlow "
+            "installed: it runs in another interpreter than the one pip installed into",
+            [*f.log_missing_tf, *installed],
+            detail='Compare `python -c "import sys; print(sys.executable)"` where the code '
+            "runs (the notebook kernel, the IDE's interpreter setting) with `python -m pip -V` "
+            "where TensorFlow was installed; install with that very interpreter "
+            "(`python -m pip install …`) or select the environment that has it.",
+        )
+        return
     if isinstance(venv, str) and venv and tf_file and not tf_file.startswith(venv.rstrip("/")):
         yield detection(
             f,
