@@ -299,3 +299,32 @@ def test_python_saying_there_is_no_tensorflow(rules: Ruleset, doc, first: str):
 def test_a_missing_submodule_or_other_package_is_not_a_missing_tensorflow(rules: Ruleset, line):
     ids = _ids(rules, packages={"tensorflow": "2.15.0"}, log=[line])
     assert "tf-not-installed" not in ids and "wrong-interpreter" not in ids
+
+
+NONE_FOUND = (
+    "ERROR: Could not find a version that satisfies the requirement {req} (from versions: {av})"
+)
+
+
+@pytest.mark.parametrize(
+    ("python", "req", "available", "title"),
+    [
+        # the release asked for has no wheel for this Python: pip's list shows what it has
+        ("3.12", "tensorflow==2.15.0", "2.16.0rc0, 2.16.1", "TensorFlow 2.15.0 has no wheels"),
+        ("3.11", "tensorflow-gpu==2.10.0", "none", "TensorFlow 2.10.0 has no wheels"),
+        (None, "tensorflow==2.15.0", "2.16.1", "pip found no TensorFlow 2.15.0 wheel"),
+        # a Python current releases support, yet no wheel at all: the interpreter or platform
+        ("3.11", "tensorflow", "none", "a 32-bit Python, or a platform without"),
+    ],
+)
+def test_pip_finding_no_wheel(rules: Ruleset, python, req: str, available: str, title: str):
+    doc: dict[str, object] = {"log": [NONE_FOUND.format(req=req, av=available)]}
+    if python:
+        doc["python"] = {"version": python}
+    first = diagnose(_snap(**doc), rules).findings[0]
+    assert first.id == "python-version-unsupported" and title in first.title
+
+
+def test_a_pip_list_holding_the_version_asked_is_not_a_missing_wheel(rules: Ruleset):
+    line = NONE_FOUND.format(req="tensorflow==2.15.0", av="2.14.0, 2.15.0, 2.16.1")
+    assert "python-version-unsupported" not in _ids(rules, python={"version": "3.11"}, log=[line])

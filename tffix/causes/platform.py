@@ -29,6 +29,7 @@ from tffix.causes.steps import (
     shell,
 )
 from tffix.facts import Facts, parse_version
+from tffix.logparse import LogHit
 from tffix.model import Safety, StepKind
 
 GPU_RUNTIME = (
@@ -131,8 +132,12 @@ def check_python(f: Facts) -> Iterable[Detection]:
     for), the question is whether *that* release has wheels for this Python; only with none
     known is it whether any current GPU release has.
     """
-    hit = f.log.first("no-tensorflow-wheel")
-    asked = hit.groups.get("version") if hit else None
+    hits = [h for h in f.log.all("no-tensorflow-wheel") if _no_wheel(h)]
+    hit = hits[0] if hits else None
+    # the version pip was asked for, from whichever of its lines names it
+    asked = next(
+        (v for h in hits for v in (h.groups.get("version"), h.groups.get("asked")) if v), None
+    )
     target = f.tf_version or asked
     pythons = release_pythons(f, target)
     if f.python and target and pythons:
@@ -165,6 +170,18 @@ def check_python(f: Facts) -> Iterable[Detection]:
         older = (
             unknown_era and py is not None and newest is not None and py < newest
         ) and f.python in known
+        if supported and hit is not None and not f.gpu_visible:
+            yield detection(
+                f,
+                "python-version-unsupported",
+                f"pip found no TensorFlow wheel for this interpreter, though current releases "
+                f"have wheels for Python {f.python}: a 32-bit Python, or a platform without "
+                "TensorFlow wheels",
+                ["python.version", hit.evidence],
+                detail="Check `python -VV` (a 32-bit build says so) and the platform: there are "
+                "no wheels for Alpine/musl, Windows on ARM, or Intel macOS after 2.16.",
+            )
+            return
         if not supported and not older and not f.gpu_visible:
             pythons_now = sorted(
                 {p for r in gpu_releases for p in r.python},
@@ -190,6 +207,17 @@ def check_python(f: Facts) -> Iterable[Detection]:
             detail="pip lists no version at all when no release has a wheel for the Python "
             "version (or a 32-bit Python). Check `python -VV`.",
         )
+
+
+def _no_wheel(hit: LogHit) -> bool:
+    """False for pip's "from versions: …" list that does hold the version asked for (another
+    constraint failed, not the wheel's absence)."""
+    available = hit.groups.get("available")
+    asked = hit.groups.get("asked")
+    if not available or available.strip() == "none":
+        return True
+    listed = {v.strip() for v in available.split(",")}
+    return asked is not None and asked not in listed
 
 
 def check_interpreter(f: Facts) -> Iterable[Detection]:
