@@ -328,3 +328,36 @@ def test_pip_finding_no_wheel(rules: Ruleset, python, req: str, available: str, 
 def test_a_pip_list_holding_the_version_asked_is_not_a_missing_wheel(rules: Ruleset):
     line = NONE_FOUND.format(req="tensorflow==2.15.0", av="2.14.0, 2.15.0, 2.16.1")
     assert "python-version-unsupported" not in _ids(rules, python={"version": "3.11"}, log=[line])
+
+
+CUDART11 = (
+    "W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not load dynamic "
+    "library 'libcudart.so.11.0'; dlerror: libcudart.so.11.0: cannot open shared object file: "
+    "No such file or directory"
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "first"),
+    [
+        # the toolkit the build loads is shown installed: the loader does not find it
+        (
+            {"log": ["Cuda compilation tools, release 11.2, V11.2.152", CUDART11]},
+            "cuda-libs-not-found",
+        ),
+        ({"packages": {"cudatoolkit": "11.2.2"}, "log": [CUDART11]}, "cuda-libs-not-found"),
+        (
+            {"log": ["/usr/local/cuda-11.2/lib64/libcudart.so.11.0", CUDART11]},
+            "cuda-libs-not-found",
+        ),
+        # another CUDA shown: a version mismatch; nothing shown: missing
+        (
+            {"log": ["Cuda compilation tools, release 10.1, V10.1.243", CUDART11]},
+            "cuda-version-mismatch",
+        ),
+        ({"log": [CUDART11]}, "cuda-libs-missing"),
+    ],
+)
+def test_a_failed_load_of_a_library_the_report_shows_installed(rules: Ruleset, extra, first):
+    doc = {"platform": {"os": "linux"}, "tensorflow": {"version": "2.10.0"}, **extra}
+    assert _ids(rules, **doc)[:1] == [first]

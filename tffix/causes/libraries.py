@@ -291,13 +291,9 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
                 why,
             )
     if failed or (f.tf_gpus == () and f.packages_complete and absent):
-        if candidates:
-            return (
-                "cuda-libs-not-found",
-                [*candidates, *failed],
-                "the CUDA libraries exist on this machine, but the loader does not find them",
-                "",
-            )
+        elsewhere = _found_elsewhere(f, failed, candidates, installed, tf_label)
+        if elsewhere is not None:
+            return elsewhere
         if not installed and not f.packages_complete and _and_cuda_requested(f):
             return (
                 "cuda-libs-not-found",
@@ -380,6 +376,60 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
             "",
         )
     return None
+
+
+def _found_elsewhere(
+    f: Facts, failed: list[str], candidates: list[str], installed: list[str], tf_label: str
+) -> tuple[str, list[str], str, str] | None:
+    """cuda-libs-not-found where the loader failed but the libraries are shown on the machine:
+    the loader probe found them outside its search path, or the report shows them installed."""
+    if candidates:
+        return (
+            "cuda-libs-not-found",
+            [*candidates, *failed],
+            "the CUDA libraries exist on this machine, but the loader does not find them",
+            "",
+        )
+    shown = _failed_but_shown_installed(f)
+    if not shown or installed:
+        return None
+    return (
+        "cuda-libs-not-found",
+        [*failed, *shown],
+        "the report shows the CUDA libraries TensorFlow asks for installed, but the loader "
+        "does not find them",
+        f"{tf_label} opens its CUDA libraries through the dynamic loader, which searches "
+        "LD_LIBRARY_PATH, the ld.so cache and RUNPATH only: put the folder that holds them (the "
+        "toolkit's lib64, the conda environment's lib, cuDNN's folder) on LD_LIBRARY_PATH, or "
+        "register it with ldconfig.",
+    )
+
+
+def _failed_but_shown_installed(f: Facts) -> list[str]:
+    """Evidence that what the loader could not open is on the machine: a CUDA toolkit of the
+    version the build loads (nvcc's banner, a cuda-X.Y folder, conda's cudatoolkit), a cuDNN
+    of the major a failed libcudnn asks for, or a line listing the very file at a path."""
+    out: list[str] = []
+    built = built_cuda(f)
+    cuda_failed = [s for s, _ in f.failed_sonames if not s.startswith(("libcudnn", "cudnn"))]
+    if built is not None and (cuda_failed or not f.failed_sonames):
+        out += [ev for v, ev in f.cuda_toolkits if not _toolkit_differs(built[0], v)]
+    for soname, _where in f.failed_sonames:
+        asked = soname_cuda(soname)
+        if asked is not None and asked[0] == "cudnn":
+            out += [ev for v, ev in f.cudnn_reported if v.major == asked[1]]
+        listed = re.compile(r"(?:^|\s)(?:[A-Za-z]:)?[\\/]\S*[\\/]" + re.escape(soname) + r"\s*$")
+        out += [
+            f"log[{i}]"
+            for i, line in enumerate(f.snap.log)
+            if listed.search(line[:512]) and not _LOADER_WORDS.search(line[:512])
+        ]
+    return list(dict.fromkeys(out))
+
+
+_LOADER_WORDS = re.compile(
+    r"cannot open|Could not|Couldn't|not found|No such file|failed|error", re.I
+)
 
 
 AND_CUDA_FROM = Version("2.14")
