@@ -225,6 +225,13 @@ def verdict(diag: Diagnosis) -> str:
             f"the venv, {len(outside)} need{'s' if len(outside) == 1 else ''} action outside it "
             "(the manual steps)."
         )
+    planned = {cause for step in diag.plan for cause in step.resolves}
+    if code == ExitCode.FIXABLE and not any(f.id in planned for f in errors):
+        # venv-side causes, but nothing in the report to build a step from
+        return (
+            f"TensorFlow cannot use the GPU: {problems}, fixable in the venv, but this report "
+            "does not show enough to plan the steps: run tffix in the environment itself."
+        )
     if code == ExitCode.FIXABLE:
         return f"TensorFlow cannot use the GPU: {problems}, which tffix can fix in the venv."
     first = next(f for f in errors if f.fix == FixSide.OUTSIDE)

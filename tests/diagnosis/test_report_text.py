@@ -159,3 +159,31 @@ def test_diagnosis_json_gpu_block(rules: Ruleset) -> None:
     snap = load(SNAPSHOTS / "healthy.json")
     doc = json.loads(json.dumps(diagnosis_to_dict(diagnose(snap, rules))))
     assert set(doc["gpu"]) == {"listed", "usable", "op", "cudnn", "xla", "why"}
+
+
+@pytest.mark.parametrize("path", cause_fixtures(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_the_verdict_promises_a_fix_only_with_a_plan(path: Path, rules: Ruleset) -> None:
+    from tffix.report import verdict
+
+    diag = diagnose(load(path), rules)
+    said = verdict(diag)
+    planned = {cause for step in diag.plan for cause in step.resolves}
+    if "which tffix can fix in the venv" in said:
+        assert planned, said
+    if "does not show enough to plan" in said:
+        assert not planned, said
+
+
+def test_a_pasted_report_without_enough_for_a_step_says_where_to_run(rules: Ruleset) -> None:
+    from tffix.document import parse_snapshot
+    from tffix.report import verdict
+
+    snap = parse_snapshot(
+        {
+            "schema": "tffix.snapshot/1",
+            "log": ["tensorflow[and-cuda]==2.13.0", "pip install jax[cuda12_pip]"],
+        }
+    )
+    diag = diagnose(snap, rules)
+    assert [f.id for f in diag.findings] == ["framework-pin-conflict"] and not diag.plan
+    assert "run tffix in the environment itself" in verdict(diag)
