@@ -361,3 +361,23 @@ CUDART11 = (
 def test_a_failed_load_of_a_library_the_report_shows_installed(rules: Ruleset, extra, first):
     doc = {"platform": {"os": "linux"}, "tensorflow": {"version": "2.10.0"}, **extra}
     assert _ids(rules, **doc)[:1] == [first]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [
+            "tensorflow.python.framework.errors_impl.NotFoundError: dlopen(/Users/u/miniforge3/lib/"
+            "python3.9/site-packages/tensorflow-plugins/libmetal_plugin.dylib, 0x0006): symbol "
+            "not found in flat namespace (__ZN10tensorflow16TensorShapeProtoC1ERKS0_)"
+        ],
+        [
+            "  Symbol not found: _TF_AssignUpdateVariable",
+            "  Referenced from: /Users/u/venv/lib/python3.8/site-packages/tensorflow-plugins/"
+            "libmetal_plugin.dylib",
+        ],
+    ],
+)
+def test_dylds_words_for_a_metal_plugin_that_does_not_load(rules: Ruleset, lines):
+    ids = _ids(rules, platform={"os": "macos"}, log=lines)
+    assert ids[:1] == ["metal-plugin-incompatible"]
