@@ -381,3 +381,43 @@ def test_a_failed_load_of_a_library_the_report_shows_installed(rules: Ruleset, e
 def test_dylds_words_for_a_metal_plugin_that_does_not_load(rules: Ruleset, lines):
     ids = _ids(rules, platform={"os": "macos"}, log=lines)
     assert ids[:1] == ["metal-plugin-incompatible"]
+
+
+@pytest.mark.parametrize(
+    ("doc", "first"),
+    [
+        # NVIDIA's images put their CUDA runtime on the path: no cudart there is another CUDA
+        (
+            {
+                "platform": {"os": "linux", "container": "docker"},
+                "env": {"LD_LIBRARY_PATH": "/usr/local/nvidia/lib:/usr/local/nvidia/lib64"},
+                "log": [CUDART11],
+            },
+            "cuda-version-mismatch",
+        ),
+        # not a container, or not NVIDIA's image layout: nothing says a CUDA is there
+        (
+            {
+                "platform": {"os": "linux"},
+                "env": {"LD_LIBRARY_PATH": "/usr/local/nvidia/lib64"},
+                "log": [CUDART11],
+            },
+            "cuda-libs-missing",
+        ),
+        (
+            {"platform": {"os": "linux", "container": "docker"}, "log": [CUDART11]},
+            "cuda-libs-missing",
+        ),
+        # cuDNN is only in the -cudnn images: its absence is not another version
+        (
+            {
+                "platform": {"os": "linux", "container": "docker"},
+                "env": {"LD_LIBRARY_PATH": "/usr/local/nvidia/lib:/usr/local/nvidia/lib64"},
+                "log": [CUDNN7],
+            },
+            "cuda-libs-missing",
+        ),
+    ],
+)
+def test_a_cuda_image_without_the_runtime_tensorflow_loads(rules: Ruleset, doc, first: str):
+    assert _ids(rules, **doc)[:1] == [first]

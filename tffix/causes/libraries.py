@@ -61,6 +61,10 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
         return
     if failed and _explained_by_cudnn_version(f):
         return  # cudnn-version-mismatch says why: the cuDNN installed is another major
+    image = _cuda_image_of_another_version(f, failed)
+    if image is not None:
+        yield image
+        return
     state = _library_state(f, failed)
     if state is None:
         return
@@ -70,6 +74,40 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
         dirs = _lib_dirs(f)
         folders = LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ()))
     yield detection(f, kind, title, ev, detail=detail, payload=folders)
+
+
+_NVIDIA_IMAGE_PATH = re.compile(r"^/usr/local/nvidia/lib(?:64)?/?$")
+
+
+def _cuda_image_of_another_version(f: Facts, failed: Sequence[str]) -> Detection | None:
+    """cuda-version-mismatch, likely, for a container built on NVIDIA's CUDA images.
+
+    Those images set LD_LIBRARY_PATH to /usr/local/nvidia/lib:/usr/local/nvidia/lib64 and ship
+    the CUDA runtime (every flavour) and its libraries (runtime, devel) on the loader's path.
+    TensorFlow failing to open the CUDA runtime there means the image's CUDA is another version
+    than the one it loads. cuDNN is left out: only the -cudnn images have it."""
+    if f.container is None or not failed or f.nvidia_installed() or f.cuda_toolkits:
+        return None
+    if not any(_NVIDIA_IMAGE_PATH.match(e) for e in f.env_list("LD_LIBRARY_PATH")):
+        return None
+    runtime = [
+        (soname, where)
+        for soname, where in f.failed_sonames
+        if (asked := soname_cuda(soname)) is not None and asked[0] == "cudart"
+    ]
+    if not runtime:
+        return None
+    want = f" (TensorFlow {f.tf_version} loads CUDA {f.tf_cuda})" if f.tf_cuda else ""
+    return detection(
+        f,
+        "cuda-version-mismatch",
+        f"the container's CUDA image has no {runtime[0][0]}: most likely it is built on "
+        f"another CUDA version{want}",
+        ["env.LD_LIBRARY_PATH", *(where for _s, where in runtime), *failed],
+        detail="NVIDIA's CUDA images put their CUDA runtime on the loader's path; use the image "
+        "tag of the CUDA this TensorFlow release was built for (or the tensorflow/tensorflow "
+        "GPU image of the release).",
+    )
 
 
 def _explained_by_cudnn_version(f: Facts) -> bool:
