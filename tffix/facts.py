@@ -238,7 +238,8 @@ class Facts:
         build = self.tf.build if self.tf else None
         if build and build.is_cuda_build is not None:
             return build.is_cuda_build
-        return None
+        said = self.printed_answers.get("cuda_build")
+        return said[0] if said else None
 
     @cached_property
     def tf_gpus(self) -> tuple[str, ...] | None:
@@ -252,7 +253,39 @@ class Facts:
             return False  # no TensorFlow to ask, or it does not import
         if self.log.has("gpu-listed"):
             return True
-        return None
+        said = self.printed_answers.get("gpus")
+        return said[0] if said else None
+
+    @cached_property
+    def printed_answers(self) -> Mapping[str, tuple[bool, str]]:
+        """What the report's own runs of TensorFlow's checks printed: ``gpus`` (a GPU listed:
+        ``list_physical_devices('GPU')`` answered ``[]``, ``is_gpu_available()`` ``False``,
+        the GPU guide's "Num GPUs Available:  0") and ``cuda_build`` (``is_built_with_cuda()``),
+        each with the line it was read from. The answer is the line after the call (a REPL, a
+        notebook's ``Out[n]:``) or on the same line after a label."""
+        out: dict[str, tuple[bool, str]] = {}
+        log = self.snap.log
+        for i, line in enumerate(log):
+            text = line[:512]
+            if m := _NUM_GPUS.search(text):
+                out.setdefault("gpus", (int(m.group(1)) > 0, f"log[{i}]"))
+                continue
+            if m := _LABELLED_ANSWER.search(text):
+                key = "cuda_build" if "built" in m.group("what").lower() else "gpus"
+                out.setdefault(key, (m.group("value") not in ("False", "[]"), f"log[{i}]"))
+                continue
+            call = _GPU_CALL.search(text)
+            if call is None:
+                continue
+            key = "cuda_build" if call.group(0).startswith("is_built") else "gpus"
+            later = [j for j in range(i + 1, min(i + 3, len(log))) if log[j].strip()]
+            if not later:
+                continue
+            answer = _ANSWER_LINE.fullmatch(log[later[0]].strip())
+            if answer is not None:
+                value = answer.group("value")
+                out.setdefault(key, (value not in ("False", "[]"), f"log[{later[0]}]"))
+        return out
 
     @cached_property
     def import_error(self) -> str | None:
@@ -534,6 +567,19 @@ _PIP_HAS_TF = re.compile(
     r"Requirement already satisfied: (?:tensorflow|tensorflow-gpu|tensorflow-cpu|tf-nightly"
     r"|tensorflow-intel|tensorflow-macos)(?:\[[\w,-]+\])?(?:[<>=!~ ]|$)"
 )
+_NUM_GPUS = re.compile(r"\bNum GPUs Available:?\s*(\d+)\b")
+"""The line tensorflow.org's GPU guide has people print: ``print("Num GPUs Available: ",
+len(tf.config.list_physical_devices('GPU')))``."""
+_LABELLED_ANSWER = re.compile(
+    r"\b(?P<what>GPUs? (?:is )?available|is_gpu_available|built with CUDA|is_built_with_cuda)"
+    r"\s*(?:\(\))?\s*[:?=]\s*(?P<value>True|False|\[\])\s*$",
+    re.I,
+)
+_GPU_CALL = re.compile(
+    r"is_built_with_cuda\(\s*\)|is_gpu_available\(|list_physical_devices\(\s*"
+    r"(?:device_type\s*=\s*)?['\"]GPU['\"]\s*\)"
+)
+_ANSWER_LINE = re.compile(r"(?:Out\[\d+\]:\s*)?(?P<value>True|False|\[\])")
 _NOT_NVIDIA = re.compile(r"radeon|\bamd\b|intel|iris|\bvega", re.I)
 _TF_PATH = re.compile(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")
 _TF_OWN_LINE = re.compile(r"\btensorflow/(?:core|python|stream_executor)/\S+\.cc:\d+\]")

@@ -421,3 +421,31 @@ def test_dylds_words_for_a_metal_plugin_that_does_not_load(rules: Ruleset, lines
 )
 def test_a_cuda_image_without_the_runtime_tensorflow_loads(rules: Ruleset, doc, first: str):
     assert _ids(rules, **doc)[:1] == [first]
+
+
+@pytest.mark.parametrize(
+    ("lines", "gpus"),
+    [
+        (["Num GPUs Available:  0"], False),
+        (["Num GPUs Available:  2"], True),
+        ([">>> tf.config.list_physical_devices('GPU')", "[]"], False),
+        (["In [3]: tf.config.list_physical_devices(device_type='GPU')", "Out[3]: []"], False),
+        (["print(tf.test.is_gpu_available())", "", "False"], False),
+        (["GPU available: False"], False),
+        (["is_gpu_available: True"], True),
+        # a call without its answer, or an answer to something else, says nothing
+        ([">>> tf.config.list_physical_devices('GPU')"], None),
+        ([">>> tf.config.list_physical_devices('CPU')", "[]"], None),
+        (["import tensorflow as tf", "False"], None),
+    ],
+)
+def test_what_the_reports_own_gpu_check_printed(rules: Ruleset, lines, gpus):
+    assert _facts(rules, log=lines).gpu_visible is gpus
+
+
+def test_a_printed_is_built_with_cuda_false_is_a_cpu_build(rules: Ruleset):
+    doc = {"platform": {"os": "linux"}, "tensorflow": {"version": "2.15.0"}}
+    lines = [">>> tf.test.is_built_with_cuda()", "False"]
+    first = diagnose(_snap(**doc, log=lines), rules).findings[0]
+    assert first.id == "tf-cpu-only-build" and first.evidence[0] == "log[1]"
+    assert diagnose(_snap(**doc, log=["Num GPUs Available:  1"]), rules).gpu_visible is True
