@@ -16,8 +16,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from packaging.utils import canonicalize_name
-
 from tffix.model import (
     SNAPSHOT_SCHEMA,
     UNKNOWN,
@@ -30,6 +28,7 @@ from tffix.model import (
     frozen_map,
 )
 from tffix.normalize import cudnn_version, parse_nvidia_smi, parse_package_list
+from tffix.pkgname import canonicalize_name
 from tffix.ruleset import Ruleset
 
 MATCH_WINDOW = 4096

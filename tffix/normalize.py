@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tffix.eras import Era
 from tffix.model import frozen_map
+from tffix.pkgname import canonicalize_name
 
 if TYPE_CHECKING:
     from tffix.ruleset import GpuName, Ruleset
