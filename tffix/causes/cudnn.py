@@ -23,6 +23,7 @@ from tffix.causes.steps import (
     tf_install,
 )
 from tffix.facts import SYSTEM_CUDA, Facts, parse_version
+from tffix.lazyre import lazy
 from tffix.model import UNKNOWN, Library, Safety, Severity, StepKind
 
 
@@ -249,7 +250,7 @@ def wrong_library(f: Facts, soname: str, lib: Library) -> bool:
     return bool(wheels) and not any(_same_version(f, lib.version, c) for c in wheels)
 
 
-_WHEEL_DIR = re.compile(r"/nvidia/(?P<name>[a-z_]+)/lib/")
+_WHEEL_DIR = lazy(r"/nvidia/(?P<name>[a-z_]+)/lib/")
 
 
 def _same_version(f: Facts, version: str | None, candidate: str) -> bool:
@@ -333,7 +334,7 @@ def _ahead_of_own_copy(path: str, candidates: Sequence[str]) -> list[str]:
     return files[: max(own, 1)] if own is not None else files[:1]
 
 
-_TOKEN = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
+_TOKEN = lazy(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
 
 
 def _mapping(value: object) -> Mapping[str, object]:
