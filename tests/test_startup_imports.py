@@ -96,6 +96,7 @@ def test_snapshot_diagnosis_imports_only_what_it_needs(extra: list[str], tmp_pat
 
 def test_version_and_help_import_no_engine(tmp_path: Path) -> None:
     engine = ("tffix.model", "tffix.diagnosis", "tffix.ruleset", "dataclasses", "packaging")
+    engine += ("typing", "shutil")  # a tenth of `tffix --help` between them
     for argv in (["--version"], ["--help"]):
         child = (
             "import json, sys\nfrom tffix.cli import main\n"
@@ -111,3 +112,16 @@ def test_version_and_help_import_no_engine(tmp_path: Path) -> None:
             cwd=ROOT,
         )
         assert _loaded(json.loads(done.stdout.splitlines()[-1]), engine) == [], argv
+
+
+@pytest.mark.parametrize("columns", [None, "", "abc", "0", "-3", "1", "57", "120"])
+def test_help_width_is_shutils(columns: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from tffix.cli import terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert terminal_columns() == shutil.get_terminal_size().columns
