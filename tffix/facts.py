@@ -13,7 +13,6 @@ from functools import cached_property
 
 from packaging.version import InvalidVersion, Version
 
-from tffix.lazyre import lazy
 from tffix.logparse import LogFacts
 from tffix.model import Driver, Library, Snapshot, TensorFlowInfo
 from tffix.normalize import normalize_gpu, pinned_requirements
@@ -27,7 +26,7 @@ SCHEDULER_VARIABLES = {
     "RAY_JOB_ID": "ray",
     "RAY_ADDRESS": "ray",
 }
-SYSTEM_CUDA = lazy(r"/cuda(-(?P<version>\d+(\.\d+)?))?(/|$)")
+SYSTEM_CUDA = re.compile(r"/cuda(-(?P<version>\d+(\.\d+)?))?(/|$)")
 
 
 def parse_version(text: str | None) -> Version | None:
@@ -459,34 +458,34 @@ class Facts:
 # banner, an issue template's answer, a CUDA folder on a search path), and what the loader said
 # about a CUDA library. Each reading returns the value with the evidence pointer it came from.
 
-_NVCC = lazy(r"Cuda compilation tools, release (\d+\.\d+)")
-_SMI_HEADER = lazy(r"NVIDIA-SMI|Driver Version", re.I)
-_TEMPLATE_CUDA = lazy(
+_NVCC = re.compile(r"Cuda compilation tools, release (\d+\.\d+)")
+_SMI_HEADER = re.compile(r"NVIDIA-SMI|Driver Version", re.I)
+_TEMPLATE_CUDA = re.compile(
     r"^\s*[-*]?\s*(?:CUDA(?:/cuDNN)?(?:\s+version)?\s*[:=]\s*(?:CUDA\s*)?v?|cuda[-_ ]?)"
     r"(?P<v>\d{1,2}\.\d)(?:\.\d+)*\b",
     re.I,
 )
-_TEMPLATE_CUDNN = lazy(r"\bcu(?:dnn|DNN)\s*[:=]?\s*v?(?P<v>\d\.\d+(?:\.\d+)*)", re.I)
-_WIN_TOOLKIT = lazy(r"CUDA[\\/]v(?P<v>\d+\.\d+)", re.I)
-_CUDA_SONAME = lazy(
+_TEMPLATE_CUDNN = re.compile(r"\bcu(?:dnn|DNN)\s*[:=]?\s*v?(?P<v>\d\.\d+(?:\.\d+)*)", re.I)
+_WIN_TOOLKIT = re.compile(r"CUDA[\\/]v(?P<v>\d+\.\d+)", re.I)
+_CUDA_SONAME = re.compile(
     r"\b(?P<soname>lib(?P<comp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"
     r"(?:_(?:ops|cnn|adv|graph|engines)\w*)?"  # cuDNN 8/9's sub-libraries (libcudnn_cnn_infer)
     r"(?:\.so\.|\.)(?P<ver>\d+(?:\.\d+)?)(?:\.dylib)?"
     r"|(?P<dcomp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"
     r"(?:_(?:ops|cnn|adv|graph|engines)\w*)?64_(?P<dver>\d+)\.dll)"
 )
-_LOADER_FAILED = lazy(
+_LOADER_FAILED = re.compile(
     r"cannot open shared object file|Could not (?:load|dlopen|find|open)|Couldn't open CUDA "
     r"library|Library not loaded|image not found|DLL load failed|not found",
     re.I,
 )
-_CUINIT = lazy(
+_CUINIT = re.compile(
     r"failed call to cuInit: (?:\w+: CUDA error: Failed call to cuInit: )?"
     r"(?P<err>CUDA_ERROR_[A-Z_]+|UNKNOWN ERROR \(\d+\))"
 )
-_NOT_NVIDIA = lazy(r"radeon|\bamd\b|intel|iris|\bvega", re.I)
-_TF_PATH = lazy(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")
-_TF_OWN_LINE = lazy(r"\btensorflow/(?:core|python|stream_executor)/\S+\.cc:\d+\]")
+_NOT_NVIDIA = re.compile(r"radeon|\bamd\b|intel|iris|\bvega", re.I)
+_TF_PATH = re.compile(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")
+_TF_OWN_LINE = re.compile(r"\btensorflow/(?:core|python|stream_executor)/\S+\.cc:\d+\]")
 """A line only TensorFlow's own C++ prints (XLA's and TSL's files print in JAX too)."""
 
 

@@ -21,7 +21,6 @@ from tffix.causes.steps import (
     tf_install,
 )
 from tffix.facts import SYSTEM_CUDA, Facts, parse_version
-from tffix.lazyre import lazy
 from tffix.model import PlanStep, Safety, StepKind
 from tffix.ruleset import Ruleset
 
@@ -472,7 +471,7 @@ def _unfound_lib_dirs(f: Facts, dirs: list[str]) -> list[str]:
     return picked or dirs
 
 
-_TF_LOG_LINE = lazy(
+_TF_LOG_LINE = re.compile(
     r"\b(?:tensorflow|xla|tsl)/\S+\.(?:cc|h):\d+\]"
     r"|^\s*[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+\s+\w+\.cc:\d+\]"
 )

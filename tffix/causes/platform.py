@@ -4,6 +4,7 @@ Python version, and TensorFlow imported from outside the target environment.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -28,7 +29,6 @@ from tffix.causes.steps import (
     shell,
 )
 from tffix.facts import Facts, parse_version
-from tffix.lazyre import lazy
 from tffix.model import Safety, StepKind
 
 GPU_RUNTIME = (
@@ -209,7 +209,7 @@ def check_interpreter(f: Facts) -> Iterable[Detection]:
         )
 
 
-_USER_SITE = lazy(
+_USER_SITE = re.compile(
     r"(?P<site>(?:/home/[^/\s]+|/Users/[^/\s]+|/root|~)/\.local/lib/python(?P<py>\d\.\d+)/"
     r"site-packages|[A-Za-z]:\\Users\\[^\\]+\\AppData\\Roaming\\Python\\Python(?P<wpy>\d{2,3})"
     r"\\site-packages|/Users/[^/\s]+/Library/Python/(?P<mpy>\d\.\d+)/lib/python/site-packages)"
@@ -218,7 +218,7 @@ _USER_SITE = lazy(
 """A TensorFlow inside a user site (``python -m site --user-site``: ``~/.local/lib/pythonX.Y/
 site-packages`` on Linux, ``%APPDATA%\\Python\\PythonXY\\site-packages`` on Windows,
 ``~/Library/Python/X.Y/lib/python/site-packages`` for a macOS framework build)."""
-_ENV_INTERPRETER = lazy(
+_ENV_INTERPRETER = re.compile(
     r"packaged by conda-forge|\| ?Anaconda|[\\/](?:envs|\.venv|venv|virtualenvs)[\\/]"
 )
 
