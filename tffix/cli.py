@@ -49,6 +49,44 @@ exit codes:
 """
 
 
+def terminal_columns() -> int:
+    """The width argparse formats help to, as ``shutil.get_terminal_size().columns`` gives it
+    (``$COLUMNS``, else the terminal of standard output, else 80), without importing shutil
+    (and with it bz2, lzma and zlib) on every run: argparse makes a formatter even to add an
+    option."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    stdout = sys.__stdout__
+    if stdout is None:
+        return 80
+    try:
+        return os.get_terminal_size(stdout.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):  # no fileno, closed, not a terminal
+        return 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, its width read by ``terminal_columns``."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _RawDescriptionHelpFormatter(_HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """``argparse.RawDescriptionHelpFormatter``, its width read by ``terminal_columns``."""
+
+
 def _add_target_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("target")
@@ -114,19 +152,21 @@ def build_parser(only: str | bool | None = None) -> argparse.ArgumentParser:
         prog="tffix",
         description="Find out why TensorFlow does not use the GPU, and repair it.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tffix {__version__}")
     _add_target_options(parser, suppress=False)
     _command_module(DEFAULT_COMMAND).add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        child = sub.add_parser(name, help=help_text, description=help_text)
+        child = sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=_HelpFormatter
+        )
         if name in _BUILTIN:
             _BUILTIN[name](child)
             continue
-        _add_target_options(child, suppress=True)
-        if only is None or only == name:
+        if only is None or only == name:  # argparse parses only the chosen command's options
+            _add_target_options(child, suppress=True)
             _command_module(name).add_arguments(child)
     return parser
 

@@ -363,7 +363,7 @@ def parse_snapshot(data: object, *, name: str = "snapshot") -> Snapshot:
 
 
 def _canonical(packages: Mapping[str, str]) -> dict[str, str]:
-    from packaging.utils import canonicalize_name
+    from tffix.pkgname import canonicalize_name
 
     return {canonicalize_name(k): v for k, v in packages.items()}
 

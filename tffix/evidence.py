@@ -8,14 +8,14 @@ shown as the pointer, so nothing is lost.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from tffix.lazyre import lazy
 from tffix.model import Snapshot
 from tffix.ruleset import Ruleset
 
-_LOG = re.compile(r"log\[(\d+)\]\Z")
+_LOG = lazy(r"log\[(\d+)\]\Z")
 _WIDTH = 160
 
 

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tffix.logparse import LogFacts
 from tffix.model import Driver, Library, Snapshot, TensorFlowInfo
 from tffix.normalize import normalize_gpu, pinned_requirements
+from tffix.pkgname import canonicalize_name
 from tffix.ruleset import Release, Ruleset
 
 SCHEDULER_VARIABLES = {

@@ -16,8 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from packaging.utils import canonicalize_name
-
+from tffix.lazyre import lazy
 from tffix.model import (
     SNAPSHOT_SCHEMA,
     UNKNOWN,
@@ -30,6 +29,7 @@ from tffix.model import (
     frozen_map,
 )
 from tffix.normalize import cudnn_version, parse_nvidia_smi, parse_package_list
+from tffix.pkgname import canonicalize_name
 from tffix.ruleset import Ruleset
 
 MATCH_WINDOW = 4096
@@ -140,7 +140,7 @@ class LogFacts:
         return found[0] if found else None
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_ANSI = lazy(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 """ANSI escape sequences (terminal colours, cursor moves) that a copied terminal log keeps."""
 
 
@@ -155,7 +155,7 @@ def clean_line(raw: str) -> str:
     return line[:MATCH_WINDOW]
 
 
-_RECORD_START = re.compile(
+_RECORD_START = lazy(
     r"^\s*(?:\[?\d{4}-\d\d-\d\d[ T]\d|[IWEF]\d{4} \d\d:|[IWEF] \S+\.(?:cc|h):\d+\]|"
     r"Traceback \(|File \"|[A-Za-z_][\w.]*(?:Error|Exception|Warning)\b|WARNING\b|ERROR\b|INFO\b|"
     r"[>$#] |\w+@[\w.-]+:)"
@@ -243,7 +243,7 @@ def scan_log(lines: Sequence[str], rules: Ruleset) -> LogFacts:
 
 # --------------------------------------------------------------------------- unrecognised errors
 
-_GLOG_ERROR = re.compile(
+_GLOG_ERROR = lazy(
     r"(?:^|[\s|>\]])(?:\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\]?:?\s+)?"
     r"[EF](?:\d{4} \d\d:\d\d:\d+(?:\.\d+)?\s+\d+)?\s+\S+\.(?:cc|cpp|h|cu):\d+\]"
 )
@@ -261,7 +261,7 @@ _STATUS_CODES_1X = (
     "Unimplemented|Internal|Unavailable|Data loss|Unauthenticated"
 )
 """The same codes as TensorFlow 1.x's ``error_name`` printed them (``Internal: ...``)."""
-_ERROR_TEXT = re.compile(
+_ERROR_TEXT = lazy(
     r"(^\s*ERROR\b|^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception)(?::|$)|"
     r"\bfailed call to \w+|\bCould not load\b|\bCUDA_ERROR_[A-Z_]+|"
     r"\bcudaError[A-Z]\w+|\bCUDNN_STATUS_(?!SUCCESS)[A-Z_]+|\bCUBLAS_STATUS_(?!SUCCESS)[A-Z_]+|"
@@ -272,8 +272,8 @@ _ERROR_TEXT = re.compile(
 ``failed call to ...``, a failed load ("Could not load dynamic library", cuDNN's own "Could not
 load library"), CUDA/cuDNN/cuBLAS error names, a status printed at the start of a line
 (``INTERNAL: ...``, 1.x ``Internal: ...``), a crash."""
-_TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\):")
-_EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit)\b")
+_TRACEBACK = lazy(r"^\s*Traceback \(most recent call last\):")
+_EXCEPTION_LINE = lazy(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit)\b")
 
 
 def is_error_line(line: str) -> bool:
@@ -317,30 +317,30 @@ def unrecognized_errors(lines: Sequence[str], facts: LogFacts) -> tuple[int, ...
 # --------------------------------------------------------------------------- explain
 
 
-_FREEZE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([0-9][\w.+!-]*)\s*$")
-_LIST = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+([0-9][\w.+!-]*)(\s+\S.*)?$")
-_PY = re.compile(r"\b(?:Python |python_version[\"'=: ]+|cp3)(3)\.?(\d{1,2})(?:\.(\d+))?\b")
-_PY_SITE = re.compile(r"python(3\.\d{1,2})[/\\]site-packages")
-_SMI = re.compile(r"Driver Version:\s*([\d.]+)\s+CUDA Version:\s*([\d.]+)")
-_FOUND = re.compile(r"name:\s*(.+?)\s+computeCapability:\s*([\d.]+)")
-_ENV = re.compile(
+_FREEZE = lazy(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([0-9][\w.+!-]*)\s*$")
+_LIST = lazy(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+([0-9][\w.+!-]*)(\s+\S.*)?$")
+_PY = lazy(r"\b(?:Python |python_version[\"'=: ]+|cp3)(3)\.?(\d{1,2})(?:\.(\d+))?\b")
+_PY_SITE = lazy(r"python(3\.\d{1,2})[/\\]site-packages")
+_SMI = lazy(r"Driver Version:\s*([\d.]+)\s+CUDA Version:\s*([\d.]+)")
+_FOUND = lazy(r"name:\s*(.+?)\s+computeCapability:\s*([\d.]+)")
+_ENV = lazy(
     r"^\s*(?:export\s+|set\s+|\$env:)?(CUDA_VISIBLE_DEVICES|LD_LIBRARY_PATH|XLA_FLAGS|"
     r"NVIDIA_VISIBLE_DEVICES|NVIDIA_DRIVER_CAPABILITIES|CUDA_HOME|CUDA_PATH)\s*=\s*"
     r"[\"']?([^\"'\s]*)[\"']?\s*$"
 )
-_DIAG_CVD = re.compile(
+_DIAG_CVD = lazy(
     r'env: CUDA_VISIBLE_DEVICES="([^"]*)"|'
     r"CUDA_VISIBLE_DEVICES is set to (an empty string|\S+) - this hides all GPUs from CUDA"
 )
 """cuda_diagnostics.cc's report of CUDA_VISIBLE_DEVICES (TF 2.19+), a fact about the env."""
-_DLL = re.compile(r"\b\w+\.dll\b", re.IGNORECASE)
-_TF_VERSION = re.compile(
+_DLL = lazy(r"\b\w+\.dll\b", re.IGNORECASE)
+_TF_VERSION = lazy(
     r"(?:tensorflow(?:-gpu|-cpu)?|tf\.__version__)\s*(?:version|==|:)\s*"
     r"['\"]?(\d+\.\d+(?:\.\d+)?)"
 )
-_HEADER = re.compile(r"^\s*(Package\s+Version|-{3,}\s+-{3,})")
+_HEADER = lazy(r"^\s*(Package\s+Version|-{3,}\s+-{3,})")
 _NOT_A_PACKAGE = {"python", "cuda", "driver", "nvidia-smi", "error", "warning", "info"}
-_BARE_ROW = re.compile(
+_BARE_ROW = lazy(
     r"^((?:tensorflow|tf-nightly|tf_nightly|keras|nvidia|torch|jax|numpy|protobuf|ml-dtypes)"
     r"[A-Za-z0-9._-]*)\s{2,}([0-9][\w.+!-]*)\s*$",
     re.IGNORECASE,

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tffix.eras import Era
+from tffix.lazyre import Pattern, lazy
 from tffix.model import frozen_map
+from tffix.pkgname import canonicalize_name
 
 if TYPE_CHECKING:
     from tffix.ruleset import GpuName, Ruleset
@@ -47,7 +48,7 @@ class TfRelease:
     """``nvidia`` for NVIDIA's ``+nvYY.MM`` builds."""
 
 
-_RELEASE = re.compile(
+_RELEASE = lazy(
     r"(?<![\w.])v?(?P<num>[12]\.\d{1,2}(?:\.\d{1,2})?)"
     r"(?P<pre>[-.]?(?:rc|a|b|alpha|beta)[-.]?\d*)?"
     r"(?P<dev>[-.]?dev(?:\d{8}|\d*))?"
@@ -56,8 +57,8 @@ _RELEASE = re.compile(
     r"(?![\w])",
     re.IGNORECASE,
 )
-_NIGHTLY_NAME = re.compile(r"tf[-_]nightly|nightly", re.IGNORECASE)
-_NV_BUILD = re.compile(r"^nv\d{2}\.\d{2}$")
+_NIGHTLY_NAME = lazy(r"tf[-_]nightly|nightly", re.IGNORECASE)
+_NV_BUILD = lazy(r"^nv\d{2}\.\d{2}$")
 
 
 def _pep440(match: re.Match[str]) -> Version | None:
@@ -156,24 +157,24 @@ class GpuModel:
     """Only NVIDIA GPUs have one; None when the table does not know the GPU."""
 
 
-_TRADEMARKS = re.compile(r"\((?:R|TM)\)|[®™]", re.IGNORECASE)
-_MEMORY = re.compile(r"(?:^|[\s,|(])\d{1,3}\s*(?:GB|GiB)\b.*$", re.IGNORECASE)
-_GEFORCE = re.compile(
+_TRADEMARKS = lazy(r"\((?:R|TM)\)|[®™]", re.IGNORECASE)
+_MEMORY = lazy(r"(?:^|[\s,|(])\d{1,3}\s*(?:GB|GiB)\b.*$", re.IGNORECASE)
+_GEFORCE = lazy(
     r"(?<![\w-])(?:(?P<series>RTX|GTX|GT|MX)\s*)?(?P<num>[1-9]\d{2,3})\s*"
     r"(?P<suffix>Ti|SUPER|S)?(?:\s+(?P<after>RTX|GTX))?(?![\w-])",
     re.IGNORECASE,
 )
-_LAPTOP = re.compile(r"\b(laptop|mobile|max-?q|notebook)\b", re.IGNORECASE)
-_VENDOR_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("amd", re.compile(r"\b(AMD|Radeon|Instinct|ROCm|gfx\d{3,4}|Vega)\b", re.IGNORECASE)),
+_LAPTOP = lazy(r"\b(laptop|mobile|max-?q|notebook)\b", re.IGNORECASE)
+_VENDOR_HINTS: tuple[tuple[str, Pattern], ...] = (
+    ("amd", lazy(r"\b(AMD|Radeon|Instinct|ROCm|gfx\d{3,4}|Vega)\b", re.IGNORECASE)),
     (
         "intel",
-        re.compile(r"\b(Intel|Iris|UHD Graphics|HD Graphics|Arc\s+[AB]\d{3})\b", re.IGNORECASE),
+        lazy(r"\b(Intel|Iris|UHD Graphics|HD Graphics|Arc\s+[AB]\d{3})\b", re.IGNORECASE),
     ),
-    ("apple", re.compile(r"\bApple\s+M\d\b|\bM[1-5]\s+(Pro|Max|Ultra)\b", re.IGNORECASE)),
+    ("apple", lazy(r"\bApple\s+M\d\b|\bM[1-5]\s+(Pro|Max|Ultra)\b", re.IGNORECASE)),
     (
         "nvidia",
-        re.compile(r"\b(NVIDIA|GeForce|Quadro|Tesla|TITAN|RTX|GTX|Jetson)\b", re.IGNORECASE),
+        lazy(r"\b(NVIDIA|GeForce|Quadro|Tesla|TITAN|RTX|GTX|Jetson)\b", re.IGNORECASE),
     ),
 )
 
@@ -213,7 +214,7 @@ def _geforce(text: str) -> str | None:
     return f"GeForce {series}{gap}{num}{tail}{laptop}"
 
 
-_SERIES_SPELLING = re.compile(
+_SERIES_SPELLING = lazy(
     r"(?<![\w-])(?:(?P<series>RTX|GTX)\s*(?P<head>10|16|30|40|50)\s*(?:[x*]{2}|-?series)"
     r"|(?P<bare>10|16|30|40|50)[x*]{2})(?![\w-])",
     re.IGNORECASE,
@@ -307,17 +308,17 @@ class SmiFacts:
     gpus: tuple[str, ...] = ()
 
 
-_SMI_VERSION = re.compile(r"NVIDIA-SMI\s+(\d+(?:\.\d+)+)")
-_SMI_DRIVER = re.compile(r"Driver Version\s*:\s*(\d+(?:\.\d+)+)")
-_SMI_CUDA = re.compile(r"CUDA Version\s*:\s*(\d+\.\d+)")
-_SMI_ROW = re.compile(r"^\|\s*(\d{1,2})\s+(.+?)\s+(?:On|Off|WDDM|TCC)\s*\|")
+_SMI_VERSION = lazy(r"NVIDIA-SMI\s+(\d+(?:\.\d+)+)")
+_SMI_DRIVER = lazy(r"Driver Version\s*:\s*(\d+(?:\.\d+)+)")
+_SMI_CUDA = lazy(r"CUDA Version\s*:\s*(\d+\.\d+)")
+_SMI_ROW = lazy(r"^\|\s*(\d{1,2})\s+(.+?)\s+(?:On|Off|WDDM|TCC)\s*\|")
 """A GPU row of the table: index, name (cut to fit, ending in "..."), persistence or, on
 Windows, driver model."""
-_SMI_LIST = re.compile(r"^GPU (\d+): (.+?) \(UUID: ")
-_SMI_PRODUCT = re.compile(r"^\s*Product Name\s*:\s*(.+?)\s*$")
+_SMI_LIST = lazy(r"^GPU (\d+): (.+?) \(UUID: ")
+_SMI_PRODUCT = lazy(r"^\s*Product Name\s*:\s*(.+?)\s*$")
 
 
-def _first(pattern: re.Pattern[str], lines: Sequence[str]) -> str | None:
+def _first(pattern: Pattern, lines: Sequence[str]) -> str | None:
     for line in lines:
         match = pattern.search(line)
         if match:
@@ -367,23 +368,23 @@ class PackageList:
     """``conda list`` only: canonical name -> channel (``pypi`` = installed by pip)."""
 
 
-_FREEZE_ROW = re.compile(
+_FREEZE_ROW = lazy(
     r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*===?\s*(?P<version>[0-9][\w.+!-]*)\s*"
     r"(?:;.*)?$"
 )
-_PIP_LIST_HEADER = re.compile(r"^\s*Package\s+Version(\s+\S+)*\s*$")
-_DASHES = re.compile(r"^\s*-{3,}(\s+-{3,})+\s*$")
-_PIP_LIST_ROW = re.compile(
+_PIP_LIST_HEADER = lazy(r"^\s*Package\s+Version(\s+\S+)*\s*$")
+_DASHES = lazy(r"^\s*-{3,}(\s+-{3,})+\s*$")
+_PIP_LIST_ROW = lazy(
     r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s+(?P<version>[0-9][\w.+!-]*)(\s+\S.*)?$"
 )
-_CONDA_HEADER = re.compile(r"^#\s*Name\s+Version\s+Build(\s+Channel)?\s*$")
-_CONDA_ENV = re.compile(r"^#\s*packages in environment at ")
-_CONDA_ROW = re.compile(
+_CONDA_HEADER = lazy(r"^#\s*Name\s+Version\s+Build(\s+Channel)?\s*$")
+_CONDA_ENV = lazy(r"^#\s*packages in environment at ")
+_CONDA_ROW = lazy(
     r"^(?P<name>[A-Za-z0-9_][A-Za-z0-9._-]*)\s+(?P<version>[0-9][\w.+!]*)\s+(?P<build>\S+)"
     r"(?:\s+(?P<channel>\S+))?\s*$"
 )
-_SHOW_NAME = re.compile(r"^Name:\s*(\S+)\s*$")
-_SHOW_VERSION = re.compile(r"^Version:\s*([0-9][\w.+!-]*)\s*$")
+_SHOW_NAME = lazy(r"^Name:\s*(\S+)\s*$")
+_SHOW_VERSION = lazy(r"^Version:\s*([0-9][\w.+!-]*)\s*$")
 
 
 class _Rows:
@@ -456,7 +457,7 @@ def parse_package_list(text: str) -> PackageList | None:
 
 # --------------------------------------------------------------------------- requirement pins
 
-_PIN_LINE = re.compile(
+_PIN_LINE = lazy(
     r"""^\s*(?P<q>["']?)(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[0-9][\w.+!-]*)"""
     r"""(?P=q),?\s*$"""
 )

@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from packaging.requirements import Requirement
-
 from tffix import stepdeps
 from tffix.causes import CAUSES, Alternative
 from tffix.facts import Facts
@@ -119,6 +117,8 @@ def _merge(steps: Sequence[PlanStep], facts: Facts) -> list[PlanStep]:
 
 
 def _covering_install(out: Sequence[PlanStep], step: PlanStep, facts: Facts) -> int | None:
+    from packaging.requirements import Requirement  # not at start-up: it imports packaging.tags
+
     names = {Requirement(r).name for r in step.requirements}
     for i, prior in enumerate(out):
         if prior.kind != StepKind.PIP_INSTALL:

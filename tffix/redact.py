@@ -20,17 +20,19 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from tffix.lazyre import lazy
+
 REDACTED = "<redacted>"
 
-_SECRET_NAME = re.compile(
+_SECRET_NAME = lazy(
     r"(PASS(WORD|WD)?|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?|AUTH|COOKIE"
     r"|SESSION_?KEY|SIGNING_?KEY)",
     re.IGNORECASE,
 )
 """A variable name that announces a secret: its whole value is withheld."""
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]+):[^/\s@]+@")
-_TOKENS = re.compile(
+_URL_CREDENTIALS = lazy(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]+):[^/\s@]+@")
+_TOKENS = lazy(
     "|".join(
         (
             r"\bgh[pousr]_[A-Za-z0-9]{20,}",  # GitHub tokens
@@ -45,13 +47,13 @@ _TOKENS = re.compile(
         )
     )
 )
-_ASSIGNED = re.compile(
+_ASSIGNED = lazy(
     r"(?P<key>\b[A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)"
     r"[A-Za-z0-9_.-]*\s*[=:]\s*)"
     r"(?P<q>['\"]?)(?P<value>[^\s'\"&;,]+)(?P=q)",
     re.IGNORECASE,
 )
-_BEARER = re.compile(r"(?P<key>\b(?:Bearer|Basic|token)\s+)[A-Za-z0-9._~+/=-]{12,}")
+_BEARER = lazy(r"(?P<key>\b(?:Bearer|Basic|token)\s+)[A-Za-z0-9._~+/=-]{12,}")
 
 
 def is_secret_name(name: str) -> bool:

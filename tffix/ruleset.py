@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -35,10 +34,11 @@ from tffix.resources import rules_dir
 if TYPE_CHECKING:  # importlib.abc pulls in importlib.resources, tempfile, shutil …
     from importlib.abc import Traversable
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    # packaging.requirements imports packaging.utils, which imports packaging.tags (logging,
+    # platform, sysconfig, subprocess): a fifth of a snapshot diagnosis's start-up. The rules'
+    # requirements are plain ``name<specifiers>`` and are read by ``name_and_specifier``;
+    # ``Requirement`` is imported only for one that is not.
+    from packaging.requirements import Requirement
 
 
 # --------------------------------------------------------------------------- rule objects
@@ -93,8 +93,8 @@ class Release:
         """The ``[and-cuda]`` requirements as name -> specifier."""
         out = {}
         for text in self.and_cuda:
-            req = Requirement(text)
-            out[req.name] = req.specifier
+            name, specifier = name_and_specifier(text)
+            out[name] = specifier
         return out
 
 
@@ -158,7 +158,13 @@ class KnownBad:
     fixed_in: str
     why: str
     python: SpecifierSet | None = None
-    requires: Requirement | None = None
+    requirement: str = ""
+    """The requirement the defect also needs installed (``numpy>=2``); "" when none."""
+
+    @property
+    def requires(self) -> Requirement | None:
+        """``requirement`` parsed (None when there is none)."""
+        return _parsed_requirement(self.requirement) if self.requirement else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +248,40 @@ class Ruleset:
     def cause(self, cause_id: str) -> CauseMeta:
         """The metadata of *cause_id* (a ``KeyError`` for an unknown id is a bug)."""
         return self.causes[cause_id]
+
+
+# --------------------------------------------------------------------------- requirements
+
+_SIMPLE_REQUIREMENT = re.compile(
+    r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"
+    r"(?P<spec>(?:~=|===|==|!=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+"
+    r"(?:,(?:~=|===|==|!=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+)*)?"
+)
+"""``name`` or ``name<op><version>[,<op><version>…]`` without spaces, extras, markers or URLs:
+how the rules write every requirement (``nvidia-cudnn-cu12==9.3.0.75``)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_requirement(text: str) -> Requirement:
+    from packaging.requirements import Requirement
+
+    return Requirement(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def name_and_specifier(text: str) -> tuple[str, SpecifierSet]:
+    """The name and the specifier of requirement *text*, as ``packaging``'s ``Requirement``
+    reads them (``InvalidRequirement`` when it is not one). A plain ``name<specifiers>`` is
+    read without importing ``packaging.requirements``; ``tests/test_ruleset_requirements.py``
+    holds the two readings equal."""
+    match = _SIMPLE_REQUIREMENT.fullmatch(text)
+    if match is not None:
+        try:
+            return match["name"], SpecifierSet(match["spec"] or "")
+        except InvalidSpecifier:
+            pass  # Requirement says why, in its own words
+    req = _parsed_requirement(text)
+    return req.name, req.specifier
 
 
 # --------------------------------------------------------------------------- validation
@@ -347,10 +387,11 @@ def _cause(r: _Reader, cause_id: str, obj: Mapping[str, Any]) -> CauseMeta:
     )
 
 
-def _requirement(r: _Reader, text: str, key: str) -> Requirement:
+def _requirement(r: _Reader, text: str, key: str) -> SpecifierSet:
+    """The specifier of requirement *text* (a ``RuleError`` when it is not a requirement)."""
     try:
-        return Requirement(text)
-    except InvalidRequirement as exc:
+        return name_and_specifier(text)[1]
+    except ValueError as exc:  # InvalidRequirement, without importing it to name it
         raise r.fail(key, f"not a requirement: {str(exc).splitlines()[0]}") from exc
 
 
@@ -452,19 +493,16 @@ def _gpu(r: _Reader, obj: Mapping[str, Any], key: str) -> GpuName:
 
 def _known_bad(r: _Reader, obj: Mapping[str, Any], key: str) -> KnownBad:
     r.keys(obj, key, {"id", "releases", "cause", "fixed_in", "why"}, {"python", "requires"})
-    python = requires = None
+    python = None
+    requires = ""
     if "python" in obj:
         try:
             python = SpecifierSet(r.string(obj, "python", key))
         except InvalidSpecifier as exc:
             raise r.fail(f"{key}.python", "is not a version specifier") from exc
     if "requires" in obj:
-        try:
-            requires = Requirement(r.string(obj, "requires", key))
-        except InvalidRequirement as exc:
-            raise r.fail(
-                f"{key}.requires", f"not a requirement: {str(exc).splitlines()[0]}"
-            ) from exc
+        requires = r.string(obj, "requires", key)
+        _requirement(r, requires, f"{key}.requires")
     return KnownBad(
         id=r.string(obj, "id", key),
         releases=r.strings(obj, "releases", key),
@@ -472,7 +510,7 @@ def _known_bad(r: _Reader, obj: Mapping[str, Any], key: str) -> KnownBad:
         fixed_in=r.version(obj, "fixed_in", key),
         why=r.string(obj, "why", key),
         python=python,
-        requires=requires,
+        requirement=requires,
     )
 
 
@@ -494,8 +532,7 @@ def _policy(r: _Reader, obj: Mapping[str, Any]) -> Policy:
 
 def _pin(r: _Reader, obj: Mapping[str, Any], name: str, key: str) -> str:
     text = r.string(obj, name, key)
-    req = _requirement(r, text, f"{key}.{name}")
-    specs = list(req.specifier)
+    specs = list(_requirement(r, text, f"{key}.{name}"))
     if len(specs) != 1 or specs[0].operator != "==":
         raise r.fail(f"{key}.{name}", "must pin one exact version (name==version)")
     return text
@@ -676,6 +713,11 @@ def _toml(name: str, text: bytes | str) -> dict[str, Any]:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RuleError(f"{name}: not UTF-8 text (byte {exc.start})") from exc
+    if sys.version_info >= (3, 11):  # imported here: a cached load parses no TOML
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -28,10 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
 from tffix.model import PlanStep, StepKind
+from tffix.pkgname import canonicalize_name
 
 TENSORFLOW_DISTRIBUTIONS = frozenset(
     {
@@ -51,6 +49,8 @@ TENSORFLOW_DISTRIBUTIONS = frozenset(
 
 
 def _name(text: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement  # imports packaging.tags
+
     try:
         return str(canonicalize_name(Requirement(text).name))
     except InvalidRequirement:

@@ -23,6 +23,7 @@ from tffix.causes.steps import (
     tf_install,
 )
 from tffix.facts import SYSTEM_CUDA, Facts, parse_version
+from tffix.lazyre import lazy
 from tffix.model import UNKNOWN, Library, Safety, Severity, StepKind
 
 
@@ -144,7 +145,7 @@ def _framework_pin_conflict(
     )
 
 
-_FRAMEWORK_CUDA = re.compile(
+_FRAMEWORK_CUDA = lazy(
     # JAX's install extras and plugin wheels (jax.readthedocs.io, installation):
     # jax[cuda12], jax[cuda12_pip], jax[cuda11_local], jax-cuda12-plugin, jaxlib==…+cuda11…
     r"\b(?P<jax>jax)\[cuda(?P<jax_major>1\d)(?:_pip|_local)?\]"
@@ -290,7 +291,7 @@ def wrong_library(f: Facts, soname: str, lib: Library) -> bool:
     return bool(wheels) and not any(_same_version(f, lib.version, c) for c in wheels)
 
 
-_WHEEL_DIR = re.compile(r"/nvidia/(?P<name>[a-z_]+)/lib/")
+_WHEEL_DIR = lazy(r"/nvidia/(?P<name>[a-z_]+)/lib/")
 
 
 def _same_version(f: Facts, version: str | None, candidate: str) -> bool:
@@ -374,7 +375,7 @@ def _ahead_of_own_copy(path: str, candidates: Sequence[str]) -> list[str]:
     return files[: max(own, 1)] if own is not None else files[:1]
 
 
-_TOKEN = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
+_TOKEN = lazy(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
 
 
 def _mapping(value: object) -> Mapping[str, object]:

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
@@ -26,6 +25,7 @@ from tffix.causes.steps import (
 )
 from tffix.facts import Facts, parse_version
 from tffix.model import FixSide, PlanStep, Safety, Severity
+from tffix.pkgname import canonicalize_name
 
 
 def _cpu_build_evidence(f: Facts) -> list[str]:

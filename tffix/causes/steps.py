@@ -10,7 +10,6 @@ import os
 import re
 from collections.abc import Sequence
 
-from packaging.requirements import Requirement
 from packaging.version import Version
 
 from tffix import shellquote as sq
@@ -217,6 +216,8 @@ def tf_install(f: Facts, cause: str, why: str, version: str | None = None) -> Al
 def exact_pin(release: Release | None, prefix: str) -> str | None:
     if release is None:
         return None
+    from packaging.requirements import Requirement  # not at start-up: it imports packaging.tags
+
     for text in release.and_cuda:
         req = Requirement(text)
         if req.name.startswith(prefix):
