@@ -346,7 +346,12 @@ class Facts:
             text = line[:512]
             if _SMI_HEADER.search(text):
                 continue
-            m = _NVCC.search(text) or _TEMPLATE_CUDA.search(text) or _IMAGE_BANNER.match(text)
+            m = (
+                _NVCC.search(text)
+                or _TEMPLATE_CUDA.search(text)
+                or _IMAGE_BANNER.match(text)
+                or _BARE_PAIR.match(text)
+            )
             v = parse_version(m.group(1)) if m else None
             if v is None and (path := SYSTEM_CUDA.search(text)) and path.group("version"):
                 v = parse_version(path.group("version"))  # a /usr/local/cuda-X.Y/ path shown
@@ -376,6 +381,8 @@ class Facts:
                 continue  # TensorFlow's own comparison line: the cudnn checks read it
             m = _TEMPLATE_CUDNN.search(text)
             v = parse_version(m.group("v") or m.group("pair")) if m else None
+            if v is None and (bare := _BARE_PAIR.match(text)):
+                v = parse_version(bare.group("cudnn"))
             if v is not None and 2 <= v.major <= 9:
                 out.append((v, f"log[{i}]"))
         v = parse_version(self.packages.get("cudnn"))
@@ -528,6 +535,12 @@ class Facts:
 # about a CUDA library. Each reading returns the value with the evidence pointer it came from.
 
 _NVCC = re.compile(r"Cuda compilation tools, release (\d+\.\d+)")
+_BARE_PAIR = re.compile(
+    r"\s*(?P<cuda>(?:[7-9]|1[0-3])\.\d+(?:\.\d+)*)\s*/\s*(?:cuDNN\s*)?v?"
+    r"(?P<cudnn>[2-9](?:\.\d+)+)\s*$"
+)
+"""A line that is only "12.5/9.2.1": the answer to the "CUDA/cuDNN version" field of
+TensorFlow's issue form, whose label is a heading of its own."""
 _IMAGE_BANNER = re.compile(r"\s*CUDA Version (\d+\.\d+)\.\d+\s*$")
 """The banner NVIDIA's CUDA images print when a container starts ("== CUDA ==", then
 "CUDA Version 12.1.1"): the toolkit in the image. nvidia-smi's "CUDA Version: 12.2" (a colon,

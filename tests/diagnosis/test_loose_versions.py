@@ -40,6 +40,10 @@ def _ids(rules: Ruleset, **doc: object) -> list[str]:
         ("cuDNN version: 8.1", "8.1"),
         ("CUDA 10.0, CUDNN 7.4.1", "7.4.1"),
         ("cudnn=8.1.0", "8.1.0"),
+        # the issue form's answer, its label a heading of its own
+        ("12.5/9.2.1", "9.2.1"),
+        (" 11.2 / 8.1.0 ", "8.1.0"),
+        ("2023/12/25", None),
         # no cuDNN in the answer: the CUDA version alone is not split into a cuDNN
         ("CUDA/cuDNN version: 11.2", None),
         ("- CUDA/cuDNN version: N/A", None),
@@ -449,3 +453,21 @@ def test_a_printed_is_built_with_cuda_false_is_a_cpu_build(rules: Ruleset):
     first = diagnose(_snap(**doc, log=lines), rules).findings[0]
     assert first.id == "tf-cpu-only-build" and first.evidence[0] == "log[1]"
     assert diagnose(_snap(**doc, log=["Num GPUs Available:  1"]), rules).gpu_visible is True
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "UnimplementedError: DNN library is not found. [[node conv2d/Conv2D]]",
+        "InvalidArgumentError: No DNN in stream executor.",
+        "InternalError: No DNN support for stream.",
+    ],
+)
+def test_an_op_without_cudnn_names_cudnn(rules: Ruleset, line: str):
+    ids = _ids(rules, platform={"os": "linux"}, log=[line])
+    assert ids[:1] == ["cudnn-version-mismatch"]
+    # with the loader saying libcudnn is not there, that comes first
+    lines = [CUDNN7, line]
+    assert _ids(rules, platform={"os": "linux"}, tensorflow={"version": "2.3.0"}, log=lines)[
+        :1
+    ] == ["cuda-libs-missing"]
