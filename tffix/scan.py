@@ -40,10 +40,12 @@ import io
 import json
 import re
 import shlex
+import sys
 import time
 import tokenize
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from keyword import iskeyword, issoftkeyword
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -122,23 +124,13 @@ _CANONICAL = (
     ("keras.api.", "keras."),
 )
 
+DEVICE_SCOPES = frozenset({"tensorflow.device", "keras.device"})
+"""The canonical names of the calls whose ``with`` block pins a device (``_device_block``)."""
+
 _DEVICE_RE = re.compile(
     r"^(?:/job:[^/]*)?(?:/replica:\d+)?(?:/task:\d+)?/?(?:device:)?"
     r"(?P<type>[A-Za-z_]+)(?::(?P<index>\d+|\*))?$"
 )
-_DEVICE_LITERAL_RE = re.compile(
-    r"""["'](?:[^"'\n]{0,60}?(?:CPU|cpu|GPU|gpu):\d+|/(?:device:)?(?:CPU|cpu|GPU|gpu))["']"""
-)
-"""A device string (``'/CPU:0'``, ``"/device:GPU:1"``, ``'cpu:0'``, ``'/cpu'``): a tf.device
-block is judged only when the file writes one."""
-_CPU_LITERAL_RE = re.compile(
-    r"""["'](?:[^"'\n]{0,60}?(?:CPU|cpu):\d+|/(?:device:)?(?:CPU|cpu))["']"""
-)
-"""The same, CPU only: without a known GPU count a GPU string cannot be judged."""
-_CPU_PIECES = ("CPU:", "cpu:", "/CPU", "/cpu", "device:CPU", "device:cpu")
-"""Every match of ``_CPU_LITERAL_RE`` holds one of these."""
-_DEVICE_PIECES = (*_CPU_PIECES, "GPU:", "gpu:", "/GPU", "/gpu", "device:GPU", "device:gpu")
-"""Every match of ``_DEVICE_LITERAL_RE`` holds one of these."""
 _ASSIGNMENT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 _ENV_MAGIC_RE = re.compile(r"^%(?:env|set_env)\s+(.*)$")
 _SHELL_SPLIT_RE = re.compile(r"&&|\|\||;|\|")
@@ -970,7 +962,7 @@ class _Placement(_Recorder):
     ) -> None:
         if not isinstance(expr, ast.Call):
             return
-        if self.qualname(expr.func) not in ("tensorflow.device", "keras.device"):
+        if self.qualname(expr.func) not in DEVICE_SCOPES:
             return
         spec_node = self._arg(expr, 0, "device_name")
         spec = None if spec_node is None else self._const(spec_node)
@@ -1595,8 +1587,401 @@ def decode_source(data: bytes) -> str | None:
         return None
 
 
-def _worth_parsing(text: str, rules: ScanRules, gpu_count: int | None) -> bool:
-    """Whether *text* can hold a finding at all (cheap substring tests, no parsing)."""
+# --------------------------------------------------------------------------- pre-filter
+#
+# Most files of a project cannot hold a finding, and ``ast.parse`` is most of a scan's time.
+# A file is parsed only when a cheap look at its text says that it might hold one; every test
+# here over-approximates what the analysis above would find (when in doubt, parse), and
+# tests/scan/test_prefilter*.py compare the two over fixtures and generated sources.
+
+_SCOPE_PARTS = frozenset(
+    part
+    for prefix in (
+        *(name for pair in _CANONICAL for name in pair),
+        *(scope.rsplit(".", 1)[0] for scope in DEVICE_SCOPES),
+    )
+    for part in prefix.split(".")
+    if part
+)
+"""Every component of a dotted name that ``canonical_name`` turns into one of
+``DEVICE_SCOPES``, its last one (``device``) left out: ``tensorflow``, ``compat``, ``v1``,
+``keras``, ``tf_keras``, ``src``, …. Derived, not listed: ``canonical_name`` only swaps one
+prefix of ``_CANONICAL`` for another, so such a name holds only the components of those
+prefixes and of the scopes' own modules."""
+
+_SCOPE_NAMES = frozenset(
+    name for name, module in _DEFAULT_NAMES.items() if set(module.split(".")) <= _SCOPE_PARTS
+)
+"""The names the analysis reads as a TensorFlow or Keras module without an import (``tf``,
+``keras``): ``_DEFAULT_NAMES`` whose module is made of ``_SCOPE_PARTS``."""
+
+_PARTS_ALTERNATIVES = "|".join(sorted(_SCOPE_PARTS, key=lambda part: (-len(part), part)))
+_BLANK = r"(?:[ \t\f]|\\\r?\n)"
+"""Blanks inside one logical line (a backslash at the end of a line continues it)."""
+_DEVICE_WORD_RE = re.compile(r"device(?<!\wdevice)(?!\w)")
+"""The word ``device``. (Each pattern here starts with its literal text, not ``\b``: ``re``
+then jumps from one occurrence of it to the next, tens of times faster.)"""
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FROM_SCOPE_RE = re.compile(
+    rf"from(?<!\wfrom){_BLANK}+(?:{_PARTS_ALTERNATIVES})(?:{_BLANK}*\.{_BLANK}*(?:{_PARTS_ALTERNATIVES}))*"
+    rf"{_BLANK}+import\b"
+)
+"""``from M import`` with a module ``M`` made of ``_SCOPE_PARTS`` (``from tensorflow import``,
+``from tensorflow.compat.v1 import``): only there can ``from … import device`` name a scope."""
+_IMPORT_ITEM_RE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|\*)(?:\s+as\s+[A-Za-z_][A-Za-z0-9_]*)?")
+_IMPORT_END_RE = re.compile(r"[;#]|(?<!\\)[\r\n]|\Z")
+_AS_NAME_RE = re.compile(rf"as(?<!\was){_BLANK}+([A-Za-z_][A-Za-z0-9_]*)(?!\w)")
+_DOTTED_TAIL_RE = re.compile(rf"(?:\w+{_BLANK}*\.{_BLANK}*)*(\w+){_BLANK}*\Z")
+_STRING_OR_COMMENT_RE = re.compile(
+    r"#[^\r\n]*"
+    r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"
+    r'|"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""'
+    r"|'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*'"
+    r'|"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"',
+    re.DOTALL,
+)
+"""A comment or a string literal (its prefix letters left outside), as Python up to 3.11
+tokenizes them: left to right, the first match of this pattern in code is the next one."""
+_NESTING_STRING_RE = re.compile(r"(?<![\w])(?:[fFtT][rRbB]?|[rRbB][fFtT])['\"]")
+"""An f-string (or t-string) opening: from Python 3.12 one may hold its own quotes, which
+``_STRING_OR_COMMENT_RE`` cannot follow."""
+
+
+class _Doubt(Exception):
+    """The text is not plain enough to judge without parsing it."""
+
+
+def _code_only(text: str) -> str | None:
+    """*text* with every comment and string literal blanked out; None when that is not sure
+    (a quote left over: an unterminated string, or an f-string of Python 3.12 and later)."""
+    if sys.version_info >= (3, 12) and _NESTING_STRING_RE.search(text):
+        return None
+    code = _STRING_OR_COMMENT_RE.sub(" ", text)
+    if "'" in code or '"' in code:
+        return None
+    return code
+
+
+def _skip(code: str, at: int, inside: bool) -> int:
+    """The first position from *at* that is not a blank; *inside* brackets, line breaks are
+    blanks too (and a comment there is a doubt)."""
+    end = len(code)
+    while at < end:
+        char = code[at]
+        if char in " \t\f":
+            at += 1
+        elif char == "\\" and code.startswith(("\n", "\r"), at + 1):
+            at += 3 if code.startswith("\r\n", at + 1) else 2
+        elif inside and char in "\r\n":
+            at += 1
+        elif inside and char == "#":
+            raise _Doubt
+        else:
+            break
+    return at
+
+
+def _skip_back(code: str, at: int) -> int:
+    while at >= 0 and code[at] in " \t\f":
+        at -= 1
+    return at
+
+
+def _continues(code: str, end: int) -> bool:
+    """Whether the code before the line break at *end* may run on past it: the last line with
+    code ends with a ``.`` or a backslash, or has a ``.`` right before a ``#`` (it may be a
+    comment after one). Blank and comment-only lines are passed over."""
+    while end >= 0:
+        start = max(code.rfind("\n", 0, end), code.rfind("\r", 0, end)) + 1
+        line = code[start:end]
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            if stripped.endswith((".", "\\")):
+                return True
+            hashes = (at for at, char in enumerate(line) if char == "#")
+            return any(line[:at].rstrip().endswith(".") for at in hashes)
+        end = start - 1
+    return False
+
+
+def _dotted(code: str, at: int, inside: bool) -> tuple[list[str], int] | None:
+    """The dotted name starting at *at* (``a.b.c``, parenthesised or not) and where it ends;
+    None when the expression there does not start with one."""
+    at = _skip(code, at, inside)
+    if code.startswith("(", at):
+        got = _dotted(code, at + 1, True)
+        if got is None:
+            return None
+        parts, at = got
+        at = _skip(code, at, True)
+        if not code.startswith(")", at):
+            return None  # a tuple, a conditional, a call in parentheses: not a name
+        at += 1
+    else:
+        match = _NAME_RE.match(code, at)
+        if match is None or iskeyword(match.group()):
+            return None
+        parts = [match.group()]
+        at = match.end()
+    while True:
+        after = _skip(code, at, inside)
+        if not code.startswith(".", after):
+            return parts, at
+        match = _NAME_RE.match(code, _skip(code, after + 1, inside))
+        if match is None:
+            raise _Doubt
+        parts.append(match.group())
+        at = match.end()
+
+
+def _assigned_name(code: str, at: int) -> list[str] | None:
+    """The dotted name assigned by the ``=`` just before *at* (``x = a.b``, ``x = (a)``,
+    ``x = y = a.b``), or None when the value is anything else (a call, a subscript, …)."""
+    got = _dotted(code, at, False)
+    if got is None:
+        return None
+    parts, at = got
+    at = _skip(code, at, False)
+    if at >= len(code) or code[at] in "\r\n;#":
+        return parts
+    if code[at] == "=" and not code.startswith("==", at):
+        return _assigned_name(code, at + 1)  # `a = b = value`: the value decides
+    return None
+
+
+def _annotated_value(code: str, at: int) -> int | None:
+    """After ``name:`` at *at*: where the value of ``name: T = value`` starts, or None when
+    there is none on this logical line (a slice, a dict entry, a lambda, ``if x:``)."""
+    depth = 0
+    end = len(code)
+    while at < end:
+        char = code[at]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif char in "'\"":
+            raise _Doubt
+        elif char in "\r\n":
+            if depth:
+                raise _Doubt  # an annotation over several lines
+            if not code.startswith("\\", at - 1):
+                return None
+        elif char in ";#" and not depth:
+            return None
+        elif char == "=" and not depth:
+            if code.startswith("=", at + 1):
+                at += 2
+                continue
+            if code[at - 1] not in "<>!=":
+                return at + 1
+        at += 1
+    return None
+
+
+class _ScopeUse:
+    """Whether Python code could name ``tensorflow.device`` or ``keras.device`` the way
+    ``_Recorder.qualname`` resolves names, read from the text alone.
+
+    Such a name ends in ``.device`` on a receiver whose name is made of ``_SCOPE_PARTS`` or
+    is bound to a module made of them (by ``import … as``, or by ``name = a.b`` assigned once,
+    chased as far as the analysis does), or it is ``device`` imported from such a module.
+    Every judgement leans to "could": the text may hold strings and comments.
+    Raises ``_Doubt`` where the text is too unusual to read.
+    """
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self._sites: dict[str, list[list[str] | None]] = {}
+        self._as: dict[str, list[int]] | None = None
+
+    def found(self) -> bool:
+        """True when some ``device`` in the code could be such a name."""
+        return any(self._names_scope(m.start()) for m in _DEVICE_WORD_RE.finditer(self.code)) or (
+            self._imports_device()
+        )
+
+    def _names_scope(self, at: int) -> bool:
+        """Whether the word ``device`` at *at* could end a name of ``DEVICE_SCOPES``."""
+        code = self.code
+        before = _skip_back(code, at - 1)
+        if before >= 0 and code[before] in "\r\n":
+            return _continues(code, before)  # `a.` on the line before, or a bare name
+        if before < 0 or code[before] != ".":
+            return False  # a bare name: an import of it is checked by _imports_device
+        while True:  # walk back the receiver, one `.name` at a time
+            end = _skip_back(code, before - 1)
+            if end < 0:
+                return False
+            char = code[end]
+            if char in "\r\n":
+                return True  # a receiver on an earlier line
+            if char == ")":
+                return self._parenthesised(end)
+            if not (char.isalnum() or char == "_"):
+                return False  # a subscript, a literal, …: the analysis gives those no name
+            start = end
+            while start > 0 and (code[start - 1].isalnum() or code[start - 1] == "_"):
+                start -= 1
+            name = code[start : end + 1]
+            if name[0].isdigit():
+                return False
+            before = _skip_back(code, start - 1)
+            if before < 0 or code[before] != ".":
+                # the first name; after a line break it may also be an attribute of a receiver
+                # on the line before, which _module's answer for a part covers
+                return self._module(name, 0, frozenset())
+            if name not in _SCOPE_PARTS:
+                return False  # an attribute no scope's name holds
+
+    def _parenthesised(self, close: int) -> bool:
+        """For a receiver ending in the ``)`` at *close*: False for a call (the analysis gives
+        it no name), else whether the parenthesised expression is a dotted name of a module
+        made of ``_SCOPE_PARTS``."""
+        code = self.code
+        depth = 0
+        at = close
+        while at >= 0:
+            char = code[at]
+            if char in ")]}":
+                depth += 1
+            elif char in "([{":
+                depth -= 1
+                if depth == 0:
+                    break
+            elif char in "'\"#\r\n":
+                raise _Doubt  # a string or a comment may hold brackets
+            at -= 1
+        if at < 0 or code[at] != "(":
+            raise _Doubt
+        before = _skip_back(code, at - 1)
+        if before >= 0:
+            char = code[before]
+            if char in "\r\n":
+                raise _Doubt
+            if char in ")]":
+                return False  # called on a call or a subscript
+            if char.isalnum() or char == "_":
+                start = before
+                while start > 0 and (code[start - 1].isalnum() or code[start - 1] == "_"):
+                    start -= 1
+                word = code[start : before + 1]
+                if not (iskeyword(word) or issoftkeyword(word)):
+                    return False  # a call: `f(x).device`
+        got = _dotted(code, at + 1, True)
+        if got is None:
+            return False
+        parts, end = got
+        if _skip(code, end, True) != close:
+            return False  # `(a, b)`, `(a if b else c)`: not a name
+        root, *attrs = parts
+        return set(attrs) <= _SCOPE_PARTS and self._module(root, 0, frozenset())
+
+    def _module(self, name: str, depth: int, seen: frozenset[str]) -> bool:
+        """Whether *name* could be bound to a module made of ``_SCOPE_PARTS``."""
+        if name in _SCOPE_PARTS or name in _SCOPE_NAMES:
+            return True
+        if depth > _MAX_DEPTH:
+            return True
+        if name in seen:
+            return False  # a loop: a binding that holds goes round it no more than once
+        for value in self._bindings(name):
+            if value is None:
+                return True  # bound by an import of such a module
+            root, *attrs = value
+            if set(attrs) <= _SCOPE_PARTS and self._module(root, depth + 1, seen | {name}):
+                return True
+        return False
+
+    def _bindings(self, name: str) -> list[list[str] | None]:
+        """The dotted names assigned to *name*, and None for each import binding it to a
+        module made of ``_SCOPE_PARTS``."""
+        if name in self._sites:
+            return self._sites[name]
+        code = self.code
+        sites: list[list[str] | None] = []
+        quoted = re.escape(name)
+        target = re.compile(rf"{quoted}(?<![\w.]{quoted})(?:[ \t)]|\\\r?\n)*(=(?!=)|:(?!=))")
+        for match in target.finditer(code):
+            at: int | None = match.end()
+            if match.group(1) == ":":
+                at = _annotated_value(code, match.end())
+            if at is not None:
+                value = _assigned_name(code, at)
+                if value is not None:
+                    sites.append(value)
+        for start in self._as_names().get(name, ()):
+            tail = _DOTTED_TAIL_RE.search(code, max(0, start - 300), start)
+            if tail is not None:
+                parts = re.split(rf"{_BLANK}*\.{_BLANK}*", tail.group().strip(" \t\f\\\r\n"))
+                if set(parts) <= _SCOPE_PARTS:
+                    sites.append(None)
+        self._sites[name] = sites
+        return sites
+
+    def _as_names(self) -> dict[str, list[int]]:
+        """Each name written after ``as``, and where those ``as`` stand."""
+        if self._as is None:
+            self._as = {}
+            for match in _AS_NAME_RE.finditer(self.code):
+                self._as.setdefault(match.group(1), []).append(match.start())
+        return self._as
+
+    def _imports_device(self) -> bool:
+        """True for ``from M import device`` (``as d``) with ``M`` made of ``_SCOPE_PARTS``."""
+        code = self.code
+        for match in _FROM_SCOPE_RE.finditer(code):
+            at = _skip(code, match.end(), False)
+            if code.startswith("(", at):
+                close = code.find(")", at)
+                if close < 0:
+                    raise _Doubt
+                names = re.sub(r"#[^\r\n]*", "", code[at + 1 : close])
+            else:
+                end = _IMPORT_END_RE.search(code, at)
+                assert end is not None  # \Z always matches
+                names = code[at : end.start()]
+            for item in re.sub(r"\\\r?\n", " ", names).split(","):
+                item = item.strip()
+                if item and not _IMPORT_ITEM_RE.fullmatch(item):
+                    raise _Doubt
+                if item.split()[:1] == ["device"]:
+                    return True
+        return False
+
+
+def _may_pin_device(text: str) -> bool:
+    """Whether *text* could hold a ``with tf.device(…)`` block the analysis would judge
+    (``_device_block``): it needs a ``with`` statement and a name of ``DEVICE_SCOPES``.
+
+    A first look at the whole text rejects most files; a file it cannot reject is looked at
+    again with its strings and comments blanked out (where TensorFlow's own sources name
+    ``tf.device``: in docstrings). Non-ASCII code is parsed (Python reads identifiers in
+    their NFKC form: ``ｔｆ.ｄｅｖｉｃｅ`` is ``tf.device``).
+    """
+    if "with" not in text:
+        return False
+    if text.isascii():
+        if "device" not in text:
+            return False
+        try:
+            if not _ScopeUse(text).found():
+                return False
+        except _Doubt:
+            pass
+    code = _code_only(text)
+    if code is None or not code.isascii():
+        return True
+    try:
+        return _ScopeUse(code).found()
+    except _Doubt:
+        return True
+
+
+def _worth_parsing(text: str, rules: ScanRules) -> bool:
+    """Whether *text* can hold a finding at all (cheap text tests, no parsing)."""
     if any(trigger in text for trigger in rules.triggers):
         return True
     if (
@@ -1605,14 +1990,7 @@ def _worth_parsing(text: str, rules: ScanRules, gpu_count: int | None) -> bool:
         and rules.keyword_re.search(text)
     ):
         return True
-    if "device" not in text:
-        return False
-    # the regular expression only where a piece of a device string is in the text
-    pieces = _DEVICE_PIECES if gpu_count else _CPU_PIECES
-    if not any(piece in text for piece in pieces):
-        return False
-    literal = _DEVICE_LITERAL_RE if gpu_count else _CPU_LITERAL_RE
-    return literal.search(text) is not None
+    return _may_pin_device(text)
 
 
 def _project_file(
@@ -1646,7 +2024,7 @@ def _judge_file(
             return _project_file(source, text, rules, gpu_count)
         if source.notebook:
             return analyze_notebook(text, source.display, gpu_count=gpu_count, rules=rules)
-        if not _worth_parsing(text, rules, gpu_count):
+        if not _worth_parsing(text, rules):
             return ()
         return analyze_source(text, source.display, gpu_count=gpu_count, rules=rules)
     except (RecursionError, MemoryError):
