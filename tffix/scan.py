@@ -1936,9 +1936,9 @@ class _ScopeUse:
             at = _skip(code, match.end(), False)
             if code.startswith("(", at):
                 close = code.find(")", at)
-                if close < 0:
-                    raise _Doubt
-                names = re.sub(r"#[^\r\n]*", "", code[at + 1 : close])
+                names = code[at + 1 : close]
+                if close < 0 or "#" in names or "'" in names or '"' in names:
+                    raise _Doubt  # a comment may hold the `)`
             else:
                 end = _IMPORT_END_RE.search(code, at)
                 assert end is not None  # \Z always matches
