@@ -1687,21 +1687,22 @@ def _skip_back(code: str, at: int) -> int:
     return at
 
 
-def _continues(code: str, end: int) -> bool:
-    """Whether the code before the line break at *end* may run on past it: the last line with
-    code ends with a ``.`` or a backslash, or has a ``.`` right before a ``#`` (it may be a
-    comment after one). Blank and comment-only lines are passed over."""
+def _line_ends(code: str, end: int) -> list[int]:
+    """Where the code before the line break at *end* may end: the last character of the
+    nearest line with code (blank and comment-only lines are passed over), or the last one
+    before a ``#`` on it (which may start a comment). Empty at the start of the text."""
     while end >= 0:
         start = max(code.rfind("\n", 0, end), code.rfind("\r", 0, end)) + 1
         line = code[start:end]
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
-            if stripped.endswith((".", "\\")):
-                return True
-            hashes = (at for at, char in enumerate(line) if char == "#")
-            return any(line[:at].rstrip().endswith(".") for at in hashes)
+            if stripped.endswith("\\"):
+                raise _Doubt  # continued by a backslash (or a comment ending in one)
+            cuts = [len(line)] + [at for at, char in enumerate(line) if char == "#"]
+            ends = {start + len(line[:cut].rstrip()) - 1 for cut in cuts}
+            return sorted(at for at in ends if at >= start)
         end = start - 1
-    return False
+    return []
 
 
 def _dotted(code: str, at: int, inside: bool) -> tuple[list[str], int] | None:
@@ -1807,17 +1808,25 @@ class _ScopeUse:
         """Whether the word ``device`` at *at* could end a name of ``DEVICE_SCOPES``."""
         code = self.code
         before = _skip_back(code, at - 1)
-        if before >= 0 and code[before] in "\r\n":
-            return _continues(code, before)  # `a.` on the line before, or a bare name
-        if before < 0 or code[before] != ".":
+        if before >= 0 and code[before] in "\r\n":  # `a.` may end the line before
+            dots = [end for end in _line_ends(code, before) if code[end] == "."]
+            if len(dots) > 1:
+                raise _Doubt
+            if not dots:
+                return False  # a bare name
+            before = dots[0]
+        elif before < 0 or code[before] != ".":
             return False  # a bare name: an import of it is checked by _imports_device
         while True:  # walk back the receiver, one `.name` at a time
             end = _skip_back(code, before - 1)
+            if end >= 0 and code[end] in "\r\n":  # the receiver ends an earlier line
+                ends = _line_ends(code, end)
+                if len(ends) > 1:
+                    raise _Doubt
+                end = ends[0] if ends else -1
             if end < 0:
                 return False
             char = code[end]
-            if char in "\r\n":
-                return True  # a receiver on an earlier line
             if char == ")":
                 return self._parenthesised(end)
             if not (char.isalnum() or char == "_"):
