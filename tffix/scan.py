@@ -126,6 +126,9 @@ _CANONICAL = (
 
 DEVICE_SCOPES = frozenset({"tensorflow.device", "keras.device"})
 """The canonical names of the calls whose ``with`` block pins a device (``_device_block``)."""
+VISIBLE_DEVICES_CALL = "tensorflow.config.set_visible_devices"
+ONE_DEVICE_STRATEGY = "tensorflow.distribute.OneDeviceStrategy"
+SET_BACKEND_CALL = "keras.config.set_backend"
 
 _DEVICE_RE = re.compile(
     r"^(?:/job:[^/]*)?(?:/replica:\d+)?(?:/task:\d+)?/?(?:device:)?"
@@ -1257,11 +1260,11 @@ class _Analyzer(_Environment, _Ray):
             for keyword in call.keywords:
                 if keyword.arg:
                     self._env_expr(keyword.arg, keyword.value, call, cond)
-        elif name == "tensorflow.config.set_visible_devices":
+        elif name == VISIBLE_DEVICES_CALL:
             self._set_visible_devices(call, cond)
         elif name.endswith("ConfigProto"):
             self._config_proto(call, cond)
-        elif name in ("tensorflow.distribute.OneDeviceStrategy", "keras.config.set_backend"):
+        elif name in (ONE_DEVICE_STRATEGY, SET_BACKEND_CALL):
             self._device_or_backend(name, call, cond)
         elif name.startswith("get_ipython()."):
             self._ipython_call(name.rsplit(".", 1)[1], call, cond)
@@ -1594,40 +1597,9 @@ def decode_source(data: bytes) -> str | None:
 # here over-approximates what the analysis above would find (when in doubt, parse), and
 # tests/scan/test_prefilter*.py compare the two over fixtures and generated sources.
 
-_SCOPE_PARTS = frozenset(
-    part
-    for prefix in (
-        *(name for pair in _CANONICAL for name in pair),
-        *(scope.rsplit(".", 1)[0] for scope in DEVICE_SCOPES),
-    )
-    for part in prefix.split(".")
-    if part
-)
-"""Every component of a dotted name that ``canonical_name`` turns into one of
-``DEVICE_SCOPES``, its last one (``device``) left out: ``tensorflow``, ``compat``, ``v1``,
-``keras``, ``tf_keras``, ``src``, …. Derived, not listed: ``canonical_name`` only swaps one
-prefix of ``_CANONICAL`` for another, so such a name holds only the components of those
-prefixes and of the scopes' own modules."""
-
-_SCOPE_NAMES = frozenset(
-    name for name, module in _DEFAULT_NAMES.items() if set(module.split(".")) <= _SCOPE_PARTS
-)
-"""The names the analysis reads as a TensorFlow or Keras module without an import (``tf``,
-``keras``): ``_DEFAULT_NAMES`` whose module is made of ``_SCOPE_PARTS``."""
-
-_PARTS_ALTERNATIVES = "|".join(sorted(_SCOPE_PARTS, key=lambda part: (-len(part), part)))
 _BLANK = r"(?:[ \t\f]|\\\r?\n)"
 """Blanks inside one logical line (a backslash at the end of a line continues it)."""
-_DEVICE_WORD_RE = re.compile(r"device(?<!\wdevice)(?!\w)")
-"""The word ``device``. (Each pattern here starts with its literal text, not ``\b``: ``re``
-then jumps from one occurrence of it to the next, tens of times faster.)"""
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_FROM_SCOPE_RE = re.compile(
-    rf"from(?<!\wfrom){_BLANK}+(?:{_PARTS_ALTERNATIVES})(?:{_BLANK}*\.{_BLANK}*(?:{_PARTS_ALTERNATIVES}))*"
-    rf"{_BLANK}+import\b"
-)
-"""``from M import`` with a module ``M`` made of ``_SCOPE_PARTS`` (``from tensorflow import``,
-``from tensorflow.compat.v1 import``): only there can ``from … import device`` name a scope."""
 _IMPORT_ITEM_RE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|\*)(?:\s+as\s+[A-Za-z_][A-Za-z0-9_]*)?")
 _IMPORT_END_RE = re.compile(r"[;#]|(?<!\\)[\r\n]|\Z")
 _AS_NAME_RE = re.compile(rf"as(?<!\was){_BLANK}+([A-Za-z_][A-Za-z0-9_]*)(?!\w)")
@@ -1645,6 +1617,43 @@ tokenizes them: left to right, the first match of this pattern in code is the ne
 _NESTING_STRING_RE = re.compile(r"(?<![\w])(?:[fFtT][rRbB]?|[rRbB][fFtT])['\"]")
 """An f-string (or t-string) opening: from Python 3.12 one may hold its own quotes, which
 ``_STRING_OR_COMMENT_RE`` cannot follow."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a name must look like in the text to resolve to one of some qualified names that
+    share their last component (``tensorflow.device`` and ``keras.device``)."""
+
+    word: str
+    """The last component (``device``)."""
+    parts: frozenset[str]
+    """Every other component such a name can hold: ``tensorflow``, ``compat``, ``v1``,
+    ``keras``, ``tf_keras``, …. Derived, not listed: ``canonical_name`` only swaps one prefix
+    of ``_CANONICAL`` for another, so such a name holds only the components of those prefixes
+    and of the qualified names' own modules."""
+    defaults: frozenset[str]
+    """The names read as one of those modules without an import (``tf``, ``keras``):
+    ``_DEFAULT_NAMES`` whose module is made of ``parts``."""
+    word_re: re.Pattern[str]
+    """The word. (Each pattern here starts with its literal text, not ``\\b``: ``re`` then
+    jumps from one occurrence of it to the next, tens of times faster.)"""
+    from_re: re.Pattern[str]
+    """``from M import`` with ``M`` made of ``parts``: only there can ``from M import word``
+    name one of the qualified names."""
+
+
+@functools.cache
+def _target(names: frozenset[str]) -> _Target:
+    (word,) = {name.rsplit(".", 1)[-1] for name in names}
+    modules = (name.rsplit(".", 1)[0] for name in names)
+    prefixes = (*(prefix for pair in _CANONICAL for prefix in pair), *modules)
+    parts = frozenset(part for prefix in prefixes for part in prefix.split(".") if part)
+    defaults = frozenset(n for n, m in _DEFAULT_NAMES.items() if set(m.split(".")) <= parts)
+    alternatives = "|".join(sorted(map(re.escape, parts), key=lambda part: (-len(part), part)))
+    module = rf"(?:{alternatives})(?:{_BLANK}*\.{_BLANK}*(?:{alternatives}))*"
+    word_re = re.compile(rf"{re.escape(word)}(?<!\w{re.escape(word)})(?!\w)")
+    from_re = re.compile(rf"from(?<!\wfrom){_BLANK}+{module}{_BLANK}+import\b")
+    return _Target(word, parts, defaults, word_re, from_re)
 
 
 class _Doubt(Exception):
@@ -1782,30 +1791,31 @@ def _annotated_value(code: str, at: int) -> int | None:
     return None
 
 
-class _ScopeUse:
-    """Whether Python code could name ``tensorflow.device`` or ``keras.device`` the way
-    ``_Recorder.qualname`` resolves names, read from the text alone.
+class _NameUse:
+    """Whether Python code could name one of a target's qualified names the way
+    ``_Recorder.qualname`` resolves names (``tensorflow.device``), read from the text alone.
 
-    Such a name ends in ``.device`` on a receiver whose name is made of ``_SCOPE_PARTS`` or
-    is bound to a module made of them (by ``import … as``, or by ``name = a.b`` assigned once,
-    chased as far as the analysis does), or it is ``device`` imported from such a module.
+    Such a name ends in ``.device`` on a receiver whose name is made of the target's parts
+    or is bound to a module made of them (by ``import … as``, or by ``name = a.b`` assigned
+    once, chased as far as the analysis does), or it is ``device`` imported from such a
+    module.
     Every judgement leans to "could": the text may hold strings and comments.
     Raises ``_Doubt`` where the text is too unusual to read.
     """
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, target: _Target) -> None:
         self.code = code
+        self.target = target
         self._sites: dict[str, list[list[str] | None]] = {}
         self._as: dict[str, list[int]] | None = None
 
     def found(self) -> bool:
-        """True when some ``device`` in the code could be such a name."""
-        return any(self._names_scope(m.start()) for m in _DEVICE_WORD_RE.finditer(self.code)) or (
-            self._imports_device()
-        )
+        """True when some occurrence of the word in the code could be such a name."""
+        words = self.target.word_re.finditer(self.code)
+        return any(self._names_target(m.start()) for m in words) or self._imports_word()
 
-    def _names_scope(self, at: int) -> bool:
-        """Whether the word ``device`` at *at* could end a name of ``DEVICE_SCOPES``."""
+    def _names_target(self, at: int) -> bool:
+        """Whether the word at *at* could end one of the target's names."""
         code = self.code
         before = _skip_back(code, at - 1)
         if before >= 0 and code[before] in "\r\n":  # `a.` may end the line before
@@ -1816,7 +1826,7 @@ class _ScopeUse:
                 return False  # a bare name
             before = dots[0]
         elif before < 0 or code[before] != ".":
-            return False  # a bare name: an import of it is checked by _imports_device
+            return False  # a bare name: an import of it is checked by _imports_word
         while True:  # walk back the receiver, one `.name` at a time
             end = _skip_back(code, before - 1)
             if end >= 0 and code[end] in "\r\n":  # the receiver ends an earlier line
@@ -1842,13 +1852,13 @@ class _ScopeUse:
                 # the first name; after a line break it may also be an attribute of a receiver
                 # on the line before, which _module's answer for a part covers
                 return self._module(name, 0, frozenset())
-            if name not in _SCOPE_PARTS:
+            if name not in self.target.parts:
                 return False  # an attribute no scope's name holds
 
     def _parenthesised(self, close: int) -> bool:
         """For a receiver ending in the ``)`` at *close*: False for a call (the analysis gives
         it no name), else whether the parenthesised expression is a dotted name of a module
-        made of ``_SCOPE_PARTS``."""
+        made of the target's parts."""
         code = self.code
         depth = 0
         at = close
@@ -1886,11 +1896,11 @@ class _ScopeUse:
         if _skip(code, end, True) != close:
             return False  # `(a, b)`, `(a if b else c)`: not a name
         root, *attrs = parts
-        return set(attrs) <= _SCOPE_PARTS and self._module(root, 0, frozenset())
+        return set(attrs) <= self.target.parts and self._module(root, 0, frozenset())
 
     def _module(self, name: str, depth: int, seen: frozenset[str]) -> bool:
-        """Whether *name* could be bound to a module made of ``_SCOPE_PARTS``."""
-        if name in _SCOPE_PARTS or name in _SCOPE_NAMES:
+        """Whether *name* could be bound to a module made of the target's parts."""
+        if name in self.target.parts or name in self.target.defaults:
             return True
         if depth > _MAX_DEPTH:
             return True
@@ -1900,13 +1910,13 @@ class _ScopeUse:
             if value is None:
                 return True  # bound by an import of such a module
             root, *attrs = value
-            if set(attrs) <= _SCOPE_PARTS and self._module(root, depth + 1, seen | {name}):
+            if set(attrs) <= self.target.parts and self._module(root, depth + 1, seen | {name}):
                 return True
         return False
 
     def _bindings(self, name: str) -> list[list[str] | None]:
         """The dotted names assigned to *name*, and None for each import binding it to a
-        module made of ``_SCOPE_PARTS``."""
+        module made of the target's parts."""
         if name in self._sites:
             return self._sites[name]
         code = self.code
@@ -1925,7 +1935,7 @@ class _ScopeUse:
             tail = _DOTTED_TAIL_RE.search(code, max(0, start - 300), start)
             if tail is not None:
                 parts = re.split(rf"{_BLANK}*\.{_BLANK}*", tail.group().strip(" \t\f\\\r\n"))
-                if set(parts) <= _SCOPE_PARTS:
+                if set(parts) <= self.target.parts:
                     sites.append(None)
         self._sites[name] = sites
         return sites
@@ -1938,10 +1948,10 @@ class _ScopeUse:
                 self._as.setdefault(match.group(1), []).append(match.start())
         return self._as
 
-    def _imports_device(self) -> bool:
-        """True for ``from M import device`` (``as d``) with ``M`` made of ``_SCOPE_PARTS``."""
+    def _imports_word(self) -> bool:
+        """True for ``from M import device`` (``as d``) with ``M`` made of the target's parts."""
         code = self.code
-        for match in _FROM_SCOPE_RE.finditer(code):
+        for match in self.target.from_re.finditer(code):
             at = _skip(code, match.end(), False)
             if code.startswith("(", at):
                 close = code.find(")", at)
@@ -1956,27 +1966,25 @@ class _ScopeUse:
                 item = item.strip()
                 if item and not _IMPORT_ITEM_RE.fullmatch(item):
                     raise _Doubt
-                if item.split()[:1] == ["device"]:
+                if item.split()[:1] == [self.target.word]:
                     return True
         return False
 
 
-def _may_pin_device(text: str) -> bool:
-    """Whether *text* could hold a ``with tf.device(…)`` block the analysis would judge
-    (``_device_block``): it needs a ``with`` statement and a name of ``DEVICE_SCOPES``.
+def _may_name(text: str, names: frozenset[str]) -> bool:
+    """Whether *text* could name one of *names* (qualified names sharing their last part).
 
     A first look at the whole text rejects most files; a file it cannot reject is looked at
-    again with its strings and comments blanked out (where TensorFlow's own sources name
-    ``tf.device``: in docstrings). Non-ASCII code is parsed (Python reads identifiers in
-    their NFKC form: ``ｔｆ.ｄｅｖｉｃｅ`` is ``tf.device``).
+    again with its strings and comments blanked out (TensorFlow's own sources name
+    ``tf.device`` in docstrings). Non-ASCII code is parsed: Python reads identifiers in their
+    NFKC form (``ｔｆ`` is ``tf``).
     """
-    if "with" not in text:
-        return False
+    target = _target(names)
     if text.isascii():
-        if "device" not in text:
+        if target.word not in text:
             return False
         try:
-            if not _ScopeUse(text).found():
+            if not _NameUse(text, target).found():
                 return False
         except _Doubt:
             pass
@@ -1984,22 +1992,35 @@ def _may_pin_device(text: str) -> bool:
     if code is None or not code.isascii():
         return True
     try:
-        return _ScopeUse(code).found()
+        return _NameUse(code, target).found()
     except _Doubt:
         return True
 
 
+_CALL_TARGETS = {
+    name.rsplit(".", 1)[1]: frozenset({name})
+    for name in (VISIBLE_DEVICES_CALL, ONE_DEVICE_STRATEGY, SET_BACKEND_CALL)
+}
+"""The calls ``_Analyzer._call`` judges by qualified name, by their last part: a trigger of
+``[scan]`` that is one of these makes a file worth parsing only where that name could
+resolve to the call (TensorFlow's own sources define and document OneDeviceStrategy)."""
+
+
 def _worth_parsing(text: str, rules: ScanRules) -> bool:
     """Whether *text* can hold a finding at all (cheap text tests, no parsing)."""
-    if any(trigger in text for trigger in rules.triggers):
-        return True
+    for trigger in rules.triggers:
+        if trigger in text:
+            names = _CALL_TARGETS.get(trigger)
+            if names is None or _may_name(text, names):
+                return True
     if (
         rules.keyword_re is not None
         and any(k in text for k in rules.trigger_keywords)  # a substring test first: cheap
         and rules.keyword_re.search(text)
     ):
         return True
-    return _may_pin_device(text)
+    # a tf.device block (_device_block) needs a with statement and a name of DEVICE_SCOPES
+    return "with" in text and _may_name(text, DEVICE_SCOPES)
 
 
 def _project_file(

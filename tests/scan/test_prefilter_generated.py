@@ -224,6 +224,53 @@ def test_generated_sources_lose_no_finding() -> None:
     assert rejected >= len(cases) // 20
 
 
+CALLS: tuple[tuple[str, str], ...] = (
+    # (lines that bind the name, the call) for the calls judged by qualified name
+    ("import tensorflow as tf", 'tf.distribute.OneDeviceStrategy("/cpu:0")'),
+    ("import tensorflow as T", 'T.distribute.OneDeviceStrategy(device="/CPU:0")'),
+    ("", 'tf.distribute.OneDeviceStrategy("/cpu:0")'),
+    ("import tensorflow as tf", 'tf.compat.v1.distribute.OneDeviceStrategy("cpu:0")'),
+    ("from tensorflow import distribute", 'distribute.OneDeviceStrategy("/cpu:0")'),
+    ("from tensorflow.distribute import OneDeviceStrategy", 'OneDeviceStrategy("/cpu:0")'),
+    ("from tensorflow.distribute import OneDeviceStrategy as One", 'One("/cpu:0")'),
+    ("import tensorflow as tf\nS = tf.distribute.OneDeviceStrategy", 'S("/cpu:0")'),
+    ("import tensorflow as tf\nd = tf.distribute", 'd.OneDeviceStrategy("/cpu:0")'),
+    ("import tensorflow as tf", 'tf.config.set_visible_devices([], "GPU")'),
+    ("", "tf.config.experimental.set_visible_devices([], 'GPU')"),
+    ("import tensorflow as tf", "tf.compat.v1.config.experimental.set_visible_devices([], 'GPU')"),
+    ("from tensorflow import config", "config.set_visible_devices([], 'GPU')"),
+    ("from tensorflow.config import set_visible_devices as svd", "svd([], 'GPU')"),
+    ("import tensorflow as tf\ncfg = tf.config.experimental", "cfg.set_visible_devices([], 'GPU')"),
+    ("import keras", 'keras.config.set_backend("jax")'),
+    ("from keras import config", 'config.set_backend("torch")'),
+    ("from keras.config import set_backend", 'set_backend("jax")'),
+    ("import tensorflow as tf", 'tf.keras.config.set_backend("jax")'),
+    # names that never resolve to those calls
+    ("from tensorflow.python.distribute import one_device_strategy as o", "o.OneDeviceStrategy()"),
+    ("from mylib import OneDeviceStrategy", 'OneDeviceStrategy("/cpu:0")'),
+    ("from tensorflow.python.framework import config", "config.set_visible_devices([], 'GPU')"),
+    ("import mylib", 'mylib.set_backend("jax")'),
+)
+
+
+def test_generated_calls_judged_by_name_lose_no_finding() -> None:
+    rules = load_scan_rules()
+    shapes = ("{call}\n", "def main():\n    return {call}\n", "if CPU:\n    x = ({call})\n")
+    lost, found, rejected = [], 0, 0
+    for (imports, call), shape, around in itertools.product(CALLS, shapes, SURROUNDINGS):
+        code = "\n".join(line for line in (imports, shape.replace("{call}", call)) if line)
+        text = around.replace("{code}", code + "\n")
+        findings = analyze_source(text, "gen.py", gpu_count=GPUS, rules=rules)
+        worth = scan._worth_parsing(text, rules)
+        found += bool(findings)
+        rejected += not worth
+        if findings and not worth:
+            lost.append(text)
+    assert not lost, "\n\n".join(lost)
+    assert found >= 150
+    assert rejected >= 12
+
+
 @pytest.mark.parametrize(
     "text",
     [
