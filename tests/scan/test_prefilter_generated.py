@@ -302,3 +302,28 @@ def test_identifiers_read_in_nfkc_form_are_not_missed() -> None:
 @pytest.mark.parametrize("text", ["s = 'open\n", 'x = 1  # "\ns = "a', "x = 1\n\'\'\'\n"])
 def test_text_whose_strings_cannot_be_followed_is_not_blanked(text: str) -> None:
     assert scan._code_only(text) is None
+
+
+def test_random_token_soup_never_breaks_the_filter_nor_loses_a_finding() -> None:
+    """Untrusted text: the filter never raises, and never rejects what the analysis finds."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from(
+        [
+            "tf", "T", "keras", "compat", "v1", "device", "config", "ops", ".", " ", "\n",
+            "\\\n", "(", ")", "[", "]", ",", ":", "=", "==", "#", "'", '"', '"""', "f'",
+            "import ", "from ", " as ", "with ", "async ", "'/cpu:0'", "model.fit(x)",
+            "    ", "tensorflow", "d", "x", ";", "\r\n", "ｔｆ", "OneDeviceStrategy", "{", "}",
+        ]
+    )
+    rules = load_scan_rules()
+
+    @settings(max_examples=400, deadline=None, derandomize=True)
+    @given(st.lists(pieces, max_size=30).map("".join))
+    def check(text: str) -> None:
+        worth = scan._worth_parsing(text, rules)
+        if not worth:
+            assert not _analysed(text)
+
+    check()
