@@ -1656,6 +1656,10 @@ def _target(names: frozenset[str]) -> _Target:
     return _Target(word, parts, defaults, word_re, from_re)
 
 
+_MAX_PARENTHESES = 50
+"""How deep ``_dotted`` follows parentheses around a name before leaving it to the parser."""
+
+
 class _Doubt(Exception):
     """The text is not plain enough to judge without parsing it."""
 
@@ -1701,7 +1705,8 @@ def _line_ends(code: str, end: int) -> list[int]:
     nearest line with code (blank and comment-only lines are passed over), or the last one
     before a ``#`` on it (which may start a comment). Empty at the start of the text."""
     while end >= 0:
-        start = max(code.rfind("\n", 0, end), code.rfind("\r", 0, end)) + 1
+        newline = code.rfind("\n", 0, end)
+        start = max(newline, code.rfind("\r", newline + 1, end)) + 1
         line = code[start:end]
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
@@ -1714,12 +1719,14 @@ def _line_ends(code: str, end: int) -> list[int]:
     return []
 
 
-def _dotted(code: str, at: int, inside: bool) -> tuple[list[str], int] | None:
+def _dotted(code: str, at: int, inside: bool, depth: int = 0) -> tuple[list[str], int] | None:
     """The dotted name starting at *at* (``a.b.c``, parenthesised or not) and where it ends;
     None when the expression there does not start with one."""
     at = _skip(code, at, inside)
     if code.startswith("(", at):
-        got = _dotted(code, at + 1, True)
+        if depth > _MAX_PARENTHESES:
+            raise _Doubt
+        got = _dotted(code, at + 1, True, depth + 1)
         if got is None:
             return None
         parts, at = got
