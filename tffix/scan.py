@@ -2013,10 +2013,43 @@ _CALL_TARGETS = {
 resolve to the call (TensorFlow's own sources define and document OneDeviceStrategy)."""
 
 
+_IMPORT_TRIGGER_RE = re.compile(r"(?:import|from) ([A-Za-z_][A-Za-z0-9_]*)")
+
+
+_IMPORT_KEYWORD_END_RE = re.compile(r"(?:,|(?<![\w.])import|(?<![\w.])from)\Z")
+
+
+@functools.cache
+def _module_import(trigger: str) -> re.Pattern[str] | None:
+    """For a trigger that imports a module (``import ray``, ``from ray``): the pattern of the
+    module's name as a word, None for any other trigger."""
+    match = _IMPORT_TRIGGER_RE.fullmatch(trigger)
+    if match is None:
+        return None
+    module = re.escape(match.group(1))
+    return re.compile(rf"{module}(?<!\w{module})(?!\w)")
+
+
+def _imports_module(text: str, pattern: re.Pattern[str]) -> bool:
+    """Whether the module's name stands where an import names it: after ``import``, ``from``
+    or a comma (``import os, ray``, ``from  ray.tune import x``), whatever the blanks."""
+    for match in pattern.finditer(text):
+        head = re.sub(r"\\\r?\n", " ", text[max(0, match.start() - 200) : match.start()])
+        if _IMPORT_KEYWORD_END_RE.search(head.rstrip(" \t\f")):
+            return True
+    return False
+
+
 def _worth_parsing(text: str, rules: ScanRules) -> bool:
     """Whether *text* can hold a finding at all (cheap text tests, no parsing)."""
+    modules = set()
     for trigger in rules.triggers:
-        if trigger in text:
+        pattern = _module_import(trigger)
+        if pattern is not None:
+            if pattern not in modules and _imports_module(text, pattern):
+                return True
+            modules.add(pattern)  # `import ray` and `from ray`: one test
+        elif trigger in text:
             names = _CALL_TARGETS.get(trigger)
             if names is None or _may_name(text, names):
                 return True

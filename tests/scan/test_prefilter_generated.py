@@ -272,6 +272,39 @@ def test_generated_calls_judged_by_name_lose_no_finding() -> None:
     assert rejected >= 12
 
 
+RAY_IMPORTS: tuple[tuple[str, str], ...] = (
+    # (the import, what the module is called then)
+    ("import ray", "ray"),
+    ("import os, ray", "ray"),
+    ("import os,\\\n    ray", "ray"),
+    ("import  ray", "ray"),
+    ("import ray.tune as tune\nimport ray", "ray"),
+    ("import ray as r", "r"),
+    ("from ray import tune, train\nimport ray", "ray"),
+    ("import mylib as ray", "ray"),  # not ray: nothing to find
+)
+RAY_USES: tuple[str, ...] = (
+    "@{ray}.remote\ndef work():\n    model.fit(x)\n",
+    "@{ray}.remote(num_cpus=2)\nclass Worker:\n    def go(self):\n        model.fit(x)\n",
+    '{ray}.tune.run(train, resources_per_trial={{"cpu": 2}})\n',
+    "{ray}.train.ScalingConfig(num_workers=2)\n",
+)
+
+
+def test_generated_ray_imports_lose_no_finding() -> None:
+    rules = load_scan_rules()
+    lost, found = [], 0
+    for (imports, name), use, around in itertools.product(RAY_IMPORTS, RAY_USES, SURROUNDINGS):
+        text = around.replace("{code}", f"{imports}\n{use.format(ray=name)}")
+        findings = analyze_source(text, "gen.py", gpu_count=GPUS, rules=rules)
+        found += bool(findings)
+        if findings and not scan._worth_parsing(text, rules):
+            lost.append(text)
+    assert not lost, "\n\n".join(lost)
+    assert found >= 60
+    assert not scan._worth_parsing("import numpy as np\nx = np.array([1])\n", rules)
+
+
 @pytest.mark.parametrize(
     "text",
     [
