@@ -1,7 +1,8 @@
-"""The scan's literal pre-filter never drops a finding: every file in which the full analysis
-(``ast.parse`` and all) finds something passes the cheap substring test, over the fixture
+"""The scan's pre-filter never drops a finding: every file in which the full analysis
+(``ast.parse`` and all) finds something passes the cheap text test, over the fixture
 projects and over a real source tree (a sample of the standard library by default; set
-``TFFIX_SCAN_DIFF_TREE=/path/to/tensorflow`` for a whole tree)."""
+``TFFIX_SCAN_DIFF_TREE=/path/to/tensorflow`` for a whole tree). Generated sources:
+``test_prefilter_generated.py``."""
 
 from __future__ import annotations
 
