@@ -1602,7 +1602,6 @@ _BLANK = r"(?:[ \t\f]|\\\r?\n)"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IMPORT_ITEM_RE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|\*)(?:\s+as\s+[A-Za-z_][A-Za-z0-9_]*)?")
 _IMPORT_END_RE = re.compile(r"[;#]|(?<!\\)[\r\n]|\Z")
-_AS_NAME_RE = re.compile(rf"as(?<!\was){_BLANK}+([A-Za-z_][A-Za-z0-9_]*)(?!\w)")
 _DOTTED_TAIL_RE = re.compile(rf"(?:\w+{_BLANK}*\.{_BLANK}*)*(\w+){_BLANK}*\Z")
 _STRING_OR_COMMENT_RE = re.compile(
     r"#[^\r\n]*"
@@ -1814,7 +1813,6 @@ class _NameUse:
         self.code = code
         self.target = target
         self._sites: dict[str, list[list[str] | None]] = {}
-        self._as: dict[str, list[int]] | None = None
 
     def found(self) -> bool:
         """True when some occurrence of the word in the code could be such a name."""
@@ -1938,7 +1936,8 @@ class _NameUse:
                 value = _assigned_name(code, at)
                 if value is not None:
                     sites.append(value)
-        for start in self._as_names().get(name, ()):
+        for match in re.finditer(rf"as(?<!\was){_BLANK}+{quoted}(?!\w)", code):
+            start = match.start()  # `import a.b as name`: is a.b made of the parts?
             tail = _DOTTED_TAIL_RE.search(code, max(0, start - 300), start)
             if tail is not None:
                 parts = re.split(rf"{_BLANK}*\.{_BLANK}*", tail.group().strip(" \t\f\\\r\n"))
@@ -1946,14 +1945,6 @@ class _NameUse:
                     sites.append(None)
         self._sites[name] = sites
         return sites
-
-    def _as_names(self) -> dict[str, list[int]]:
-        """Each name written after ``as``, and where those ``as`` stand."""
-        if self._as is None:
-            self._as = {}
-            for match in _AS_NAME_RE.finditer(self.code):
-                self._as.setdefault(match.group(1), []).append(match.start())
-        return self._as
 
     def _imports_word(self) -> bool:
         """True for ``from M import device`` (``as d``) with ``M`` made of the target's parts."""
@@ -2040,19 +2031,28 @@ def _imports_module(text: str, pattern: re.Pattern[str]) -> bool:
     return False
 
 
+@functools.cache
+def _trigger_tests(
+    triggers: tuple[str, ...],
+) -> tuple[tuple[str, re.Pattern[str] | None, frozenset[str] | None], ...]:
+    """Each trigger with how it is tested: a module import (``import ray`` and ``from ray``
+    make one test), a call's name (``_CALL_TARGETS``), or the plain text."""
+    tests: dict[str, tuple[str, re.Pattern[str] | None, frozenset[str] | None]] = {}
+    for trigger in triggers:
+        pattern = _module_import(trigger)
+        key = pattern.pattern if pattern is not None else trigger
+        tests.setdefault(key, (trigger, pattern, _CALL_TARGETS.get(trigger)))
+    return tuple(tests.values())
+
+
 def _worth_parsing(text: str, rules: ScanRules) -> bool:
     """Whether *text* can hold a finding at all (cheap text tests, no parsing)."""
-    modules = set()
-    for trigger in rules.triggers:
-        pattern = _module_import(trigger)
+    for trigger, pattern, names in _trigger_tests(rules.triggers):
         if pattern is not None:
-            if pattern not in modules and _imports_module(text, pattern):
+            if _imports_module(text, pattern):
                 return True
-            modules.add(pattern)  # `import ray` and `from ray`: one test
-        elif trigger in text:
-            names = _CALL_TARGETS.get(trigger)
-            if names is None or _may_name(text, names):
-                return True
+        elif trigger in text and (names is None or _may_name(text, names)):
+            return True
     if (
         rules.keyword_re is not None
         and any(k in text for k in rules.trigger_keywords)  # a substring test first: cheap
