@@ -353,7 +353,7 @@ def test_random_token_soup_never_breaks_the_filter_nor_loses_a_finding() -> None
     )
     rules = load_scan_rules()
 
-    @settings(max_examples=400, deadline=None, derandomize=True)
+    @settings(max_examples=200, deadline=None, derandomize=True)
     @given(st.lists(pieces, max_size=30).map("".join))
     def check(text: str) -> None:
         worth = scan._worth_parsing(text, rules)
