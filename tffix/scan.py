@@ -40,10 +40,12 @@ import io
 import json
 import re
 import shlex
+import sys
 import time
 import tokenize
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from keyword import iskeyword, issoftkeyword
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -122,23 +124,16 @@ _CANONICAL = (
     ("keras.api.", "keras."),
 )
 
+DEVICE_SCOPES = frozenset({"tensorflow.device", "keras.device"})
+"""The canonical names of the calls whose ``with`` block pins a device (``_device_block``)."""
+VISIBLE_DEVICES_CALL = "tensorflow.config.set_visible_devices"
+ONE_DEVICE_STRATEGY = "tensorflow.distribute.OneDeviceStrategy"
+SET_BACKEND_CALL = "keras.config.set_backend"
+
 _DEVICE_RE = re.compile(
     r"^(?:/job:[^/]*)?(?:/replica:\d+)?(?:/task:\d+)?/?(?:device:)?"
     r"(?P<type>[A-Za-z_]+)(?::(?P<index>\d+|\*))?$"
 )
-_DEVICE_LITERAL_RE = re.compile(
-    r"""["'](?:[^"'\n]{0,60}?(?:CPU|cpu|GPU|gpu):\d+|/(?:device:)?(?:CPU|cpu|GPU|gpu))["']"""
-)
-"""A device string (``'/CPU:0'``, ``"/device:GPU:1"``, ``'cpu:0'``, ``'/cpu'``): a tf.device
-block is judged only when the file writes one."""
-_CPU_LITERAL_RE = re.compile(
-    r"""["'](?:[^"'\n]{0,60}?(?:CPU|cpu):\d+|/(?:device:)?(?:CPU|cpu))["']"""
-)
-"""The same, CPU only: without a known GPU count a GPU string cannot be judged."""
-_CPU_PIECES = ("CPU:", "cpu:", "/CPU", "/cpu", "device:CPU", "device:cpu")
-"""Every match of ``_CPU_LITERAL_RE`` holds one of these."""
-_DEVICE_PIECES = (*_CPU_PIECES, "GPU:", "gpu:", "/GPU", "/gpu", "device:GPU", "device:gpu")
-"""Every match of ``_DEVICE_LITERAL_RE`` holds one of these."""
 _ASSIGNMENT_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 _ENV_MAGIC_RE = re.compile(r"^%(?:env|set_env)\s+(.*)$")
 _SHELL_SPLIT_RE = re.compile(r"&&|\|\||;|\|")
@@ -970,7 +965,7 @@ class _Placement(_Recorder):
     ) -> None:
         if not isinstance(expr, ast.Call):
             return
-        if self.qualname(expr.func) not in ("tensorflow.device", "keras.device"):
+        if self.qualname(expr.func) not in DEVICE_SCOPES:
             return
         spec_node = self._arg(expr, 0, "device_name")
         spec = None if spec_node is None else self._const(spec_node)
@@ -1265,11 +1260,11 @@ class _Analyzer(_Environment, _Ray):
             for keyword in call.keywords:
                 if keyword.arg:
                     self._env_expr(keyword.arg, keyword.value, call, cond)
-        elif name == "tensorflow.config.set_visible_devices":
+        elif name == VISIBLE_DEVICES_CALL:
             self._set_visible_devices(call, cond)
         elif name.endswith("ConfigProto"):
             self._config_proto(call, cond)
-        elif name in ("tensorflow.distribute.OneDeviceStrategy", "keras.config.set_backend"):
+        elif name in (ONE_DEVICE_STRATEGY, SET_BACKEND_CALL):
             self._device_or_backend(name, call, cond)
         elif name.startswith("get_ipython()."):
             self._ipython_call(name.rsplit(".", 1)[1], call, cond)
@@ -1595,24 +1590,477 @@ def decode_source(data: bytes) -> str | None:
         return None
 
 
-def _worth_parsing(text: str, rules: ScanRules, gpu_count: int | None) -> bool:
-    """Whether *text* can hold a finding at all (cheap substring tests, no parsing)."""
-    if any(trigger in text for trigger in rules.triggers):
+# --------------------------------------------------------------------------- pre-filter
+#
+# Most files of a project cannot hold a finding, and ``ast.parse`` is most of a scan's time.
+# A file is parsed only when a cheap look at its text says that it might hold one; every test
+# here over-approximates what the analysis above would find (when in doubt, parse), and
+# tests/scan/test_prefilter*.py compare the two over fixtures and generated sources.
+
+_BLANK = r"(?:[ \t\f]|\\\r?\n)"
+"""Blanks inside one logical line (a backslash at the end of a line continues it)."""
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IMPORT_ITEM_RE = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|\*)(?:\s+as\s+[A-Za-z_][A-Za-z0-9_]*)?")
+_IMPORT_END_RE = re.compile(r"[;#]|(?<!\\)[\r\n]|\Z")
+_DOTTED_TAIL_RE = re.compile(rf"(?:\w+{_BLANK}*\.{_BLANK}*)*(\w+){_BLANK}*\Z")
+_STRING_OR_COMMENT_RE = re.compile(
+    r"#[^\r\n]*"
+    r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"
+    r'|"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""'
+    r"|'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*'"
+    r'|"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"',
+    re.DOTALL,
+)
+"""A comment or a string literal (its prefix letters left outside), as Python up to 3.11
+tokenizes them: left to right, the first match of this pattern in code is the next one."""
+_NESTING_STRING_RE = re.compile(r"(?<![\w])(?:[fFtT][rRbB]?|[rRbB][fFtT])['\"]")
+"""An f-string (or t-string) opening: from Python 3.12 one may hold its own quotes, which
+``_STRING_OR_COMMENT_RE`` cannot follow."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a name must look like in the text to resolve to one of some qualified names that
+    share their last component (``tensorflow.device`` and ``keras.device``)."""
+
+    word: str
+    """The last component (``device``)."""
+    parts: frozenset[str]
+    """Every other component such a name can hold: ``tensorflow``, ``compat``, ``v1``,
+    ``keras``, ``tf_keras``, …. Derived, not listed: ``canonical_name`` only swaps one prefix
+    of ``_CANONICAL`` for another, so such a name holds only the components of those prefixes
+    and of the qualified names' own modules."""
+    defaults: frozenset[str]
+    """The names read as one of those modules without an import (``tf``, ``keras``):
+    ``_DEFAULT_NAMES`` whose module is made of ``parts``."""
+    word_re: re.Pattern[str]
+    """The word. (Each pattern here starts with its literal text, not ``\\b``: ``re`` then
+    jumps from one occurrence of it to the next, tens of times faster.)"""
+    from_re: re.Pattern[str]
+    """``from M import`` with ``M`` made of ``parts``: only there can ``from M import word``
+    name one of the qualified names."""
+
+
+@functools.cache
+def _target(names: frozenset[str]) -> _Target:
+    (word,) = {name.rsplit(".", 1)[-1] for name in names}
+    modules = (name.rsplit(".", 1)[0] for name in names)
+    prefixes = (*(prefix for pair in _CANONICAL for prefix in pair), *modules)
+    parts = frozenset(part for prefix in prefixes for part in prefix.split(".") if part)
+    defaults = frozenset(n for n, m in _DEFAULT_NAMES.items() if set(m.split(".")) <= parts)
+    alternatives = "|".join(sorted(map(re.escape, parts), key=lambda part: (-len(part), part)))
+    module = rf"(?:{alternatives})(?:{_BLANK}*\.{_BLANK}*(?:{alternatives}))*"
+    word_re = re.compile(rf"{re.escape(word)}(?<!\w{re.escape(word)})(?!\w)")
+    from_re = re.compile(rf"from(?<!\wfrom){_BLANK}+{module}{_BLANK}+import\b")
+    return _Target(word, parts, defaults, word_re, from_re)
+
+
+_MAX_PARENTHESES = 50
+"""How deep ``_dotted`` follows parentheses around a name before leaving it to the parser."""
+
+
+class _Doubt(Exception):
+    """The text is not plain enough to judge without parsing it."""
+
+
+def _code_only(text: str) -> str | None:
+    """*text* with every comment and string literal blanked out; None when that is not sure
+    (a quote left over: an unterminated string, or an f-string of Python 3.12 and later)."""
+    if sys.version_info >= (3, 12) and _NESTING_STRING_RE.search(text):
+        return None
+    code = _STRING_OR_COMMENT_RE.sub(" ", text)
+    if "'" in code or '"' in code:
+        return None
+    return code
+
+
+def _skip(code: str, at: int, inside: bool) -> int:
+    """The first position from *at* that is not a blank; *inside* brackets, line breaks are
+    blanks too (and a comment there is a doubt)."""
+    end = len(code)
+    while at < end:
+        char = code[at]
+        if char in " \t\f":
+            at += 1
+        elif char == "\\" and code.startswith(("\n", "\r"), at + 1):
+            at += 3 if code.startswith("\r\n", at + 1) else 2
+        elif inside and char in "\r\n":
+            at += 1
+        elif inside and char == "#":
+            raise _Doubt
+        else:
+            break
+    return at
+
+
+def _skip_back(code: str, at: int) -> int:
+    while at >= 0 and code[at] in " \t\f":
+        at -= 1
+    return at
+
+
+def _line_ends(code: str, end: int) -> list[int]:
+    """Where the code before the line break at *end* may end: the last character of the
+    nearest line with code (blank and comment-only lines are passed over), or the last one
+    before a ``#`` on it (which may start a comment). Empty at the start of the text."""
+    while end >= 0:
+        newline = code.rfind("\n", 0, end)
+        start = max(newline, code.rfind("\r", newline + 1, end)) + 1
+        line = code[start:end]
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            if stripped.endswith("\\"):
+                raise _Doubt  # continued by a backslash (or a comment ending in one)
+            cuts = [len(line)] + [at for at, char in enumerate(line) if char == "#"]
+            ends = {start + len(line[:cut].rstrip()) - 1 for cut in cuts}
+            return sorted(at for at in ends if at >= start)
+        end = start - 1
+    return []
+
+
+def _dotted(code: str, at: int, inside: bool, depth: int = 0) -> tuple[list[str], int] | None:
+    """The dotted name starting at *at* (``a.b.c``, parenthesised or not) and where it ends;
+    None when the expression there does not start with one."""
+    at = _skip(code, at, inside)
+    if code.startswith("(", at):
+        if depth > _MAX_PARENTHESES:
+            raise _Doubt
+        got = _dotted(code, at + 1, True, depth + 1)
+        if got is None:
+            return None
+        parts, at = got
+        at = _skip(code, at, True)
+        if not code.startswith(")", at):
+            return None  # a tuple, a conditional, a call in parentheses: not a name
+        at += 1
+    else:
+        match = _NAME_RE.match(code, at)
+        if match is None or iskeyword(match.group()):
+            return None
+        parts = [match.group()]
+        at = match.end()
+    while True:
+        after = _skip(code, at, inside)
+        if not code.startswith(".", after):
+            return parts, at
+        match = _NAME_RE.match(code, _skip(code, after + 1, inside))
+        if match is None:
+            raise _Doubt
+        parts.append(match.group())
+        at = match.end()
+
+
+def _assigned_name(code: str, at: int) -> list[str] | None:
+    """The dotted name assigned by the ``=`` just before *at* (``x = a.b``, ``x = (a)``,
+    ``x = y = a.b``), or None when the value is anything else (a call, a subscript, …)."""
+    got = _dotted(code, at, False)
+    if got is None:
+        return None
+    parts, at = got
+    at = _skip(code, at, False)
+    if at >= len(code) or code[at] in "\r\n;#":
+        return parts
+    if code[at] == "=" and not code.startswith("==", at):
+        return _assigned_name(code, at + 1)  # `a = b = value`: the value decides
+    return None
+
+
+def _annotated_value(code: str, at: int) -> int | None:
+    """After ``name:`` at *at*: where the value of ``name: T = value`` starts, or None when
+    there is none on this logical line (a slice, a dict entry, a lambda, ``if x:``)."""
+    depth = 0
+    end = len(code)
+    while at < end:
+        char = code[at]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif char in "'\"":
+            raise _Doubt
+        elif char in "\r\n":
+            if depth:
+                raise _Doubt  # an annotation over several lines
+            if not code.startswith("\\", at - 1):
+                return None
+        elif char in ";#" and not depth:
+            return None
+        elif char == "=" and not depth:
+            if code.startswith("=", at + 1):
+                at += 2
+                continue
+            if code[at - 1] not in "<>!=":
+                return at + 1
+        at += 1
+    return None
+
+
+class _NameUse:
+    """Whether Python code could name one of a target's qualified names the way
+    ``_Recorder.qualname`` resolves names (``tensorflow.device``), read from the text alone.
+
+    Such a name ends in ``.device`` on a receiver whose name is made of the target's parts
+    or is bound to a module made of them (by ``import … as``, or by ``name = a.b`` assigned
+    once, chased as far as the analysis does), or it is ``device`` imported from such a
+    module.
+    Every judgement leans to "could": the text may hold strings and comments.
+    Raises ``_Doubt`` where the text is too unusual to read.
+    """
+
+    def __init__(self, code: str, target: _Target) -> None:
+        self.code = code
+        self.target = target
+        self._sites: dict[str, list[list[str] | None]] = {}
+
+    def found(self) -> bool:
+        """True when some occurrence of the word in the code could be such a name."""
+        words = self.target.word_re.finditer(self.code)
+        return any(self._names_target(m.start()) for m in words) or self._imports_word()
+
+    def _names_target(self, at: int) -> bool:
+        """Whether the word at *at* could end one of the target's names."""
+        code = self.code
+        before = _skip_back(code, at - 1)
+        if before >= 0 and code[before] in "\r\n":  # `a.` may end the line before
+            dots = [end for end in _line_ends(code, before) if code[end] == "."]
+            if len(dots) > 1:
+                raise _Doubt
+            if not dots:
+                return False  # a bare name
+            before = dots[0]
+        elif before < 0 or code[before] != ".":
+            return False  # a bare name: an import of it is checked by _imports_word
+        while True:  # walk back the receiver, one `.name` at a time
+            end = _skip_back(code, before - 1)
+            if end >= 0 and code[end] in "\r\n":  # the receiver ends an earlier line
+                ends = _line_ends(code, end)
+                if len(ends) > 1:
+                    raise _Doubt
+                end = ends[0] if ends else -1
+            if end < 0:
+                return False
+            char = code[end]
+            if char == ")":
+                return self._parenthesised(end)
+            if not (char.isalnum() or char == "_"):
+                return False  # a subscript, a literal, …: the analysis gives those no name
+            start = end
+            while start > 0 and (code[start - 1].isalnum() or code[start - 1] == "_"):
+                start -= 1
+            name = code[start : end + 1]
+            if name[0].isdigit():
+                return False
+            before = _skip_back(code, start - 1)
+            if before < 0 or code[before] != ".":
+                # the first name; after a line break it may also be an attribute of a receiver
+                # on the line before, which _module's answer for a part covers
+                return self._module(name, 0, frozenset())
+            if name not in self.target.parts:
+                return False  # an attribute no scope's name holds
+
+    def _parenthesised(self, close: int) -> bool:
+        """For a receiver ending in the ``)`` at *close*: False for a call (the analysis gives
+        it no name), else whether the parenthesised expression is a dotted name of a module
+        made of the target's parts."""
+        code = self.code
+        depth = 0
+        at = close
+        while at >= 0:
+            char = code[at]
+            if char in ")]}":
+                depth += 1
+            elif char in "([{":
+                depth -= 1
+                if depth == 0:
+                    break
+            elif char in "'\"#\r\n":
+                raise _Doubt  # a string or a comment may hold brackets
+            at -= 1
+        if at < 0 or code[at] != "(":
+            raise _Doubt
+        before = _skip_back(code, at - 1)
+        if before >= 0:
+            char = code[before]
+            if char in "\r\n":
+                raise _Doubt
+            if char in ")]":
+                return False  # called on a call or a subscript
+            if char.isalnum() or char == "_":
+                start = before
+                while start > 0 and (code[start - 1].isalnum() or code[start - 1] == "_"):
+                    start -= 1
+                word = code[start : before + 1]
+                if not (iskeyword(word) or issoftkeyword(word)):
+                    return False  # a call: `f(x).device`
+        got = _dotted(code, at + 1, True)
+        if got is None:
+            return False
+        parts, end = got
+        if _skip(code, end, True) != close:
+            return False  # `(a, b)`, `(a if b else c)`: not a name
+        root, *attrs = parts
+        return set(attrs) <= self.target.parts and self._module(root, 0, frozenset())
+
+    def _module(self, name: str, depth: int, seen: frozenset[str]) -> bool:
+        """Whether *name* could be bound to a module made of the target's parts."""
+        if name in self.target.parts or name in self.target.defaults:
+            return True
+        if depth > _MAX_DEPTH:
+            return True
+        if name in seen:
+            return False  # a loop: a binding that holds goes round it no more than once
+        for value in self._bindings(name):
+            if value is None:
+                return True  # bound by an import of such a module
+            root, *attrs = value
+            if set(attrs) <= self.target.parts and self._module(root, depth + 1, seen | {name}):
+                return True
+        return False
+
+    def _bindings(self, name: str) -> list[list[str] | None]:
+        """The dotted names assigned to *name*, and None for each import binding it to a
+        module made of the target's parts."""
+        if name in self._sites:
+            return self._sites[name]
+        code = self.code
+        sites: list[list[str] | None] = []
+        quoted = re.escape(name)
+        target = re.compile(rf"{quoted}(?<![\w.]{quoted})(?:[ \t)]|\\\r?\n)*(=(?!=)|:(?!=))")
+        for match in target.finditer(code):
+            at: int | None = match.end()
+            if match.group(1) == ":":
+                at = _annotated_value(code, match.end())
+            if at is not None:
+                value = _assigned_name(code, at)
+                if value is not None:
+                    sites.append(value)
+        for match in re.finditer(rf"as(?<!\was){_BLANK}+{quoted}(?!\w)", code):
+            start = match.start()  # `import a.b as name`: is a.b made of the parts?
+            tail = _DOTTED_TAIL_RE.search(code, max(0, start - 300), start)
+            if tail is not None:
+                parts = re.split(rf"{_BLANK}*\.{_BLANK}*", tail.group().strip(" \t\f\\\r\n"))
+                if set(parts) <= self.target.parts:
+                    sites.append(None)
+        self._sites[name] = sites
+        return sites
+
+    def _imports_word(self) -> bool:
+        """True for ``from M import device`` (``as d``) with ``M`` made of the target's parts."""
+        code = self.code
+        for match in self.target.from_re.finditer(code):
+            at = _skip(code, match.end(), False)
+            if code.startswith("(", at):
+                close = code.find(")", at)
+                names = code[at + 1 : close]
+                if close < 0 or "#" in names or "'" in names or '"' in names:
+                    raise _Doubt  # a comment may hold the `)`
+            else:
+                end = _IMPORT_END_RE.search(code, at)
+                assert end is not None  # \Z always matches
+                names = code[at : end.start()]
+            for item in re.sub(r"\\\r?\n", " ", names).split(","):
+                item = item.strip()
+                if item and not _IMPORT_ITEM_RE.fullmatch(item):
+                    raise _Doubt
+                if item.split()[:1] == [self.target.word]:
+                    return True
+        return False
+
+
+def _may_name(text: str, names: frozenset[str]) -> bool:
+    """Whether *text* could name one of *names* (qualified names sharing their last part).
+
+    A first look at the whole text rejects most files; a file it cannot reject is looked at
+    again with its strings and comments blanked out (TensorFlow's own sources name
+    ``tf.device`` in docstrings). Non-ASCII code is parsed: Python reads identifiers in their
+    NFKC form (``ｔｆ`` is ``tf``).
+    """
+    target = _target(names)
+    if text.isascii():
+        if target.word not in text:
+            return False
+        try:
+            if not _NameUse(text, target).found():
+                return False
+        except _Doubt:
+            pass
+    code = _code_only(text)
+    if code is None or not code.isascii():
         return True
+    try:
+        return _NameUse(code, target).found()
+    except _Doubt:
+        return True
+
+
+_CALL_TARGETS = {
+    name.rsplit(".", 1)[1]: frozenset({name})
+    for name in (VISIBLE_DEVICES_CALL, ONE_DEVICE_STRATEGY, SET_BACKEND_CALL)
+}
+"""The calls ``_Analyzer._call`` judges by qualified name, by their last part: a trigger of
+``[scan]`` that is one of these makes a file worth parsing only where that name could
+resolve to the call (TensorFlow's own sources define and document OneDeviceStrategy)."""
+
+
+_IMPORT_TRIGGER_RE = re.compile(r"(?:import|from) ([A-Za-z_][A-Za-z0-9_]*)")
+
+
+_IMPORT_KEYWORD_END_RE = re.compile(r"(?:,|(?<![\w.])import|(?<![\w.])from)\Z")
+
+
+@functools.cache
+def _module_import(trigger: str) -> re.Pattern[str] | None:
+    """For a trigger that imports a module (``import ray``, ``from ray``): the pattern of the
+    module's name as a word, None for any other trigger."""
+    match = _IMPORT_TRIGGER_RE.fullmatch(trigger)
+    if match is None:
+        return None
+    module = re.escape(match.group(1))
+    return re.compile(rf"{module}(?<!\w{module})(?!\w)")
+
+
+def _imports_module(text: str, pattern: re.Pattern[str]) -> bool:
+    """Whether the module's name stands where an import names it: after ``import``, ``from``
+    or a comma (``import os, ray``, ``from  ray.tune import x``), whatever the blanks."""
+    for match in pattern.finditer(text):
+        head = re.sub(r"\\\r?\n", " ", text[max(0, match.start() - 200) : match.start()])
+        if _IMPORT_KEYWORD_END_RE.search(head.rstrip(" \t\f")):
+            return True
+    return False
+
+
+@functools.cache
+def _trigger_tests(
+    triggers: tuple[str, ...],
+) -> tuple[tuple[str, re.Pattern[str] | None, frozenset[str] | None], ...]:
+    """Each trigger with how it is tested: a module import (``import ray`` and ``from ray``
+    make one test), a call's name (``_CALL_TARGETS``), or the plain text."""
+    tests: dict[str, tuple[str, re.Pattern[str] | None, frozenset[str] | None]] = {}
+    for trigger in triggers:
+        pattern = _module_import(trigger)
+        key = pattern.pattern if pattern is not None else trigger
+        tests.setdefault(key, (trigger, pattern, _CALL_TARGETS.get(trigger)))
+    return tuple(tests.values())
+
+
+def _worth_parsing(text: str, rules: ScanRules) -> bool:
+    """Whether *text* can hold a finding at all (cheap text tests, no parsing)."""
+    for trigger, pattern, names in _trigger_tests(rules.triggers):
+        if pattern is not None:
+            if _imports_module(text, pattern):
+                return True
+        elif trigger in text and (names is None or _may_name(text, names)):
+            return True
     if (
         rules.keyword_re is not None
         and any(k in text for k in rules.trigger_keywords)  # a substring test first: cheap
         and rules.keyword_re.search(text)
     ):
         return True
-    if "device" not in text:
-        return False
-    # the regular expression only where a piece of a device string is in the text
-    pieces = _DEVICE_PIECES if gpu_count else _CPU_PIECES
-    if not any(piece in text for piece in pieces):
-        return False
-    literal = _DEVICE_LITERAL_RE if gpu_count else _CPU_LITERAL_RE
-    return literal.search(text) is not None
+    # a tf.device block (_device_block) needs a with statement and a name of DEVICE_SCOPES
+    return "with" in text and _may_name(text, DEVICE_SCOPES)
 
 
 def _project_file(
@@ -1646,7 +2094,7 @@ def _judge_file(
             return _project_file(source, text, rules, gpu_count)
         if source.notebook:
             return analyze_notebook(text, source.display, gpu_count=gpu_count, rules=rules)
-        if not _worth_parsing(text, rules, gpu_count):
+        if not _worth_parsing(text, rules):
             return ()
         return analyze_source(text, source.display, gpu_count=gpu_count, rules=rules)
     except (RecursionError, MemoryError):
