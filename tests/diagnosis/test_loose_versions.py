@@ -471,3 +471,23 @@ def test_an_op_without_cudnn_names_cudnn(rules: Ruleset, line: str):
     assert _ids(rules, platform={"os": "linux"}, tensorflow={"version": "2.3.0"}, log=lines)[
         :1
     ] == ["cuda-libs-missing"]
+
+
+CUSOLVER10 = (
+    "Could not load dynamic library 'libcusolver.so.10'; dlerror: libcusolver.so.10: cannot "
+    "open shared object file: No such file or directory"
+)
+
+
+@pytest.mark.parametrize(
+    ("toolkit", "first"),
+    [
+        # libcusolver.so.10 is what the CUDA 10.1 and 11.0 lines load: CUDA 11.2 cannot serve it
+        ("Cuda compilation tools, release 11.2, V11.2.152", "cuda-version-mismatch"),
+        ("Cuda compilation tools, release 10.2, V10.2.89", "cuda-version-mismatch"),
+        # CUDA 11.0 ships it: installed, and not found
+        ("Cuda compilation tools, release 11.0, V11.0.221", "cuda-libs-not-found"),
+    ],
+)
+def test_a_library_soname_against_the_toolkit_shown(rules: Ruleset, toolkit: str, first: str):
+    assert _ids(rules, platform={"os": "linux"}, log=[toolkit, CUSOLVER10])[:1] == [first]

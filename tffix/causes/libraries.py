@@ -162,14 +162,17 @@ def _toolkit_mismatch(f: Facts) -> Detection | None:
     on a search path, conda's cudatoolkit). Only where the libraries come from the system: with
     the build's own nvidia-*-cuXX wheels installed, a system toolkit is not what it loads.
     """
+    if f.gpu_visible is True or not f.cuda_toolkits:
+        return None
     built = built_cuda(f)
-    if built is None or f.gpu_visible is True or not f.cuda_toolkits:
+    # Without the release or a CUDA runtime soname, the CUDA versions whose TensorFlow lines
+    # load the libraries it failed to open (libcusolver.so.10: CUDA 10.1 and 11.0).
+    builds = [built[0]] if built else _line_cudas(f)
+    if not builds or any(f.nvidia_installed(b.major) for b in builds):
         return None
-    version, where = built
-    if f.nvidia_installed(version.major):
-        return None
-    wrong = [(v, ev) for v, ev in f.cuda_toolkits if _toolkit_differs(version, v)]
-    right = [v for v, _ in f.cuda_toolkits if not _toolkit_differs(version, v)]
+    where = built[1] if built else f.failed_sonames[0][1]
+    wrong = [(v, ev) for v, ev in f.cuda_toolkits if all(_toolkit_differs(b, v) for b in builds)]
+    right = [v for v, _ in f.cuda_toolkits if not all(_toolkit_differs(b, v) for b in builds)]
     if not wrong or right:
         return None
     failed = [ev for _, ev in f.failed_sonames] + [
@@ -178,15 +181,29 @@ def _toolkit_mismatch(f: Facts) -> Detection | None:
     have = wrong[0][0]
     label = f"TensorFlow {f.tf_version}" if f.tf_version else "this TensorFlow build"
     asked = f" (it asks for {f.failed_sonames[0][0]})" if f.failed_sonames else ""
+    needs = " or ".join(str(b) for b in builds)
     return detection(
         f,
         "cuda-version-mismatch",
-        f"{label} needs CUDA {version}{asked}, but CUDA "
+        f"{label} needs CUDA {needs}{asked}, but CUDA "
         f"{have.major}.{have.minor if len(have.release) > 1 else 0} is what is installed",
         [where, *(ev for _, ev in wrong), *failed],
         detail="A TensorFlow build loads the CUDA libraries of the version it was built with; "
         "install that CUDA (or the TensorFlow release built for the CUDA you have).",
     )
+
+
+def _line_cudas(f: Facts) -> list[Version]:
+    """The CUDA versions of the TensorFlow lines (rules/lines.toml) that load a CUDA library
+    the loader could not open, oldest first; empty when none is known."""
+    sonames = {s for s, _ in f.failed_sonames if not s.startswith(("libcudnn", "cudnn"))}
+    found = {
+        v
+        for line in f.rules.lines.values()
+        if sonames & set(line.sonames.values())
+        if (v := parse_version(line.cuda)) is not None
+    }
+    return sorted(found)
 
 
 def _other_cuda(f: Facts, failed: Sequence[str]) -> tuple[list[str], str | None]:
@@ -449,9 +466,10 @@ def _failed_but_shown_installed(f: Facts) -> list[str]:
     of the major a failed libcudnn asks for, or a line listing the very file at a path."""
     out: list[str] = []
     built = built_cuda(f)
+    builds = [built[0]] if built else _line_cudas(f)
     cuda_failed = [s for s, _ in f.failed_sonames if not s.startswith(("libcudnn", "cudnn"))]
-    if built is not None and (cuda_failed or not f.failed_sonames):
-        out += [ev for v, ev in f.cuda_toolkits if not _toolkit_differs(built[0], v)]
+    if builds and (cuda_failed or not f.failed_sonames):
+        out += [ev for v, ev in f.cuda_toolkits if any(not _toolkit_differs(b, v) for b in builds)]
     for soname, _where in f.failed_sonames:
         asked = soname_cuda(soname)
         if asked is not None and asked[0] == "cudnn":
