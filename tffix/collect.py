@@ -277,18 +277,28 @@ def _entry_points(
     env: Mapping[str, str],
     timeout: float,
     known: Callable[[], verify_probe.DeepVerification | None],
+    looks: entrycheck.Looks | None = None,
 ) -> EntryPointReport:
     """Every entry point with the GPU check run there, and where the variables are set.
 
     *known* waits for the TensorFlow probe's own op checks, run in *env* (the activated
     environment): an entry point that starts the target's interpreter in an environment the
     same but for ``ACTIVATION_ONLY`` takes that answer instead of a child of its own, and
-    entry points that share an environment share one child.
+    entry points that share an environment share one child. *looks*: the repair's memory of
+    its last look (``tffix.probes.entrycheck.Looks``), whose answers stand where nothing an
+    entry point's check depends on changed.
     """
     project = Path(environ["PWD"]) if environ.get("PWD") else None
     points = entrycheck.discover(target.prefix, target.python, environ, project=project)
     states = entrycheck.check_all(
-        points, environ, target.prefix, target.python, env, timeout=timeout, known=known
+        points,
+        environ,
+        target.prefix,
+        target.python,
+        env,
+        timeout=timeout,
+        known=known,
+        looks=looks,
     )
     wanted = [
         v for v in entrycheck.TRACED if v in environ or v in env or any(v in s.adds for s in states)
@@ -341,11 +351,13 @@ def observe_target(
     tf_timeout: float = DEFAULT_TF_TIMEOUT,
     nvml: Any = None,
     host_root: Path | None = None,
+    looks: entrycheck.Looks | None = None,
 ) -> tuple[Snapshot, verify_probe.DeepVerification]:
     """A snapshot and the op checks (listing, an op, a ``conv2d``, an XLA op on ``/GPU:0``),
     from one TensorFlow import: the probe's child runs the checks after its own listing, in
     the activated environment, where the verification child would have run them. The
-    repair's look after each step; never raises for the target."""
+    repair's look after each step; never raises for the target. *looks* carries the entry
+    points' answers from one look to the next (``tffix.probes.entrycheck.Looks``)."""
     snapshot, verification = _collect(
         target,
         environ=environ,
@@ -354,6 +366,7 @@ def observe_target(
         host_root=host_root,
         with_tensorflow=True,
         ops="xla",
+        looks=looks,
     )
     if verification is None:  # the probe's thread failed: say so, as a failed check
         why = snapshot.unknown.get("tensorflow", "the TensorFlow probe failed")
@@ -370,6 +383,7 @@ def _collect(
     host_root: Path | None,
     with_tensorflow: bool,
     ops: str | None,
+    looks: entrycheck.Looks | None = None,
 ) -> tuple[Snapshot, verify_probe.DeepVerification | None]:
     if host_root is None:
         host_root = Path(environ.get(SYSROOT_VARIABLE) or "/")
@@ -427,7 +441,9 @@ def _collect(
     )
     ep_future: Future[EntryPointReport] | None = None
     if target.kind is TargetKind.VENV and with_tensorflow:  # the fast check runs no TF child
-        ep_future = _daemon_call(lambda: _entry_points(target, environ, env, tf_timeout, known))
+        ep_future = _daemon_call(
+            lambda: _entry_points(target, environ, env, tf_timeout, known, looks)
+        )
     host_future = _daemon_call(
         lambda: host_probe.probe_platform(
             sys_platform=target.platform, machine=target.machine, environ=env, root=host_root
