@@ -456,6 +456,7 @@ def run(args: Options) -> int:
             if exc.outcome.left_changed:
                 return int(ExitCode.ROLLBACK_INCOMPLETE)
             _err("tffix: interrupted; the step in progress was rolled back")
+            exec("")  # clears CPython's "unhandled Ctrl-C" note: see tffix.cli._interrupted
             return int(ExitCode.INTERRUPTED)
         laps.lap("run")
     return _report(args, session, outcome, environ, extra)
