@@ -101,6 +101,14 @@ def show_diagnosis(args: Options, diagnosis: Diagnosis, snapshot: Snapshot) -> s
     )
 
 
+def _rules() -> object:
+    """Load the shipped rules (once per process: ``tffix.ruleset.load_rules`` keeps them),
+    while a look's TensorFlow child imports."""
+    from tffix.ruleset import load_rules
+
+    return load_rules()
+
+
 def scan_findings(args: Options, snapshot: Snapshot) -> tuple[Finding, ...]:
     """The code scan's findings for the current project (none with ``--no-scan``)."""
     try:
@@ -145,7 +153,9 @@ class Session:
         the target interpreter, the re-activated env (``tffix.collect.observe_target``)."""
         from tffix.collect import observe_target
 
-        found = observe_target(self.target, environ=self.child_environ(), looks=self.looks)
+        found = observe_target(
+            self.target, environ=self.child_environ(), looks=self.looks, meanwhile=_rules
+        )
         for name, why in self.looks.carried.items():
             _err(f"tffix: {name}: {why}")
         return found
