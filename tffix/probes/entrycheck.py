@@ -23,6 +23,10 @@ environment it really has and runs the verification child there
 An entry point with a ``note`` (a settings file that does not parse, a unit that would not
 start) is reported with the note and no check.
 
+In a repair, ``Looks`` carries the answers from one look to the next: an entry point whose
+interpreter and environment (worked out again from the files) are those of the last look, and
+whose interpreter's files no step changed since, keeps its answer instead of a new child.
+
 ``trace`` asks ``tffix.probes.provenance`` where each variable that matters is set. Reading
 and child processes only; nothing here writes a file.
 """
