@@ -13,7 +13,9 @@ on PATH, and prints the medians side by side: the wall time, the package manager
 ``timings`` (which split the whole wall time: ``unexplained`` is what none of them accounts
 for), each step's seconds, and the TensorFlow imports the run caused (the simulated
 TensorFlow appends a line to ``$TFFIX_SIM_IMPORT_LOG`` on every import), with how many of them
-checked an entry point in an environment of its own (run alongside the look's own child).
+checked an entry point in an environment of its own (run alongside the look's own child),
+and how many such checks kept the previous look's answer instead (no import: the entry point's
+interpreter, environment and the interpreter's files had not changed).
 After each run a bare ``import tensorflow; tf.config.list_physical_devices('GPU')`` in the
 repaired venv gives the cost of one import.
 
@@ -58,6 +60,8 @@ sys.path.insert(0, str(ROOT))
 from tests.harness import build, sim  # noqa: E402
 
 DONE = re.compile(r"^\s+done in ([0-9.]+)s$", re.M)
+CARRIED = re.compile(r"^tffix: .*: carried over from the previous look", re.M)
+"""The line a look prints for an entry point that kept the previous look's answer."""
 RAN = {"applied", "rolled back", "failed", "rollback incomplete", "interrupted"}
 SCENARIOS = [
     "cuda-libs-missing-tf218",
@@ -124,6 +128,7 @@ def one_run(name: str, index: Path, uv: str | None) -> dict[str, Any]:
     imports = len(lines)
     # the probe's child raises TensorFlow's VLOG level; the entry points' own children do not
     alongside = sum(1 for line in lines if not line.endswith(" 1"))
+    carried = len(CARRIED.findall(done.stderr))
     one_import = bare_check(env.python, env.shell_env(), env.root / "home")
     shutil.rmtree(env.root, ignore_errors=True)
     steps = [s for s in doc["steps"] if s["status"] in RAN]
@@ -133,6 +138,7 @@ def one_run(name: str, index: Path, uv: str | None) -> dict[str, Any]:
         "timings": {k: float(v) for k, v in doc.get("timings", {}).items()},
         "imports": imports,
         "alongside": alongside,
+        "carried": carried,
         "steps": [(s["summary"], float(s["seconds"])) for s in steps],
         "import_s": one_import,
     }
@@ -174,7 +180,9 @@ def report_scenario(name: str, index: Path, tools: list[tuple[str, str | None]],
     steps = {k: max(len(r["steps"]) for r in rs) for k, rs in results.items()}
     alongside = {k: max(r["alongside"] for r in rs) for k, rs in results.items()}
     row("TF imports", {k: float(v) for k, v in imports.items()}, "10.0f")
+    carried = {k: max(r["carried"] for r in rs) for k, rs in results.items()}
     row("  entry points", {k: float(v) for k, v in alongside.items()}, "10.0f")
+    row("  carried over", {k: float(v) for k, v in carried.items()}, "10.0f")
     row("steps run", {k: float(v) for k, v in steps.items()}, "10.0f")
     for label, _ in tools:
         ok = imports[label] <= steps[label] + 1
@@ -186,7 +194,8 @@ def report_scenario(name: str, index: Path, tools: list[tuple[str, str | None]],
             print(
                 f"  {alongside[label]} of them check an entry point whose environment differs "
                 "from the activated one (a plain run, a kernel), alongside the looks' own "
-                f"{imports[label] - alongside[label]}"
+                f"{imports[label] - alongside[label]}; {carried[label]} such check(s) kept the "
+                "previous look's answer instead (nothing they depend on changed)"
             )
     for label, rs in results.items():
         if label != "uv" or steps[label] != 1:

@@ -392,3 +392,32 @@ def test_ctrl_c_ends_at_once_and_leaves_no_child(tmp_path: Path) -> None:
     while tf_children() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not tf_children()
+
+
+def test_a_ctrl_c_caught_after_it_left_a_string_exec_still_exits_130(tmp_path: Path) -> None:
+    """CPython 3.11 marks a ``KeyboardInterrupt`` that leaves an ``exec`` of a string as
+    unhandled, even when it is caught later, and a ``python -m`` run (the console script's
+    way too) then ends by ``SIGINT`` at exit. Making a dataclass runs such an ``exec``, so a
+    Ctrl-C during a lazy import did that to ``tffix`` (exit -2 instead of 130). The command
+    here raises its Ctrl-C from inside one."""
+    (tmp_path / "interrupted_command.py").write_text(
+        "from tffix import cli\n"
+        "class Command:\n"
+        "    @staticmethod\n"
+        "    def add_arguments(parser):\n"
+        "        pass\n"
+        "    @staticmethod\n"
+        "    def run(options):\n"
+        "        exec('raise KeyboardInterrupt')\n"
+        "cli._command_module = lambda name: Command\n"
+        "raise SystemExit(cli.main(['snapshot']))\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "interrupted_command"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert (done.returncode, done.stderr) == (ExitCode.INTERRUPTED, "tffix: interrupted\n")

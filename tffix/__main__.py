@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from tffix.cli import main
+try:
+    from tffix.cli import main
+except KeyboardInterrupt:  # a Ctrl-C while the command line's own modules load
+    import sys
+
+    print("tffix: interrupted", file=sys.stderr)
+    exec("")  # clears CPython's "unhandled Ctrl-C" note: see tffix.cli._interrupted
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

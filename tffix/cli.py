@@ -243,8 +243,44 @@ def _crash_log(exc: BaseException) -> Path | None:
     return None
 
 
+def _interrupted() -> int:
+    """Say that the run was interrupted; the exit status for it (130).
+
+    CPython 3.11 notes a ``KeyboardInterrupt`` that leaves an ``exec`` or ``eval`` of a string
+    as "unhandled", even when it is caught further up, and then ends the process by
+    re-raising ``SIGINT`` at exit instead of returning the exit status. Making a class (a
+    dataclass, a named tuple) runs such an ``exec``, so a Ctrl-C during a lazy import of
+    one of tffix's modules would end ``tffix`` killed by the signal. Any ``exec`` of a string
+    clears that note: running an empty one here makes the exit status the one returned.
+    """
+    print("tffix: interrupted", file=sys.stderr)
+    exec("")  # clears the interpreter's "unhandled Ctrl-C" note (above)
+    return int(ExitCode.INTERRUPTED)
+
+
+def _interrupted_inside(exc: BaseException) -> bool:
+    """Whether *exc* wraps a Ctrl-C: Python 3.11 turns a ``KeyboardInterrupt`` raised while a
+    class is made (``__set_name__``, in a dataclass of a module imported lazily) into a
+    ``RuntimeError`` whose cause it is."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run tffix with *argv* (default: ``sys.argv[1:]``) and return the exit code."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # while the parser and the command's modules load
+        return _interrupted()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _complete(argv)
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(chosen_command(words) or False)
@@ -269,13 +305,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tffix: error: {clean(exc)}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        print("tffix: interrupted", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
+        return _interrupted()
     except BrokenPipeError:
         # `tffix ... | head`: the reader left; nothing more to say.
         sys.stderr.close()
         return int(ExitCode.OK)
     except Exception as exc:  # the one place that turns a bug into a message
+        if _interrupted_inside(exc):
+            return _interrupted()
         log = _crash_log(exc)
         where = f"; details in {log}" if log else ""
         print(

@@ -200,6 +200,13 @@ def _toolkits(root: Path, unknown: dict[str, str]) -> dict[str, object]:
     return {"cuda_toolkits": found} if found else {}
 
 
+def _wsl_lib(root: Path, platform: Platform) -> dict[str, object]:
+    """``{"wsl_lib_dir": ...}`` on WSL2, which mounts the Windows driver's libcuda there (the
+    plan names it as found); empty elsewhere."""
+    wsl_lib = root / "usr/lib/wsl/lib"
+    return {"wsl_lib_dir": str(wsl_lib)} if platform.wsl and wsl_lib.is_dir() else {}
+
+
 def _driver_result(
     future: Future[gpu_probe.DriverReport], unknown: dict[str, str]
 ) -> gpu_probe.DriverReport | None:
@@ -277,18 +284,28 @@ def _entry_points(
     env: Mapping[str, str],
     timeout: float,
     known: Callable[[], verify_probe.DeepVerification | None],
+    looks: entrycheck.Looks | None = None,
 ) -> EntryPointReport:
     """Every entry point with the GPU check run there, and where the variables are set.
 
     *known* waits for the TensorFlow probe's own op checks, run in *env* (the activated
     environment): an entry point that starts the target's interpreter in an environment the
     same but for ``ACTIVATION_ONLY`` takes that answer instead of a child of its own, and
-    entry points that share an environment share one child.
+    entry points that share an environment share one child. *looks*: the repair's memory of
+    its last look (``tffix.probes.entrycheck.Looks``), whose answers stand where nothing an
+    entry point's check depends on changed.
     """
     project = Path(environ["PWD"]) if environ.get("PWD") else None
     points = entrycheck.discover(target.prefix, target.python, environ, project=project)
     states = entrycheck.check_all(
-        points, environ, target.prefix, target.python, env, timeout=timeout, known=known
+        points,
+        environ,
+        target.prefix,
+        target.python,
+        env,
+        timeout=timeout,
+        known=known,
+        looks=looks,
     )
     wanted = [
         v for v in entrycheck.TRACED if v in environ or v in env or any(v in s.adds for s in states)
@@ -313,6 +330,7 @@ def collect_snapshot(
     nvml: Any = None,
     host_root: Path | None = None,
     with_tensorflow: bool = True,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Snapshot:
     """Everything tffix sees about *target*, as a ``Snapshot``; never raises for the target.
 
@@ -321,6 +339,9 @@ def collect_snapshot(
     ``/proc`` and ``/dev``: by default ``$TFFIX_SYSROOT`` or ``/`` (a simulated machine's root
     in tests, or a mounted image of a broken machine's root). ``with_tensorflow=False`` skips the
     TensorFlow child (the fast health check): the snapshot then has no ``tensorflow`` section.
+    *meanwhile* is the caller's own work (loading the rules), run in this thread once every
+    probe has started, while TensorFlow imports in its child: it then costs no wall time of
+    its own. Its exceptions (a Ctrl-C) propagate.
     """
     checks = "ops" if with_tensorflow and target.kind is TargetKind.VENV else None
     return _collect(
@@ -331,6 +352,7 @@ def collect_snapshot(
         host_root=host_root,
         with_tensorflow=with_tensorflow,
         ops=checks,
+        meanwhile=meanwhile,
     )[0]
 
 
@@ -341,11 +363,15 @@ def observe_target(
     tf_timeout: float = DEFAULT_TF_TIMEOUT,
     nvml: Any = None,
     host_root: Path | None = None,
+    looks: entrycheck.Looks | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[Snapshot, verify_probe.DeepVerification]:
     """A snapshot and the op checks (listing, an op, a ``conv2d``, an XLA op on ``/GPU:0``),
     from one TensorFlow import: the probe's child runs the checks after its own listing, in
     the activated environment, where the verification child would have run them. The
-    repair's look after each step; never raises for the target."""
+    repair's look after each step; never raises for the target. *looks* carries the entry
+    points' answers from one look to the next (``tffix.probes.entrycheck.Looks``);
+    *meanwhile* runs while TensorFlow imports, as for ``collect_snapshot``."""
     snapshot, verification = _collect(
         target,
         environ=environ,
@@ -354,6 +380,8 @@ def observe_target(
         host_root=host_root,
         with_tensorflow=True,
         ops="xla",
+        looks=looks,
+        meanwhile=meanwhile,
     )
     if verification is None:  # the probe's thread failed: say so, as a failed check
         why = snapshot.unknown.get("tensorflow", "the TensorFlow probe failed")
@@ -370,6 +398,8 @@ def _collect(
     host_root: Path | None,
     with_tensorflow: bool,
     ops: str | None,
+    looks: entrycheck.Looks | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[Snapshot, verify_probe.DeepVerification | None]:
     if host_root is None:
         host_root = Path(environ.get(SYSROOT_VARIABLE) or "/")
@@ -427,19 +457,19 @@ def _collect(
     )
     ep_future: Future[EntryPointReport] | None = None
     if target.kind is TargetKind.VENV and with_tensorflow:  # the fast check runs no TF child
-        ep_future = _daemon_call(lambda: _entry_points(target, environ, env, tf_timeout, known))
+        ep_future = _daemon_call(
+            lambda: _entry_points(target, environ, env, tf_timeout, known, looks)
+        )
     host_future = _daemon_call(
         lambda: host_probe.probe_platform(
             sys_platform=target.platform, machine=target.machine, environ=env, root=host_root
         )
     )
+    if meanwhile is not None:  # every probe runs: the caller's work hides behind the import
+        meanwhile()
     platform = _guarded("platform", unknown, host_future, Platform(os=None))
     extra.update(_toolkits(host_root, unknown))
-    if platform.wsl:
-        # WSL2 mounts the Windows driver's libcuda here; the plan names it as found.
-        wsl_lib = host_root / "usr/lib/wsl/lib"
-        if wsl_lib.is_dir():
-            extra["wsl_lib_dir"] = str(wsl_lib)
+    extra.update(_wsl_lib(host_root, platform))
     pkg_result = _guarded("packages", unknown, pkg_future, None)
     if pkg_result is None:
         unknown["libraries"] = "the loader probe needs the packages probe, which failed"

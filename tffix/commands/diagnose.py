@@ -126,9 +126,10 @@ def collect_live(options: Options) -> Snapshot:
     """Resolve the target and collect its snapshot (the probes do the reading)."""
     from tffix.collect import collect_snapshot
     from tffix.probes.target import resolve_target
+    from tffix.ruleset import load_rules
 
     target = resolve_target(venv=options.venv, python=options.python)
-    return collect_snapshot(target, environ=os.environ)
+    return collect_snapshot(target, environ=os.environ, meanwhile=load_rules)
 
 
 def scan_findings(args: Options | argparse.Namespace, snap: Snapshot) -> tuple[Finding, ...]:

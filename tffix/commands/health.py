@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
+        exec("")  # clears CPython's "unhandled Ctrl-C" note: see tffix.cli._interrupted
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:  # one line for the scheduler's log, never a traceback
         print(f"{PROG}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -28,10 +28,10 @@ from tffix.effects.activate import check_files
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
 from tffix.effects.lock import hold
 from tffix.effects.pip import PackageManager
-from tffix.effects.steps import Workspace
+from tffix.effects.steps import Action, Noted, Workspace
 from tffix.envedit import EditOp, apply_edits
 from tffix.errors import ApplyError, ExitCode, RollbackIncomplete, UsageError
-from tffix.model import Diagnosis, Finding, Snapshot, StepKind
+from tffix.model import Diagnosis, Finding, PlanStep, Snapshot, StepKind
 from tffix.options import Options
 from tffix.probes.target import Target, TargetKind, resolve_target
 from tffix.shellenv import pre_activation_environ
@@ -101,6 +101,14 @@ def show_diagnosis(args: Options, diagnosis: Diagnosis, snapshot: Snapshot) -> s
     )
 
 
+def _rules() -> object:
+    """Load the shipped rules (once per process: ``tffix.ruleset.load_rules`` keeps them),
+    while a look's TensorFlow child imports."""
+    from tffix.ruleset import load_rules
+
+    return load_rules()
+
+
 def scan_findings(args: Options, snapshot: Snapshot) -> tuple[Finding, ...]:
     """The code scan's findings for the current project (none with ``--no-scan``)."""
     try:
@@ -124,6 +132,12 @@ class Session:
             PackageManager(target.python, target.prefix, self.environ, allow_uv=allow_uv, say=_err),
             site_dir=target.site_packages[0] if target.site_packages else None,
         )
+        from tffix.probes.entrycheck import Looks  # with the probes, not at start-up
+
+        self.looks = Looks()
+        """The entry points' answers from the last look (``tffix.probes.entrycheck.Looks``)."""
+        self.carried: list[tuple[Diagnosis, dict[str, str]]] = []
+        """Each diagnosis observed, with the entry points whose answer its look carried over."""
         self._diagnose: Callable[[Snapshot], Diagnosis] | None = None
         self.extra: tuple[Finding, ...] = ()
         """Code-scan findings, found once before the repair."""
@@ -139,7 +153,23 @@ class Session:
         the target interpreter, the re-activated env (``tffix.collect.observe_target``)."""
         from tffix.collect import observe_target
 
-        return observe_target(self.target, environ=self.child_environ())
+        found = observe_target(
+            self.target, environ=self.child_environ(), looks=self.looks, meanwhile=_rules
+        )
+        for name, why in self.looks.carried.items():
+            _err(f"tffix: {name}: {why}")
+        return found
+
+    def action(self, step: PlanStep) -> Action:
+        """The action for *step*, noting for the next look what it may change."""
+        return Noted(self.workspace.action(step), self.looks.changed, self.looks.edited)
+
+    def carried_notes(self, diagnosis: Diagnosis) -> tuple[str, ...]:
+        """Which entry points of *diagnosis* kept an earlier look's answer, and why."""
+        for seen, carried in self.carried:
+            if seen is diagnosis:
+                return tuple(f"{name}: {why}" for name, why in carried.items())
+        return ()
 
     def child_environ(self) -> dict[str, str]:
         """The environment a user has after re-activating (tffix's block applied)."""
@@ -151,7 +181,10 @@ class Session:
         """A fresh snapshot, diagnosed, with the op check (TensorFlow lists the GPU; an op, a
         cuDNN op and an XLA op run there) from the same child."""
         snapshot, verification = self.collect()
-        return core.Observation(self.diagnose(snapshot), verification)
+        diagnosis = self.diagnose(snapshot)
+        if self.looks.carried:
+            self.carried.append((diagnosis, dict(self.looks.carried)))
+        return core.Observation(diagnosis, verification)
 
 
 # --------------------------------------------------------------------------- interrupted runs
@@ -362,6 +395,7 @@ def _report(
 
     lines = reactivate_lines(session, outcome, environ)
     notes = (*outcome.notes, extra["installs"]) if extra["installs"] else outcome.notes
+    notes = (*notes, *session.carried_notes(outcome.after))
     if not outcome.changed and not any(
         s.status in (core.StepStatus.FAILED, core.StepStatus.REVERTED) for s in outcome.steps
     ):
@@ -420,7 +454,7 @@ def run(args: Options) -> int:
             outcome = core.repair(
                 core.Observation(diagnosis, verification),
                 confirm=confirm,
-                actions=session.workspace.action,
+                actions=session.action,
                 observe=session.observe,
                 recorder=recorder,
                 capture=session.workspace.capture,
@@ -432,6 +466,7 @@ def run(args: Options) -> int:
             if exc.outcome.left_changed:
                 return int(ExitCode.ROLLBACK_INCOMPLETE)
             _err("tffix: interrupted; the step in progress was rolled back")
+            exec("")  # clears CPython's "unhandled Ctrl-C" note: see tffix.cli._interrupted
             return int(ExitCode.INTERRUPTED)
         laps.lap("run")
     return _report(args, session, outcome, environ, extra)
@@ -591,7 +626,7 @@ def _settle_fresh(fresh: Target, environ: Mapping[str, str], *, allow_uv: bool) 
             outcome = core.repair(
                 seen,
                 confirm=core.AutoConfirm(),
-                actions=session.workspace.action,
+                actions=session.action,
                 observe=session.observe,
                 recorder=recorder,
                 capture=session.workspace.capture,

@@ -267,3 +267,57 @@ class EnvAction(Action):
 
     def revert(self) -> list[str]:
         return [] if self.before is None else activate.restore_bytes(self.ws.prefix, self.before)
+
+
+ENVIRONMENT_FILES_ONLY = frozenset(
+    {
+        StepKind.ENV_SET,
+        StepKind.ENV_UNSET,
+        StepKind.ENV_PATH_PREPEND,
+        StepKind.ENV_PATH_REMOVE,
+        StepKind.KERNELSPEC_ENV,
+        StepKind.STARTUP_EDIT,
+    }
+)
+"""Step kinds that write only files an entry point's environment is built from, none that a
+Python interpreter reads when it starts or imports TensorFlow:
+
+- the env-* steps write the tffix block of the activate scripts (``bin/activate*``, conda's
+  ``etc/conda/activate.d``), read when a shell sources them;
+- a kernelspec edit writes one ``kernel.json``, read by Jupyter when it starts the kernel;
+- a start-up edit comments out a line of a shell's start-up file or of an environment file
+  (``.env``, ``environment.d``), read by shells, editors and service managers.
+
+The rest do write such files: pip steps the site-packages (distributions, ``.pth`` files,
+the libraries TensorFlow loads), the import-hook step a module and ``.pth`` file there. A kind
+not named here counts as one of them."""
+
+
+def changes_interpreter_files(kind: StepKind) -> bool:
+    """Whether a step of *kind* may change a file the interpreter itself reads
+    (``ENVIRONMENT_FILES_ONLY`` names the kinds that cannot)."""
+    return kind not in ENVIRONMENT_FILES_ONLY
+
+
+class Noted(Action):
+    """*inner*, noting each apply and revert that may have changed the interpreter's files in
+    *changed*, and the others in *edited* (``tffix.probes.entrycheck.Looks``), as it runs."""
+
+    def __init__(self, inner: Action, changed: list[str], edited: list[str]) -> None:
+        self.inner, self.step = inner, inner.step
+        self.changed, self.edited = changed, edited
+
+    def _note(self, what: str) -> None:
+        text = f"{what} {self.step.kind}: {self.step.summary}"
+        (self.changed if changes_interpreter_files(self.step.kind) else self.edited).append(text)
+
+    def check(self) -> str | None:
+        return self.inner.check()
+
+    def apply(self) -> None:
+        self._note("applied")  # before: a failed apply may have changed files too
+        self.inner.apply()
+
+    def revert(self) -> list[str]:
+        self._note("rolled back")
+        return self.inner.revert()

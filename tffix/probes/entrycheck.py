@@ -23,6 +23,10 @@ environment it really has and runs the verification child there
 An entry point with a ``note`` (a settings file that does not parse, a unit that would not
 start) is reported with the note and no check.
 
+In a repair, ``Looks`` carries the answers from one look to the next: an entry point whose
+interpreter and environment (worked out again from the files) are those of the last look, and
+whose interpreter's files no step changed since, keeps its answer instead of a new child.
+
 ``trace`` asks ``tffix.probes.provenance`` where each variable that matters is set. Reading
 and child processes only; nothing here writes a file.
 """
@@ -34,7 +38,7 @@ import os
 import string
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tffix.model import ENTRY_POINT_VARIABLES, EntryPointState, Origin, Provenance, frozen_map
@@ -131,6 +135,17 @@ def usable(result: verify.DeepVerification) -> bool:
     return bool(result.gpus) and len(on_gpu) == 2
 
 
+_CUT_SHORT = ("timeout after ", "could not start: ", "killed by ")
+"""How ``tffix._subprocess.Completed.describe_exit`` begins for a child that did not end on
+its own."""
+
+
+def answered(result: verify.DeepVerification) -> bool:
+    """Whether *result* is a child's whole answer: it reported, and was not cut short (out of
+    time, killed by a signal, never started). Only such an answer is worth reusing."""
+    return result.imported is not None and not (result.error or "").startswith(_CUT_SHORT)
+
+
 def _python_of(ep: EntryPoint, python: Path) -> Path:
     return Path(os.path.expanduser(ep.argv[0])) if ep.argv else python
 
@@ -190,6 +205,51 @@ def same_check(python: Path, env: Mapping[str, str]) -> _Key:
     return str(python), tuple(sorted((k, v) for k, v in env.items() if k not in ACTIVATION_ONLY))
 
 
+@dataclass
+class Looks:
+    """What the entry points' checks answered at the last look, for the next look to reuse.
+
+    A check's answer is decided by three things: the interpreter started and the environment
+    it gets (``same_check``'s key), and the files that interpreter reads when it imports
+    TensorFlow (its site-packages: the distributions, the ``.pth`` files, the import hook).
+    The key is worked out again at every look from the files as they are then (the activate
+    script sourced again, kernelspecs, settings and service files read again), so a step that
+    changes an entry point's environment gives it a new key and a new check. The key cannot
+    show a change to the interpreter's own files: ``changed`` says what may have changed them
+    since the last look (a package step or an import hook, applied or rolled back), and while
+    it says anything no answer is reused.
+
+    ``answers`` holds only answers a child gave in full (``answered``: a child that ran out of
+    time is asked again), and only those of the last look, each for the key it was given for.
+    ``carried`` is what the last look reused: entry point -> why.
+    """
+
+    answers: dict[_Key, verify.DeepVerification] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+    """Why the interpreter's files may differ from the last look (empty: they do not)."""
+    edited: list[str] = field(default_factory=list)
+    """The steps since the last look that edited only files environments are built from."""
+    carried: dict[str, str] = field(default_factory=dict)
+
+    def reusable(self) -> dict[_Key, verify.DeepVerification]:
+        """The answers the next look may reuse (none while the interpreter's files may have
+        changed)."""
+        return {} if self.changed else dict(self.answers)
+
+    def why(self) -> str:
+        """Why an answer reused now still stands."""
+        since = (
+            "the steps since edited only files environments are built from: "
+            + "; ".join(self.edited)
+            if self.edited
+            else "no step ran since"
+        )
+        return (
+            "carried over from the previous look: it starts the same interpreter in the same "
+            f"environment, and {since}"
+        )
+
+
 def check_all(
     points: Sequence[EntryPoint],
     environ: Mapping[str, str],
@@ -199,6 +259,7 @@ def check_all(
     *,
     timeout: float,
     known: Callable[[], verify.DeepVerification | None] | None = None,
+    looks: Looks | None = None,
 ) -> tuple[EntryPointState, ...]:
     """Run the check for every entry point, at the same time (each is one child).
 
@@ -207,6 +268,9 @@ def check_all(
     the answer of a check already run for *python* in *activated* (the TensorFlow probe's own
     op checks): the entry points it covers take that answer instead of a child of their own.
     An entry point with a note could not be judged, and is not checked: the note says why.
+    With *looks* (the repair's memory of its last look), an entry point whose key the last
+    look answered keeps that answer while nothing changed the interpreter's files
+    (``Looks``); *looks* then holds this look's answers.
     """
     envs = [environment_for(ep, environ, prefix, activated) for ep in points]
     keys = [
@@ -216,6 +280,8 @@ def check_all(
     runs = {k: i for i, k in reversed(list(enumerate(keys))) if k is not None}
     mine = same_check(python, activated) if known is not None else None
     results: dict[_Key, verify.DeepVerification] = {}
+    earlier = looks.reusable() if looks is not None else {}
+    carried = {key: earlier[key] for key in runs if key != mine and key in earlier}
 
     def run(key: _Key) -> None:
         i = runs[key]
@@ -227,7 +293,8 @@ def check_all(
         thread.start()
         return thread
 
-    threads = [start(key) for key in runs if key != mine]
+    results.update(carried)
+    threads = [start(key) for key in runs if key != mine and key not in carried]
     if mine is not None and mine in runs and known is not None:
         own = known()
         if own is None:  # the probe's child ran no op checks: one of its own
@@ -237,6 +304,16 @@ def check_all(
     for t in threads:
         t.join(timeout + 5)  # a child that did not answer: its points are "not checked"
     found = [None if key is None else results.get(key) for key in keys]
+    if looks is not None:
+        why = looks.why()
+        looks.carried = {
+            f"{ep.kind} {ep.name}": why
+            for ep, key in zip(points, keys, strict=True)
+            if key in carried
+        }
+        looks.answers = {k: v for k, v in results.items() if answered(v)}
+        looks.changed.clear()
+        looks.edited.clear()
     return tuple(state(ep, envs[i], environ, found[i], python) for i, ep in enumerate(points))
 
 
