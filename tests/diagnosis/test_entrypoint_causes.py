@@ -123,3 +123,16 @@ def test_an_entry_point_value_without_origin_says_where_tffix_looked() -> None:
     assert " from " not in finding.title
     assert "no file that sets CUDA_VISIBLE_DEVICES" in finding.detail
     assert all(p in finding.detail for p in SEARCHED)
+
+
+def test_a_masked_activated_shell_is_no_value_to_copy_into_a_kernelspec() -> None:
+    # The kernelspec sets the variable itself, and the activated shell (not usable either)
+    # has the same masking value: the kernelspec's setting is removed, never set to "-1".
+    masked = {"CUDA_VISIBLE_DEVICES": "-1"}
+    act = EntryPointState("activated", "a", values=masked, usable=False)
+    kernel = EntryPointState(
+        "kernel", "k", source="/k/kernel.json", adds=masked, values=masked, usable=False
+    )
+    diag = diagnose(_snap(act, kernel, env=masked), load_rules())
+    steps = [s for s in diag.plan if s.kind is StepKind.KERNELSPEC_ENV]
+    assert steps and all(s.op == "unset" and s.value is None for s in steps)

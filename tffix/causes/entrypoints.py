@@ -274,7 +274,10 @@ def check_entry_points(f: Facts) -> Iterable[Detection]:
                 ep.source,
                 var,
                 ep.values.get(var) if var else None,
-                act.values.get(var) if (var and act is not None) else None,
+                # the activated shell's value is the one to copy only where the GPU works
+                # there; otherwise (CUDA_VISIBLE_DEVICES=-1 in it too) the kernelspec's own
+                # setting is simply removed
+                act.values.get(var) if (var and act is not None and act.usable) else None,
                 in_spec,
             ),
         )
