@@ -355,6 +355,10 @@ class Facts:
             v = parse_version(m.group(1)) if m else None
             if v is None and (path := SYSTEM_CUDA.search(text)) and path.group("version"):
                 v = parse_version(path.group("version"))  # a /usr/local/cuda-X.Y/ path shown
+            if v is None and (win := _WIN_TOOLKIT.search(text)):
+                v = parse_version(win.group("v"))  # a ...\CUDA\vX.Y\ folder shown
+            if v is None and (row := _CONDA_CUDA_ROW.match(text)):
+                v = parse_version(row.group("v"))  # a `conda list` row
             if v is not None and 6 <= v.major <= 13:
                 out.append((v, f"log[{i}]"))
         for name in ("LD_LIBRARY_PATH", "PATH", "CUDA_HOME", "CUDA_PATH"):
@@ -383,6 +387,8 @@ class Facts:
             v = parse_version(m.group("v") or m.group("pair")) if m else None
             if v is None and (bare := _BARE_PAIR.match(text)):
                 v = parse_version(bare.group("cudnn"))
+            if v is None and (row := _CONDA_CUDNN_ROW.match(text)):
+                v = parse_version(row.group("v"))
             if v is not None and 2 <= v.major <= 9:
                 out.append((v, f"log[{i}]"))
         v = parse_version(self.packages.get("cudnn"))
@@ -535,6 +541,12 @@ class Facts:
 # about a CUDA library. Each reading returns the value with the evidence pointer it came from.
 
 _NVCC = re.compile(r"Cuda compilation tools, release (\d+\.\d+)")
+_CONDA_CUDA_ROW = re.compile(
+    r"\s*(?:cudatoolkit|cuda-toolkit|cuda-runtime|cuda-cudart|cuda-version)\s+"
+    r"(?P<v>\d{1,2}\.\d+(?:\.\d+)*)\s+\S+"
+)
+"""A ``conda list`` row of the CUDA toolkit: name, version, build string (and channel)."""
+_CONDA_CUDNN_ROW = re.compile(r"\s*cudnn\s+(?P<v>[2-9]\.\d+(?:\.\d+)*)\s+\S+")
 _BARE_PAIR = re.compile(
     r"\s*(?P<cuda>(?:[7-9]|1[0-3])\.\d+(?:\.\d+)*)\s*/\s*(?:cuDNN\s*)?v?"
     r"(?P<cudnn>[2-9](?:\.\d+)+)\s*$"

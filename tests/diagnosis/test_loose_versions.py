@@ -40,6 +40,7 @@ def _ids(rules: Ruleset, **doc: object) -> list[str]:
         ("cuDNN version: 8.1", "8.1"),
         ("CUDA 10.0, CUDNN 7.4.1", "7.4.1"),
         ("cudnn=8.1.0", "8.1.0"),
+        ("cudnn                     8.0.5.39             h01f27c4_1", "8.0.5.39"),
         # the issue form's answer, its label a heading of its own
         ("12.5/9.2.1", "9.2.1"),
         (" 11.2 / 8.1.0 ", "8.1.0"),
@@ -62,6 +63,10 @@ def test_the_issue_templates_cudnn_answer(rules: Ruleset, line: str, cudnn: str 
         # nvidia-smi's header: the driver's ceiling, not a toolkit
         ("| NVIDIA-SMI 535.54.03   Driver Version: 535.54.03   CUDA Version: 12.2     |", None),
         ("The CUDA Version 12.1.1 image did not work", None),  # prose, not the banner
+        # a Windows toolkit folder, a `conda list` row
+        (r"set PATH=C:\Program Files\NVIDIA GPU Computing Toolkit\CUDA\v11.2\bin;%PATH%", "11.2"),
+        ("cudatoolkit               11.2.2              he111cf0_8    conda-forge", "11.2"),
+        ("cuda-version              12.4                 h3060b56_3    conda-forge", "12.4"),
     ],
 )
 def test_the_cuda_image_banner_is_the_images_toolkit(rules: Ruleset, line: str, toolkit):
