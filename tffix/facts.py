@@ -254,6 +254,8 @@ class Facts:
         if self.log.has("gpu-listed"):
             return True
         said = self.printed_answers.get("gpus")
+        if said is None and self.log.has("no-gpu-device-mapped"):
+            return False  # the session's device mapping lists no GPU
         return said[0] if said else None
 
     @cached_property

@@ -442,6 +442,8 @@ def test_a_cuda_image_without_the_runtime_tensorflow_loads(rules: Ruleset, doc, 
         (["print(tf.test.is_gpu_available())", "", "False"], False),
         (["GPU available: False"], False),
         (["is_gpu_available: True"], True),
+        # a session's device placement log that maps no GPU
+        (["Device mapping: no known devices."], False),
         # a call without its answer, or an answer to something else, says nothing
         ([">>> tf.config.list_physical_devices('GPU')"], None),
         ([">>> tf.config.list_physical_devices('CPU')", "[]"], None),
