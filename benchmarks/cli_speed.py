@@ -9,7 +9,12 @@ Prints the median and the minimum wall time over N runs, and the median CPU time
 system) of the process, which a shared machine's other load inflates far less than the wall
 time. Run it with the machine as quiet as you can.
 
-Usage: python benchmarks/cli_speed.py [--runs N]
+By default the cases run with this interpreter from the repository root (the development
+venv, whose own start-up carries the editable install's import hook and the test tools' .pth
+files). ``--python PY`` runs them with another interpreter from a neutral folder instead: the
+one of a venv made with the README's ``pip install .``, as a user's install starts.
+
+Usage: python benchmarks/cli_speed.py [--runs N] [--python PY]
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,13 +40,17 @@ def _case(name: str, argv: list[str], env: dict[str, str] | None = None, goal: f
     return name, argv, env or {}, goal
 
 
+PY = sys.executable
+"""Stands for the interpreter in CASES; ``--python`` replaces it."""
+
+
 CASES = [
-    _case("python -c pass", [sys.executable, "-c", "pass"]),
-    _case("tffix --version", [sys.executable, "-c", ENTRY, "--version"], goal=50),
-    _case("tffix --help", [sys.executable, "-c", ENTRY, "--help"], goal=50),
+    _case("python -c pass", [PY, "-c", "pass"]),
+    _case("tffix --version", [PY, "-c", ENTRY, "--version"], goal=50),
+    _case("tffix --help", [PY, "-c", ENTRY, "--help"], goal=50),
     _case(
         "completion (tffix diagnose --sn<Tab>)",
-        [sys.executable, "-c", ENTRY],
+        [PY, "-c", ENTRY],
         {
             "_ARGCOMPLETE": "1",
             "_ARGCOMPLETE_SHELL": "bash",
@@ -52,29 +62,29 @@ CASES = [
     ),
     _case(
         "tffix diagnose --snapshot F",
-        [sys.executable, "-c", ENTRY, "diagnose", "--snapshot", str(SNAPSHOT)],
+        [PY, "-c", ENTRY, "diagnose", "--snapshot", str(SNAPSHOT)],
         goal=100,
     ),
     _case(
         "tffix diagnose --snapshot F --json",
-        [sys.executable, "-c", ENTRY, "diagnose", "--snapshot", str(SNAPSHOT), "--json"],
+        [PY, "-c", ENTRY, "diagnose", "--snapshot", str(SNAPSHOT), "--json"],
         goal=100,
     ),
     _case(
         "tffix diagnose --snapshot F (rules not cached)",
-        [sys.executable, "-c", ENTRY, "diagnose", "--snapshot", str(SNAPSHOT)],
+        [PY, "-c", ENTRY, "diagnose", "--snapshot", str(SNAPSHOT)],
         {"TFFIX_NO_CACHE": "1"},
     ),
 ]
 
 
-def _time(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+def _time(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float]:
     """Wall and CPU (user + system) milliseconds of one whole process."""
     full = {**os.environ, **env}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
-        argv, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, cwd=ROOT
+        argv, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, cwd=cwd
     )
     wall = (time.perf_counter() - start) * 1000
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -85,11 +95,18 @@ def _time(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument(
+        "--python", help="run the cases with this interpreter, from a neutral folder"
+    )
     args = parser.parse_args()
+    python = args.python or PY
+    cwd = Path(tempfile.gettempdir()) if args.python else ROOT
+    print(f"interpreter: {python}; working folder: {cwd}")
     print(f"{'case':40} {'wall median':>11} {'wall min':>9} {'CPU median':>11}  goal (on wall)")
     for name, argv, env, goal in CASES:
-        _time(argv, env)  # warm the page cache
-        runs = [_time(argv, env) for _ in range(args.runs)]
+        argv = [python if a == PY else a for a in argv]
+        _time(argv, env, cwd)  # warm the page cache
+        runs = [_time(argv, env, cwd) for _ in range(args.runs)]
         wall = [w for w, _ in runs]
         cpu = [c for _, c in runs]
         med, low, cpu_med = statistics.median(wall), min(wall), statistics.median(cpu)
