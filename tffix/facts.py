@@ -235,11 +235,17 @@ class Facts:
 
     @cached_property
     def is_cuda_build(self) -> bool | None:
+        said = self.cuda_build_read
+        return said[0] if said else None
+
+    @cached_property
+    def cuda_build_read(self) -> tuple[bool, str] | None:
+        """(is a CUDA build, evidence): the build info, else what the report's own
+        ``is_built_with_cuda()`` printed; None when neither says."""
         build = self.tf.build if self.tf else None
         if build and build.is_cuda_build is not None:
-            return build.is_cuda_build
-        said = self.printed_answers.get("cuda_build")
-        return said[0] if said else None
+            return build.is_cuda_build, "tensorflow.build.is_cuda_build"
+        return self.printed_answers.get("cuda_build")
 
     @cached_property
     def tf_gpus(self) -> tuple[str, ...] | None:
@@ -304,9 +310,13 @@ class Facts:
 
     @cached_property
     def log_tf_installed(self) -> tuple[str, ...]:
-        """Log lines of pip saying a TensorFlow distribution is installed already."""
+        """Log lines of pip saying a TensorFlow distribution (the rules' ``tf_distributions``)
+        is installed already."""
+        names = {canonicalize_name(n) for n in self.rules.policy.tf_distributions}
         return tuple(
-            f"log[{i}]" for i, line in enumerate(self.snap.log) if _PIP_HAS_TF.search(line[:512])
+            f"log[{i}]"
+            for i, line in enumerate(self.snap.log)
+            if (m := _PIP_SATISFIED.search(line[:512])) and canonicalize_name(m["name"]) in names
         )
 
     # ---- driver and GPUs
@@ -444,14 +454,20 @@ class Facts:
     def other_vendor_gpus(self) -> tuple[tuple[str, str], ...]:
         """(evidence, name) of each listed GPU that is not NVIDIA's (the rules' GPU table's
         vendor, or a Radeon/Intel/Iris/Vega name)."""
-        out: list[tuple[str, str]] = []
-        for i, gpu in enumerate(self.snap.gpus or ()):
-            name = gpu.name or ""
-            entry = next((g for g in self.rules.gpus if name and g.match.search(name)), None)
-            vendor = getattr(entry, "vendor", "nvidia") if entry else "nvidia"
-            if name and (vendor != "nvidia" or _NOT_NVIDIA.search(name)):
-                out.append((f"gpus[{i}]", name))
-        return tuple(out)
+        return tuple(
+            (f"gpus[{i}]", gpu.name)
+            for i, gpu in enumerate(self.snap.gpus or ())
+            if gpu.name and self._other_vendor(gpu.name)
+        )
+
+    def _other_vendor(self, name: str) -> bool:
+        """True for a GPU name that is not NVIDIA's: the rules' GPU table says another vendor,
+        or the name is a Radeon/Intel/Iris/Vega one. An empty name is not known to be."""
+        if not name:
+            return False
+        entry = next((g for g in self.rules.gpus if g.match.search(name)), None)
+        vendor = getattr(entry, "vendor", "nvidia") if entry else "nvidia"
+        return vendor != "nvidia" or _NOT_NVIDIA.search(name) is not None
 
     @cached_property
     def gpu_node_present(self) -> tuple[str, ...]:
@@ -477,13 +493,11 @@ class Facts:
     def gpu_inventory(self) -> tuple[str, ...]:
         """Evidence that an NVIDIA GPU is physically there (NVML/nvidia-smi or the report's GPU
         list, the PCI bus); empty when nothing says so."""
-        ev: list[str] = []
-        for i, gpu in enumerate(self.snap.gpus or ()):
-            name = gpu.name or ""
-            entry = next((g for g in self.rules.gpus if name and g.match.search(name)), None)
-            vendor = getattr(entry, "vendor", "nvidia") if entry else "nvidia"
-            if vendor == "nvidia" and not _NOT_NVIDIA.search(name):
-                ev.append(f"gpus[{i}]")
+        ev = [
+            f"gpus[{i}]"
+            for i, gpu in enumerate(self.snap.gpus or ())
+            if not self._other_vendor(gpu.name or "")
+        ]
         pci = self.snap.extra.get("pci_nvidia_devices")
         if (isinstance(pci, int) and pci > 0) or (isinstance(pci, list) and pci):
             ev.append("extra.pci_nvidia_devices")
@@ -590,10 +604,7 @@ _CUINIT = re.compile(
     r"failed call to cuInit: (?:\w+: CUDA error: Failed call to cuInit: )?"
     r"(?P<err>CUDA_ERROR_[A-Z_]+|UNKNOWN ERROR \(\d+\))"
 )
-_PIP_HAS_TF = re.compile(
-    r"Requirement already satisfied: (?:tensorflow|tensorflow-gpu|tensorflow-cpu|tf-nightly"
-    r"|tensorflow-intel|tensorflow-macos)(?:\[[\w,-]+\])?(?:[<>=!~ ]|$)"
-)
+_PIP_SATISFIED = re.compile(r"Requirement already satisfied: (?P<name>[A-Za-z0-9][\w.-]*)")
 _NUM_GPUS = re.compile(r"\bNum GPUs Available:?\s*(\d+)\b")
 """The line tensorflow.org's GPU guide has people print: ``print("Num GPUs Available: ",
 len(tf.config.list_physical_devices('GPU')))``."""

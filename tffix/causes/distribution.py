@@ -28,17 +28,6 @@ from tffix.model import FixSide, PlanStep, Safety, Severity
 from tffix.pkgname import canonicalize_name
 
 
-def _cpu_build_evidence(f: Facts) -> list[str]:
-    """Where ``is_cuda_build: False`` was read: the build info, or a printed answer."""
-    if f.is_cuda_build is not False:
-        return []
-    build = f.tf.build if f.tf else None
-    if build is not None and build.is_cuda_build is False:
-        return ["tensorflow.build.is_cuda_build"]
-    printed = f.printed_answers.get("cuda_build")
-    return [printed[1]] if printed is not None else []
-
-
 def check_distribution(f: Facts) -> Iterable[Detection]:
     """tf-not-installed, tf-gpu-stub, tf-multiple-distributions, tf-cpu-only-*."""
     policy = f.rules.policy
@@ -131,7 +120,9 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
     variant = conda_variant(f)
     cpu_variant = variant is not None and variant[0] in {"eigen", "mkl"}
     if (f.is_cuda_build is False or not_cuda or cpu_variant) and f.gpu_visible is not True:
-        ev = _cpu_build_evidence(f) + [h.evidence for h in not_cuda]
+        read = f.cuda_build_read
+        ev = [read[1]] if read is not None and read[0] is False else []
+        ev += [h.evidence for h in not_cuda]
         ev += [variant[1]] if variant is not None and cpu_variant else []
         conda = f.has("tensorflow-base") or f.snap.python.kind in {"conda", "conda-base"}
         yield detection(
