@@ -148,7 +148,7 @@ def _framework_pin_conflict(
 _FRAMEWORK_CUDA = lazy(
     # JAX's install extras and plugin wheels (jax.readthedocs.io, installation):
     # jax[cuda12], jax[cuda12_pip], jax[cuda11_local], jax-cuda12-plugin, jaxlib==…+cuda11…
-    r"\b(?P<jax>jax)\[cuda(?P<jax_major>1\d)(?:_pip|_local)?\]"
+    r"\bjax\[cuda(?P<jax_major>1\d)(?:_pip|_local)?\]"
     r"|\bjax-cuda(?P<plugin_major>1\d)-(?:plugin|pjrt)\b"
     r"|\bjaxlib==\S*?\+cuda(?P<jaxlib_major>1\d)"
     # PyTorch's local version labels and wheel indexes (pytorch.org, get started):
@@ -156,6 +156,16 @@ _FRAMEWORK_CUDA = lazy(
     r"|\btorch==\S*?\+cu(?P<torch_major>1\d)\d\b"
     r"|download\.pytorch\.org/whl/cu(?P<index_major>1\d)\d\b"
 )
+
+
+_FRAMEWORK_MAJORS = {
+    "jax_major": "jax",
+    "plugin_major": "jax",
+    "jaxlib_major": "jax",
+    "torch_major": "torch",
+    "index_major": "torch",
+}
+"""The groups of ``_FRAMEWORK_CUDA`` and whose CUDA major each holds; a match fills one."""
 
 
 def _framework_cuda_major(f: Facts) -> Detection | None:
@@ -169,8 +179,8 @@ def _framework_cuda_major(f: Facts) -> Detection | None:
     texts += [(f"{name}=={version}", f"packages.{name}") for name, version in f.packages.items()]
     for text, where in texts:
         for m in _FRAMEWORK_CUDA.finditer(text):
-            fw = "torch" if m.group("torch_major") or m.group("index_major") else "jax"
-            major = int(next(g for g in m.groups()[1:] if g and g.isdigit()))
+            group = next(g for g in _FRAMEWORK_MAJORS if m.group(g))
+            fw, major = _FRAMEWORK_MAJORS[group], int(m.group(group))
             if major == want:
                 continue
             return detection(

@@ -164,15 +164,11 @@ def _toolkit_mismatch(f: Facts) -> Detection | None:
     """
     if f.gpu_visible is True or not f.cuda_toolkits:
         return None
-    built = built_cuda(f)
-    # Without the release or a CUDA runtime soname, the CUDA versions whose TensorFlow lines
-    # load the libraries it failed to open (libcusolver.so.10: CUDA 10.1 and 11.0).
-    builds = [built[0]] if built else _line_cudas(f)
+    builds, where = _cuda_builds(f)
     if not builds or any(f.nvidia_installed(b.major) for b in builds):
         return None
-    where = built[1] if built else f.failed_sonames[0][1]
-    wrong = [(v, ev) for v, ev in f.cuda_toolkits if all(_toolkit_differs(b, v) for b in builds)]
-    right = [v for v, _ in f.cuda_toolkits if not all(_toolkit_differs(b, v) for b in builds)]
+    wrong = [(v, ev) for v, ev in f.cuda_toolkits if not _serves(v, builds)]
+    right = [v for v, _ in f.cuda_toolkits if _serves(v, builds)]
     if not wrong or right:
         return None
     failed = [ev for _, ev in f.failed_sonames] + [
@@ -193,17 +189,32 @@ def _toolkit_mismatch(f: Facts) -> Detection | None:
     )
 
 
-def _line_cudas(f: Facts) -> list[Version]:
-    """The CUDA versions of the TensorFlow lines (rules/lines.toml) that load a CUDA library
-    the loader could not open, oldest first; empty when none is known."""
-    sonames = {s for s, _ in f.failed_sonames if not s.startswith(("libcudnn", "cudnn"))}
+def _cuda_builds(f: Facts) -> tuple[list[Version], str]:
+    """The CUDA versions the build may be for, and where that is read: the one ``built_cuda``
+    knows, else those of the TensorFlow lines (rules/lines.toml) that load a CUDA library the
+    loader could not open (libcusolver.so.10: CUDA 10.1 and 11.0), oldest first. Empty when
+    neither says."""
+    built = built_cuda(f)
+    if built is not None:
+        return [built[0]], built[1]
+    failed = [(s, where) for s, where in f.failed_sonames if not _is_cudnn(s)]
+    sonames = {s for s, _ in failed}
     found = {
         v
         for line in f.rules.lines.values()
         if sonames & set(line.sonames.values())
         if (v := parse_version(line.cuda)) is not None
     }
-    return sorted(found)
+    return sorted(found), (failed[0][1] if failed else "")
+
+
+def _serves(toolkit: Version, builds: Sequence[Version]) -> bool:
+    """True when the CUDA *toolkit* supplies the libraries of one of *builds*."""
+    return any(not _toolkit_differs(b, toolkit) for b in builds)
+
+
+def _is_cudnn(soname: str) -> bool:
+    return soname.startswith(("libcudnn", "cudnn"))
 
 
 def _other_cuda(f: Facts, failed: Sequence[str]) -> tuple[list[str], str | None]:
@@ -465,11 +476,10 @@ def _failed_but_shown_installed(f: Facts) -> list[str]:
     version the build loads (nvcc's banner, a cuda-X.Y folder, conda's cudatoolkit), a cuDNN
     of the major a failed libcudnn asks for, or a line listing the very file at a path."""
     out: list[str] = []
-    built = built_cuda(f)
-    builds = [built[0]] if built else _line_cudas(f)
-    cuda_failed = [s for s, _ in f.failed_sonames if not s.startswith(("libcudnn", "cudnn"))]
+    builds, _where = _cuda_builds(f)
+    cuda_failed = [s for s, _ in f.failed_sonames if not _is_cudnn(s)]
     if builds and (cuda_failed or not f.failed_sonames):
-        out += [ev for v, ev in f.cuda_toolkits if any(not _toolkit_differs(b, v) for b in builds)]
+        out += [ev for v, ev in f.cuda_toolkits if _serves(v, builds)]
     for soname, _where in f.failed_sonames:
         asked = soname_cuda(soname)
         if asked is not None and asked[0] == "cudnn":
