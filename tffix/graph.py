@@ -19,6 +19,7 @@ from tffix.causes import DETECTORS, Detection
 from tffix.causes.entrypoints import annotate
 from tffix.causes.healthy import healthy, only_noise
 from tffix.causes.libraries import best_guess
+from tffix.causes.log import without_cited
 from tffix.facts import Facts
 from tffix.logparse import scan_log
 from tffix.model import Finding, Severity, Snapshot
@@ -151,6 +152,7 @@ def build_graph(
     """Run every detector over *snapshot*, merge, hide what is explained, link and rank."""
     facts = Facts(snapshot, rules, scan_log(snapshot.log, rules))
     raw: list[Detection] = [d for detect in DETECTORS for d in detect(facts)]
+    raw = without_cited(facts, raw)
     raw.extend(Detection(f) for f in extra_findings)
     present = _merge(raw)
     hidden: set[str] = set()

@@ -13,6 +13,7 @@ import pytest
 from tests.diagnosis.test_messages import RULES, printed_forms
 from tffix.cli import main
 from tffix.diagnosis import diagnose, exit_code
+from tffix.document import parse_snapshot
 from tffix.errors import ExitCode
 from tffix.logparse import (
     clean_line,
@@ -96,6 +97,31 @@ def test_a_recognised_error_is_not_reported_twice():
     )
     diag = diagnose(snapshot_from_text(line, RULES), RULES)
     assert "unrecognized-error" not in [f.id for f in diag.findings]
+
+
+def test_a_line_another_finding_cites_is_not_unrecognized():
+    # cuInit's CUDA_ERROR_NOT_FOUND matches no catalogued message, but inside a WSL2 container
+    # the container check names its cause and cites the line; the unknown line stays quoted
+    cuinit = (
+        "2024-05-27 18:05:31.089452: E external/local_xla/xla/stream_executor/cuda/"
+        "cuda_driver.cc:282] failed call to cuInit: CUDA_ERROR_NOT_FOUND: named symbol not found"
+    )
+    doc = {
+        "schema": "tffix.snapshot/1",
+        "platform": {"os": "linux", "wsl": True, "container": "docker"},
+        "log": [cuinit, UNKNOWN_ERRORS[0]],
+    }
+    findings = diagnose(parse_snapshot(doc), RULES).findings
+    toolkit = next(f for f in findings if f.id == "container-toolkit-outdated")
+    assert "log[0]" in toolkit.evidence
+    [unknown] = [f for f in findings if f.id == "unrecognized-error"]
+    assert unknown.evidence == ("log[1]",)
+    # outside a container nothing explains it, so it is quoted
+    doc["platform"] = {"os": "linux"}
+    [unknown] = [
+        f for f in diagnose(parse_snapshot(doc), RULES).findings if f.id == "unrecognized-error"
+    ]
+    assert unknown.evidence == ("log[0]", "log[1]")
 
 
 def test_several_unknown_lines_make_one_finding_that_points_at_each():

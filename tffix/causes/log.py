@@ -7,10 +7,11 @@ can only mean that there was nothing to find.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from tffix.causes.base import Cause, Detection, Family, Section
 from tffix.facts import Facts
+from tffix.lazyre import lazy
 from tffix.logparse import LogFacts, clean_line, unrecognized_errors
 from tffix.model import Finding, Severity
 from tffix.ruleset import Ruleset
@@ -26,14 +27,19 @@ def _quote(line: str) -> str:
 
 
 def unrecognized_finding(
-    lines: Sequence[str], log: LogFacts, rules: Ruleset, gpu_visible: bool | None = None
+    lines: Sequence[str],
+    log: LogFacts,
+    rules: Ruleset,
+    gpu_visible: bool | None = None,
+    explained: Collection[int] = (),
 ) -> tuple[Finding, ...]:
     """The ``unrecognized-error`` finding for *lines*, or nothing when every error is known.
 
-    An error while TensorFlow does list the GPU (*gpu_visible*) is a warning: it is not what
-    keeps the GPU from being used.
+    A line another finding cites as its evidence (*explained*, indexes into *lines*) is known:
+    that finding names its cause. An error while TensorFlow does list the GPU (*gpu_visible*)
+    is a warning: it is not what keeps the GPU from being used.
     """
-    found = unrecognized_errors(lines, log)
+    found = tuple(i for i in unrecognized_errors(lines, log) if i not in explained)
     if not found:
         return ()
     meta = rules.cause(CAUSE)
@@ -60,10 +66,31 @@ def unrecognized_finding(
     )
 
 
+_CITED = lazy(r"^log\[(\d+)\]$")
+
+
 def detect(facts: Facts) -> list[Detection]:
     """The ``unrecognized-error`` detection of *facts*' log, if any line is unexplained."""
     found = unrecognized_finding(facts.snap.log, facts.log, facts.rules, facts.gpu_visible)
     return [Detection(f) for f in found]
+
+
+def without_cited(facts: Facts, raw: Sequence[Detection]) -> list[Detection]:
+    """*raw* with its ``unrecognized-error`` detection made again, leaving out the log lines
+    the other detections cite as evidence: those name their cause, so they are not unknown."""
+    cited = {
+        int(m[1])
+        for d in raw
+        if d.finding.id != CAUSE
+        for e in d.finding.evidence
+        if (m := _CITED.match(e))
+    }
+    if not cited or not any(d.finding.id == CAUSE for d in raw):
+        return list(raw)
+    found = unrecognized_finding(
+        facts.snap.log, facts.log, facts.rules, facts.gpu_visible, explained=cited
+    )
+    return [d for d in raw if d.finding.id != CAUSE] + [Detection(f) for f in found]
 
 
 FAMILY = Family("log", (detect,), (Cause(CAUSE, Section.LOG, None),))
