@@ -498,3 +498,33 @@ CUSOLVER10 = (
 )
 def test_a_library_soname_against_the_toolkit_shown(rules: Ruleset, toolkit: str, first: str):
     assert _ids(rules, platform={"os": "linux"}, log=[toolkit, CUSOLVER10])[:1] == [first]
+
+
+def test_pips_two_lines_for_a_missing_wheel_are_one_known_failure(rules: Ruleset):
+    # a report that cut the "(from versions: …)" list off the first line
+    log = [
+        "ERROR: Could not find a version that satisfies the requirement tensorflow-gpu==1.15",
+        "ERROR: No matching distribution found for tensorflow-gpu==1.15",
+    ]
+    assert _ids(rules, log=log) == ["python-version-unsupported"]
+
+
+@pytest.mark.parametrize(
+    ("os", "first"), [("macos", "cuda-libs-missing"), ("linux", "cuda-libs-missing")]
+)
+def test_dyld_failing_to_load_cuda_on_a_cuda_era_mac(rules: Ruleset, os: str, first: str):
+    # TensorFlow up to 1.1 had CUDA builds for macOS: dyld's words for a CUDA library it
+    # could not load are a CUDA library failure there, not an unknown error
+    log = [
+        "ImportError: dlopen(/Library/Python/3.5/site-packages/tensorflow/python/"
+        "_pywrap_tensorflow.so, 10): Library not loaded: @rpath/libcudart.8.0.dylib",
+        "  Reason: image not found",
+    ]
+    ids = _ids(rules, platform={"os": os}, log=log)
+    assert ids[0] == first and "unrecognized-error" not in ids
+
+
+def test_a_mac_without_a_failed_cuda_library_still_needs_metal(rules: Ruleset):
+    assert _ids(rules, platform={"os": "macos"}, packages={"tensorflow": "2.15.0"})[0] == (
+        "macos-needs-metal"
+    )

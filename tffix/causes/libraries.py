@@ -40,7 +40,10 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
         if toolkit is not None:
             yield toolkit
             return
-    if not f.linux and f.os is not None:
+    # macOS had CUDA builds up to TensorFlow 1.1: a report of one failing to load a CUDA
+    # library (dyld's "Library not loaded") is read like Linux's
+    cuda_mac = f.os == "macos" and bool(f.failed_sonames)
+    if not f.linux and f.os is not None and not cuda_mac:
         if f.os == "windows":
             yield from _check_windows_dlls(f)
         return
