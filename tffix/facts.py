@@ -166,6 +166,19 @@ class Facts:
         return tuple(sorted(n for n in self.packages if n in names))
 
     @cached_property
+    def tf_channels(self) -> dict[str, tuple[str, str]]:
+        """TensorFlow distribution -> (channel, evidence) of a pasted ``conda list`` row naming
+        it: name, version, build string and channel (``conda-forge``, ``defaults``, ``pypi``
+        for one pip installed), as conda prints them."""
+        names = {canonicalize_name(n) for n in self.rules.policy.tf_distributions}
+        out: dict[str, tuple[str, str]] = {}
+        for i, line in enumerate(self.snap.log):
+            m = _CONDA_ROW.match(line[:256])
+            if m and (name := canonicalize_name(m["name"])) in names:
+                out.setdefault(name, (m["channel"], f"log[{i}]"))
+        return out
+
+    @cached_property
     def tf_dist(self) -> str | None:
         """The distribution that provides TensorFlow (``tensorflow`` when several)."""
         for name in ("tensorflow", "tf-nightly", "tensorflow-gpu", "tensorflow-cpu"):
@@ -562,6 +575,11 @@ _CONDA_CUDA_ROW = re.compile(
     r"(?P<v>\d{1,2}\.\d+(?:\.\d+)*)\s+\S+"
 )
 """A ``conda list`` row of the CUDA toolkit: name, version, build string (and channel)."""
+_CONDA_ROW = re.compile(
+    r"\s*(?P<name>[A-Za-z][\w.-]*)\s+(?P<version>\d+\.\d+[\w.+!]*)\s+(?P<build>[\w.+!-]+)"
+    r"\s+(?P<channel>[a-z][\w.-]*(?:/[\w.-]+)*)\s*$"
+)
+"""A whole ``conda list`` row with its channel column."""
 _CONDA_CUDNN_ROW = re.compile(r"\s*cudnn\s+(?P<v>[2-9]\.\d+(?:\.\d+)*)\s+\S+")
 _BARE_PAIR = re.compile(
     r"\s*(?P<cuda>(?:[7-9]|1[0-3])\.\d+(?:\.\d+)*)\s*/\s*(?:cuDNN\s*)?v?"

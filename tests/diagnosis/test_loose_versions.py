@@ -528,3 +528,47 @@ def test_a_mac_without_a_failed_cuda_library_still_needs_metal(rules: Ruleset):
     assert _ids(rules, platform={"os": "macos"}, packages={"tensorflow": "2.15.0"})[0] == (
         "macos-needs-metal"
     )
+
+
+@pytest.mark.parametrize(
+    ("rows", "many"),
+    [
+        # conda-forge's CPU build beside defaults' GPU metapackage: two builds, one folder
+        (["tensorflow 1.10.0 py36_0 conda-forge", "tensorflow-gpu 1.10.0 hf154084_0 defaults"], 1),
+        # one pip installed beside conda's
+        (["tensorflow-gpu 2.4.1 h30adc30_0 defaults", "tensorflow 2.4.1 pypi_0 pypi"], 1),
+        # defaults' metapackages over one tensorflow-base build
+        (
+            [
+                "tensorflow 2.4.1 gpu_py38h8a7d6ce_0 defaults",
+                "tensorflow-base 2.4.1 gpu_py38h29c2da4_0 defaults",
+                "tensorflow-gpu 2.4.1 h30adc30_0 defaults",
+            ],
+            0,
+        ),
+    ],
+)
+def test_conda_rows_of_two_channels_are_two_tensorflows(rules: Ruleset, rows, many: int):
+    packages = {r.split()[0]: r.split()[1] for r in rows}
+    ids = _ids(rules, packages=packages, log=["# Name Version Build Channel", *rows])
+    assert ids.count("tf-multiple-distributions") == many
+
+
+def test_the_container_toolkit_finding_no_driver_on_the_host(rules: Ruleset):
+    log = [
+        "docker run --gpus all -it --rm nvcr.io/nvidia/tensorflow:22.11-tf2-py3",
+        "nvidia-container-cli: initialization error: load library failed: libnvidia-ml.so.1: "
+        "cannot open shared object file: no such file or directory: unknown.",
+    ]
+    ids = _ids(rules, platform={"os": "linux", "container": "docker"}, log=log)
+    assert ids[0] == "driver-not-loaded" and "container-toolkit-outdated" not in ids
+    # the toolkit's other initialisation errors are still the toolkit's
+    other = ["nvidia-container-cli: initialization error: nvml error: driver/library mismatch"]
+    assert "container-toolkit-outdated" in _ids(rules, platform={"os": "linux"}, log=other)
+
+
+@pytest.mark.parametrize("cut", ["NVIDIA-SMI", "IDIA-SMI", "SMI"])
+def test_nvidia_smi_failing_with_the_start_of_its_line_cut(rules: Ruleset, cut: str):
+    line = f"{cut} has failed because it couldn't communicate with the NVIDIA driver."
+    ids = _ids(rules, platform={"os": "linux"}, gpus=[{"name": "GeForce GTX 1080"}], log=[line])
+    assert ids[0] == "driver-not-loaded"

@@ -64,22 +64,31 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
     expected = wrappers.get(f.os or "", set())
     if arch in {"aarch64", "arm64"}:
         expected = {"tensorflow", "tensorflow-cpu-aws"}
-    if _conda_package(f):
+    if _conda_package(f) and not _channels(f):
         # conda's tensorflow / tensorflow-gpu / tensorflow-base are metapackages over one
-        # tensorflow-base build: several names, one tensorflow/ folder.
+        # tensorflow-base build: several names, one tensorflow/ folder. Rows of two channels
+        # (conda-forge's beside defaults', or pip's) are two builds in that one folder.
         expected = expected | CONDA_METAPACKAGES
     owners = f.snap.extra.get("tensorflow_owners")
     many = len(dists) > 1 and not dists <= expected
     if many or (isinstance(owners, list) and len(owners) > 1):
         names = sorted(dists) if many else sorted(str(o) for o in cast("list[object]", owners))
         ev = [f"packages.{n}" for n in sorted(dists)] if many else []
+        ev += _channels(f) if many else []
         if isinstance(owners, list) and len(owners) > 1:
             ev.append("extra.tensorflow_owners")
         yield detection(
             f,
             "tf-multiple-distributions",
             f"{' and '.join(names)} are installed together and overwrite each other's "
-            "tensorflow/ folder",
+            "tensorflow/ folder"
+            + (
+                " (conda lists them from "
+                + " and ".join(sorted({c for c, _ in f.tf_channels.values()}))
+                + ")"
+                if _channels(f)
+                else ""
+            ),
             ev,
         )
     # CPU-only package
@@ -194,6 +203,13 @@ def _cpu_only_on_pypi(version: Version) -> bool:
     if version.release[:3] == (1, 15, 0):
         return False
     return version.major == 1 or version.release[:2] == (2, 0)
+
+
+def _channels(f: Facts) -> list[str]:
+    """Evidence of pasted ``conda list`` rows that give the TensorFlow distributions more than
+    one channel: two builds, not conda's metapackages over one."""
+    rows = f.tf_channels.values()
+    return [where for _channel, where in rows] if len({c for c, _ in rows}) > 1 else []
 
 
 def _conda_package(f: Facts) -> bool:

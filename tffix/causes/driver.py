@@ -76,7 +76,7 @@ def check_driver(f: Facts) -> Iterable[Detection]:
         nl.append("driver")
     if drv is not None and drv.error:
         nl.append("driver.error")
-    nl += [h.evidence for h in f.log.all("smi-no-driver", "libcuda-missing")]
+    nl += [h.evidence for h in f.log.all("smi-no-driver", "libcuda-missing", "toolkit-no-driver")]
     libcuda = f.snap.libraries.get("libcuda.so.1")
     if libcuda is not None and libcuda.path is None:
         nl.append("libraries.libcuda.so.1")
@@ -88,7 +88,7 @@ def check_driver(f: Facts) -> Iterable[Detection]:
                 "WSL2: the loader does not see the driver's libcuda in /usr/lib/wsl/lib",
                 ["platform.wsl", *nl],
             )
-        elif f.container is None or f.snap.gpus:
+        elif f.container is None or f.snap.gpus or f.log.has("toolkit-no-driver"):
             yield detection(
                 f,
                 "driver-not-loaded",
