@@ -572,3 +572,25 @@ def test_nvidia_smi_failing_with_the_start_of_its_line_cut(rules: Ruleset, cut: 
     line = f"{cut} has failed because it couldn't communicate with the NVIDIA driver."
     ids = _ids(rules, platform={"os": "linux"}, gpus=[{"name": "GeForce GTX 1080"}], log=[line])
     assert ids[0] == "driver-not-loaded"
+
+
+@pytest.mark.parametrize(
+    ("version", "command", "first"),
+    [
+        ("2.16.1", "pip install tensorflow[and-cuda]", "cuda-libs-not-found"),
+        ("2.16.1", "pip install tensorflow", "cuda-libs-missing"),
+        ("2.15.1", "pip install tensorflow[and-cuda]", "cuda-libs-missing"),
+    ],
+)
+def test_a_best_guess_for_a_release_that_does_not_find_its_wheels(
+    rules: Ruleset, version: str, command: str, first: str
+):
+    # nothing failed in the log: only the install command, the release and the GPU are shown
+    doc = {
+        "platform": {"os": "linux"},
+        "packages": {"tensorflow": version},
+        "tensorflow": {"version": version},
+        "gpus": [{"name": "NVIDIA GeForce RTX 3090"}],
+        "log": [command],
+    }
+    assert _ids(rules, **doc)[0] == first

@@ -655,6 +655,26 @@ def best_guess(f: Facts) -> Detection | None:
         shown.append("platform.os" if not f.snap.platform.wsl else "platform.wsl")
     if not shown and not tf_lines:
         return None
+    bad = f.known_bad_hits("cuda-libs-not-found")
+    if bad and _and_cuda_requested(f):
+        # the wheels were asked for, and this release is known not to find them
+        why = next(b.why for b in f.rules.known_bad if b.id == bad[0])
+        return detection(
+            f,
+            "cuda-libs-not-found",
+            f"best guess from a partial report: TensorFlow {f.tf_version} was installed with "
+            "[and-cuda], and this release does not find its pip-installed CUDA libraries "
+            "(known RUNPATH regression)",
+            [
+                f.tf_version_evidence,
+                *(h.evidence for h in f.log.all("pip-install-and-cuda")),
+                *shown,
+            ],
+            detail=why,
+            payload=LibraryFolders(
+                tuple(_unfound_lib_dirs(f, dirs) if (dirs := _lib_dirs(f)) else ())
+            ),
+        )
     stub = [h.evidence for h in f.log.all("cudart-stub")]
     cudnn = f" and cuDNN {f.tf_cudnn}" if f.tf_cudnn else ""
     return detection(
