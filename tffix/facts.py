@@ -441,6 +441,31 @@ class Facts:
         return tuple(out)
 
     @cached_property
+    def failed_dependencies(self) -> tuple[tuple[str, str, str], ...]:
+        """(library asked for, library it needs, evidence) where the loader found the library
+        TensorFlow asked for but not one it links: glibc's dlerror names the file it could not
+        open, which is that dependency when it differs from the library asked for
+        (``'libcusolver.so.11'; dlerror: libnvJitLink.so.12: cannot open shared object file``).
+        """
+        out: list[tuple[str, str, str]] = []
+        for i, line in enumerate(self.snap.log):
+            m = _DEPENDENCY_FAILED.search(line[:1024])
+            if m and m["dep"] != m["asked"]:
+                out.append((m["asked"], m["dep"], f"log[{i}]"))
+        return tuple(out)
+
+    @cached_property
+    def log_cuda_major(self) -> tuple[int, str] | None:
+        """(CUDA major, evidence) the CUDA runtime TensorFlow opened or asked for in the log
+        shows (``libcudart.so.11.0``, ``cudart64_110.dll``)."""
+        for i, line in enumerate(self.snap.log):
+            for m in _CUDA_SONAME.finditer(line[:1024]):
+                got = soname_cuda(m.group("soname") or m.group(0))
+                if got is not None and got[0] == "cudart":
+                    return got[1], f"log[{i}]"
+        return None
+
+    @cached_property
     def asked_cuda(self) -> tuple[int, int | None, str] | None:
         """(major, minor or None, evidence): the CUDA version a failed soname shows TensorFlow
         was built for (``libcudart.so.10.0`` -> 10.0), when one does."""
@@ -612,6 +637,10 @@ _CUDA_SONAME = re.compile(
     r"(?:\.so\.|\.)(?P<ver>\d+(?:\.\d+)?)(?:\.dylib)?"
     r"|(?P<dcomp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"
     r"(?:_(?:ops|cnn|adv|graph|engines)\w*)?64_(?P<dver>\d+)\.dll)"
+)
+_DEPENDENCY_FAILED = re.compile(
+    r"Could not (?:load|dlopen) (?:dynamic )?library '?(?P<asked>lib[\w+-]+\.so[\w.]*?)'?"
+    r"[;:.,]?\s+(?:dlerror:\s*)?(?P<dep>lib[\w+-]+\.so[\w.]*): cannot open shared object file"
 )
 _LOADER_FAILED = re.compile(
     r"cannot open shared object file|Could not (?:load|dlopen|find|open)|Couldn't open CUDA "

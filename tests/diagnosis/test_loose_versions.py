@@ -594,3 +594,28 @@ def test_a_best_guess_for_a_release_that_does_not_find_its_wheels(
         "log": [command],
     }
     assert _ids(rules, **doc)[0] == first
+
+
+_OPENED = (
+    "I tensorflow/stream_executor/platform/default/dso_loader.cc:49] Successfully opened "
+    "dynamic library libcudart.so.11.0"
+)
+
+
+@pytest.mark.parametrize(
+    ("failed", "first"),
+    [
+        # CUDA 12's cuSOLVER kept soname 11 and links nvJitLink 12: another CUDA's copy
+        ("'libcusolver.so.11'; dlerror: libnvJitLink.so.12", "cuda-version-mismatch"),
+        # a dependency of TensorFlow's own CUDA major: its folder is not on the path
+        ("'libcublas.so.11'; dlerror: libcublasLt.so.11", "cuda-libs-not-found"),
+        # the library itself is not there
+        ("'libcusolver.so.11'; dlerror: libcusolver.so.11", "cuda-libs-missing"),
+    ],
+)
+def test_a_library_found_whose_dependency_is_not(rules: Ruleset, failed: str, first: str):
+    line = (
+        "W tensorflow/stream_executor/platform/default/dso_loader.cc:60] Could not load "
+        f"dynamic library {failed}: cannot open shared object file: No such file or directory"
+    )
+    assert _ids(rules, platform={"os": "linux"}, log=[_OPENED, line])[0] == first

@@ -50,6 +50,10 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
     failed = _dlopen_failed(f)
     if f.is_cuda_build is False:
         return
+    dependency = _dependency_missing(f)
+    if dependency is not None:
+        yield dependency
+        return
     mism, other = _other_cuda(f, failed)
     if mism:
         yield detection(
@@ -77,6 +81,50 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
         dirs = _lib_dirs(f)
         folders = LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ()))
     yield detection(f, kind, title, ev, detail=detail, payload=folders)
+
+
+_CUDA_MAJOR_SONAME = re.compile(r"^lib(?:nvJitLink|cublasLt|cublas|cudart|nvrtc)\.so\.(\d+)")
+"""Libraries whose soname's first number is the CUDA major they belong to (from CUDA 10 on)."""
+
+
+def _dependency_missing(f: Facts) -> Detection | None:
+    """cuda-version-mismatch or cuda-libs-not-found: the loader found a CUDA library TensorFlow
+    asked for, but not a library that one links (see ``Facts.failed_dependencies``).
+
+    A dependency of another CUDA major than TensorFlow's (libcusolver.so.11 needing
+    libnvJitLink.so.12 under a CUDA 11 build: CUDA 12's cuSOLVER kept soname 11) means the copy
+    found belongs to another CUDA; one of the same major means its folder is not all on the
+    loader's path."""
+    deps = f.failed_dependencies
+    if not deps:
+        return None
+    asked, dep, where = deps[0]
+    tf_major = f.tf_cuda_major
+    major_ev = f.tf_version_evidence
+    if tf_major is None and (shown := f.log_cuda_major) is not None:
+        tf_major, major_ev = shown
+    m = _CUDA_MAJOR_SONAME.match(dep)
+    dep_major = int(m[1]) if m and int(m[1]) >= 10 else None
+    if tf_major is not None and dep_major is not None and dep_major != tf_major:
+        return detection(
+            f,
+            "cuda-version-mismatch",
+            f"the {asked} the loader finds belongs to CUDA {dep_major} (it needs {dep}), but "
+            f"TensorFlow loads CUDA {tf_major} libraries",
+            [where, major_ev],
+            detail=f"The loader opened {asked} but not {dep}, a library it links: that copy of "
+            f"{asked} is CUDA {dep_major}'s. Put the CUDA {tf_major} libraries first on the "
+            "loader's path (LD_LIBRARY_PATH), or install the ones this TensorFlow was built with.",
+        )
+    dirs = _lib_dirs(f)
+    return detection(
+        f,
+        "cuda-libs-not-found",
+        f"the loader finds {asked} but not {dep}, a library it needs",
+        [where],
+        detail=f"Put the folder holding {dep} on LD_LIBRARY_PATH beside the one holding {asked}.",
+        payload=LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ())),
+    )
 
 
 _NVIDIA_IMAGE_PATH = re.compile(r"^/usr/local/nvidia/lib(?:64)?/?$")
