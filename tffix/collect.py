@@ -28,14 +28,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tffix.headstart import (
+    HeadStart,
+    NoAnswer,
+    Pending,
+    in_thread,
+    snapshot_ops,
+    start,
+    target_environment,
+)
 from tffix.model import (
     UNKNOWN,
     Driver,
@@ -50,7 +56,7 @@ from tffix.model import (
     _Unknown,
     frozen_map,
 )
-from tffix.probes import activation, entrycheck
+from tffix.probes import entrycheck
 from tffix.probes import env as env_probe
 from tffix.probes import gpu as gpu_probe
 from tffix.probes import host as host_probe
@@ -61,6 +67,10 @@ from tffix.probes import toolkit as toolkit_probe
 from tffix.probes import verify as verify_probe
 from tffix.probes.target import Target, TargetKind
 
+__all__ = ["HeadStart", "collect_snapshot", "observe_target", "start", "target_environment"]
+"""``start`` and ``target_environment`` live in ``tffix.headstart`` (imported before the rest,
+so that a live look's TensorFlow child starts first); they stay importable from here."""
+
 _T = TypeVar("_T")
 _D = TypeVar("_D")
 
@@ -68,51 +78,6 @@ DEFAULT_TF_TIMEOUT = tf_probe.DEFAULT_TIMEOUT
 
 DRIVER_TIMEOUT = 30.0
 """Seconds NVML may take to answer (it answers in milliseconds unless the driver is sick)."""
-
-
-def _daemon_call(fn: Callable[[], _T]) -> Future[_T]:
-    """Run *fn* in a daemon thread: if it never returns, the process can still exit."""
-    future: Future[_T] = Future()
-
-    def body() -> None:
-        try:
-            future.set_result(fn())
-        except BaseException as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=body, name="tffix-nvml", daemon=True).start()
-    return future
-
-
-def target_environment(
-    target: Target, environ: Mapping[str, str]
-) -> tuple[dict[str, str], dict[str, object]]:
-    """(the environment the target's children run in, what the activate script sets).
-
-    For a virtualenv, *environ* is overlaid with what sourcing ``bin/activate`` does, tffix's
-    recorded edits included; for a conda or system interpreter it is used as it is.
-    """
-    if target.kind is not TargetKind.VENV:
-        return dict(environ), {}
-    text, why = env_probe.read_activate(target.prefix)
-    if text is None:
-        return dict(environ), {"script": str(target.prefix / "bin" / "activate"), "error": why}
-    info: dict[str, object] = {"script": str(target.prefix / "bin" / "activate")}
-    info.update(env_probe.activate_settings(text))
-    others = env_probe.other_activate_exports(target.prefix / "bin")
-    if others:
-        info["exports"] = [*info["exports"], *others]  # type: ignore[misc]
-    active = os.path.realpath(environ.get("VIRTUAL_ENV", "") or "/nonexistent") == (
-        os.path.realpath(target.prefix)
-    )
-    info["active"] = active
-    sourced, why = activation.sourced_environment(target.prefix, environ)
-    if sourced is not None:
-        info["sourced"] = True
-        return sourced, info
-    info["sourced"] = False
-    info["source_error"] = why
-    return env_probe.activated_env(environ, target.prefix, text), info
 
 
 def _python_info(target: Target) -> PythonInfo:
@@ -125,7 +90,7 @@ def _python_info(target: Target) -> PythonInfo:
     )
 
 
-def _guarded(key: str, unknown: dict[str, str], future: Future[_T], default: _D) -> _T | _D:
+def _guarded(key: str, unknown: dict[str, str], future: Pending[_T], default: _D) -> _T | _D:
     """The probe's result, or *default* with the failure recorded under *key*."""
     try:
         return future.result()
@@ -208,12 +173,12 @@ def _wsl_lib(root: Path, platform: Platform) -> dict[str, object]:
 
 
 def _driver_result(
-    future: Future[gpu_probe.DriverReport], unknown: dict[str, str]
+    future: Pending[gpu_probe.DriverReport], unknown: dict[str, str]
 ) -> gpu_probe.DriverReport | None:
     """The driver probe's report, or None with the reason under ``unknown["driver"]``."""
     try:
         return future.result(timeout=DRIVER_TIMEOUT)
-    except FutureTimeout:
+    except NoAnswer:
         unknown["driver"] = f"NVML did not answer within {DRIVER_TIMEOUT:g}s (nvmlInit hung)"
     except Exception as exc:  # a probe bug must cost one section, not the snapshot
         unknown["driver"] = f"the driver probe failed: {type(exc).__name__}: {exc}"
@@ -331,6 +296,7 @@ def collect_snapshot(
     host_root: Path | None = None,
     with_tensorflow: bool = True,
     meanwhile: Callable[[], object] | None = None,
+    started: HeadStart | None = None,
 ) -> Snapshot:
     """Everything tffix sees about *target*, as a ``Snapshot``; never raises for the target.
 
@@ -341,9 +307,19 @@ def collect_snapshot(
     TensorFlow child (the fast health check): the snapshot then has no ``tensorflow`` section.
     *meanwhile* is the caller's own work (loading the rules), run in this thread once every
     probe has started, while TensorFlow imports in its child: it then costs no wall time of
-    its own. Its exceptions (a Ctrl-C) propagate.
+    its own. Its exceptions (a Ctrl-C) propagate. *started* is the look begun by
+    ``tffix.headstart.start_snapshot`` with the same target and arguments (the TensorFlow
+    child already running while the caller imported this module); ``ValueError`` when it was
+    begun for another look.
     """
-    checks = "ops" if with_tensorflow and target.kind is TargetKind.VENV else None
+    checks = snapshot_ops(target, with_tensorflow=with_tensorflow)
+    if started is not None and (
+        started.target != target
+        or started.environ != environ
+        or (started.ops, started.tf_timeout) != (checks, tf_timeout)
+        or started.with_tensorflow != with_tensorflow
+    ):
+        raise ValueError("collect_snapshot: *started* was begun for another look")
     return _collect(
         target,
         environ=environ,
@@ -353,6 +329,7 @@ def collect_snapshot(
         with_tensorflow=with_tensorflow,
         ops=checks,
         meanwhile=meanwhile,
+        started=started,
     )[0]
 
 
@@ -400,15 +377,23 @@ def _collect(
     ops: str | None,
     looks: entrycheck.Looks | None = None,
     meanwhile: Callable[[], object] | None = None,
+    started: HeadStart | None = None,
 ) -> tuple[Snapshot, verify_probe.DeepVerification | None]:
     if host_root is None:
         host_root = Path(environ.get(SYSROOT_VARIABLE) or "/")
     unknown: dict[str, str] = {}
     extra: dict[str, object] = {}
-    try:
-        env, activate = target_environment(target, environ)
-    except Exception as exc:  # unreadable activate script: use the caller's environment
-        env, activate = dict(environ), {"error": f"{type(exc).__name__}: {exc}"}
+    # The TensorFlow child (the long pole) first, in the activated environment: the caller
+    # may have started it before importing this module (tffix.headstart).
+    if started is None:
+        started = start(
+            target,
+            environ=environ,
+            tf_timeout=tf_timeout,
+            with_tensorflow=with_tensorflow,
+            ops=ops,
+        )
+    env, activate, tf_future = started.env, started.activate, started.tensorflow
     if activate:
         extra["activate"] = activate
     sys_path = target.sys_path or tuple(str(p) for p in target.site_packages)
@@ -430,15 +415,6 @@ def _collect(
             libraries = exc
         return report, libraries
 
-    # Each probe runs in a daemon thread of its own, the TensorFlow child (the long pole)
-    # first. Daemon threads, not a pool: Ctrl-C must not wait for a child's time limit, and
-    # NVML runs in this process, where a sick driver can hang nvmlInit for minutes.
-    tf_future = _daemon_call(
-        (lambda: tf_probe.probe_tensorflow(target.python, env, timeout=tf_timeout, ops=ops))
-        if with_tensorflow
-        else (lambda: None)
-    )
-
     def known() -> verify_probe.DeepVerification | None:
         try:
             report = tf_future.result()
@@ -446,24 +422,30 @@ def _collect(
             return None
         return None if report is None else report.verification
 
-    pkg_future = _daemon_call(packages_then_libraries)
-    drv_future = _daemon_call(
+    # Each other probe runs in a daemon thread of its own too (tffix.headstart.Pending). Daemon
+    # threads, not a pool: Ctrl-C must not wait for a child's time limit, and NVML runs in
+    # this process, where a sick driver can hang nvmlInit for minutes.
+    pkg_future = in_thread(packages_then_libraries, name="tffix-packages")
+    drv_future = in_thread(
         lambda: gpu_probe.probe_driver(
             nvml=nvml,
             proc_version=str(host_root / "proc/driver/nvidia/version"),
             dev_dir=str(host_root / "dev"),
             pci_dir=str(host_root / "sys/bus/pci/devices"),
-        )
+        ),
+        name="tffix-nvml",
     )
-    ep_future: Future[EntryPointReport] | None = None
+    ep_future: Pending[EntryPointReport] | None = None
     if target.kind is TargetKind.VENV and with_tensorflow:  # the fast check runs no TF child
-        ep_future = _daemon_call(
-            lambda: _entry_points(target, environ, env, tf_timeout, known, looks)
+        ep_future = in_thread(
+            lambda: _entry_points(target, environ, env, tf_timeout, known, looks),
+            name="tffix-entry-points",
         )
-    host_future = _daemon_call(
+    host_future = in_thread(
         lambda: host_probe.probe_platform(
             sys_platform=target.platform, machine=target.machine, environ=env, root=host_root
-        )
+        ),
+        name="tffix-host",
     )
     if meanwhile is not None:  # every probe runs: the caller's work hides behind the import
         meanwhile()

@@ -3,8 +3,12 @@ METADATA and RECORD), and pip-api against a real interpreter."""
 
 from __future__ import annotations
 
+import os
 import sys
+from importlib import metadata
 from pathlib import Path
+
+import pytest
 
 from tffix.probes.packages import (
     PackagesReport,
@@ -90,3 +94,32 @@ def test_a_pip_stash_left_by_a_killed_uninstall_is_not_installed(tmp_path: Path)
     packages, owners, _ = read_metadata([str(site)])
     assert packages == {"numpy": "2.1.0"}
     assert owners == ()
+
+
+def test_each_metadata_file_is_read_once_and_the_library_owners_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Distribution.metadata`` parses METADATA at every use: the probe's readings (name,
+    version, the nvidia wheels' libraries) share one parse per distribution."""
+    site = tmp_path / "site-packages"
+    _dist(site, "tensorflow", "2.18.1", ["tensorflow/__init__.py"])
+    _dist(site, "Nvidia_CUDNN_cu12", "9.3.0.75", ["nvidia/cudnn/lib/libcudnn.so.9"])
+    _dist(site, "numpy", "2.1.0", ["numpy/__init__.py"])
+    reads: list[str] = []
+    read_text = metadata.PathDistribution.read_text
+
+    def counting(self: metadata.PathDistribution, filename: str) -> str | None:
+        if filename == "METADATA":
+            reads.append(str(self._path))  # type: ignore[attr-defined]
+        return read_text(self, filename)
+
+    monkeypatch.setattr(metadata.PathDistribution, "read_text", counting)
+    report = probe_packages(Path(sys.executable), [str(site)])
+    assert report.packages == {
+        "nvidia-cudnn-cu12": "9.3.0.75",
+        "numpy": "2.1.0",
+        "tensorflow": "2.18.1",
+    }
+    lib = os.path.realpath(site / "nvidia/cudnn/lib/libcudnn.so.9")
+    assert report.library_owners == {lib: ("nvidia-cudnn-cu12", "9.3.0.75")}
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == 3

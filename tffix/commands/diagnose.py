@@ -123,13 +123,41 @@ Collector = Callable[["Options"], "Snapshot"]
 
 
 def collect_live(options: Options) -> Snapshot:
-    """Resolve the target and collect its snapshot (the probes do the reading)."""
-    from tffix.collect import collect_snapshot
+    """Resolve the target and collect its snapshot (the probes do the reading).
+
+    The TensorFlow child starts as soon as the target is known (``tffix.headstart``): the
+    probes, the diagnosis engine and the rules are imported and loaded while it imports.
+    """
+    from tffix.headstart import start_snapshot
     from tffix.probes.target import resolve_target
-    from tffix.ruleset import load_rules
 
     target = resolve_target(venv=options.venv, python=options.python)
-    return collect_snapshot(target, environ=os.environ, meanwhile=load_rules)
+    started = start_snapshot(target, environ=os.environ)
+    from tffix.collect import collect_snapshot
+
+    return collect_snapshot(target, environ=os.environ, meanwhile=prepare, started=started)
+
+
+ENGINE = (
+    "tffix.diagnosis",
+    "tffix.report",
+    "tffix.term",
+    "tffix.commands.scan",
+    "tffix.effects.journal",
+    "packaging.requirements",
+)
+"""The modules a live diagnosis needs once the snapshot is in, imported while TensorFlow
+imports in the probe's child (``prepare``)."""
+
+
+def prepare() -> None:
+    """Load the rules and import the diagnosis engine and the report (``ENGINE``): the work
+    of ``run_live`` that does not need the snapshot, done while the look waits for it."""
+    from tffix.ruleset import load_rules
+
+    load_rules()
+    for name in ENGINE:
+        importlib.import_module(name)
 
 
 def scan_findings(args: Options | argparse.Namespace, snap: Snapshot) -> tuple[Finding, ...]:
@@ -153,13 +181,15 @@ def scan_findings(args: Options | argparse.Namespace, snap: Snapshot) -> tuple[F
 def run_live(args: Options | argparse.Namespace, *, collect: Collector = collect_live) -> int:
     """``tffix --dry-run`` (and ``tffix diagnose`` without a snapshot): the live target.
 
-    *collect* is the seam that reads the target (the probes by default)."""
-    from tffix.diagnosis import diagnose
+    *collect* is the seam that reads the target (the probes by default). The engine is
+    imported after it: the default collector imports it while TensorFlow imports."""
     from tffix.options import Options
-    from tffix.ruleset import load_rules
 
     options = Options.of(args)
     snap = collect(options)
+    from tffix.diagnosis import diagnose
+    from tffix.ruleset import load_rules
+
     rules = load_rules()
     diag = diagnose(snap, rules, extra_findings=scan_findings(options, snap))
     where = snap.python.executable or "the target"

@@ -63,22 +63,54 @@ def _search_dirs(sys_path: Iterable[str]) -> list[str]:
     return [p for p in dict.fromkeys(sys_path) if p and os.path.isdir(p)]
 
 
+class Listing:
+    """The distributions in the folders of a ``sys.path``, each folder listed once and each
+    distribution's ``METADATA`` parsed at most once, for the probe's readings to share.
+
+    ``Distribution.metadata`` reads and parses the file again at every use (``.version`` and
+    ``.name`` are uses), so reading a name and a version cost three parses, and the library
+    owners two more. A listing or a parse that fails raises for the reading that asked, each
+    time it asks, as it did before there was a listing to share.
+    """
+
+    def __init__(self, sys_path: Iterable[str]) -> None:
+        self.folders = _search_dirs(sys_path)
+        self._dists: dict[str, list[metadata.Distribution]] = {}
+        self._metadata: dict[int, metadata.PackageMetadata] = {}
+
+    def distributions(self, folder: str) -> list[metadata.Distribution]:
+        """The distributions whose metadata is in *folder*, in ``importlib.metadata``'s order."""
+        if folder not in self._dists:
+            self._dists[folder] = list(metadata.distributions(path=[folder]))
+        return self._dists[folder]
+
+    def metadata(self, dist: metadata.Distribution) -> metadata.PackageMetadata:
+        """``dist.metadata``, parsed the first time only (*dist* from ``distributions``)."""
+        key = id(dist)
+        if key not in self._metadata:
+            self._metadata[key] = dist.metadata
+        return self._metadata[key]
+
+
 def read_metadata(
-    sys_path: Iterable[str],
+    sys_path: Iterable[str], listing: Listing | None = None
 ) -> tuple[dict[str, str], tuple[str, ...], dict[str, str]]:
-    """(packages, owners of ``tensorflow/``, locations) from the metadata in *sys_path*.
+    """(packages, owners of ``tensorflow/``, locations) from the metadata in *sys_path*
+    (*listing*: the same path's ``Listing``, shared with the probe's other readings).
 
     The first distribution of a name on the path wins, as for ``importlib.metadata``.
     """
+    listing = Listing(sys_path) if listing is None else listing
     packages: dict[str, str] = {}
     owners: list[str] = []
     locations: dict[str, str] = {}
-    for folder in _search_dirs(sys_path):
-        for dist in metadata.distributions(path=[folder]):
+    for folder in listing.folders:
+        for dist in listing.distributions(folder):
             if _pip_stash(dist):
                 continue
-            name = dist.metadata["Name"] if dist.metadata else None
-            version = dist.version
+            meta = listing.metadata(dist)
+            name = meta["Name"] if meta else None
+            version = meta["Version"]  # what ``dist.version`` reads
             if not name or version is None:
                 continue
             canonical = canonicalize_name(name)
@@ -108,15 +140,20 @@ def _owns_tensorflow(dist: metadata.Distribution) -> bool:
     return _TF_ENTRY.search(record) is not None
 
 
-def nvidia_library_owners(sys_path: Iterable[str]) -> dict[str, tuple[str, str]]:
-    """Real path of every ``.so`` an ``nvidia-*`` distribution's RECORD lists -> (name, version).
+def nvidia_library_owners(
+    sys_path: Iterable[str], listing: Listing | None = None
+) -> dict[str, tuple[str, str]]:
+    """Real path of every ``.so`` an ``nvidia-*`` distribution's RECORD lists -> (name, version)
+    (*listing*: as for ``read_metadata``).
 
     The loader probe falls back to the wheel's version for a library that cannot tell its own.
     """
+    listing = Listing(sys_path) if listing is None else listing
     out: dict[str, tuple[str, str]] = {}
-    for folder in _search_dirs(sys_path):
-        for dist in metadata.distributions(path=[folder]):
-            name = dist.metadata["Name"] if dist.metadata else None
+    for folder in listing.folders:
+        for dist in listing.distributions(folder):
+            meta = listing.metadata(dist)
+            name = meta["Name"] if meta else None
             if not name or not canonicalize_name(name).startswith("nvidia-"):
                 continue
             try:
@@ -126,7 +163,7 @@ def nvidia_library_owners(sys_path: Iterable[str]) -> dict[str, tuple[str, str]]
             for f in files:
                 if ".so" in f.name:
                     real = os.path.realpath(os.path.join(folder, str(f)))
-                    out.setdefault(real, (canonicalize_name(name), str(dist.version)))
+                    out.setdefault(real, (canonicalize_name(name), str(meta["Version"])))
     return out
 
 
@@ -188,9 +225,10 @@ def probe_packages(python: Path, sys_path: Iterable[str]) -> PackagesReport:
     stderr through to tffix's own, so a target without pip would print a stray error).
     """
     paths = list(sys_path)
+    listing = Listing(paths)
     unknown = None
     try:
-        packages, owners, locations = read_metadata(paths)
+        packages, owners, locations = read_metadata(paths, listing)
         source = "metadata"
     except Exception as exc:  # a corrupt METADATA must not end the snapshot
         packages, owners, locations = {}, (), {}
@@ -206,7 +244,7 @@ def probe_packages(python: Path, sys_path: Iterable[str]) -> PackagesReport:
                 unknown = f"{failure}, and pip-api failed ({type(pip_exc).__name__})"
     tf_dir = find_tensorflow_dir(paths)
     try:
-        owners_of_libs = nvidia_library_owners(paths)
+        owners_of_libs = nvidia_library_owners(paths, listing)
     except Exception:  # a corrupt RECORD: the fallback version is simply not there
         owners_of_libs = {}
     return PackagesReport(

@@ -32,10 +32,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tffix import _subprocess
-from tffix.model import UNKNOWN, TensorFlowBuild, TensorFlowInfo
 from tffix.probes import verify
+
+if TYPE_CHECKING:
+    # tffix.model is imported when the child's answer is read, not before it starts: a live
+    # look starts this child first (tffix.headstart), and the model is a tenth of what
+    # tffix imports before it
+    from tffix.model import TensorFlowBuild, TensorFlowInfo
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -198,6 +204,8 @@ def _last_report(stdout: str, mark: str) -> dict[str, object] | None:
 
 
 def _build(data: object) -> TensorFlowBuild | None:
+    from tffix.model import TensorFlowBuild
+
     if not isinstance(data, dict):
         return None
     caps = data.get("cuda_compute_capabilities")
@@ -282,6 +290,8 @@ def interpret(
 
 
 def _interpret(result: _subprocess.Completed, timeout: float) -> TensorFlowReport:
+    from tffix.model import UNKNOWN, TensorFlowInfo
+
     log, _ = _split_log(result.stderr)
     data = _last_report(result.stdout, _MARK)
     exit_text = result.describe_exit()
