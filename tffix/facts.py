@@ -460,7 +460,7 @@ class Facts:
         shows (``libcudart.so.11.0``, ``cudart64_110.dll``)."""
         for i, line in enumerate(self.snap.log):
             for m in _CUDA_SONAME.finditer(line[:1024]):
-                got = soname_cuda(m.group("soname") or m.group(0))
+                got = soname_cuda(m.group(0))
                 if got is not None and got[0] == "cudart":
                     return got[1], f"log[{i}]"
         return None

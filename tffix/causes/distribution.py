@@ -64,7 +64,8 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
     expected = wrappers.get(f.os or "", set())
     if arch in {"aarch64", "arm64"}:
         expected = {"tensorflow", "tensorflow-cpu-aws"}
-    if _conda_package(f) and not _channels(f):
+    two_channels = _channels(f)
+    if _conda_package(f) and not two_channels:
         # conda's tensorflow / tensorflow-gpu / tensorflow-base are metapackages over one
         # tensorflow-base build: several names, one tensorflow/ folder. Rows of two channels
         # (conda-forge's beside defaults', or pip's) are two builds in that one folder.
@@ -74,7 +75,7 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
     if many or (isinstance(owners, list) and len(owners) > 1):
         names = sorted(dists) if many else sorted(str(o) for o in cast("list[object]", owners))
         ev = [f"packages.{n}" for n in sorted(dists)] if many else []
-        ev += _channels(f) if many else []
+        ev += two_channels if many else []
         if isinstance(owners, list) and len(owners) > 1:
             ev.append("extra.tensorflow_owners")
         yield detection(
@@ -86,7 +87,7 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
                 " (conda lists them from "
                 + " and ".join(sorted({c for c, _ in f.tf_channels.values()}))
                 + ")"
-                if _channels(f)
+                if two_channels
                 else ""
             ),
             ev,

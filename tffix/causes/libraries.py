@@ -78,9 +78,19 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
     kind, ev, title, detail = state
     folders = None
     if kind == "cuda-libs-not-found":
-        dirs = _lib_dirs(f)
-        folders = LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ()))
+        folders = _library_folders(f)
     yield detection(f, kind, title, ev, detail=detail, payload=folders)
+
+
+def _library_folders(f: Facts) -> LibraryFolders:
+    """The payload of a cuda-libs-not-found finding: the wheel folders the loader does not see."""
+    dirs = _lib_dirs(f)
+    return LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ()))
+
+
+def _known_bad_why(f: Facts, bad_id: str) -> str:
+    """The rules' explanation of the known defect *bad_id*."""
+    return next(b.why for b in f.rules.known_bad if b.id == bad_id)
 
 
 _CUDA_MAJOR_SONAME = re.compile(r"^lib(?:nvJitLink|cublasLt|cublas|cudart|nvrtc)\.so\.(\d+)")
@@ -116,14 +126,13 @@ def _dependency_missing(f: Facts) -> Detection | None:
             f"{asked} is CUDA {dep_major}'s. Put the CUDA {tf_major} libraries first on the "
             "loader's path (LD_LIBRARY_PATH), or install the ones this TensorFlow was built with.",
         )
-    dirs = _lib_dirs(f)
     return detection(
         f,
         "cuda-libs-not-found",
         f"the loader finds {asked} but not {dep}, a library it needs",
         [where],
         detail=f"Put the folder holding {dep} on LD_LIBRARY_PATH beside the one holding {asked}.",
-        payload=LibraryFolders(tuple(_unfound_lib_dirs(f, dirs) if dirs else ())),
+        payload=_library_folders(f),
     )
 
 
@@ -399,7 +408,7 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
         if have:
             ev = [f.tf_version_evidence, *failed] + [f"packages.{n}" for n in installed[:1]]
             ev += [h.evidence for h in requested]
-            why = next(b.why for b in f.rules.known_bad if b.id == bad[0])
+            why = _known_bad_why(f, bad[0])
             return (
                 "cuda-libs-not-found",
                 ev,
@@ -706,7 +715,7 @@ def best_guess(f: Facts) -> Detection | None:
     bad = f.known_bad_hits("cuda-libs-not-found")
     if bad and _and_cuda_requested(f):
         # the wheels were asked for, and this release is known not to find them
-        why = next(b.why for b in f.rules.known_bad if b.id == bad[0])
+        why = _known_bad_why(f, bad[0])
         return detection(
             f,
             "cuda-libs-not-found",
@@ -719,9 +728,7 @@ def best_guess(f: Facts) -> Detection | None:
                 *shown,
             ],
             detail=why,
-            payload=LibraryFolders(
-                tuple(_unfound_lib_dirs(f, dirs) if (dirs := _lib_dirs(f)) else ())
-            ),
+            payload=_library_folders(f),
         )
     stub = [h.evidence for h in f.log.all("cudart-stub")]
     cudnn = f" and cuDNN {f.tf_cudnn}" if f.tf_cudnn else ""
