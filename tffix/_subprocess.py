@@ -10,10 +10,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+
+from tffix.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Completed:
     """How a child process ended."""
 

@@ -12,7 +12,8 @@ import enum
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+from tffix.record import record
 
 BLOCK_BEGIN = "# >>> tffix >>>"
 BLOCK_END = "# <<< tffix <<<"
@@ -33,7 +34,7 @@ class EditOp(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EnvEdit:
     """One change to one environment variable."""
 

@@ -6,15 +6,14 @@ tables, and the normalisers, which read loaded rules, do not import each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from tffix.errors import RuleError
+from tffix.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Era:
     """A range of TensorFlow releases within which the same GPU advice holds."""
 
@@ -42,5 +41,3 @@ def parse_eras(file: str, value: object) -> list[Era]:
             raise RuleError(f"{key}.tf: {obj['tf']!r} is not a version specifier") from exc
         out.append(Era(id=obj["id"], tf=spec, summary=obj["summary"]))
     return out
-
-

@@ -24,10 +24,10 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tffix.errors import ExitCode, InputError
+from tffix.record import record
 
 FLEET_SCHEMA = "tffix.fleet/1"
 DIAGNOSIS = "tffix.diagnosis/1"
@@ -53,7 +53,7 @@ class HostState(str, enum.Enum):
 STATES: tuple[HostState, ...] = tuple(HostState)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Cause:
     """An error finding still present on a host."""
 
@@ -63,7 +63,7 @@ class Cause:
     """``venv`` or ``outside``."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Action:
     """A step a person has to take outside the venv, with its exact commands."""
 
@@ -72,7 +72,7 @@ class Action:
     resolves: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostView:
     """One host, as its document says."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from tffix.causes import DETECTORS, Detection
 from tffix.causes.entrypoints import annotate
@@ -23,12 +23,13 @@ from tffix.causes.log import without_cited
 from tffix.facts import Facts
 from tffix.logparse import scan_log
 from tffix.model import Finding, Severity, Snapshot
+from tffix.record import record
 from tffix.ruleset import Ruleset
 
 # --------------------------------------------------------------------------- the graph
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Graph:
     """The ranked findings, whether a GPU is visible, and the facts they came from."""
 

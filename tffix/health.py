@@ -15,11 +15,11 @@ one line, no colour, the cause id first so that a drain reason can be grepped.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from tffix.diagnosis import exit_code
 from tffix.errors import ExitCode
 from tffix.model import Diagnosis, Finding, FixSide, Severity
+from tffix.record import record
 
 SEES: dict[str, str] = {
     "tf-not-installed": "package metadata",
@@ -101,7 +101,7 @@ MAX_REASON = 300
 """Characters of the one-line reason: Slurm keeps a drain reason short, NHC prints one line."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HealthVerdict:
     """What the health check concludes."""
 

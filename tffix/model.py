@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import TypeVar
+
+from tffix.record import record
 
 SNAPSHOT_SCHEMA = "tffix.snapshot/1"
 DIAGNOSIS_SCHEMA = "tffix.diagnosis/1"
@@ -46,7 +48,7 @@ def frozen_map(items: Mapping[str, T] | None = None) -> Mapping[str, T]:
 # --------------------------------------------------------------------------- snapshot parts
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Platform:
     """The operating system and runtime around the interpreter."""
 
@@ -74,7 +76,7 @@ class Platform:
     """The CPU features TensorFlow cares about (``avx``, ``avx2``, …) when known."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PythonInfo:
     """The target interpreter."""
 
@@ -87,7 +89,7 @@ class PythonInfo:
     implementation: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Driver:
     """The NVIDIA driver, as NVML (or ``/proc/driver/nvidia/version``) reports it."""
 
@@ -103,7 +105,7 @@ class Driver:
     """The driver answered but refused (``Driver/library version mismatch``)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Gpu:
     """One GPU as the driver reports it, before ``CUDA_VISIBLE_DEVICES`` is applied."""
 
@@ -116,7 +118,7 @@ class Gpu:
     mig: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Library:
     """Which file the dynamic loader resolves for one soname, for TensorFlow."""
 
@@ -133,7 +135,7 @@ class Library:
     """``dlerror()`` text when the resolved file exists but does not load."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TensorFlowBuild:
     """``tf.sysconfig.get_build_info()``."""
 
@@ -144,7 +146,7 @@ class TensorFlowBuild:
     cuda_compute_capabilities: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TensorFlowInfo:
     """What TensorFlow itself said in a fresh child process of the target interpreter."""
 
@@ -175,7 +177,7 @@ ENTRY_POINT_VARIABLES = (
 the ones an entry point's ``values`` holds and whose origin is traced."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EntryPointState:
     """One way the interpreter is run (``tffix.probes.entrypoints``) and what TensorFlow does
     there: the check run the way that entry point runs it."""
@@ -200,7 +202,7 @@ class EntryPointState:
     """Why it is not usable (the check's error), when it is not."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Origin:
     """One place that sets (or extends) a variable (``tffix.probes.provenance``)."""
 
@@ -212,7 +214,7 @@ class Origin:
     ``dotenv``, ``activate``, ``vscode``, ``cron``, ``systemd``."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Provenance:
     """Where the variables that matter come from, and every place tffix looked."""
 
@@ -221,7 +223,7 @@ class Provenance:
     searched: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Snapshot:
     """Everything tffix saw, as the ``tffix.snapshot/1`` document says it."""
 
@@ -315,7 +317,7 @@ class StepKind(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     """One cause, with the evidence that points into the snapshot."""
 
@@ -332,7 +334,7 @@ class Finding:
     """``file:line`` for findings from the code scan."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlanStep:
     """One action. Exactly the fields its ``kind`` needs are set."""
 
@@ -385,7 +387,7 @@ class PlanStep:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GpuUse:
     """What is known of TensorFlow and the GPU, one fact each (None: not observed).
 
@@ -409,7 +411,7 @@ class GpuUse:
         return True if self.op is True else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Diagnosis:
     """The ``tffix.diagnosis/1`` document: ranked findings and the ranked plan."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
@@ -21,6 +21,7 @@ from tffix.eras import Era
 from tffix.lazyre import Pattern, lazy
 from tffix.model import frozen_map
 from tffix.pkgname import canonicalize_name
+from tffix.record import record
 
 if TYPE_CHECKING:
     from tffix.ruleset import GpuName, Ruleset
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------- releases
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TfRelease:
     """A TensorFlow release string, read."""
 
@@ -144,7 +145,7 @@ def cudnn_version(text: str) -> str | None:
 # --------------------------------------------------------------------------- GPU names
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GpuModel:
     """A GPU name, read: who makes it, its canonical spelling, family and compute capability."""
 
@@ -297,7 +298,7 @@ def normalize_gpu(text: str, rules: Ruleset) -> GpuModel:
 # --------------------------------------------------------------------------- nvidia-smi
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SmiFacts:
     """What an ``nvidia-smi`` header (or ``-q``, ``-L`` output) says."""
 
@@ -356,7 +357,7 @@ def parse_nvidia_smi(text: str) -> SmiFacts | None:
 # --------------------------------------------------------------------------- package lists
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PackageList:
     """A package list pasted as text."""
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
+from tffix.record import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Options:
     """What the user asked for (the argparse destinations of ``tffix.cli.build_parser``)."""
 

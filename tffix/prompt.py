@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 import questionary
 
 from tffix import stepdeps
 from tffix.model import Diagnosis, PlanStep
+from tffix.record import record
 from tffix.term import clean
 from tffix.transaction import Mode, Selection
 
 _ALL, _STEPWISE, _CHOOSE, _QUIT = "Apply all", "Go step by step", "Choose steps", "Quit"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QuestionaryConfirm:
     """Asks on the terminal. Ctrl-C at a question interrupts tffix (exit 130), as Ctrl-C
     anywhere else does: ``unsafe_ask`` lets the KeyboardInterrupt through, where ``ask`` would

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from tffix import evidence
 from tffix import shellquote as sq
@@ -32,6 +31,7 @@ from tffix.model import (
     StepKind,
     TensorFlowInfo,
 )
+from tffix.record import record
 from tffix.ruleset import Ruleset
 from tffix.term import Style, clean_fields, clean_json, clean_output
 
@@ -117,7 +117,7 @@ def _seen_log(snap: Snapshot) -> str | None:
     return f"{len(snap.log)} line(s), every error recognised" if snap.log else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckSpec:
     """One line of the report: a section, its label, and what the snapshot says when none of
     its causes was found (None: not observed)."""

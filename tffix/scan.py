@@ -44,7 +44,6 @@ import sys
 import time
 import tokenize
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from keyword import iskeyword, issoftkeyword
 from pathlib import Path
 from types import MappingProxyType
@@ -55,6 +54,7 @@ from tffix.errors import RuleError, UsageError
 from tffix.model import Finding, FixSide, Severity
 from tffix.probes import project
 from tffix.probes.project import looks_like_project
+from tffix.record import record
 from tffix.resources import rules_dir
 from tffix.ruleset import CauseMeta, parse_cause
 
@@ -143,7 +143,7 @@ _MAGIC_ASSIGN_RE = re.compile(r"^[\w.\[\]'\", ]+=\s*[!%]")
 # --------------------------------------------------------------------------- rules data
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScanRules:
     """The scan's pattern data (``[scan]`` in ``rules/code.toml``)."""
 
@@ -305,7 +305,7 @@ def parse_device(spec: str) -> tuple[str, int | None] | None:
     return match.group("type").upper(), int(index) if index and index.isdigit() else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Visibility:
     """What a ``CUDA_VISIBLE_DEVICES`` value does on a machine with a known GPU count."""
 
@@ -353,7 +353,7 @@ def judge_visible_devices(
 # --------------------------------------------------------------------------- analysis
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Cond:
     """Why a statement may not run: the ``if`` test (rendered only when a finding needs it)."""
 
@@ -371,7 +371,7 @@ class _Cond:
         return f"not ({source})" if self.negate else source
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Chunk:
     """One parsed piece of a file: a whole module, or one notebook cell."""
 
@@ -437,9 +437,7 @@ class _Recorder:
             | frozenset(self.rules.trigger_keywords)
         )
 
-    def _line_tokens(
-        self, tokens: frozenset[str]
-    ) -> tuple[frozenset[str], re.Pattern[str] | None]:
+    def _line_tokens(self, tokens: frozenset[str]) -> tuple[frozenset[str], re.Pattern[str] | None]:
         """*tokens*, and the pattern of the local names of ``os``/``os.environ`` or of an API
         a token names (``from os import environ as E`` then ``E[V] = X``;
         ``from tensorflow.config import set_visible_devices as svd``). Local names are
@@ -1432,7 +1430,7 @@ def analyze_source(
 # --------------------------------------------------------------------------- notebooks
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Cell:
     number: int
     python: str | None
@@ -1548,7 +1546,7 @@ def analyze_notebook(
 # --------------------------------------------------------------------------- files
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScanResult:
     """What a scan found, and how much it looked at."""
 
@@ -1618,7 +1616,7 @@ _NESTING_STRING_RE = re.compile(r"(?<![\w])(?:[fFtT][rRbB]?|[rRbB][fFtT])['\"]")
 ``_STRING_OR_COMMENT_RE`` cannot follow."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Target:
     """What a name must look like in the text to resolve to one of some qualified names that
     share their last component (``tensorflow.device`` and ``keras.device``)."""

@@ -29,9 +29,10 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TextIO, TypeVar
+
+from tffix.record import record
 
 _T = TypeVar("_T")
 
@@ -158,7 +159,7 @@ def use_colour(stream: TextIO, environ: Mapping[str, str]) -> bool:
     return bool(isatty and isatty())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Style:
     """Applies colour when enabled, and is the identity otherwise."""
 

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 from tffix import stepdeps
 from tffix.errors import ExitCode
 from tffix.model import Diagnosis, Finding, FixSide, PlanStep, Safety, Severity, StepKind
+from tffix.record import record
 
 OUTCOME_SCHEMA = "tffix.outcome/1"
 MAX_ROUNDS = 4
@@ -109,7 +110,7 @@ def usability(diagnosis: Diagnosis, verification: Any = None) -> Usability:
     return Usability(Usability.IMPORTS + gpu_score(verification))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Observation:
     """One look at the environment: the diagnosis, and the op check when it ran."""
 
@@ -163,7 +164,7 @@ class FindingStatus(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FindingResult:
     """One finding, compared between two diagnoses."""
 
@@ -263,7 +264,7 @@ class Mode(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Selection:
     """The user's answer: a mode and the step numbers (1-based, as the plan shows them)."""
 
@@ -285,7 +286,7 @@ class Confirm(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AutoConfirm:
     """``--yes``: every offered step, no questions."""
 
@@ -359,7 +360,7 @@ class StepStatus(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StepResult:
     """One plan step's fate."""
 
@@ -375,7 +376,7 @@ class StepResult:
     """Why it was planned then (what the earlier steps revealed)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     """The result of a repair run; carries its exit code."""
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from tffix.facts import Facts
 from tffix.model import Finding, FixSide, PlanStep, Severity
+from tffix.record import record
 
 
 class Section(str, enum.Enum):
@@ -35,7 +35,7 @@ class Section(str, enum.Enum):
     LOG = "log"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Detection:
     """A finding and what its check found, for the fix to read instead of re-deriving it."""
 
@@ -65,7 +65,7 @@ Detector = Callable[[Facts], Iterable[Detection]]
 Fixer = Callable[[Facts, Detection], list[Alternative]]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Cause:
     """One cause id: where the report shows it and how it is fixed (None: explain only)."""
 
@@ -75,7 +75,7 @@ class Cause:
     fix: Fixer | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Family:
     """The causes one module detects together (one reading of the facts can name several)."""
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
 
@@ -25,9 +24,10 @@ from tffix.causes.steps import (
 from tffix.facts import SYSTEM_CUDA, Facts, parse_version
 from tffix.lazyre import lazy
 from tffix.model import UNKNOWN, Library, Safety, Severity, StepKind
+from tffix.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Shadowing:
     """What the loader picks up ahead of TensorFlow's own libraries."""
 
@@ -392,7 +392,7 @@ def _mapping(value: object) -> Mapping[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _SearchView:
     """LD_LIBRARY_PATH as written, and what the loader probe recorded of how it reads it."""
 

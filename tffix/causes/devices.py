@@ -5,7 +5,6 @@ installed TensorFlow has no code for.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import (
@@ -18,6 +17,7 @@ from tffix.causes.steps import (
 from tffix.facts import Facts, cc_tuple
 from tffix.logparse import LogHit
 from tffix.model import FixSide, Safety, Severity, StepKind
+from tffix.record import record
 
 
 def check_visible_devices(f: Facts) -> Iterable[Detection]:
@@ -93,7 +93,7 @@ def _masked_by_inference(f: Facts) -> Detection | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ArchSupport:
     """How the installed build supports the GPU (``_arch_support``)."""
 

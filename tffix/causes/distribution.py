@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import cast
 
 from packaging.version import Version
@@ -26,6 +25,7 @@ from tffix.causes.steps import (
 from tffix.facts import Facts, parse_version
 from tffix.model import FixSide, PlanStep, Safety, Severity
 from tffix.pkgname import canonicalize_name
+from tffix.record import record
 
 
 def check_distribution(f: Facts) -> Iterable[Detection]:
@@ -221,7 +221,7 @@ def _conda_package(f: Facts) -> bool:
     return any("conda-forge" in line or "Anaconda" in line for line in f.snap.log[:200])
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImportFailure:
     """Why ``import tensorflow`` fails, as far as the fix needs to know."""
 

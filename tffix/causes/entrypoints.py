@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from tffix.causes.base import Alternative, Cause, Detection, Family, Section, detection, payload
 from tffix.causes.steps import and_cuda, installable
@@ -53,6 +53,7 @@ from tffix.model import (
     Snapshot,
     StepKind,
 )
+from tffix.record import record
 
 ORDER = ENTRY_POINT_VARIABLES
 """The variables that can make an entry point differ, most decisive first."""
@@ -100,7 +101,7 @@ def entries(value: str | None) -> list[str]:
     return [e.rstrip("/") for e in (value or "").split(os.pathsep) if e]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reach:
     """An entry point where TensorFlow does not get the GPU, and the variable that differs."""
 
@@ -116,7 +117,7 @@ class Reach:
     """The entry point's own file (the kernelspec's ``env``) sets it."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StartupLine:
     """A line of the user's start-up file that sets a traced variable to a bad value."""
 

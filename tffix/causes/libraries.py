@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from packaging.version import Version
 
@@ -22,10 +21,11 @@ from tffix.causes.steps import (
 )
 from tffix.facts import SYSTEM_CUDA, Facts, parse_version, soname_cuda
 from tffix.model import PlanStep, Safety, StepKind
+from tffix.record import record
 from tffix.ruleset import Ruleset
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LibraryFolders:
     """The nvidia-* wheel folders that hold the libraries the loader did not find."""
 

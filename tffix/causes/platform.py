@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from packaging.version import Version
 
@@ -31,6 +30,7 @@ from tffix.causes.steps import (
 from tffix.facts import Facts, parse_version
 from tffix.logparse import LogHit
 from tffix.model import Safety, StepKind
+from tffix.record import record
 
 GPU_RUNTIME = (
     "dll-not-found",
@@ -268,7 +268,7 @@ _ENV_INTERPRETER = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UserSite:
     """Where the user-site TensorFlow was seen, and the Python version that site is for."""
 

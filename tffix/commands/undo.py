@@ -25,7 +25,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -39,6 +38,7 @@ from tffix.effects.steps import Workspace, decode_files
 from tffix.errors import ApplyError, RollbackIncomplete, UsageError
 from tffix.options import Options
 from tffix.probes.target import Target, TargetKind, resolve_target
+from tffix.record import record
 
 UNDO_SCHEMA = "tffix.undo/1"
 CHECK_TIMEOUT = 120.0
@@ -120,7 +120,7 @@ def touched(story: RunStory, now: Mapping[str, str], resumed: RunStory | None = 
     return names
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Change:
     """One thing undo would change."""
 
@@ -431,9 +431,7 @@ def run(args: Options) -> int:
         return _undo_one(args, ws, journal, story, len(stack))
 
 
-def _undo_one(
-    args: Options, ws: Workspace, journal: Journal, story: RunStory, depth: int
-) -> int:
+def _undo_one(args: Options, ws: Workspace, journal: Journal, story: RunStory, depth: int) -> int:
     now = ws.pip.installed()
     resumed = _stories(journal).get(story.resumes or "")
     names = touched(story, now, resumed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from tffix import hook
@@ -22,9 +22,10 @@ from tffix.effects import saved
 from tffix.effects.saved import Saved
 from tffix.errors import ApplyError
 from tffix.model import frozen_map
+from tffix.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HookSettings:
     """What the hook does when TensorFlow is imported."""
 

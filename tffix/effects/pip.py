@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from packaging.utils import canonicalize_name
 
 from tffix import _subprocess, shellquote
 from tffix.errors import ApplyError
+from tffix.record import record
 from tffix.term import clean
 
 LIST_TIMEOUT = 60.0
@@ -145,7 +146,7 @@ def pip_settings(environ: Mapping[str, str], prefix: Path) -> tuple[dict[str, st
     return settings, untranslated
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Choice:
     """Which tool installs, and why (shown with the plan)."""
 
@@ -220,7 +221,7 @@ def has_pip(prefix: Path) -> bool:
     return any(any(prefix.glob(p)) for p in patterns)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PackageManager:
     """pip (or uv) bound to one target interpreter and the user's environment."""
 

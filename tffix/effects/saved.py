@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,10 @@ from tffix.effects import safepath
 from tffix.effects.activate import write_atomic
 from tffix.errors import InputError
 from tffix.model import frozen_map
+from tffix.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Saved:
     """What one edit replaced: file name (relative to *root*) -> bytes before (None: absent)."""
 

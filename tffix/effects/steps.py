@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from tffix.effects.pip import PackageManager
 from tffix.envedit import EditOp, EnvEdit
 from tffix.errors import ApplyError
 from tffix.model import PlanStep, StepKind
+from tffix.record import record
 
 _ENV_OPS = {
     StepKind.ENV_SET: EditOp.SET,
@@ -49,7 +50,7 @@ def decode_files(files: Mapping[str, str | None]) -> dict[str, bytes | None]:
     return {k: None if v is None else base64.b64decode(v) for k, v in files.items()}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Workspace:
     """One environment tffix may change."""
 

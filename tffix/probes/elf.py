@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from tffix.record import record
 
 _PT_LOAD = 1
 _PT_DYNAMIC = 2
@@ -35,7 +36,7 @@ class ElfError(ValueError):
     """The file is not an ELF shared object this reader understands (text says why)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ElfDynamic:
     """The dynamic-section facts of one ELF file."""
 
@@ -60,7 +61,7 @@ def _split_path(value: str | None) -> tuple[str, ...]:
     return tuple(value.split(":"))  # an empty entry is the current folder (glibc)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Header:
     bits: int
     machine: int

@@ -25,16 +25,17 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from tffix.probes import provenance
 from tffix.probes.provenance import Origin
+from tffix.record import record
 
 MAX_JSON_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EntryPoint:
     """One way the interpreter is started, and what that adds to the environment."""
 

@@ -17,11 +17,12 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import ModuleType
 from typing import Any
 
 from tffix.model import Driver, Gpu
+from tffix.record import record
 
 PROC_VERSION = "/proc/driver/nvidia/version"
 DEV_DIR = "/dev"
@@ -42,7 +43,7 @@ _NO_DRIVER_ERRORS = {
 """NVML failures that mean "no driver answered" (driver: null)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DriverReport:
     """The driver probe's answer."""
 

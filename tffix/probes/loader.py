@@ -42,7 +42,7 @@ import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -51,6 +51,7 @@ from packaging.version import InvalidVersion, Version
 from tffix import _subprocess
 from tffix.model import Library, frozen_map
 from tffix.probes.elf import ElfError, read_dynamic
+from tffix.record import record
 from tffix.resources import rules_dir
 
 if sys.version_info >= (3, 11):
@@ -82,7 +83,7 @@ _MULTIARCH = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}
 # --------------------------------------------------------------------------- soname table
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Era:
     """One row of ``rules/sonames.toml``."""
 
@@ -135,7 +136,7 @@ def era_for(tf_version: str | None, eras: Sequence[Era]) -> Era | None:
 # --------------------------------------------------------------------------- search path
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SearchPath:
     """Everything the loader consults for TensorFlow, in order."""
 
@@ -173,7 +174,7 @@ def absolute_entry(entry: str, cwd: str | None) -> str:
     return entry
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LoaderRules:
     """What this machine's loader does that ld.so(8) leaves to the build and the CPU."""
 
@@ -319,7 +320,7 @@ def default_dirs(machine: str, *, is_dir: Callable[[str], bool] = os.path.isdir)
     return tuple(d for d in dirs if is_dir(d))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TfSearchDirs:
     """What TensorFlow's own libraries add to the search, and any reason it is incomplete."""
 
@@ -538,7 +539,7 @@ out({"done": True})
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Proof:
     """What the proving child saw for one soname."""
 
@@ -606,7 +607,7 @@ def prove(
 # --------------------------------------------------------------------------- the probe
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LoaderReport:
     """The loader probe's answer."""
 

@@ -21,13 +21,14 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from importlib import metadata
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 from tffix.model import frozen_map
+from tffix.record import record
 
 TF_PACKAGE_DIR = "tensorflow"
 _TF_ENTRY = re.compile(r'^"?(?:\.\./)?tensorflow[/\\]', re.MULTILINE)
@@ -39,7 +40,7 @@ _PIP_API_LOCK = threading.Lock()
 serialised so that two targets never see each other's setting."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PackagesReport:
     """The packages probe's answer."""
 

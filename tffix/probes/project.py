@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from tffix.projectfiles import kind_of
+from tffix.record import record
 
 PYTHON_SUFFIX = ".py"
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -31,7 +31,7 @@ UNREADABLE = "unreadable"
 VANISHED = "vanished"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SourceFile:
     """A file to scan."""
 
@@ -48,7 +48,7 @@ class SourceFile:
     (``tffix.projectfiles.kind_of``); None for Python source and notebooks."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Skipped:
     """Something the walk or the read could not use, and why."""
 

@@ -29,14 +29,15 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from tffix.record import record
 
 MAX_FILE_BYTES = 1024 * 1024
 """Start-up files are small; a larger one is read only this far."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Origin:
     """One place that sets (or extends) a variable."""
 
@@ -129,7 +130,6 @@ def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str | None:
         return None
 
 
-
 def scan_file(path: Path, variables: Iterable[str], kind: str) -> list[Origin]:
     """Every line of *path* that sets one of *variables* (comments skipped)."""
     text = read_text(path)
@@ -216,7 +216,7 @@ def python_start_up(site_dirs: Iterable[Path]) -> list[Path]:
     return [p for p in out if p.is_file()]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Places:
     """Where to look: every argument may be empty."""
 

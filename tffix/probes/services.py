@@ -42,12 +42,13 @@ import re
 import shlex
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from tffix import _subprocess
 from tffix.probes.entrypoints import EntryPoint
 from tffix.probes.provenance import Origin, read_text
+from tffix.record import record
 
 MAX_FILE_BYTES = 256 * 1024
 """Crontabs and unit files are small; a larger one is read only this far."""
@@ -72,7 +73,7 @@ _NICKNAMES = {
 _CRON_ENV = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Account:
     """Whom a job runs as: the name, home and shell of its passwd entry (or what is known)."""
 
@@ -205,7 +206,7 @@ def _file_env(
 # --------------------------------------------------------------------------- cron
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CronJob:
     """One crontab line that runs the interpreter, with the environment cron gives it."""
 
@@ -328,7 +329,7 @@ def cron_jobs(root: Path, python: Path, prefix: Path, environ: Mapping[str, str]
 # --------------------------------------------------------------------------- systemd
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Unit:
     """One systemd service that runs the interpreter, with the environment it gets."""
 

@@ -13,11 +13,11 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from tffix import _subprocess
 from tffix.errors import UsageError
+from tffix.record import record
 
 INTERPRETER_TIMEOUT = 30.0
 """Seconds a bare interpreter may take to start; a slow NFS home can take several."""
@@ -55,7 +55,7 @@ class TargetKind(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Target:
     """The environment under inspection."""
 

@@ -30,12 +30,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tffix import _subprocess
 from tffix.probes import verify
+from tffix.record import record
 
 if TYPE_CHECKING:
     # tffix.model is imported when the child's answer is read, not before it starts: a live
@@ -168,7 +169,7 @@ sys.stdout.write(MARK + json.dumps(out) + "\n"); sys.stdout.flush()
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TensorFlowReport:
     """The TensorFlow probe's answer."""
 
@@ -358,7 +359,7 @@ def probe_tensorflow(
     return interpret(result, timeout, ops=bool(ops))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VerifyResult:
     """What the re-verification snippet saw (see HARNESS_API.md)."""
 
@@ -383,9 +384,7 @@ def verify_gpu(
     python: Path, env: Mapping[str, str], *, timeout: float = DEFAULT_TIMEOUT
 ) -> VerifyResult:
     """Run the verification snippet in a fresh child of *python* with *env*; never raises."""
-    result = _subprocess.run(
-        [str(python), "-c", _VERIFY], env=dict(env), timeout=timeout
-    )
+    result = _subprocess.run([str(python), "-c", _VERIFY], env=dict(env), timeout=timeout)
     log = tuple(line for line in result.stderr.splitlines() if line.strip())
     data = _last_report(result.stdout, "@@tffix-verify ") or {}
     exit_text = f"timeout after {timeout:g}s" if result.timed_out else result.describe_exit()

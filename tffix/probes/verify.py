@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from tffix import _subprocess
+from tffix.record import record
 
 DEFAULT_TIMEOUT = 180.0
 MARK = "@@tffix-deep-verify "
@@ -88,7 +88,7 @@ emit()
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeepVerification:
     """What the verification child saw."""
 
@@ -116,9 +116,7 @@ def deep_verify(
 ) -> DeepVerification:
     """Run the checks in a fresh child of *python* with *env*; never raises."""
     # An empty working folder: the project's own modules must not shadow what is verified.
-    done = _subprocess.run(
-        [str(python), "-c", _CHILD], env=dict(env), timeout=timeout
-    )
+    done = _subprocess.run([str(python), "-c", _CHILD], env=dict(env), timeout=timeout)
     log = tuple(line for line in done.stderr.splitlines() if line.strip())
     data: dict[str, object] = {}
     for line in done.stdout.splitlines():
