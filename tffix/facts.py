@@ -13,6 +13,7 @@ from functools import cached_property
 
 from packaging.version import InvalidVersion, Version
 
+from tffix.lazyre import lazy
 from tffix.logparse import LogFacts
 from tffix.model import Driver, Library, Snapshot, TensorFlowInfo
 from tffix.normalize import normalize_gpu, pinned_requirements
@@ -26,7 +27,7 @@ SCHEDULER_VARIABLES = {
     "RAY_JOB_ID": "ray",
     "RAY_ADDRESS": "ray",
 }
-SYSTEM_CUDA = re.compile(r"/cuda(-(?P<version>\d+(\.\d+)?))?(/|$)")
+SYSTEM_CUDA = lazy(r"/cuda(-(?P<version>\d+(\.\d+)?))?(/|$)")
 
 
 def parse_version(text: str | None) -> Version | None:
@@ -594,35 +595,35 @@ class Facts:
 # banner, an issue template's answer, a CUDA folder on a search path), and what the loader said
 # about a CUDA library. Each reading returns the value with the evidence pointer it came from.
 
-_NVCC = re.compile(r"Cuda compilation tools, release (\d+\.\d+)")
-_CONDA_CUDA_ROW = re.compile(
+_NVCC = lazy(r"Cuda compilation tools, release (\d+\.\d+)")
+_CONDA_CUDA_ROW = lazy(
     r"\s*(?:cudatoolkit|cuda-toolkit|cuda-runtime|cuda-cudart|cuda-version)\s+"
     r"(?P<v>\d{1,2}\.\d+(?:\.\d+)*)\s+\S+"
 )
 """A ``conda list`` row of the CUDA toolkit: name, version, build string (and channel)."""
-_CONDA_ROW = re.compile(
+_CONDA_ROW = lazy(
     r"\s*(?P<name>[A-Za-z][\w.-]*)\s+(?P<version>\d+\.\d+[\w.+!]*)\s+(?P<build>[\w.+!-]+)"
     r"\s+(?P<channel>[a-z][\w.-]*(?:/[\w.-]+)*)\s*$"
 )
 """A whole ``conda list`` row with its channel column."""
-_CONDA_CUDNN_ROW = re.compile(r"\s*cudnn\s+(?P<v>[2-9]\.\d+(?:\.\d+)*)\s+\S+")
-_BARE_PAIR = re.compile(
+_CONDA_CUDNN_ROW = lazy(r"\s*cudnn\s+(?P<v>[2-9]\.\d+(?:\.\d+)*)\s+\S+")
+_BARE_PAIR = lazy(
     r"\s*(?P<cuda>(?:[7-9]|1[0-3])\.\d+(?:\.\d+)*)\s*/\s*(?:cuDNN\s*)?v?"
     r"(?P<cudnn>[2-9](?:\.\d+)+)\s*$"
 )
 """A line that is only "12.5/9.2.1": the answer to the "CUDA/cuDNN version" field of
 TensorFlow's issue form, whose label is a heading of its own."""
-_IMAGE_BANNER = re.compile(r"\s*CUDA Version (\d+\.\d+)\.\d+\s*$")
+_IMAGE_BANNER = lazy(r"\s*CUDA Version (\d+\.\d+)\.\d+\s*$")
 """The banner NVIDIA's CUDA images print when a container starts ("== CUDA ==", then
 "CUDA Version 12.1.1"): the toolkit in the image. nvidia-smi's "CUDA Version: 12.2" (a colon,
 two parts) is the driver's ceiling instead."""
-_SMI_HEADER = re.compile(r"NVIDIA-SMI|Driver Version", re.I)
-_TEMPLATE_CUDA = re.compile(
+_SMI_HEADER = lazy(r"NVIDIA-SMI|Driver Version", re.I)
+_TEMPLATE_CUDA = lazy(
     r"^\s*[-*]?\s*(?:CUDA(?:/cuDNN)?(?:\s+version)?\s*[:=]\s*(?:CUDA\s*)?v?|cuda[-_ ]?)"
     r"(?P<v>\d{1,2}\.\d)(?:\.\d+)*\b",
     re.I,
 )
-_TEMPLATE_CUDNN = re.compile(
+_TEMPLATE_CUDNN = lazy(
     r"\bcu(?:dnn|DNN)(?:\s+version)?\s*[:=]?\s*v?(?P<v>\d\.\d+(?:\.\d+)*)"
     # TensorFlow's issue template asks "CUDA/cuDNN version:"; the answer is a pair, written
     # "10.1/8.0.2.39", "11.2, 8.1.1", "CUDA 11.2 / cuDNN 8.1" or "11.0 / 8".
@@ -630,44 +631,44 @@ _TEMPLATE_CUDNN = re.compile(
     r"\s*(?:[/,;&]|\band\b|\s)\s*(?:cuDNN\s*)?v?(?P<pair>\d(?:\.\d+)*)\b",
     re.I,
 )
-_WIN_TOOLKIT = re.compile(r"CUDA[\\/]v(?P<v>\d+\.\d+)", re.I)
-_CUDA_SONAME = re.compile(
+_WIN_TOOLKIT = lazy(r"CUDA[\\/]v(?P<v>\d+\.\d+)", re.I)
+_CUDA_SONAME = lazy(
     r"\b(?P<soname>lib(?P<comp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"
     r"(?:_(?:ops|cnn|adv|graph|engines)\w*)?"  # cuDNN 8/9's sub-libraries (libcudnn_cnn_infer)
     r"(?:\.so\.|\.)(?P<ver>\d+(?:\.\d+)?)(?:\.dylib)?"
     r"|(?P<dcomp>cudart|cublas|cufft|curand|cusolver|cusparse|cudnn)"
     r"(?:_(?:ops|cnn|adv|graph|engines)\w*)?64_(?P<dver>\d+)\.dll)"
 )
-_DEPENDENCY_FAILED = re.compile(
+_DEPENDENCY_FAILED = lazy(
     r"Could not (?:load|dlopen) (?:dynamic )?library '?(?P<asked>lib[\w+-]+\.so[\w.]*?)'?"
     r"[;:.,]?\s+(?:dlerror:\s*)?(?P<dep>lib[\w+-]+\.so[\w.]*): cannot open shared object file"
 )
-_LOADER_FAILED = re.compile(
+_LOADER_FAILED = lazy(
     r"cannot open shared object file|Could not (?:load|dlopen|find|open)|Couldn't open CUDA "
     r"library|Library not loaded|image not found|DLL load failed|not found",
     re.I,
 )
-_CUINIT = re.compile(
+_CUINIT = lazy(
     r"failed call to cuInit: (?:\w+: CUDA error: Failed call to cuInit: )?"
     r"(?P<err>CUDA_ERROR_[A-Z_]+|UNKNOWN ERROR \(\d+\))"
 )
-_PIP_SATISFIED = re.compile(r"Requirement already satisfied: (?P<name>[A-Za-z0-9][\w.-]*)")
-_NUM_GPUS = re.compile(r"\bNum GPUs Available:?\s*(\d+)\b")
+_PIP_SATISFIED = lazy(r"Requirement already satisfied: (?P<name>[A-Za-z0-9][\w.-]*)")
+_NUM_GPUS = lazy(r"\bNum GPUs Available:?\s*(\d+)\b")
 """The line tensorflow.org's GPU guide has people print: ``print("Num GPUs Available: ",
 len(tf.config.list_physical_devices('GPU')))``."""
-_LABELLED_ANSWER = re.compile(
+_LABELLED_ANSWER = lazy(
     r"\b(?P<what>GPUs? (?:is )?available|is_gpu_available|built with CUDA|is_built_with_cuda)"
     r"\s*(?:\(\))?\s*[:?=]\s*(?P<value>True|False|\[\])\s*$",
     re.I,
 )
-_GPU_CALL = re.compile(
+_GPU_CALL = lazy(
     r"is_built_with_cuda\(\s*\)|is_gpu_available\(|list_physical_devices\(\s*"
     r"(?:device_type\s*=\s*)?['\"]GPU['\"]\s*\)"
 )
-_ANSWER_LINE = re.compile(r"(?:Out\[\d+\]:\s*)?(?P<value>True|False|\[\])")
-_NOT_NVIDIA = re.compile(r"radeon|\bamd\b|intel|iris|\bvega", re.I)
-_TF_PATH = re.compile(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")
-_TF_OWN_LINE = re.compile(r"\btensorflow/(?:core|python|stream_executor)/\S+\.cc:\d+\]")
+_ANSWER_LINE = lazy(r"(?:Out\[\d+\]:\s*)?(?P<value>True|False|\[\])")
+_NOT_NVIDIA = lazy(r"radeon|\bamd\b|intel|iris|\bvega", re.I)
+_TF_PATH = lazy(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")
+_TF_OWN_LINE = lazy(r"\btensorflow/(?:core|python|stream_executor)/\S+\.cc:\d+\]")
 """A line only TensorFlow's own C++ prints (XLA's and TSL's files print in JAX too)."""
 
 

@@ -24,6 +24,9 @@ class LazyPattern:
 
     __slots__ = ("__dict__", "_args")
 
+    _BOUND: tuple[str, ...] = _METHODS
+    """The compiled pattern's methods that replace this object's own after compiling."""
+
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self._args = (pattern, flags)
 
@@ -37,12 +40,15 @@ class LazyPattern:
         """The compiled pattern (compiled now, the first time)."""
         found: re.Pattern[str] | None = self.__dict__.get("_compiled")
         if found is None:
-            found = re.compile(*self._args)
+            found = self._compile()
             # Instance attributes shadow the methods below: from now on a call goes
             # straight to the compiled pattern's method.
-            self.__dict__.update({name: getattr(found, name) for name in _METHODS})
+            self.__dict__.update({name: getattr(found, name) for name in self._BOUND})
             self.__dict__["_compiled"] = found
         return found
+
+    def _compile(self) -> re.Pattern[str]:
+        return re.compile(*self._args)
 
     @property
     def flags(self) -> int:
@@ -92,8 +98,196 @@ class LazyPattern:
         """``re.Pattern.finditer``."""
         return self.compiled.finditer(string, pos, endpos)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a lazy pattern of the same text and flags (as compiled patterns are)."""
+        if isinstance(other, LazyPattern):
+            return self._args == other._args
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._args)
+
     def __repr__(self) -> str:
         return f"lazy({self._args[0]!r}, {self._args[1]!r})"
+
+
+class GuardedPattern(LazyPattern):
+    """A lazy pattern whose ``search`` first looks for a text every match contains.
+
+    Most lines of a log match none of the few hundred patterns of the rules, and for most
+    patterns one or two plain substring tests say so (``"cuInit" not in line``) at a fraction
+    of a search's cost, and without compiling the pattern at all. The texts are read by
+    ``required_texts`` from the pattern itself, never written by hand.
+    """
+
+    __slots__ = ("_folded", "_required", "_where")
+    _BOUND = tuple(name for name in _METHODS if name != "search")
+
+    def __init__(self, pattern: str, flags: int = 0, where: str = "") -> None:
+        super().__init__(pattern, flags)
+        self._required = required_texts(pattern, flags)
+        self._folded = bool(flags & re.IGNORECASE)
+        self._where = where
+
+    def _compile(self) -> re.Pattern[str]:
+        try:
+            return re.compile(*self._args)
+        except re.error as exc:
+            if not self._where:
+                raise
+            from tffix.errors import RuleError
+
+            raise RuleError(f"{self._where}: is not a valid regular expression: {exc}") from exc
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Texts one of which every match contains (casefolded for a case-blind pattern)."""
+        return self._required
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        """``re.Pattern.search``, after the substring test."""
+        if self._required:
+            text = string.casefold() if self._folded else string
+            for required in self._required:
+                if required in text:
+                    break
+            else:
+                return None
+        return self.compiled.search(string, pos, endpos)
+
+
+_PLAIN_ESCAPES = frozenset(r"""\.^$*+?{}[]()|/-:'"#&~%!<>=,@ """)
+r"""Escapes that stand for the character itself (``\.`` is a dot)."""
+
+
+def required_texts(pattern: str, flags: int = 0) -> tuple[str, ...]:
+    """Plain texts one of which every match of *pattern* contains (``()`` when none is sure).
+
+    A conservative reading of the pattern: its top-level alternatives (those of a pattern that
+    is one group, ``(A|B)``, included), and in each the longest run of literal characters at
+    its own top level. A run is broken by anything that is not a literal character (a class,
+    a group, ``.``, an anchor, an escape such as ``\\d``), and a character that a quantifier
+    makes optional is taken out of it. An alternative without such a run, a verbose pattern
+    or inline flags give ``()`` (no test: the pattern is always searched). Case-blind patterns
+    (``re.IGNORECASE``) keep only ASCII runs, casefolded.
+    """
+    if flags & re.VERBOSE or ("(?" in pattern and _has_inline_flags(pattern)):
+        return ()
+    branches = _split_top(pattern)
+    if len(branches) == 1 and (inner := _whole_group(pattern)) is not None:
+        return required_texts(inner, flags)
+    texts = tuple(_longest_run(branch, bool(flags & re.IGNORECASE)) for branch in branches)
+    return texts if all(texts) else ()
+
+
+def _longest_run(branch: str, folded: bool) -> str:
+    """The longest run of literal characters at the top level of one alternative."""
+    runs: list[str] = []
+    run: list[str] = []
+    for kind, char in _atoms(branch):
+        if kind == "optional" and run:
+            run.pop()  # the character before ``?``, ``*`` or ``{``: maybe absent
+        if kind == "char" and not (folded and not char.isascii()):
+            run.append(char)
+        elif run:
+            runs.append("".join(run))
+            run.clear()
+    runs.append("".join(run))
+    best = max(runs, key=len)
+    return best.casefold() if folded else best
+
+
+def _split_top(pattern: str) -> list[str]:
+    """*pattern* split at its top-level ``|``."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _class_end(pattern, i)
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts
+
+
+def _whole_group(pattern: str) -> str | None:
+    """The inside of a pattern that is one capturing or non-capturing group, else ``None``."""
+    opening = _GROUP_OPENING.match(pattern)
+    if opening is None or not pattern.endswith(")"):
+        return None
+    depth, i = 0, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _class_end(pattern, i)
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return pattern[opening.end() : -1] if i == len(pattern) - 1 else None
+        i += 1
+    return None
+
+
+_GROUP_OPENING = LazyPattern(r"\((?:\?:|\?P<\w+>)?(?!\?)")
+"""``(``, ``(?:`` or ``(?P<name>``: not a lookaround, a flag group or a back-reference."""
+
+
+def _atoms(pattern: str) -> Iterator[tuple[str, str]]:
+    """The top level of *pattern* as (kind, character): ``char`` for a literal character,
+    ``optional`` for a quantifier that allows zero (right after its atom), and ``other`` for
+    anything else (a group, a class, ``+``, ``.``, an anchor, an escape)."""
+    depth, i, n = 0, 0, len(pattern)
+    while i < n:
+        char, i = pattern[i], i + 1
+        if char == "\\":
+            escaped, i = pattern[i : i + 1], i + 1
+            if not depth:
+                yield ("char", escaped) if escaped and escaped in _PLAIN_ESCAPES else ("other", "")
+        elif char == "[":
+            i = _class_end(pattern, i - 1)
+            if not depth:
+                yield "other", ""
+        elif char in "()":
+            depth = depth + 1 if char == "(" else max(depth - 1, 0)
+            if not depth or (char == "(" and depth == 1):
+                yield "other", ""
+        elif depth:
+            continue
+        elif char in "*?{+":
+            if char == "{":
+                i = pattern.find("}", i) + 1 or n
+            while i < n and pattern[i] in "?+":  # a lazy or possessive quantifier
+                i += 1
+            yield ("other" if char == "+" else "optional"), ""
+        else:
+            yield ("other", "") if char in "|.^$" else ("char", char)
+
+
+def _has_inline_flags(pattern: str) -> bool:
+    """Whether *pattern* sets flags inline (``(?i)``, ``(?x:…)``), which change literals."""
+    return re.search(r"\(\?[aiLmsux-]+[:)]", pattern) is not None
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """The index just after the character class opening at *start*."""
+    i = start + 1
+    if pattern[i : i + 1] == "^":
+        i += 1
+    if pattern[i : i + 1] == "]":
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1
 
 
 Pattern = re.Pattern[str] | LazyPattern

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tffix.lazyre import lazy
+from tffix.lazyre import GuardedPattern, lazy
 from tffix.model import (
     SNAPSHOT_SCHEMA,
     UNKNOWN,
@@ -30,6 +30,7 @@ from tffix.model import (
 )
 from tffix.normalize import cudnn_version, parse_nvidia_smi, parse_package_list
 from tffix.pkgname import canonicalize_name
+from tffix.record import record
 from tffix.ruleset import Ruleset
 
 MATCH_WINDOW = 4096
@@ -44,7 +45,7 @@ with every signature tried on each line, this keeps the worst log to seconds, no
 (``benchmarks/explain_bounds.py`` prints the figures)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BoundedLog:
     """The lines of a log that are read, and what was skipped."""
 
@@ -97,7 +98,7 @@ def bound_log(text: str) -> BoundedLog:
     return BoundedLog(kept, skipped, len(lines))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LogHit:
     """One log line that matched a signature."""
 
@@ -117,7 +118,7 @@ class LogHit:
         return f"log[{self.index}]"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LogFacts:
     """Every signal found in a log, in line order, and which lines were known noise."""
 
@@ -167,7 +168,7 @@ WRAP_MIN = 60
 text box; shorter lines are whole."""
 
 
-def _noise_patterns(rules: Ruleset) -> tuple[re.Pattern[str], ...]:
+def _noise_patterns(rules: Ruleset) -> tuple[GuardedPattern, ...]:
     return (
         *(n.pattern for n in rules.noise),
         *(m.pattern for m in rules.messages if m.is_noise),

@@ -9,12 +9,12 @@ This module turns the TOML tables into frozen values and validates them; it read
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tffix.errors import RuleError
+from tffix.lazyre import GuardedPattern
+from tffix.record import record
 
 NOISE = "noise"
 """The ``cause`` of a known-harmless message: it is noise and never yields a signal."""
@@ -29,7 +29,7 @@ _SEEN_KEYS = {"tree", "repo", "file", "line", "level", "function"}
 _SOURCE_KEYS = {"repo", "release", "read_from", "commit", "note"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MessageSource:
     """One source tree the catalogue was read from."""
 
@@ -41,7 +41,7 @@ class MessageSource:
     note: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Seen:
     """Where one message was read: a statement in one tree."""
 
@@ -55,7 +55,7 @@ class Seen:
     function: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Message:
     """One catalogued message."""
 
@@ -66,7 +66,7 @@ class Message:
     level: str
     template: str
     example: str
-    pattern: re.Pattern[str]
+    pattern: GuardedPattern
     releases: tuple[str, ...]
     seen: tuple[Seen, ...] = ()
     also: tuple[str, ...] = ()
@@ -153,16 +153,23 @@ def _seen(file: str, value: object, key: str) -> tuple[Seen, ...]:
     return tuple(out)
 
 
-def _message(file: str, obj: Mapping[str, Any], key: str) -> Message:
+def rule_pattern(text: str, flags: int, where: str, cached: str) -> GuardedPattern:
+    """A pattern of the rules, named *where*: compiled now, so that a bad one is a
+    ``RuleError`` at load, or, read from the rules cache at *cached* (which held the documents
+    of these exact files when they passed these checks), when it is first used."""
+    if cached:
+        return GuardedPattern(text, flags, f"{where} (from the rules cache {cached})")
+    pattern = GuardedPattern(text, flags, where)
+    pattern.compiled  # noqa: B018 - compiling is the check
+    return pattern
+
+
+def _message(file: str, obj: Mapping[str, Any], key: str, cached: str) -> Message:
     _check_keys(file, obj, key, _MESSAGE_KEYS, _MESSAGE_OPTIONAL)
     level = _str(file, obj, "level", key)
     if level not in LEVELS:
         raise _fail(file, f"{key}.level", f"must be one of {sorted(LEVELS)}")
-    text = _str(file, obj, "pattern", key)
-    try:
-        pattern = re.compile(text)
-    except re.error as exc:
-        raise _fail(file, f"{key}.pattern", f"is not a valid regular expression: {exc}") from exc
+    pattern = rule_pattern(_str(file, obj, "pattern", key), 0, f"{file}: {key}.pattern", cached)
     continuation = obj.get("continuation", False)
     if not isinstance(continuation, bool):
         raise _fail(file, f"{key}.continuation", "must be true or false")
@@ -182,11 +189,11 @@ def _message(file: str, obj: Mapping[str, Any], key: str) -> Message:
     )
 
 
-def parse_messages(file: str, value: object) -> list[Message]:
-    """``[[message]]`` tables -> messages, in file order."""
+def parse_messages(file: str, value: object, cached: str = "") -> list[Message]:
+    """``[[message]]`` tables -> messages, in file order (*cached*: see ``rule_pattern``)."""
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise _fail(file, "message", "must be an array of tables ([[message]])")
-    return [_message(file, obj, f"message[{i}]") for i, obj in enumerate(value)]
+    return [_message(file, obj, f"message[{i}]", cached) for i, obj in enumerate(value)]
 
 
 def check_messages(

@@ -18,7 +18,7 @@ import functools
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +27,17 @@ from packaging.version import InvalidVersion, Version
 
 from tffix.eras import Era, parse_eras
 from tffix.errors import RuleError
-from tffix.messages import Message, MessageSource, check_messages, parse_messages, parse_sources
+from tffix.lazyre import GuardedPattern
+from tffix.messages import (
+    Message,
+    MessageSource,
+    check_messages,
+    parse_messages,
+    parse_sources,
+    rule_pattern,
+)
 from tffix.model import FixSide, Severity, frozen_map
+from tffix.record import record
 from tffix.resources import rules_dir
 
 if TYPE_CHECKING:  # importlib.abc pulls in importlib.resources, tempfile, shutil …
@@ -44,7 +53,7 @@ if TYPE_CHECKING:  # importlib.abc pulls in importlib.resources, tempfile, shuti
 # --------------------------------------------------------------------------- rule objects
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CauseMeta:
     """One cause id: who fixes it, how bad it is, and its edges to other causes."""
 
@@ -61,7 +70,7 @@ class CauseMeta:
     file: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Release:
     """One TensorFlow release in the matrix (Linux x86_64 wheels)."""
 
@@ -98,7 +107,7 @@ class Release:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Line:
     """A release line (``2.4``): its CUDA/cuDNN and the sonames it loads."""
 
@@ -110,7 +119,7 @@ class Line:
     """The Python versions the line published wheels for (empty: see the matrix)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DriverFloor:
     """A driver version floor for a CUDA major (``minimum``) or toolkit (``toolkit``)."""
 
@@ -119,28 +128,28 @@ class DriverFloor:
     windows: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Signature:
     """A log line pattern and what it signals."""
 
     signal: str
-    pattern: re.Pattern[str]
+    pattern: GuardedPattern
     cause: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Noise:
     """A known-harmless log line."""
 
-    pattern: re.Pattern[str]
+    pattern: GuardedPattern
     why: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GpuName:
     """A GPU marketing-name pattern and its compute capability."""
 
-    match: re.Pattern[str]
+    match: GuardedPattern
     compute_capability: str
     """"" for a GPU that is not NVIDIA's (it has none)."""
     vendor: str = "nvidia"
@@ -148,7 +157,7 @@ class GpuName:
     """The architecture (``Blackwell``, ``Ampere``; ``Radeon`` for AMD)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KnownBad:
     """A release with a known defect."""
 
@@ -167,7 +176,7 @@ class KnownBad:
         return _parsed_requirement(self.requirement) if self.requirement else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Policy:
     """Platform policy values from ``[platform]``."""
 
@@ -177,7 +186,7 @@ class Policy:
     tensorflow_gpu_last: str = "2.11.0"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FixData:
     """Values the plans name, from ``[fixes]`` (``rules/fixes.toml``)."""
 
@@ -206,7 +215,7 @@ class FixData:
         return f"tensorflow-metal=={paired[-1]}" if paired else ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Ruleset:
     """Everything in ``rules/`` that diagnosis and planning read."""
 
@@ -229,6 +238,18 @@ class Ruleset:
     message_sources: Mapping[str, MessageSource] = field(default_factory=frozen_map)
     eras: tuple[Era, ...] = ()
     """TensorFlow's eras (``[[tf_era]]``), oldest first."""
+
+    def compile_patterns(self) -> None:
+        """Compile every pattern now: read from the rules cache, they compile when first used,
+        and a command that changes the venv must meet a bad one before its first change
+        (``RuleError``), not in the middle of a repair."""
+        for pattern in (
+            *(s.pattern for s in self.signatures),
+            *(n.pattern for n in self.noise),
+            *(g.match for g in self.gpus),
+            *(m.pattern for m in self.messages),
+        ):
+            pattern.compiled  # noqa: B018 - compiling is the check
 
     def release(self, version: str | None) -> Release | None:
         """The matrix entry of *version*, if it is in the matrix."""
@@ -290,8 +311,10 @@ def name_and_specifier(text: str) -> tuple[str, SpecifierSet]:
 class _Reader:
     """Typed access to one file's data, raising ``RuleError`` with file and key."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, cached: str = "") -> None:
         self.file = file
+        self.cached = cached
+        """The rules cache these documents were read from ("": the TOML itself)."""
 
     def fail(self, key: str, message: str) -> RuleError:
         return RuleError(f"{self.file}: {key}: {message}")
@@ -343,12 +366,10 @@ class _Reader:
             raise self.fail(f"{key}.{name}", "must be true or false")
         return value
 
-    def regex(self, obj: Mapping[str, Any], name: str, key: str, flags: int = 0) -> re.Pattern[str]:
-        text = self.string(obj, name, key)
-        try:
-            return re.compile(text, flags)
-        except re.error as exc:
-            raise self.fail(f"{key}.{name}", f"is not a valid regular expression: {exc}") from exc
+    def regex(self, obj: Mapping[str, Any], name: str, key: str, flags: int = 0) -> GuardedPattern:
+        return rule_pattern(
+            self.string(obj, name, key), flags, f"{self.file}: {key}.{name}", self.cached
+        )
 
     def version(self, obj: Mapping[str, Any], name: str, key: str) -> str:
         text = self.string(obj, name, key)
@@ -604,7 +625,8 @@ def _frameworks(r: _Reader, obj: Mapping[str, Any]) -> dict[str, dict[str, dict[
 
 
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, cached: str = "") -> None:
+        self.cached = cached
         self.causes: dict[str, CauseMeta] = {}
         self.releases: dict[str, Release] = {}
         self.lines: dict[str, Line] = {}
@@ -622,7 +644,7 @@ class _Collector:
         self.eras: list[Era] = []
 
     def add(self, file: str, data: Mapping[str, Any]) -> None:
-        r = _Reader(file)
+        r = _Reader(file, self.cached)
         handlers: dict[str, Callable[[Any], None]] = {
             "causes": lambda v: self._causes(r, v),
             "release": lambda v: self._keyed(r, v, "release", _release, self.releases),
@@ -636,7 +658,7 @@ class _Collector:
             "platform": lambda v: setattr(self, "policy", _policy(r, r.table(v, "platform"))),
             "framework": lambda v: self.frameworks.update(_frameworks(r, r.table(v, "framework"))),
             "fixes": lambda v: setattr(self, "fixes", _fixes(r, r.table(v, "fixes"))),
-            "message": lambda v: self.messages.extend(parse_messages(r.file, v)),
+            "message": lambda v: self.messages.extend(parse_messages(r.file, v, r.cached)),
             "message_source": lambda v: self.message_sources.update(parse_sources(r.file, v)),
             "tf_era": lambda v: self.eras.extend(parse_eras(r.file, v)),
         }
@@ -724,9 +746,10 @@ def _toml(name: str, text: bytes | str) -> dict[str, Any]:
         raise RuleError(f"{name}: not valid TOML: {exc}") from exc
 
 
-def _build(data: Mapping[str, Mapping[str, Any]]) -> Ruleset:
-    """The checks and the ``Ruleset`` of parsed TOML documents (file name -> document)."""
-    collector = _Collector()
+def _build(data: Mapping[str, Mapping[str, Any]], cached: str = "") -> Ruleset:
+    """The checks and the ``Ruleset`` of parsed TOML documents (file name -> document); from
+    the rules cache at *cached*, patterns are compiled when first used (``rule_pattern``)."""
+    collector = _Collector(cached)
     for name in sorted(data):
         collector.add(name, data[name])
     return collector.build()
@@ -801,7 +824,7 @@ def _load_files(files: Mapping[str, bytes]) -> Ruleset:
     data = _cached(path, set(files)) if path is not None else None
     if data is not None:
         try:
-            return _build(data)
+            return _build(data, str(path))
         except RuleError:
             pass  # a cache that does not pass the checks is ignored, and rewritten
     data = {name: _toml(name, files[name]) for name in sorted(files)}

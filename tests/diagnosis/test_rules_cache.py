@@ -4,7 +4,10 @@ and ignored when it is not this user's own, untouched file."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +83,49 @@ def test_no_cache_when_asked(cache: Path, tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("TFFIX_NO_CACHE", "1")
     ruleset.load_rules(_copy_rules(tmp_path))
     assert not cache.exists()
+
+
+def _break_a_pattern(cache: Path) -> None:
+    """Make the first noise pattern of the kept cache one that cannot compile (and that has
+    no text to look for first, so the first line of any log compiles it)."""
+    (kept,) = cache.glob("rules-*.json")
+    data = json.loads(kept.read_text())
+    for document in data.values():
+        if document.get("noise"):
+            document["noise"][0]["pattern"] = "("
+            break
+    kept.write_text(json.dumps(data))
+    kept.chmod(0o600)
+
+
+def test_a_bad_pattern_in_the_cache_is_one_line_and_exit_2(cache: Path, tmp_path: Path) -> None:
+    """Patterns read from the cache compile when first used: a bad one there still ends the
+    run with the rules' exit code and one line naming the cache, never a traceback."""
+    ruleset.load_rules()
+    _break_a_pattern(cache)
+    snapshot = tmp_path / "s.json"
+    snapshot.write_text(json.dumps({"schema": "tffix.snapshot/1", "log": ["W0000 hello"]}))
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache.parent)}
+    env.pop("TFFIX_NO_CACHE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "tffix", "diagnose", "--snapshot", str(snapshot)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "noise[0].pattern" in line and "rules cache" in line
+
+
+def test_a_repair_meets_a_bad_cached_pattern_before_it_changes_anything(cache: Path) -> None:
+    from tffix.commands.repair import load_diagnoser
+    from tffix.errors import RuleError
+
+    ruleset.load_rules()
+    _break_a_pattern(cache)
+    ruleset.clear_cache()
+    with pytest.raises(RuleError, match="rules cache"):
+        load_diagnoser()

@@ -81,6 +81,7 @@ def load_diagnoser(
     except ImportError as exc:  # pragma: no cover  # only while the package is incomplete
         raise UsageError(f"diagnosis is not available in this build ({exc})") from exc
     rules = ruleset.load_rules()
+    rules.compile_patterns()  # a bad cached pattern stops the repair before it changes anything
     return lambda snapshot: diagnose_mod.diagnose(snapshot, rules, extra_findings=extra)
 
 
@@ -106,7 +107,9 @@ def _rules() -> object:
     while a look's TensorFlow child imports."""
     from tffix.ruleset import load_rules
 
-    return load_rules()
+    rules = load_rules()
+    rules.compile_patterns()  # here, behind the import, rather than after it
+    return rules
 
 
 def scan_findings(args: Options, snapshot: Snapshot) -> tuple[Finding, ...]:
