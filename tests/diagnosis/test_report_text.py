@@ -17,7 +17,7 @@ from tests.diagnosis.conftest import REALWORLD, SNAPSHOTS, cause_fixtures, load
 from tffix import shellquote as sq
 from tffix.diagnosis import diagnose
 from tffix.document import diagnosis_to_dict
-from tffix.model import Snapshot
+from tffix.model import EntryPointState, Snapshot
 from tffix.report import render_text
 from tffix.ruleset import Ruleset
 
@@ -187,3 +187,21 @@ def test_a_pasted_report_without_enough_for_a_step_says_where_to_run(rules: Rule
     diag = diagnose(snap, rules)
     assert [f.id for f in diag.findings] == ["framework-pin-conflict"] and not diag.plan
     assert "run tffix in the environment itself" in verdict(diag)
+
+
+def test_no_ok_mark_beside_not_usable(rules: Ruleset) -> None:
+    """Entry points where the GPU fails for another check's reason have no problem of their own:
+    their line is not marked ``[ok]`` next to "not usable" (the GPU line says where it fails)."""
+    path = min((SNAPSHOTS / "cuda-libs-missing").glob("pos-*.json"))
+    points = (
+        EntryPointState("activated", "a", usable=False),
+        EntryPointState("plain", "p", usable=False),
+    )
+    snap = dataclasses.replace(load(path), entry_points=points)
+    text = _text(snap, rules)
+    (line,) = [row for row in text.splitlines() if "Where TensorFlow runs" in row]
+    assert "[ok]" not in line and "[--]" in line, line
+    assert "NOT usable" in text  # the GPU line below the checks still says where
+    for other in ALL:
+        report = _text(load(other), rules)
+        assert not re.search(r"^\s*\[ok\].*\bnot usable\b", report, re.M), other

@@ -494,16 +494,25 @@ def _short(p: EntryPointState) -> str:
     )
 
 
-def seen(snap: Snapshot) -> str | None:
-    """The report line when no entry-point cause fired: where the check passed."""
+def seen(snap: Snapshot) -> str | tuple[str, str] | None:
+    """The report line when no entry-point cause fired: where the check passed. Entry points
+    where the GPU is not usable for a reason the other checks give have no problem of their
+    own: the line says so, marked as not checked here, never ``[ok]`` beside "not usable"
+    (the GPU line below the checks says where it is not usable)."""
     points = snap.entry_points
     if not points:
         return None
     ok = [_short(p) for p in points if p.usable]
     if len(ok) == len(points):
         return f"usable at every entry point ({', '.join(ok)})"
+    failing = [_short(p) for p in points if p.usable is False]
+    parts = [f"usable at {', '.join(ok)}"] if ok else []
+    if failing:
+        parts.append(f"nothing of their own at {', '.join(failing)} (the checks above say why)")
     words = {True: "usable", False: "not usable", None: "not checked"}
-    return "; ".join(_state_text(p, words) for p in points)
+    parts.extend(_state_text(p, words) for p in points if p.usable is None)
+    text = "; ".join(parts)
+    return ("skipped", text) if failing else text
 
 
 def _state_text(p: EntryPointState, words: Mapping[bool | None, str]) -> str:
