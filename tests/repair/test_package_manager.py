@@ -99,5 +99,6 @@ def test_the_plan_says_which_tool_and_why(make_scenario) -> None:  # type: ignor
     done = sim.run_tffix("--yes", timeout=600)
     assert "No module named pip" not in done.stdout + done.stderr
     assert "Installs with " in done.stdout and "no pip" in done.stdout, done.stdout
+    assert done.stdout.count("Installs with ") == 1, done.stdout  # said once, above the plan
     assert done.returncode == 0, done.stdout + done.stderr
     assert sim.tf_report().gpus == ["/physical_device:GPU:0"]

@@ -397,7 +397,9 @@ def _report(
     from dataclasses import replace
 
     lines = reactivate_lines(session, outcome, environ)
-    notes = (*outcome.notes, extra["installs"]) if extra["installs"] else outcome.notes
+    # The text report printed which tool installs above the plan; the JSON outcome says it here.
+    installs = (extra["installs"],) if extra["installs"] and args.json else ()
+    notes = (*outcome.notes, *installs)
     notes = (*notes, *session.carried_notes(outcome.after))
     if not outcome.changed and not any(
         s.status in (core.StepStatus.FAILED, core.StepStatus.REVERTED) for s in outcome.steps
