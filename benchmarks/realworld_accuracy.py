@@ -11,7 +11,8 @@ total, per expected cause and per era:
 * top3: one of the expected causes is among the first three findings;
 * silent: no error finding at all, where the thread found a problem ("No problem found");
 
-then every miss, with what tffix said instead. The figures, not an assertion, are the
+then every miss, with what tffix said instead (not for ``--split holdout``: its cases are
+read only through the tables). The figures, not an assertion, are the
 result: the goal is >= 95 % first and 0 silent.
 
 ``--split dev|holdout`` keeps one half of ``fixtures/realworld`` (by a hash of the case id,
@@ -181,7 +182,10 @@ def main() -> int:
     ]:
         print(line)
     misses = [o for o in outcomes if not o.first]
-    if misses:
+    if misses and opts.split == "holdout":
+        # Listing them would put the holdout's cases in front of whoever writes the rules.
+        print(f"\nmisses: {len(misses)} (not listed for the holdout half: read it by the tables)")
+    elif misses:
         print(f"\nmisses ({len(misses)}): case: expected -> what tffix ranked first")
         for o in misses:
             said = o.failure or (", ".join(o.said[:3]) if o.said else "(nothing)")
