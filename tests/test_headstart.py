@@ -65,11 +65,16 @@ print(json.dumps({"code": code, "seen": seen, "out": out.getvalue()}))
 """
 
 
-def test_the_dry_run_starts_the_tensorflow_child_before_the_probes_and_the_engine_load(
-    bare_venv: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("argv", "printed"),
+    [(["--dry-run", "--no-scan"], "tffix diagnosis of"), (["snapshot"], '"tffix.snapshot/1"')],
+    ids=["dry-run", "snapshot"],
+)
+def test_a_live_look_starts_the_tensorflow_child_before_the_probes_and_the_engine_load(
+    bare_venv: Path, tmp_path: Path, argv: list[str], printed: str
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", _DRY_RUN, "--dry-run", "--no-scan", "--venv", str(bare_venv)],
+        [sys.executable, "-c", _DRY_RUN, *argv, "--venv", str(bare_venv)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -78,7 +83,7 @@ def test_the_dry_run_starts_the_tensorflow_child_before_the_probes_and_the_engin
         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
     )
     result = json.loads(done.stdout.splitlines()[-1])
-    assert "tffix diagnosis of" in result["out"]  # the whole diagnosis ran
+    assert printed in result["out"]  # the whole command ran
     assert len(result["seen"]) == 1  # one TensorFlow child
     assert _loaded(result["seen"][0], LATE) == []
 

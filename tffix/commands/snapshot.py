@@ -13,12 +13,14 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tffix.document import snapshot_to_json
 from tffix.errors import ExitCode, UsageError
-from tffix.model import UNKNOWN, Snapshot
 from tffix.options import Options
 from tffix.term import clean
+
+if TYPE_CHECKING:
+    from tffix.model import Snapshot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +71,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 def summary(snap: Snapshot) -> str:
     """One line: TensorFlow, GPUs, driver, and how many facts are unknown."""
+    from tffix.model import UNKNOWN
+
     tf = snap.tensorflow
     if tf is None:
         tf_text = "no TensorFlow"
@@ -102,8 +106,9 @@ def _identity(environ: os._Environ[str]) -> tuple[str | None, str | None]:
 
 
 def run(options: Options) -> int:
-    """Resolve the target, collect, write."""
-    from tffix.collect import collect_snapshot
+    """Resolve the target, collect, write. The TensorFlow child starts as soon as the target
+    is known (``tffix.headstart``): the probes are imported while it imports."""
+    from tffix.headstart import start_snapshot
     from tffix.probes.target import resolve_target
 
     output = Path(options.output) if options.output else None
@@ -113,7 +118,12 @@ def run(options: Options) -> int:
     if not timeout > 0:
         raise UsageError(f"--tf-timeout {timeout:g}: must be more than 0 seconds")
     target = resolve_target(venv=options.venv, python=options.python, environ=os.environ)
-    snap = collect_snapshot(target, environ=os.environ, tf_timeout=timeout)
+    started = start_snapshot(target, environ=os.environ, tf_timeout=timeout)
+    from tffix.collect import collect_snapshot
+
+    snap = collect_snapshot(target, environ=os.environ, tf_timeout=timeout, started=started)
+    from tffix.document import snapshot_to_json
+
     hide = _identity(os.environ) if options.redact_paths else None
     text = snapshot_to_json(snap, hide_identity=hide)
     if output is None:
