@@ -439,6 +439,35 @@ class Facts:
             m = _CUDA_SONAME.search(text)
             if m:
                 out.append((m.group("soname"), f"log[{i}]"))
+        failed = self.import_failed_soname
+        if failed is not None:
+            m = _CUDA_SONAME.fullmatch(failed)
+            if m and all(soname != failed for soname, _ in out):
+                out.append((failed, "tensorflow.import_error"))
+        return tuple(out)
+
+    @cached_property
+    def import_failed_soname(self) -> str | None:
+        """The shared library whose load failed ``import tensorflow``, when the import error
+        says one: CPython raises the ImportError of an extension module that cannot be loaded
+        with dlerror()'s text (Python/dynload_shlib.c), which begins with the library's file
+        name (``libcublas.so.9.0: cannot open shared object file``). A report that cut the
+        text after the name (``ImportError: libcublas.so.9.0``) still names it."""
+        if self.import_error is None:
+            return None
+        m = _IMPORT_SONAME.match(self.import_error.strip()[:1024])
+        return m["soname"] if m else None
+
+    @cached_property
+    def libcuda_failed(self) -> tuple[str, ...]:
+        """Evidence that the driver's ``libcuda.so.1`` could not be loaded: the log's lines
+        (``libcuda-missing``), the import error naming it, the loader probe's answer."""
+        out = [h.evidence for h in self.log.all("libcuda-missing")]
+        if self.import_failed_soname == "libcuda.so.1":
+            out.append("tensorflow.import_error")
+        libcuda = self.snap.libraries.get("libcuda.so.1")
+        if libcuda is not None and libcuda.path is None:
+            out.append("libraries.libcuda.so.1")
         return tuple(out)
 
     @cached_property
@@ -642,6 +671,10 @@ _CUDA_SONAME = lazy(
 _DEPENDENCY_FAILED = lazy(
     r"Could not (?:load|dlopen) (?:dynamic )?library '?(?P<asked>lib[\w+-]+\.so[\w.]*?)'?"
     r"[;:.,]?\s+(?:dlerror:\s*)?(?P<dep>lib[\w+-]+\.so[\w.]*): cannot open shared object file"
+)
+_IMPORT_SONAME = lazy(
+    r"(?:(?:ImportError|OSError):\s*)?(?P<soname>lib[\w+-]+\.so(?:\.\d+)*)"
+    r"(?::\s*cannot open shared object file|\s*$)"
 )
 _LOADER_FAILED = lazy(
     r"cannot open shared object file|Could not (?:load|dlopen|find|open)|Couldn't open CUDA "

@@ -32,6 +32,12 @@ def check_container(f: Facts) -> Iterable[Detection]:
             ev.append("extra.device_nodes")
         ev += [h.evidence for h in hits]
         ev += _cuinit_without_gpu(f)
+        if not _nvml_sees_gpus(f):
+            # The runtime mounts the driver's user-space libraries (libcuda.so.1 among them)
+            # only into a container started with GPU access (NVIDIA_DRIVER_CAPABILITIES
+            # "compute"; without NVIDIA_VISIBLE_DEVICES it behaves as runc): inside a
+            # container, no libcuda is no GPU access given.
+            ev += f.libcuda_failed
         if not ev and f.driver_absent and f.snap.gpus == () and f.gpu_visible is not True:
             ev.append("driver")
         if ev and f.gpu_visible is not True:

@@ -76,10 +76,8 @@ def check_driver(f: Facts) -> Iterable[Detection]:
         nl.append("driver")
     if drv is not None and drv.error:
         nl.append("driver.error")
-    nl += [h.evidence for h in f.log.all("smi-no-driver", "libcuda-missing", "toolkit-no-driver")]
-    libcuda = f.snap.libraries.get("libcuda.so.1")
-    if libcuda is not None and libcuda.path is None:
-        nl.append("libraries.libcuda.so.1")
+    nl += [h.evidence for h in f.log.all("smi-no-driver", "toolkit-no-driver")]
+    nl += f.libcuda_failed
     if nl and f.gpu_visible is not True and f.snap.gpus != ():
         if wsl:
             yield detection(
