@@ -749,19 +749,29 @@ def best_guess(f: Facts) -> Detection | None:
 
 def _guess_unknown_release(f: Facts) -> Detection | None:
     """best_guess when the report does not say which TensorFlow: only on Linux (or an unstated
-    platform) with an NVIDIA driver or GPU shown, and no CUDA library, wheel or toolkit shown."""
+    platform) with an NVIDIA driver or GPU shown, or TensorFlow's own line that its CUDA
+    runtime did not load, and no CUDA library, wheel or toolkit shown."""
     if f.os not in {"linux", None} or f.tf_dist == "tensorflow-cpu":
         return None
     if f.nvidia_installed() or f.cuda_toolkits or f.cudnn_reported:
         return None
     shown = [*f.gpu_inventory, *(["driver"] if f.driver is not None else [])]
+    # TensorFlow's own word that its CUDA runtime would not load (cudart_stub.cc, printed
+    # only by CUDA builds, when dlopen of libcudart fails): on a report of a GPU not used,
+    # that is the CUDA libraries not being found, whichever release it is.
+    stub = [h.evidence for h in f.log.all("cudart-stub")]
+    shown += stub
     if not shown:
         return None
     return detection(
         f,
         "cuda-libs-missing",
         "best guess from a partial report: it does not say which TensorFlow release, and "
-        "nothing in it shows the CUDA libraries TensorFlow loads",
+        + (
+            "TensorFlow's log says its CUDA runtime (libcudart) did not load"
+            if stub
+            else "nothing in it shows the CUDA libraries TensorFlow loads"
+        ),
         shown,
         detail="An NVIDIA driver is shown, so what TensorFlow needs beside it is its own CUDA and "
         "cuDNN libraries (the nvidia-* wheels of tensorflow[and-cuda] from 2.14, the system "
