@@ -459,6 +459,16 @@ class Facts:
         return m["soname"] if m else None
 
     @cached_property
+    def cuda_source_lines(self) -> tuple[str, ...]:
+        """Evidence of log lines printed from TensorFlow's CUDA platform code
+        (``stream_executor/cuda/*.cc``: the CUDA driver, DNN, BLAS and FFT wrappers, in all of
+        its places, ``tensorflow/``, ``tensorflow/compiler/xla/`` and ``xla/``), whatever the
+        line says: that code is compiled only into CUDA builds, so such a line shows one ran."""
+        return tuple(
+            f"log[{i}]" for i, line in enumerate(self.snap.log) if _CUDA_SOURCE.search(line[:512])
+        )
+
+    @cached_property
     def libcuda_failed(self) -> tuple[str, ...]:
         """Evidence that the driver's ``libcuda.so.1`` could not be loaded: the log's lines
         (``libcuda-missing``), the import error naming it, the loader probe's answer."""
@@ -701,6 +711,7 @@ _GPU_CALL = lazy(
 _ANSWER_LINE = lazy(r"(?:Out\[\d+\]:\s*)?(?P<value>True|False|\[\])")
 _NOT_NVIDIA = lazy(r"radeon|\bamd\b|intel|iris|\bvega", re.I)
 _TF_PATH = lazy(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")
+_CUDA_SOURCE = lazy(r"stream_executor[\\/]cuda[\\/]\w+\.cc:\d+\]")
 _TF_OWN_LINE = lazy(r"\btensorflow/(?:core|python|stream_executor)/\S+\.cc:\d+\]")
 """A line only TensorFlow's own C++ prints (XLA's and TSL's files print in JAX too)."""
 

@@ -119,3 +119,22 @@ def test_the_cudart_stub_line_of_an_unknown_release_is_a_best_guess(rules: Rules
     # and where TensorFlow lists the GPU, the line is no problem
     seen = _diagnose(rules, platform={"os": "linux"}, log=[STUB, "Num GPUs Available:  1"])
     assert "cuda-libs-missing" not in {f.id for f in seen.findings}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "F c:\\tf_jenkins\\home\\workspace\\release-win\\device\\gpu\\os\\windows\\tensorflow"
+        "\\stream_executor\\cuda\\cuda_driver.cc:94] Check failed: s.ok() could not find cuDevice",
+        "E tensorflow/stream_executor/cuda/cuda_blas.cc:428] failed to run cuBLAS routine",
+    ],
+)
+def test_a_line_of_the_cuda_platform_code_dates_a_windows_report(rules: Ruleset, line: str) -> None:
+    """A Windows report that does not say its release, but whose TensorFlow printed from its
+    CUDA platform code (compiled only into CUDA builds), ran a GPU build: one of the releases
+    that had Windows GPU builds, so "no GPU build on native Windows" is not its answer."""
+    gpu = _diagnose(rules, platform={"os": "windows"}, log=[line])
+    assert "windows-native-unsupported" not in {f.id for f in gpu.findings}
+    cpu_line = "I tensorflow/core/platform/cpu_feature_guard.cc:142] Your CPU supports AVX2"
+    plain = _diagnose(rules, platform={"os": "windows"}, log=[cpu_line])
+    assert [f.id for f in plain.findings][:1] == ["windows-native-unsupported"]

@@ -63,9 +63,12 @@ def check_platform(f: Facts) -> Iterable[Detection]:
                 for r in f.rules.releases
                 if (r.key.major, r.key.minor) > (last.major, last.minor)
             )
-        # A TensorFlow asking the loader for a CUDA DLL is a GPU build, so of the era (≤ 2.10)
-        # when Windows had one: the version left out of the report is not "≥ 2.11".
-        gpu_build = f.tf_v is None and (bool(f.failed_sonames) or f.log.has(*GPU_RUNTIME))
+        # A TensorFlow asking the loader for a CUDA DLL, or printing from its CUDA platform
+        # code, is a GPU build, so of the era (≤ 2.10) when Windows had one: the version left
+        # out of the report is not "≥ 2.11".
+        gpu_build = f.tf_v is None and (
+            bool(f.failed_sonames) or f.log.has(*GPU_RUNTIME) or bool(f.cuda_source_lines)
+        )
         if newer and not gpu_build and f.gpu_visible is not True:
             ev = ["platform.os"]
             if f.tf_version:
