@@ -14,8 +14,10 @@ on PATH, and prints the medians side by side: the wall time, the package manager
 for), each step's seconds, and the TensorFlow imports the run caused (the simulated
 TensorFlow appends a line to ``$TFFIX_SIM_IMPORT_LOG`` on every import), with how many of them
 checked an entry point in an environment of its own (run alongside the look's own child),
-and how many such checks kept the previous look's answer instead (no import: the entry point's
-interpreter, environment and the interpreter's files had not changed).
+and how many checks (an entry point's, or a look's own) kept the previous look's answer
+instead (no import: the interpreter and its environment are the same, and no step since
+changed the interpreter's files, but for an import hook that only unsets variables that
+environment does not set).
 After each run a bare ``import tensorflow; tf.config.list_physical_devices('GPU')`` in the
 repaired venv gives the cost of one import.
 
@@ -194,8 +196,9 @@ def report_scenario(name: str, index: Path, tools: list[tuple[str, str | None]],
             print(
                 f"  {alongside[label]} of them check an entry point whose environment differs "
                 "from the activated one (a plain run, a kernel), alongside the looks' own "
-                f"{imports[label] - alongside[label]}; {carried[label]} such check(s) kept the "
-                "previous look's answer instead (nothing they depend on changed)"
+                f"{imports[label] - alongside[label]}; {carried[label]} check(s) (an entry "
+                "point's, or a look's own) kept the previous look's answer instead (nothing "
+                "they depend on changed)"
             )
     for label, rs in results.items():
         if label != "uv" or steps[label] != 1:

@@ -30,6 +30,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -366,6 +367,20 @@ def observe_target(
     return snapshot, verification
 
 
+def _remember(
+    looks: entrycheck.Looks,
+    target: Target,
+    env: Mapping[str, str],
+    report: tf_probe.TensorFlowReport | None,
+    started: HeadStart,
+) -> None:
+    """Keep this look's own report for the next look, and say when it was the last look's."""
+    looks.remember(target.python, env, report)
+    if started.carried:  # said with the entry points' (Session.collect)
+        own = "TensorFlow in the activated environment"
+        looks.carried = {own: started.carried, **looks.carried}
+
+
 def _collect(
     target: Target,
     *,
@@ -392,6 +407,7 @@ def _collect(
             tf_timeout=tf_timeout,
             with_tensorflow=with_tensorflow,
             ops=ops,
+            earlier=None if looks is None else partial(looks.earlier_report, target.python),
         )
     env, activate, tf_future = started.env, started.activate, started.tensorflow
     if activate:
@@ -460,6 +476,8 @@ def _collect(
     entry: EntryPointReport | None = None
     if ep_future is not None:
         entry = _guarded("entry_points", unknown, ep_future, None)
+    if looks is not None:
+        _remember(looks, target, env, tf_report, started)
 
     # driver
     driver: Driver | _Unknown | None = UNKNOWN

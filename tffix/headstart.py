@@ -123,6 +123,8 @@ class HeadStart:
     tf_timeout: float
     ops: str | None
     """The op checks the child runs after listing (``tffix.probes.tensorflow``)."""
+    carried: str = ""
+    """Why the last look's report was taken instead of a child ("": a child runs)."""
 
 
 def start(
@@ -132,20 +134,32 @@ def start(
     tf_timeout: float = DEFAULT_TF_TIMEOUT,
     with_tensorflow: bool = True,
     ops: str | None = None,
+    earlier: Callable[[dict[str, str]], tuple[tf_probe.TensorFlowReport, str] | None]
+    | None = None,
 ) -> HeadStart:
     """Work out the target's environment and start the TensorFlow child in it (*ops*: the op
     checks it runs after listing, ``tffix.probes.tensorflow.probe_tensorflow``); never raises
-    for the target. ``tffix.collect.collect_snapshot(started=...)`` finishes the look."""
+    for the target. ``tffix.collect.collect_snapshot(started=...)`` finishes the look.
+    *earlier* gives, for the environment, a report of the last look that still stands and
+    why (``tffix.probes.entrycheck.Looks.earlier_report``): then no child starts."""
     try:
         env, activate = target_environment(target, environ)
     except Exception as exc:  # unreadable activate script: use the caller's environment
         env, activate = dict(environ), {"error": f"{type(exc).__name__}: {exc}"}
-    tensorflow: Pending[tf_probe.TensorFlowReport | None] = in_thread(
-        (lambda: tf_probe.probe_tensorflow(target.python, env, timeout=tf_timeout, ops=ops))
-        if with_tensorflow
-        else (lambda: None),
-        name="tffix-tensorflow",
-    )
+    kept = earlier(env) if earlier is not None and with_tensorflow else None
+    if kept is not None:
+        report, carried = kept
+        tensorflow: Pending[tf_probe.TensorFlowReport | None] = in_thread(
+            lambda: report, name="tffix-tensorflow"
+        )
+    else:
+        carried = ""
+        tensorflow = in_thread(
+            (lambda: tf_probe.probe_tensorflow(target.python, env, timeout=tf_timeout, ops=ops))
+            if with_tensorflow
+            else (lambda: None),
+            name="tffix-tensorflow",
+        )
     return HeadStart(
         target=target,
         environ=environ,
@@ -155,6 +169,7 @@ def start(
         with_tensorflow=with_tensorflow,
         tf_timeout=tf_timeout,
         ops=ops,
+        carried=carried,
     )
 
 

@@ -9,6 +9,7 @@ import venv
 from pathlib import Path
 
 from tffix.probes import activation, entrycheck
+from tffix.probes.entrycheck import Looks
 from tffix.probes.entrypoints import EntryPoint
 from tffix.probes.verify import DeepVerification
 
@@ -93,3 +94,69 @@ def test_discover_and_trace_find_the_kernelspec_and_the_bashrc_line(tmp_path: Pa
     assert (str(spec), None, "kernelspec") in found
     assert prov.origins["XLA_FLAGS"] == ()
     assert str(home / ".bashrc") in prov.searched
+
+
+# --------------------------------------------------------------------------- the look's own report
+
+
+def _report(imported: bool | None = True, error: str | None = None) -> object:
+    from tffix.probes.tensorflow import TensorFlowReport
+    from tffix.probes.verify import DeepVerification
+
+    verification = DeepVerification(
+        gpus=("/physical_device:GPU:0",), imported=imported, error=error
+    )
+    return TensorFlowReport(info=None, log=(), loaded={}, verification=verification)
+
+
+def _hook(op: str, variable: str | None, value: str | None = None, preload: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    from tffix.causes.entrypoints import hook_step
+
+    return hook_step(op, variable, value, "why", "cause", preload)
+
+
+def test_an_unset_only_hook_is_the_only_hook_that_keeps_an_answer() -> None:
+    from tffix.effects.steps import hook_unsets
+
+    assert hook_unsets(_hook("unset", "CUDA_VISIBLE_DEVICES")) == {"CUDA_VISIBLE_DEVICES"}
+    assert hook_unsets(_hook("set", "TF_FORCE_GPU_ALLOW_GROWTH", "true")) is None
+    assert hook_unsets(_hook("set", None, preload=("/v/nvidia/cudnn/lib/libcudnn.so.9",))) is None
+
+
+def test_the_last_looks_own_report_stands_only_where_nothing_it_depends_on_changed() -> None:
+    python = Path("/v/bin/python")
+    env = {"PATH": "/v/bin:/usr/bin", "LD_LIBRARY_PATH": "/opt/x"}
+    report = _report()
+    looks = Looks()
+    looks.remember(python, env, report)  # type: ignore[arg-type]
+    kept = looks.earlier_report(python, env)
+    assert kept is not None and kept[0] is report and "no step ran since" in kept[1]
+    # another environment, even by PATH alone (XLA's check finds ptxas there): no
+    assert looks.earlier_report(python, {**env, "PATH": "/usr/bin"}) is None
+    assert looks.earlier_report(Path("/w/bin/python"), env) is None
+    # a hook that unsets a variable this environment does not set: it stands, and says why
+    looks.unsets.append(
+        ("applied import-hook: Unset CUDA_VISIBLE_DEVICES", frozenset({"CUDA_VISIBLE_DEVICES"}))
+    )
+    kept = looks.earlier_report(python, env)
+    assert kept is not None and "only unsets CUDA_VISIBLE_DEVICES" in kept[1]
+    # ... one this environment sets: the hook reaches it, so a child must look again
+    assert looks.earlier_report(python, {**env, "CUDA_VISIBLE_DEVICES": "-1"}) is None
+    looks.remember(python, {**env, "CUDA_VISIBLE_DEVICES": "-1"}, report)  # type: ignore[arg-type]
+    assert looks.earlier_report(python, {**env, "CUDA_VISIBLE_DEVICES": "-1"}) is None
+    # any other change to the interpreter's files: nothing stands
+    looks.remember(python, env, report)  # type: ignore[arg-type]
+    looks.changed.append("applied pip-install: …")
+    assert looks.earlier_report(python, env) is None
+    assert looks.reusable() == {}
+
+
+def test_only_a_whole_answer_is_kept() -> None:
+    python, env = Path("/v/bin/python"), {"PATH": "/usr/bin"}
+    for cut in (_report(imported=None), _report(error="timeout after 120s")):
+        looks = Looks()
+        looks.remember(python, env, cut)  # type: ignore[arg-type]
+        assert looks.own is None and looks.earlier_report(python, env) is None
+    looks = Looks()
+    looks.remember(python, env, None)
+    assert looks.earlier_report(python, env) is None

@@ -165,7 +165,8 @@ class Session:
 
     def action(self, step: PlanStep) -> Action:
         """The action for *step*, noting for the next look what it may change."""
-        return Noted(self.workspace.action(step), self.looks.changed, self.looks.edited)
+        looks = self.looks
+        return Noted(self.workspace.action(step), looks.changed, looks.edited, looks.unsets)
 
     def carried_notes(self, diagnosis: Diagnosis) -> tuple[str, ...]:
         """Which entry points of *diagnosis* kept an earlier look's answer, and why."""

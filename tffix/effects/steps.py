@@ -294,6 +294,16 @@ the libraries TensorFlow loads), the import-hook step a module and ``.pth`` file
 not named here counts as one of them."""
 
 
+def hook_unsets(step: PlanStep) -> frozenset[str] | None:
+    """The variables an import-hook *step* makes TensorFlow's import unset, when that is all
+    it does (None for any other step): a process whose environment sets none of them imports
+    TensorFlow as before (``tffix.hook``: the module pops them, preloads nothing)."""
+    unset_only = step.op == "unset" and not step.preload and step.value is None
+    if step.kind is StepKind.IMPORT_HOOK and unset_only and step.variable:
+        return frozenset({step.variable})
+    return None
+
+
 def changes_interpreter_files(kind: StepKind) -> bool:
     """Whether a step of *kind* may change a file the interpreter itself reads
     (``ENVIRONMENT_FILES_ONLY`` names the kinds that cannot)."""
@@ -302,15 +312,28 @@ def changes_interpreter_files(kind: StepKind) -> bool:
 
 class Noted(Action):
     """*inner*, noting each apply and revert that may have changed the interpreter's files in
-    *changed*, and the others in *edited* (``tffix.probes.entrycheck.Looks``), as it runs."""
+    *changed*, an import hook that only unsets variables in *unsets*, and the others in
+    *edited* (``tffix.probes.entrycheck.Looks``), as it runs."""
 
-    def __init__(self, inner: Action, changed: list[str], edited: list[str]) -> None:
+    def __init__(
+        self,
+        inner: Action,
+        changed: list[str],
+        edited: list[str],
+        unsets: list[tuple[str, frozenset[str]]] | None = None,
+    ) -> None:
         self.inner, self.step = inner, inner.step
-        self.changed, self.edited = changed, edited
+        self.changed, self.edited, self.unsets = changed, edited, unsets
 
     def _note(self, what: str) -> None:
         text = f"{what} {self.step.kind}: {self.step.summary}"
-        (self.changed if changes_interpreter_files(self.step.kind) else self.edited).append(text)
+        variables = hook_unsets(self.step)
+        if variables is not None and self.unsets is not None:
+            self.unsets.append((text, variables))  # applied or rolled back: the same delta
+        elif changes_interpreter_files(self.step.kind):
+            self.changed.append(text)
+        else:
+            self.edited.append(text)
 
     def check(self) -> str | None:
         return self.inner.check()

@@ -40,11 +40,15 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tffix.model import ENTRY_POINT_VARIABLES, EntryPointState, Origin, Provenance, frozen_map
 from tffix.probes import activation, entrypoints, provenance, services, verify
 from tffix.probes.entrypoints import EntryPoint
 from tffix.probes.env import select_env
+
+if TYPE_CHECKING:
+    from tffix.probes.tensorflow import TensorFlowReport
 
 TRACED = ENTRY_POINT_VARIABLES
 """The variables whose origin is traced, when some entry point has them set."""
@@ -229,21 +233,66 @@ class Looks:
     """Why the interpreter's files may differ from the last look (empty: they do not)."""
     edited: list[str] = field(default_factory=list)
     """The steps since the last look that edited only files environments are built from."""
+    unsets: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    """The import-hook steps since the last look that only make TensorFlow's import unset
+    variables (the step, those variables): they change nothing in a process whose
+    environment sets none of them (``tffix.hook``: the module pops them, and does no more)."""
     carried: dict[str, str] = field(default_factory=dict)
+    own: tuple[tuple[str, tuple[tuple[str, str], ...]], TensorFlowReport] | None = None
+    """The look's own TensorFlow report at the last look, with the interpreter and the whole
+    environment it ran in (``remember``)."""
+
+    def stands(self, key: _Key) -> bool:
+        """Whether an answer given for *key* at the last look still stands: nothing since may
+        have changed the interpreter's files, but for unsets of variables *key* lacks."""
+        if self.changed:
+            return False
+        names = {name for name, _ in key[1]}
+        return not any(variables & names for _, variables in self.unsets)
 
     def reusable(self) -> dict[_Key, verify.DeepVerification]:
-        """The answers the next look may reuse (none while the interpreter's files may have
-        changed)."""
-        return {} if self.changed else dict(self.answers)
+        """The answers the next look may reuse (``stands``)."""
+        return {key: value for key, value in self.answers.items() if self.stands(key)}
+
+    def remember(
+        self, python: Path, env: Mapping[str, str], report: TensorFlowReport | None
+    ) -> None:
+        """Keep the look's own TensorFlow *report*, when its child answered in full."""
+        if report is not None and report.verification and answered(report.verification):
+            self.own = ((str(python), tuple(sorted(env.items()))), report)
+        else:
+            self.own = None
+
+    def earlier_report(
+        self, python: Path, env: Mapping[str, str]
+    ) -> tuple[TensorFlowReport, str] | None:
+        """The last look's own TensorFlow report and why it stands, when the next look's child
+        would start the same interpreter in exactly the same environment (every variable, so
+        PATH too: the XLA check finds ``ptxas`` there) and ``stands`` holds for it."""
+        if self.own is None:
+            return None
+        key = (str(python), tuple(sorted(env.items())))
+        if self.own[0] != key or not self.stands(same_check(python, env)):
+            return None
+        return self.own[1], self.why()
 
     def why(self) -> str:
         """Why an answer reused now still stands."""
-        since = (
-            "the steps since edited only files environments are built from: "
-            + "; ".join(self.edited)
-            if self.edited
-            else "no step ran since"
-        )
+        parts = []
+        if self.edited:
+            parts.append(
+                "the steps since edited only files environments are built from: "
+                + "; ".join(self.edited)
+            )
+        if self.unsets:
+            names = sorted(set().union(*(variables for _, variables in self.unsets)))
+            parts.append(
+                "the import hook added since only unsets "
+                + ", ".join(names)
+                + ", which this environment does not set: "
+                + "; ".join(text for text, _ in self.unsets)
+            )
+        since = " and ".join(parts) if parts else "no step ran since"
         return (
             "carried over from the previous look: it starts the same interpreter in the same "
             f"environment, and {since}"
@@ -314,6 +363,7 @@ def check_all(
         looks.answers = {k: v for k, v in results.items() if answered(v)}
         looks.changed.clear()
         looks.edited.clear()
+        looks.unsets.clear()
     return tuple(state(ep, envs[i], environ, found[i], python) for i, ep in enumerate(points))
 
 
