@@ -317,6 +317,37 @@ class Facts:
         return value if isinstance(value, str) and value else None
 
     @cached_property
+    def truncated_tf_import(self) -> tuple[str, str] | None:
+        """(last frame's source line, evidence) of a traceback cut off inside ``import
+        tensorflow``: its frames from ``tensorflow/__init__.py`` on all run at module level
+        (``in <module>``) inside the installed tensorflow package, and no exception line
+        follows. Python prints the frames outermost first and the exception last, so the
+        import failed in the last module shown.
+
+        None when the last frame loads TensorFlow's native library (a ``pywrap`` module): that
+        failure is a shared library the loader could not open, which the library, driver and
+        container checks read."""
+        log = self.snap.log
+        for i, line in enumerate(log):
+            if not _TRACEBACK_HEAD.match(line[:512]):
+                continue
+            frames = _unfinished_frames(log, i)
+            first = next((k for k, (f, _) in enumerate(frames) if _TF_PACKAGE_FILE.search(f)), None)
+            tf_frames = frames[first:] if first is not None else []
+            if not tf_frames or not _TF_INIT_FRAME.search(tf_frames[0][0]):
+                continue
+            if not all(
+                _TF_PACKAGE_FILE.search(f) and f.rstrip().endswith("in <module>")
+                for f, _ in tf_frames
+            ):
+                continue
+            last_file, last_code = tf_frames[-1]
+            if "pywrap" in last_file or "pywrap" in last_code:
+                continue
+            return last_code or last_file.strip(), f"log[{i}]"
+        return None
+
+    @cached_property
     def log_missing_tf(self) -> tuple[str, ...]:
         """Log lines where Python said it has no TensorFlow to import (``ModuleNotFoundError:
         No module named 'tensorflow'``; Python 2's ``No module named tensorflow``)."""
@@ -710,10 +741,30 @@ _GPU_CALL = lazy(
 )
 _ANSWER_LINE = lazy(r"(?:Out\[\d+\]:\s*)?(?P<value>True|False|\[\])")
 _NOT_NVIDIA = lazy(r"radeon|\bamd\b|intel|iris|\bvega", re.I)
+_TRACEBACK_HEAD = lazy(r"^\s*Traceback \(most recent call last\):")
+_EXCEPTION_TEXT = lazy(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit)\b")
+_FRAME = lazy(r'^\s*File "[^"]*", line \d+, in ')
+_TF_PACKAGE_FILE = lazy(r'^\s*File "[^"]*[\\/](?:site|dist)-packages[\\/]tensorflow[\\/][^"]*"')
+_TF_INIT_FRAME = lazy(r'[\\/](?:site|dist)-packages[\\/]tensorflow[\\/]__init__\.py"')
 _TF_PATH = lazy(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")
 _CUDA_SOURCE = lazy(r"stream_executor[\\/]cuda[\\/]\w+\.cc:\d+\]")
 _TF_OWN_LINE = lazy(r"\btensorflow/(?:core|python|stream_executor)/\S+\.cc:\d+\]")
 """A line only TensorFlow's own C++ prints (XLA's and TSL's files print in JAX too)."""
+
+
+def _unfinished_frames(log: tuple[str, ...], head: int) -> list[tuple[str, str]]:
+    """(frame line, source line under it) of the traceback whose header is ``log[head]``, or
+    nothing when an exception line (or another traceback) follows it: only a traceback the
+    paste cut short is returned."""
+    frames: list[tuple[str, str]] = []
+    for j in range(head + 1, min(head + 200, len(log))):
+        text = log[j][:1024]
+        if _TRACEBACK_HEAD.match(text) or _EXCEPTION_TEXT.match(text):
+            return []
+        if _FRAME.match(text):
+            nxt = log[j + 1][:1024] if j + 1 < len(log) else ""
+            frames.append((text, "" if _FRAME.match(nxt) else nxt.strip()))
+    return frames
 
 
 def soname_cuda(soname: str) -> tuple[str, int, int | None] | None:

@@ -240,6 +240,9 @@ def check_import(f: Facts) -> Iterable[Detection]:
     if err and re.search(r"lib(cuda|cudnn|cublas|cudart|cufft|cusolver|cusparse)\w*\.so", err):
         return  # a CUDA library failing to load: the library checks say which
     known = f.known_bad_hits("tf-import-error")
+    cut = f.truncated_tf_import if not err else None
+    if cut is not None:
+        ev.append(cut[1])
     if not ev and not known:
         return
     outside = bool(re.search(r"GLIBC_|Illegal instruction|AVX", text))
@@ -253,8 +256,13 @@ def check_import(f: Facts) -> Iterable[Detection]:
         )
     elif outside:
         title = "import tensorflow fails: this machine's glibc or CPU is too old for the wheel"
-    else:
+    elif err or hits:
         title = "import tensorflow fails: " + (err or hits[0].line).strip().splitlines()[-1][:120]
+    else:
+        title = (
+            "import tensorflow fails inside TensorFlow's own modules (the traceback stops at "
+            f"{cut[0][:100] if cut else 'its import'}; its exception line is not shown)"
+        )
     yield detection(
         f,
         "tf-import-error",

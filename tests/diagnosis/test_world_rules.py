@@ -1,0 +1,84 @@
+"""Evidence read from reports as people paste them: a traceback cut short inside TensorFlow's
+own import, a TensorFlow message whose head was retyped but whose fixed tail was copied."""
+
+from __future__ import annotations
+
+import pytest
+
+from tffix.diagnosis import diagnose
+from tffix.document import parse_snapshot
+from tffix.ruleset import Ruleset
+
+
+def _ids(rules: Ruleset, log: list[str], **doc: object) -> list[str]:
+    snap = parse_snapshot({"schema": "tffix.snapshot/1", "log": log, **doc})
+    return [f.id for f in diagnose(snap, rules).findings]
+
+
+SITE = "/opt/env/lib/python3.10/site-packages/tensorflow"
+
+
+def _traceback(*frames: tuple[str, str, str], head: str = "import tensorflow as tf") -> list[str]:
+    """A traceback of ``python train.py`` importing TensorFlow, with *frames* (file under the
+    package, function, source line) after the script's own frame, and no exception line."""
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "train.py", line 1, in <module>',
+        f"    {head}",
+    ]
+    for file, func, code in frames:
+        lines += [f'  File "{SITE}/{file}", line 37, in {func}', f"    {code}"]
+    return lines
+
+
+INIT = ("__init__.py", "<module>", "from tensorflow.python import pywrap_tensorflow")
+PYTHON_INIT = ("python/__init__.py", "<module>", "from tensorflow.python.eager import context")
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        ("python/eager/context.py", "<module>", "from tensorflow.core.protobuf import config_pb2"),
+        ("python/framework/dtypes.py", "<module>", "import numpy as np"),
+        ("_api/v2/__init__.py", "<module>", "from tensorflow._api.v2 import compat"),
+    ],
+)
+def test_traceback_cut_inside_tf_import_is_an_import_error(rules: Ruleset, last) -> None:
+    ids = _ids(rules, _traceback(INIT, PYTHON_INIT, last), python={"version": "3.10.12"})
+    assert ids[0] == "tf-import-error"
+    assert "unrecognized-error" not in ids  # the Traceback line is explained
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        # the last frame loads the native library: a shared library failed, not Python
+        _traceback(
+            INIT,
+            (
+                "python/pywrap_tensorflow.py",
+                "<module>",
+                "from tensorflow.python._pywrap_tensorflow_internal import *",
+            ),
+        ),
+        # the exception line is there: the existing readers of exception text decide
+        [*_traceback(INIT, PYTHON_INIT), "RuntimeError: the frobnicator is not available"],
+        # a failure while running TensorFlow (not at module level): not the import
+        _traceback(
+            ("python/eager/execute.py", "quick_execute", "tensors = pywrap_tfe.TFE_Py_Execute("),
+            head="model.fit(x, y)",
+        ),
+        _traceback(
+            INIT,
+            ("python/keras/engine/training.py", "fit", "tmp_logs = self.train_function(iterator)"),
+        ),
+        # a folder of the user's named tensorflow, not the installed package
+        [
+            "Traceback (most recent call last):",
+            '  File "/home/u/tensorflow/train.py", line 3, in <module>',
+            "    import helpers",
+        ],
+    ],
+)
+def test_other_tracebacks_are_not_an_import_error(rules: Ruleset, log: list[str]) -> None:
+    assert "tf-import-error" not in _ids(rules, log)
