@@ -82,3 +82,47 @@ def test_traceback_cut_inside_tf_import_is_an_import_error(rules: Ruleset, last)
 )
 def test_other_tracebacks_are_not_an_import_error(rules: Ruleset, log: list[str]) -> None:
     assert "tf-import-error" not in _ids(rules, log)
+
+
+def _findings(rules: Ruleset, log: list[str], **doc: object):
+    snap = parse_snapshot({"schema": "tffix.snapshot/1", "log": log, **doc})
+    return diagnose(snap, rules).findings
+
+
+TAIL_7X = (
+    "CuDNN library major and minor version needs to match or have higher minor version in "
+    "case of CuDNN 7.0 or later version."
+)
+TAIL_8X = "CuDNN library needs to have matching major version and equal or higher minor version."
+REST = [
+    "If using a binary install, upgrade your CuDNN library.",
+    "If building from sources, make sure the library loaded at runtime is compatible with the "
+    "version specified during compile configuration.",
+]
+
+
+@pytest.mark.parametrize("tail", [TAIL_7X, TAIL_8X])
+@pytest.mark.parametrize(
+    "head",
+    [
+        "the runtime cuDNN is 7.0 but TF was compiled with 7.4 - got this:",  # retyped
+        "2021-03-01 10:00:00.123456: E tensorflow/stream_executor/cuda/cuda_dnn.cc:3",  # cut
+        "",  # the first line left out of the paste
+    ],
+)
+def test_cudnn_mismatch_read_by_its_fixed_second_sentence(rules: Ruleset, head, tail) -> None:
+    found = _findings(rules, [head, tail, *REST] if head else [tail, *REST])
+    assert found[0].id == "cudnn-version-mismatch"
+    assert "None" not in found[0].title
+
+
+def test_cudnn_mismatch_split_keeps_its_versions(rules: Ruleset) -> None:
+    log = ["Loaded runtime CuDNN library: 7.0.5 but source was compiled with: 7.1.4.", TAIL_7X]
+    found = _findings(rules, log)
+    assert found[0].id == "cudnn-version-mismatch"
+    assert "7.0.5" in found[0].title and "7.1.4" in found[0].title
+
+
+def test_the_sentence_quoted_inside_prose_is_not_the_message(rules: Ruleset) -> None:
+    log = [f"the docs say: {TAIL_7X}"]
+    assert "cudnn-version-mismatch" not in [f.id for f in _findings(rules, log)]

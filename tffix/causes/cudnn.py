@@ -217,10 +217,11 @@ def _cudnn_mismatch(
         # before 1.13 wanted the very minor they were built with, later ones an equal or newer.
         loaded, compiled = hit.groups.get("loaded"), hit.groups.get("compiled")
         cudnn_ev.append(hit.evidence)
-        title = title or (
-            f"TensorFlow loads cuDNN {loaded}, but it was compiled with cuDNN {compiled}, and "
-            "rejects that pairing"
-        )
+        if loaded and compiled:
+            title = title or (
+                f"TensorFlow loads cuDNN {loaded}, but it was compiled with cuDNN {compiled}, "
+                "and rejects that pairing"
+            )
     wanted = parse_version(f.tf_cudnn)
     for reported, where in f.cudnn_reported:
         if wanted is None or f.gpu_visible is True or f.nvidia_installed():
@@ -240,6 +241,11 @@ def _cudnn_mismatch(
                 f"the loader resolves cuDNN {found[1].version}, but TensorFlow "
                 f"{f.tf_version} needs cuDNN {f.tf_cudnn}"
             )
+    if cudnn_ev and not title:  # only the message's fixed second sentence was read
+        title = (
+            "TensorFlow rejects the cuDNN it loads: not the major version it was compiled "
+            "with, or an older minor"
+        )
     return cudnn_ev, title
 
 
