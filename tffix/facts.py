@@ -198,6 +198,8 @@ class Facts:
             return self.tf.version
         if self.tf_dist is not None:
             return self.packages[self.tf_dist]
+        if self.image_tf_version is not None:
+            return self.image_tf_version[0]
         return None
 
     @cached_property
@@ -207,7 +209,26 @@ class Facts:
         pin = self.log_pins.get(self.tf_dist) if self.tf_dist else None
         if pin is not None:
             return f"log[{pin[1]}]"
+        if self.tf_dist is None and self.image_tf_version is not None:
+            return self.image_tf_version[1]
         return f"packages.{self.tf_dist}" if self.tf_dist else "tensorflow.version"
+
+    @cached_property
+    def image_tf_version(self) -> tuple[str, str] | None:
+        """(version, evidence) of the TensorFlow release an official TensorFlow Docker image
+        named in the log carries: its tags are the release, then variants
+        (``tensorflow/tensorflow:2.5.0-gpu``, ``:1.15.5-gpu-py3``, ``:2.4.1-gpu-jupyter``;
+        ``latest`` and ``nightly`` name no release). Only one release may be named: a report
+        that tried several images does not say which one ran."""
+        found = {
+            (m["v"].replace("-rc", "rc"), f"log[{i}]")
+            for i, line in enumerate(self.snap.log)
+            for m in _TF_IMAGE_TAG.finditer(line[:1024])
+        }
+        versions = {v for v, _ev in found}
+        if len(versions) != 1:
+            return None
+        return min(found, key=lambda item: int(item[1][4:-1]))
 
     @cached_property
     def tf_v(self) -> Version | None:
@@ -746,6 +767,10 @@ _EXCEPTION_TEXT = lazy(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Ex
 _FRAME = lazy(r'^\s*File "[^"]*", line \d+, in ')
 _TF_PACKAGE_FILE = lazy(r'^\s*File "[^"]*[\\/](?:site|dist)-packages[\\/]tensorflow[\\/][^"]*"')
 _TF_INIT_FRAME = lazy(r'[\\/](?:site|dist)-packages[\\/]tensorflow[\\/]__init__\.py"')
+_TF_IMAGE_TAG = lazy(
+    r"(?<![\w.-])(?:(?:docker\.io|gcr\.io)/)?tensorflow/tensorflow:"
+    r"(?P<v>\d+\.\d+\.\d+(?:-?rc\d+)?)(?![\w.])"
+)
 _TF_PATH = lazy(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")
 _CUDA_SOURCE = lazy(r"stream_executor[\\/]cuda[\\/]\w+\.cc:\d+\]")
 _TF_OWN_LINE = lazy(r"\btensorflow/(?:core|python|stream_executor)/\S+\.cc:\d+\]")

@@ -7,6 +7,8 @@ import pytest
 
 from tffix.diagnosis import diagnose
 from tffix.document import parse_snapshot
+from tffix.facts import Facts
+from tffix.logparse import scan_log
 from tffix.ruleset import Ruleset
 
 
@@ -126,3 +128,57 @@ def test_cudnn_mismatch_split_keeps_its_versions(rules: Ruleset) -> None:
 def test_the_sentence_quoted_inside_prose_is_not_the_message(rules: Ruleset) -> None:
     log = [f"the docs say: {TAIL_7X}"]
     assert "cudnn-version-mismatch" not in [f.id for f in _findings(rules, log)]
+
+
+CONTAINER = {"platform": {"os": "linux", "container": "docker"}, "gpus": [{"name": "Tesla T4"}]}
+
+
+@pytest.mark.parametrize(
+    ("line", "driver", "cuda"),
+    [
+        ("docker run --gpus all -it tensorflow/tensorflow:2.5.0-gpu bash", "418.87", "11.2"),
+        ("FROM tensorflow/tensorflow:1.15.5-gpu-py3", "384.81", "10.0"),
+        ("$ docker pull docker.io/tensorflow/tensorflow:2.4.1-gpu-jupyter", "418.87", "11.0"),
+    ],
+)
+def test_the_release_is_read_from_a_tensorflow_image_tag(rules: Ruleset, line, driver, cuda):
+    found = _findings(rules, [line], driver={"version": driver}, **CONTAINER)
+    old = [f for f in found if f.id == "driver-too-old"]
+    assert old and cuda in old[0].title and "log[0]" in old[0].evidence
+
+
+def _image_version(rules: Ruleset, log: list[str], **doc: object) -> str | None:
+    snap = parse_snapshot({"schema": "tffix.snapshot/1", "log": log, **doc})
+    return Facts(snap, rules, scan_log(snap.log, rules)).tf_version
+
+
+@pytest.mark.parametrize(
+    ("log", "doc", "version"),
+    [
+        (["docker run tensorflow/tensorflow:latest-gpu"], {}, None),  # no release in the tag
+        (["docker run tensorflow/tensorflow:nightly-gpu"], {}, None),
+        (
+            ["tried tensorflow/tensorflow:2.4.1-gpu", "then tensorflow/tensorflow:2.6.0-gpu"],
+            {},
+            None,
+        ),
+        (["docker run myorg/tensorflow:2.4.1-gpu"], {}, None),  # not TensorFlow's own image
+        (
+            ["docker run tensorflow/tensorflow:2.4.1-gpu"],
+            {"tensorflow": {"version": "2.6.0"}},
+            "2.6.0",
+        ),
+        (
+            ["docker run tensorflow/tensorflow:2.4.1-gpu"],
+            {"packages": {"tensorflow": "2.6.0"}},
+            "2.6.0",
+        ),
+        (
+            ["docker run tensorflow/tensorflow:2.4.1-gpu", "tensorflow/tensorflow:2.4.1-gpu"],
+            {},
+            "2.4.1",
+        ),
+    ],
+)
+def test_an_image_tag_names_the_release_only_alone(rules: Ruleset, log, doc, version) -> None:
+    assert _image_version(rules, log, **doc) == version
