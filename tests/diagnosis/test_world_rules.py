@@ -74,6 +74,12 @@ def test_traceback_cut_inside_tf_import_is_an_import_error(rules: Ruleset, last)
             INIT,
             ("python/keras/engine/training.py", "fit", "tmp_logs = self.train_function(iterator)"),
         ),
+        # a CUDA library failing to load in the same log: the library checks say which
+        [
+            "Could not load dynamic library 'libcudart.so.11.0'; dlerror: libcudart.so.11.0: "
+            "cannot open shared object file: No such file or directory",
+            *_traceback(INIT, PYTHON_INIT),
+        ],
         # a folder of the user's named tensorflow, not the installed package
         [
             "Traceback (most recent call last):",

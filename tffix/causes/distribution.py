@@ -240,7 +240,9 @@ def check_import(f: Facts) -> Iterable[Detection]:
     if err and re.search(r"lib(cuda|cudnn|cublas|cudart|cufft|cusolver|cusparse)\w*\.so", err):
         return  # a CUDA library failing to load: the library checks say which
     known = f.known_bad_hits("tf-import-error")
-    cut = f.truncated_tf_import if not err else None
+    # a traceback cut short says where the import stopped, not why: with a CUDA library
+    # failing to load in the same log, the library checks say which
+    cut = f.truncated_tf_import if not err and not f.failed_sonames else None
     if cut is not None:
         ev.append(cut[1])
     if not ev and not known:
