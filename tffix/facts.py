@@ -283,6 +283,28 @@ class Facts:
         return self.printed_answers.get("cuda_build")
 
     @cached_property
+    def cuda_never_tried(self) -> tuple[str, ...]:
+        """Evidence that the TensorFlow that ran never tried CUDA: the session maps no device
+        ("Device mapping: no known devices"), TensorFlow's own INFO lines are shown (so the
+        log level hides nothing), and no line of the log is about CUDA.
+
+        A CUDA build prints at INFO or above, before a session exists, the outcome of its GPU
+        setup whatever it is: the GPUs it found ("Found device 0 with properties"), a failed
+        cuInit, the CUDA libraries it opened or could not (gpu_device.cc, cuda_driver.cc,
+        dso_loader.cc); a build without CUDA has no such code."""
+        mapped = self.log.first("no-gpu-device-mapped")
+        if mapped is None:
+            return ()
+        info = None
+        for i, line in enumerate(self.snap.log):
+            text = line[:1024]
+            if _ABOUT_CUDA.search(text):
+                return ()
+            if info is None and _TF_INFO_LINE.search(text):
+                info = f"log[{i}]"
+        return (mapped.evidence, info) if info is not None and info != mapped.evidence else ()
+
+    @cached_property
     def tf_gpus(self) -> tuple[str, ...] | None:
         return self.tf.gpus if self.tf else None
 
@@ -771,6 +793,16 @@ _TF_IMAGE_TAG = lazy(
     r"(?<![\w.-])(?:(?:docker\.io|gcr\.io)/)?tensorflow/tensorflow:"
     r"(?P<v>\d+\.\d+\.\d+(?:-?rc\d+)?)(?![\w.])"
 )
+_TF_INFO_LINE = lazy(
+    r"(?:^|\s)(?:I +\S*tensorflow/\S+\.cc:\d+\]|I\d{4} \d\d:\d\d:[\d.]+ +\d+ \S+\.cc:\d+\])"
+)
+"""A line TensorFlow's C++ logged at INFO: its own prefix, or absl's (2.16 on, a bare file name)."""
+_ABOUT_CUDA = lazy(
+    r"cuda|cudnn|cublas|cufft|curand|cusolver|cusparse|cuinit|cudevice|nvidia|nvcuda|"
+    r"gpu_device|gpu_init|dso_loader|stream_executor|\bgpu\b|/gpu:|device:gpu",
+    re.IGNORECASE,
+)
+"""Words of any line about CUDA or a GPU device (TensorFlow's, the loader's, the driver's)."""
 _TF_PATH = lazy(r"[\\/](?:site|dist)-packages[\\/]tensorflow(?:[\\/]|$)")
 _CUDA_SOURCE = lazy(r"stream_executor[\\/]cuda[\\/]\w+\.cc:\d+\]")
 _TF_OWN_LINE = lazy(r"\btensorflow/(?:core|python|stream_executor)/\S+\.cc:\d+\]")

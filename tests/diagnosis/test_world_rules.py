@@ -188,3 +188,67 @@ def _image_version(rules: Ruleset, log: list[str], **doc: object) -> str | None:
 )
 def test_an_image_tag_names_the_release_only_alone(rules: Ruleset, log, doc, version) -> None:
     assert _image_version(rules, log, **doc) == version
+
+
+STAMP = "2019-05-02 10:00:00.123456"
+STARTUP = [
+    f"{STAMP}: I tensorflow/core/platform/cpu_feature_guard.cc:141] Your CPU supports "
+    "instructions that this TensorFlow binary was not compiled to use: AVX2 FMA",
+    f"{STAMP}: I tensorflow/core/common_runtime/process_util.cc:71] Creating new thread pool "
+    "with default inter op setting: 2.",
+]
+NO_DEVICES = "Device mapping: no known devices."
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        [*STARTUP, NO_DEVICES],
+        [
+            STARTUP[0],
+            f"{STAMP}: I tensorflow/core/common_runtime/direct_session.cc:317] {NO_DEVICES}",
+        ],
+        [
+            "I0000 00:00:1745040030.652070    1012 cpu_feature_guard.cc:210] This TensorFlow "
+            "binary is optimized",
+            f"I0000 00:00:1745040030.652070    1012 direct_session.cc:404] {NO_DEVICES}",
+        ],
+    ],
+)
+def test_a_log_with_no_gpu_setup_at_all_is_a_cpu_build(rules: Ruleset, log) -> None:
+    found = _findings(rules, log, gpus=[{"name": "Quadro P2000"}], platform={"os": "linux"})
+    assert found[0].id == "tf-cpu-only-build"
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        # the GPU setup is there: CUDA was tried
+        [
+            *STARTUP,
+            f"{STAMP}: E tensorflow/stream_executor/cuda/cuda_driver.cc:300] failed call to "
+            "cuInit: CUDA_ERROR_NO_DEVICE",
+            NO_DEVICES,
+        ],
+        [
+            *STARTUP,
+            f"{STAMP}: I tensorflow/core/common_runtime/gpu/gpu_device.cc:1432] Found device 0 "
+            "with properties:",
+            NO_DEVICES,
+        ],
+        [
+            "Could not load dynamic library 'libcudart.so.10.1'; dlerror: libcudart.so.10.1: "
+            "cannot open shared object file",
+            *STARTUP,
+            NO_DEVICES,
+        ],
+        # no INFO line of TensorFlow's: the log level may hide the GPU setup
+        [NO_DEVICES],
+        [f"{STAMP}: W tensorflow/core/frob.cc:3] a warning", NO_DEVICES],
+        # the session maps a device, or nothing says what it maps
+        STARTUP,
+    ],
+)
+def test_cuda_tried_or_hidden_is_not_read_as_a_cpu_build(rules: Ruleset, log) -> None:
+    found = _findings(rules, log, gpus=[{"name": "Quadro P2000"}], platform={"os": "linux"})
+    assert "tf-cpu-only-build" not in [f.id for f in found]

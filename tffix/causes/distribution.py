@@ -126,22 +126,41 @@ def check_distribution(f: Facts) -> Iterable[Detection]:
             ["packages.tensorflow"],
         )
     # CPU-only build
+    build = _cpu_only_build(f)
+    if build is not None:
+        yield build
+
+
+def _cpu_only_build(f: Facts) -> Detection | None:
+    """tf-cpu-only-build: the build says it has no CUDA, or its log shows it never tried."""
     not_cuda = f.log.all("not-cuda-build")
     variant = conda_variant(f)
     cpu_variant = variant is not None and variant[0] in {"eigen", "mkl"}
-    if (f.is_cuda_build is False or not_cuda or cpu_variant) and f.gpu_visible is not True:
+    never = f.cuda_never_tried
+    said_not_cuda = f.is_cuda_build is False or not_cuda or cpu_variant
+    if (said_not_cuda or never) and f.gpu_visible is not True:
         read = f.cuda_build_read
         ev = [read[1]] if read is not None and read[0] is False else []
         ev += [h.evidence for h in not_cuda]
         ev += [variant[1]] if variant is not None and cpu_variant else []
         conda = f.has("tensorflow-base") or f.snap.python.kind in {"conda", "conda-base"}
-        yield detection(
+        if said_not_cuda:
+            title = f"TensorFlow {f.tf_version or ''} reports is_cuda_build: False"
+        else:
+            ev += list(never)
+            title = (
+                f"TensorFlow {f.tf_version or ''} is not a CUDA build: its log shows no GPU "
+                "setup at all (no CUDA library, no cuInit, no GPU device) and the session "
+                "maps no device"
+            )
+        return detection(
             f,
             "tf-cpu-only-build",
-            f"TensorFlow {f.tf_version or ''} reports is_cuda_build: False".replace("  ", " ")
-            + (" (a conda CPU build)" if conda else ""),
+            title.replace("  ", " ") + (" (a conda CPU build)" if conda else ""),
             ev,
         )
+
+    return None
 
 
 def _check_stub(f: Facts) -> Iterable[Detection]:
