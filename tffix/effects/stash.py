@@ -21,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import functools
 import io
 import os
 import re
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -56,13 +58,26 @@ def site_dirs(prefix: Path) -> list[Path]:
 
 def _inside(prefix: Path, path: str) -> str | None:
     """*path* (absolute, normalised) relative to *prefix*, or None when it leaves it or is
-    under ``.tffix``."""
-    rel = os.path.relpath(path, prefix)
-    if rel == "." or rel.startswith("..") or os.path.isabs(rel):
-        return None
-    if rel.split(os.sep, 1)[0] == ".tffix":
+    under ``.tffix``. Lexical, as ``os.path.relpath`` is, without its cost per call: a
+    venv's RECORDs list tens of thousands of files."""
+    root = _absolute(prefix)
+    if os.name == "nt":  # pragma: no cover - drive letters and case: relpath decides
+        rel = os.path.relpath(path, root)
+        inside = rel != "." and not rel.startswith("..") and not os.path.isabs(rel)
+    else:
+        path = os.path.abspath(path)  # as relpath takes it: "a/../b" is "b"
+        lead = root if root.endswith(os.sep) else root + os.sep
+        inside = path.startswith(lead) and len(path) > len(lead)
+        rel = path[len(lead) :]
+    if not inside or rel.split(os.sep, 1)[0] == ".tffix":
         return None
     return rel
+
+
+@functools.lru_cache(maxsize=64)
+def _absolute(prefix: Path) -> str:
+    """*prefix* absolute and normalised, as ``os.path.relpath`` would take it."""
+    return os.path.abspath(prefix)
 
 
 def dist_infos(prefix: Path) -> dict[str, Path]:
@@ -154,7 +169,10 @@ def keep(prefix: Path) -> str:
         part.mkdir(parents=True)
         for rel in all_record_files(prefix):
             src = os.path.join(prefix, rel)
-            if not os.path.isfile(src) or os.path.islink(src):
+            try:
+                if not stat.S_ISREG(os.lstat(src).st_mode):  # a symbolic link, a folder
+                    continue
+            except OSError:  # listed, but not there
                 continue
             dst = os.path.join(part, rel)
             parent = os.path.dirname(dst)
@@ -170,13 +188,37 @@ def keep(prefix: Path) -> str:
 
 
 def _walk(root: Path) -> Iterator[str]:
-    """Relative paths of the regular files under *root* (links are not followed)."""
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(folder, name)
-            if os.path.isfile(full) and not os.path.islink(full):
-                yield os.path.relpath(full, root)
+    """Relative paths of the regular files under *root*, each folder's in name order before
+    its subfolders' (links are not followed; a folder that cannot be read is skipped, as
+    ``os.walk`` does). The kinds come from the directory entries, one stat at most each."""
+    yield from _walk_in(os.fspath(root), "")
+
+
+def _walk_in(folder: str, rel: str) -> Iterator[str]:
+    try:
+        with os.scandir(folder) as found:
+            entries = sorted(found, key=lambda e: e.name)
+    except OSError:
+        return
+    subfolders = []
+    for entry in entries:
+        kind = _kind(entry)
+        if kind == "file":
+            yield rel + entry.name
+        elif kind == "folder":
+            subfolders.append(entry)
+    for entry in subfolders:
+        yield from _walk_in(entry.path, f"{rel}{entry.name}{os.sep}")
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    """``file`` (regular), ``folder`` (not a link to one), or ``other``."""
+    try:
+        if entry.is_file(follow_symlinks=False):
+            return "file"
+        return "folder" if entry.is_dir(follow_symlinks=False) else "other"
+    except OSError:  # gone since the listing
+        return "other"
 
 
 def _same(a: str, b: str) -> bool:
@@ -187,18 +229,30 @@ def _same(a: str, b: str) -> bool:
 
 
 def prune(prefix: Path, kept: str) -> None:
-    """Drop the kept links of files that are still in place (only changed files stay)."""
+    """Drop the kept links of files that are still in place (only changed files stay), and
+    the folders that leaves empty: one pass over the snapshot, each folder after its own."""
     root = kept_dir(prefix, kept)
     if not root.is_dir():
         return
-    for rel in list(_walk(root)):
-        if _same(os.path.join(root, rel), os.path.join(prefix, rel)):
+    _prune_in(os.fspath(root), os.fspath(prefix), top=True)
+
+
+def _prune_in(folder: str, original: str, *, top: bool) -> None:
+    try:
+        with os.scandir(folder) as found:
+            entries = list(found)
+    except OSError:
+        return
+    for entry in entries:
+        kind = _kind(entry)
+        if kind == "file" and _same(entry.path, os.path.join(original, entry.name)):
             with contextlib.suppress(OSError):
-                os.unlink(os.path.join(root, rel))
-    for folder, _dirs, _files in sorted(os.walk(root), key=lambda t: -len(t[0])):
-        if folder != str(root):
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
+                os.unlink(entry.path)
+        elif kind == "folder":
+            _prune_in(entry.path, os.path.join(original, entry.name), top=False)
+    if not top:
+        with contextlib.suppress(OSError):  # not empty: a changed file is kept in it
+            os.rmdir(folder)
 
 
 def drop(prefix: Path, kept: str) -> None:
