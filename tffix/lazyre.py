@@ -197,31 +197,9 @@ def _longest_run(branch: str, folded: bool) -> str:
     return best.casefold() if folded else best
 
 
-def _split_top(pattern: str) -> list[str]:
-    """*pattern* split at its top-level ``|``."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            continue
-        if char == "[":
-            i = _class_end(pattern, i)
-            continue
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "|" and depth == 0:
-            parts.append(pattern[start:i])
-            start = i + 1
-        i += 1
-    parts.append(pattern[start:])
-    return parts
-
-
-def _whole_group(pattern: str) -> str | None:
-    """The inside of a pattern that is one capturing or non-capturing group, else ``None``."""
-    opening = _GROUP_OPENING.match(pattern)
-    if opening is None or not pattern.endswith(")"):
-        return None
+def _scan(pattern: str) -> Iterator[tuple[int, str, int]]:
+    """(index, character, depth after it) of each character of *pattern* outside escapes and
+    character classes: what alternation and grouping are read from."""
     depth, i = 0, 0
     while i < len(pattern):
         char = pattern[i]
@@ -232,9 +210,29 @@ def _whole_group(pattern: str) -> str | None:
             i = _class_end(pattern, i)
             continue
         depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0:
-            return pattern[opening.end() : -1] if i == len(pattern) - 1 else None
+        yield i, char, depth
         i += 1
+
+
+def _split_top(pattern: str) -> list[str]:
+    """*pattern* split at its top-level ``|``."""
+    parts, start = [], 0
+    for i, char, depth in _scan(pattern):
+        if char == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+    parts.append(pattern[start:])
+    return parts
+
+
+def _whole_group(pattern: str) -> str | None:
+    """The inside of a pattern that is one capturing or non-capturing group, else ``None``."""
+    opening = _GROUP_OPENING.match(pattern)
+    if opening is None or not pattern.endswith(")"):
+        return None
+    for i, _char, depth in _scan(pattern):
+        if depth == 0:  # the first group closed here: the whole pattern only if at its end
+            return pattern[opening.end() : -1] if i == len(pattern) - 1 else None
     return None
 
 
