@@ -131,7 +131,7 @@ class GuardedPattern(LazyPattern):
 
     def _compile(self) -> re.Pattern[str]:
         try:
-            return re.compile(*self._args)
+            return super()._compile()
         except re.error as exc:
             if not self._where:
                 raise
@@ -197,28 +197,28 @@ def _longest_run(branch: str, folded: bool) -> str:
     return best.casefold() if folded else best
 
 
-def _scan(pattern: str) -> Iterator[tuple[int, str, int]]:
-    """(index, character, depth after it) of each character of *pattern* outside escapes and
-    character classes: what alternation and grouping are read from."""
+def _tokens(pattern: str) -> Iterator[tuple[int, str, int]]:
+    """(index, token, group depth after it) over *pattern*: an escape (``\\`` and the next
+    character), a whole character class, or one character. The one place that knows which
+    characters the regular-expression syntax groups together."""
     depth, i = 0, 0
     while i < len(pattern):
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            continue
-        if char == "[":
-            i = _class_end(pattern, i)
-            continue
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        yield i, char, depth
-        i += 1
+        if pattern[i] == "\\":
+            token = pattern[i : i + 2]
+        elif pattern[i] == "[":
+            token = pattern[i : _class_end(pattern, i)]
+        else:
+            token = pattern[i]
+        depth = max(depth + {"(": 1, ")": -1}.get(token, 0), 0)
+        yield i, token, depth
+        i += len(token)
 
 
 def _split_top(pattern: str) -> list[str]:
     """*pattern* split at its top-level ``|``."""
     parts, start = [], 0
-    for i, char, depth in _scan(pattern):
-        if char == "|" and depth == 0:
+    for i, token, depth in _tokens(pattern):
+        if token == "|" and depth == 0:
             parts.append(pattern[start:i])
             start = i + 1
     parts.append(pattern[start:])
@@ -230,8 +230,8 @@ def _whole_group(pattern: str) -> str | None:
     opening = _GROUP_OPENING.match(pattern)
     if opening is None or not pattern.endswith(")"):
         return None
-    for i, _char, depth in _scan(pattern):
-        if depth == 0:  # the first group closed here: the whole pattern only if at its end
+    for i, token, depth in _tokens(pattern):
+        if depth == 0 and token == ")":  # the first group closed: the whole pattern if at the end
             return pattern[opening.end() : -1] if i == len(pattern) - 1 else None
     return None
 
@@ -244,31 +244,31 @@ def _atoms(pattern: str) -> Iterator[tuple[str, str]]:
     """The top level of *pattern* as (kind, character): ``char`` for a literal character,
     ``optional`` for a quantifier that allows zero (right after its atom), and ``other`` for
     anything else (a group, a class, ``+``, ``.``, an anchor, an escape)."""
-    depth, i, n = 0, 0, len(pattern)
-    while i < n:
-        char, i = pattern[i], i + 1
-        if char == "\\":
-            escaped, i = pattern[i : i + 1], i + 1
-            if not depth:
-                yield ("char", escaped) if escaped and escaped in _PLAIN_ESCAPES else ("other", "")
-        elif char == "[":
-            i = _class_end(pattern, i - 1)
-            if not depth:
-                yield "other", ""
-        elif char in "()":
-            depth = depth + 1 if char == "(" else max(depth - 1, 0)
-            if not depth or (char == "(" and depth == 1):
-                yield "other", ""
+    tokens = list(_tokens(pattern))
+    k = 0
+    while k < len(tokens):
+        _, token, depth = tokens[k]
+        k += 1
+        if token in ("(", ")"):
+            if depth == 0 or (token == "(" and depth == 1):
+                yield "other", ""  # a top-level group starts or ends
         elif depth:
-            continue
-        elif char in "*?{+":
-            if char == "{":
-                i = pattern.find("}", i) + 1 or n
-            while i < n and pattern[i] in "?+":  # a lazy or possessive quantifier
-                i += 1
-            yield ("other" if char == "+" else "optional"), ""
+            continue  # inside a group
+        elif token[0] == "\\":
+            escaped = token[1:]
+            yield ("char", escaped) if escaped in _PLAIN_ESCAPES and escaped else ("other", "")
+        elif token[0] == "[":
+            yield "other", ""
+        elif token in ("*", "?", "{", "+"):
+            if token == "{":  # a counted repeat, through its "}"
+                while k < len(tokens) and tokens[k][1] != "}":
+                    k += 1
+                k += 1
+            while k < len(tokens) and tokens[k][1] in ("?", "+"):  # lazy or possessive
+                k += 1
+            yield ("other" if token == "+" else "optional"), ""
         else:
-            yield ("other", "") if char in "|.^$" else ("char", char)
+            yield ("other", "") if token in "|.^$" else ("char", token)
 
 
 def _has_inline_flags(pattern: str) -> bool:
