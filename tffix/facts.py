@@ -220,15 +220,15 @@ class Facts:
         (``tensorflow/tensorflow:2.5.0-gpu``, ``:1.15.5-gpu-py3``, ``:2.4.1-gpu-jupyter``;
         ``latest`` and ``nightly`` name no release). Only one release may be named: a report
         that tried several images does not say which one ran."""
-        found = {
-            (m["v"].replace("-rc", "rc"), f"log[{i}]")
+        found = [
+            (m["v"].replace("-rc", "rc"), i)
             for i, line in enumerate(self.snap.log)
             for m in _TF_IMAGE_TAG.finditer(line[:1024])
-        }
-        versions = {v for v, _ev in found}
-        if len(versions) != 1:
+        ]
+        if len({v for v, _i in found}) != 1:
             return None
-        return min(found, key=lambda item: int(item[1][4:-1]))
+        version, first = found[0]  # in log order: the first line that names it
+        return version, f"log[{first}]"
 
     @cached_property
     def tf_v(self) -> Version | None:
