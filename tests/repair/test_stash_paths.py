@@ -100,3 +100,79 @@ def test_prune_keeps_exactly_the_files_a_step_replaced_or_removed(tmp_path: Path
     assert (root / base / "pkg" / "a.py").read_text() == "pkg/a.py"  # the old bytes
     assert not (root / base / "other").exists()  # emptied folders go
     assert root.is_dir()
+
+
+def _env_with_one_distribution(tmp_path: Path) -> tuple[Path, Path]:
+    prefix = tmp_path / "env"
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    files = ["pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py"]
+    for rel in files:
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(rel)
+    info = site / "pkg-1.0.dist-info"
+    info.mkdir()
+    (info / "RECORD").write_text(
+        "".join(f"{r},,\n" for r in files) + "pkg-1.0.dist-info/RECORD,,\n"
+    )
+    return prefix, site
+
+
+def test_a_prune_cut_off_between_its_renames_leaves_the_pruned_snapshot_under_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix, site = _env_with_one_distribution(tmp_path)
+    kept = stash.keep(prefix)
+    (site / "pkg" / "a.py").unlink()
+    real_rename = os.rename
+
+    def cut_off(src: str | Path, dst: str | Path) -> None:
+        if str(src).endswith(stash.PRUNED):  # the last rename, and the one putting it back
+            raise OSError(5, "cut off")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", cut_off)
+    with pytest.raises(stash.ApplyError, match="cannot prune"):
+        stash.prune(prefix, kept)
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert not (stash.kept_root(prefix) / kept).exists()  # only the .pruned one holds it now
+    assert stash.snapshots(prefix) == [kept]
+    root = stash.kept_dir(prefix, kept)
+    assert list(stash._walk(root)) == ["lib/python3.11/site-packages/pkg/a.py"]
+    assert stash.restore_kept(prefix, kept) == []
+    assert (site / "pkg" / "a.py").read_text() == "pkg/a.py"
+
+
+def test_drop_and_prune_leave_only_trash_that_sweep_deletes(tmp_path: Path) -> None:
+    prefix, site = _env_with_one_distribution(tmp_path)
+    first, second = stash.keep(prefix), stash.keep(prefix)
+    (site / "pkg" / "a.py").unlink()
+    stash.prune(prefix, first)
+    stash.drop(prefix, second)
+    assert stash.snapshots(prefix) == [first]
+    trash = stash.kept_root(prefix) / stash.TRASH
+    assert len(list(trash.iterdir())) == 2  # the unpruned first, the dropped second
+    stash.sweeping(prefix).join()
+    assert not trash.exists()
+    assert stash.held_bytes(prefix, [first]) > 0  # a.py, linked from nowhere else now
+    assert stash.snapshots(prefix) == [first]
+
+
+def test_a_snapshot_made_ahead_is_used_only_while_no_distribution_changed(tmp_path: Path) -> None:
+    prefix, site = _env_with_one_distribution(tmp_path)
+    ahead = stash.Ahead(prefix)
+    kept = ahead.take()
+    assert kept is not None
+    assert sorted(stash._walk(stash.kept_dir(prefix, kept))) == sorted(
+        stash.all_record_files(prefix)
+    )
+    stale = stash.Ahead(prefix)
+    stale.thread.join()
+    record = site / "pkg-1.0.dist-info" / "RECORD"
+    text = record.read_text()
+    record.unlink()
+    record.write_text(text)  # what a reinstall of the same version does
+    assert stale.take() is None
+    assert stash.snapshots(prefix) == [kept]  # the stale one was dropped
+    unused = stash.Ahead(prefix)
+    unused.discard()
+    assert stash.snapshots(prefix) == [kept]

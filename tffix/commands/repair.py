@@ -28,6 +28,7 @@ from tffix.effects.activate import check_files
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
 from tffix.effects.lock import hold
 from tffix.effects.pip import PackageManager
+from tffix.effects.stash import sweeping
 from tffix.effects.steps import Action, Noted, Workspace
 from tffix.envedit import EditOp, apply_edits
 from tffix.errors import ApplyError, ExitCode, RollbackIncomplete, UsageError
@@ -439,42 +440,61 @@ def run(args: Options) -> int:
         journal = Journal(journal_path(target.prefix))
         base = _handle_interrupted(args, session, journal)
         laps.lap("prepare")
-        snapshot, verification = session.collect()
-        laps.lap("first_diagnosis")
-        session.extra = scan_findings(args, snapshot)
-        diagnosis = session.diagnose(snapshot)
-        session.workspace.reach(diagnosis.plan)  # kernelspecs, start-up files: journaled too
-        extra: dict[str, Any] = {"laps": laps}
-        extra["installs"] = package_manager_line(session, diagnosis)
-        laps.lap("plan")
-        if not args.json:
-            print(show_diagnosis(args, diagnosis, snapshot), flush=True)
-            if extra["installs"]:
-                print(extra["installs"], flush=True)
-        confirm = _confirm(args, diagnosis, snapshot, session)
-        recorder = RunRecorder(
-            journal, base=base or None, argv=sys.argv[1:], lister=session.workspace.pip.installed
-        )
-        laps.lap("render")
         try:
-            outcome = core.repair(
-                core.Observation(diagnosis, verification),
-                confirm=confirm,
-                actions=session.action,
-                observe=session.observe,
-                recorder=recorder,
-                capture=session.workspace.capture,
-                unsafe=args.unsafe,
-                say=_err,
-            )
-        except core.Interrupted as exc:
-            _print_outcome(args, exc.outcome)
-            if exc.outcome.left_changed:
-                return int(ExitCode.ROLLBACK_INCOMPLETE)
-            _err("tffix: interrupted; the step in progress was rolled back")
-            exec("")  # clears CPython's "unhandled Ctrl-C" note: see tffix.cli._interrupted
-            return int(ExitCode.INTERRUPTED)
-        laps.lap("run")
+            return _run(args, session, journal, base, laps, environ)
+        finally:
+            session.workspace.end_ahead()
+
+
+def _run(
+    args: Options,
+    session: Session,
+    journal: Journal,
+    base: dict[str, Any] | None,
+    laps: core.Laps,
+    environ: dict[str, str],
+) -> int:
+    # while the first look's child imports TensorFlow: the snapshot a first step will need,
+    # and the deletion of what earlier runs dropped (tffix.effects.stash)
+    session.workspace.keep_ahead()
+    sweeper = sweeping(session.target.prefix)
+    snapshot, verification = session.collect()
+    sweeper.join()
+    laps.lap("first_diagnosis")
+    session.extra = scan_findings(args, snapshot)
+    diagnosis = session.diagnose(snapshot)
+    session.workspace.reach(diagnosis.plan)  # kernelspecs, start-up files: journaled too
+    extra: dict[str, Any] = {"laps": laps}
+    extra["installs"] = package_manager_line(session, diagnosis)
+    laps.lap("plan")
+    if not args.json:
+        print(show_diagnosis(args, diagnosis, snapshot), flush=True)
+        if extra["installs"]:
+            print(extra["installs"], flush=True)
+    confirm = _confirm(args, diagnosis, snapshot, session)
+    recorder = RunRecorder(
+        journal, base=base or None, argv=sys.argv[1:], lister=session.workspace.pip.installed
+    )
+    laps.lap("render")
+    try:
+        outcome = core.repair(
+            core.Observation(diagnosis, verification),
+            confirm=confirm,
+            actions=session.action,
+            observe=session.observe,
+            recorder=recorder,
+            capture=session.workspace.capture,
+            unsafe=args.unsafe,
+            say=_err,
+        )
+    except core.Interrupted as exc:
+        _print_outcome(args, exc.outcome)
+        if exc.outcome.left_changed:
+            return int(ExitCode.ROLLBACK_INCOMPLETE)
+        _err("tffix: interrupted; the step in progress was rolled back")
+        exec("")  # clears CPython's "unhandled Ctrl-C" note: see tffix.cli._interrupted
+        return int(ExitCode.INTERRUPTED)
+    laps.lap("run")
     return _report(args, session, outcome, environ, extra)
 
 

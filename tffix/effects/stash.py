@@ -11,6 +11,13 @@ kept link is what still holds them, just as pip's own uninstall stash holds a re
 ``prune`` drops the links of files that are still in place, so a finished run holds only what
 it removed or replaced; ``held_bytes`` is the disk that costs.
 
+Deleting tens of thousands of links is the slow part of both, so neither waits for it:
+``drop`` and ``prune`` move what goes into ``kept/.trash`` with one rename (a pruned snapshot
+is built beside the old one from its changed files, then takes its name), and ``sweep``
+deletes the trash later (a repair does it in a thread while its first look runs). What is in
+the trash holds no bytes of its own that anything needs: only links, to files still in the
+environment or also linked from a snapshot.
+
 ``remove`` uninstalls distributions by their ``RECORD`` (what ``pip uninstall`` deletes), so
 undo needs neither the network nor a working pip. Every path is checked to stay inside the
 environment and outside ``.tffix``; anything else is skipped and reported.
@@ -27,6 +34,7 @@ import os
 import re
 import shutil
 import stat
+import threading
 import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -39,6 +47,9 @@ from tffix.effects.lock import checked_state_dir
 from tffix.errors import ApplyError
 
 KEPT = "kept"
+TRASH = ".trash"
+PRUNED = ".pruned"
+"""The suffix of a pruned snapshot being built; it takes the snapshot's name when complete."""
 _DIST_INFO = re.compile(r"(?P<name>[^-]+)-(?P<version>[^-]+)\.dist-info")
 
 
@@ -130,7 +141,12 @@ def kept_dir(prefix: Path, kept: str) -> Path:
     """The folder of one snapshot."""
     if not kept or "/" in kept or kept.startswith("."):
         raise ApplyError(f"not a snapshot name: {kept!r}")
-    return kept_root(prefix) / kept
+    folder = kept_root(prefix) / kept
+    pruned = folder.with_name(kept + PRUNED)
+    if not os.path.lexists(folder) and pruned.is_dir() and not pruned.is_symlink():
+        with contextlib.suppress(OSError):  # a prune cut off between its two renames
+            os.rename(pruned, folder)
+    return folder
 
 
 # --------------------------------------------------------------------------- keep
@@ -187,6 +203,53 @@ def keep(prefix: Path) -> str:
     return kept
 
 
+def marks(prefix: Path) -> dict[str, tuple[str, int, int, int]]:
+    """Each installed distribution's ``.dist-info`` name and its ``RECORD``'s inode, size and
+    mtime: pip and uv write a new ``RECORD`` whenever they install a distribution, so these
+    change whenever the files a snapshot links could have."""
+    return {name: (info.name, *_record_mark(info)) for name, info in dist_infos(prefix).items()}
+
+
+def _record_mark(info: Path) -> tuple[int, int, int]:
+    try:
+        st = os.stat(info / "RECORD")
+    except OSError:
+        return (0, 0, 0)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class Ahead:
+    """A snapshot made before the step that needs it, in a thread: a repair starts one before
+    its first look, whose TensorFlow import takes longer than the links (``os.link`` lets go
+    of the interpreter lock). :meth:`take` gives it to the step only when no distribution was
+    installed or removed since it started (:func:`marks`); otherwise it is dropped."""
+
+    def __init__(self, prefix: Path) -> None:
+        self.prefix = prefix
+        self.marks = marks(prefix)
+        self.kept: str | None = None
+        self.thread = threading.Thread(target=self._keep, name="tffix-keep", daemon=True)
+        self.thread.start()
+
+    def _keep(self) -> None:
+        with contextlib.suppress(ApplyError):  # the step's own keep says why
+            self.kept = keep(self.prefix)
+
+    def take(self) -> str | None:
+        """The snapshot's name if it still holds the environment's files, else None."""
+        self.thread.join()
+        if self.kept is not None and marks(self.prefix) != self.marks:
+            self.discard()
+        return self.kept
+
+    def discard(self) -> None:
+        """Drop the snapshot (no step needed it)."""
+        self.thread.join()
+        if self.kept is not None:
+            drop(self.prefix, self.kept)
+            self.kept = None
+
+
 def _walk(root: Path) -> Iterator[str]:
     """Relative paths of the regular files under *root*, each folder's in name order before
     its subfolders' (links are not followed; a folder that cannot be read is skipped, as
@@ -229,38 +292,70 @@ def _same(a: str, b: str) -> bool:
 
 
 def prune(prefix: Path, kept: str) -> None:
-    """Drop the kept links of files that are still in place (only changed files stay), and
-    the folders that leaves empty: one pass over the snapshot, each folder after its own."""
+    """Keep only the links of files no longer in place: the changed ones are linked into a new
+    snapshot beside the old (``.pruned``), which then takes its name; the old one goes to the
+    trash. A kill between the two renames leaves the complete ``.pruned`` one, which
+    :func:`snapshots` (and so every later run and undo) puts back under the name."""
     root = kept_dir(prefix, kept)
     if not root.is_dir():
         return
-    _prune_in(os.fspath(root), os.fspath(prefix), top=True)
-
-
-def _prune_in(folder: str, original: str, *, top: bool) -> None:
+    pruned = root.with_name(kept + PRUNED)
+    _retire(pruned)  # a leftover of a prune cut off before its renames
+    made: set[str] = set()
     try:
-        with os.scandir(folder) as found:
-            entries = list(found)
-    except OSError:
-        return
-    for entry in entries:
-        kind = _kind(entry)
-        if kind == "file" and _same(entry.path, os.path.join(original, entry.name)):
+        os.mkdir(pruned)
+        for rel in _walk(root):
+            src = os.path.join(root, rel)
+            if _same(src, os.path.join(prefix, rel)):
+                continue
+            dst = os.path.join(pruned, rel)
+            parent = os.path.dirname(dst)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            _link(src, dst)
+        _retire(root)
+        os.rename(pruned, root)
+    except OSError as exc:
+        if not root.exists() and pruned.is_dir():
             with contextlib.suppress(OSError):
-                os.unlink(entry.path)
-        elif kind == "folder":
-            _prune_in(entry.path, os.path.join(original, entry.name), top=False)
-    if not top:
-        with contextlib.suppress(OSError):  # not empty: a changed file is kept in it
-            os.rmdir(folder)
+                os.rename(pruned, root)
+        raise ApplyError(f"cannot prune the kept files {root}: {exc.strerror or exc}") from exc
 
 
 def drop(prefix: Path, kept: str) -> None:
-    """Remove a snapshot (and a ``.part`` one of that name)."""
+    """Remove a snapshot (and a ``.part`` or ``.pruned`` one of that name): into the trash."""
     with contextlib.suppress(ApplyError):
         root = kept_dir(prefix, kept)
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(root.with_name(kept + ".part"), ignore_errors=True)
+        for folder in (root, root.with_name(kept + ".part"), root.with_name(kept + PRUNED)):
+            _retire(folder)
+
+
+def _retire(folder: Path) -> None:
+    """Move *folder* into the trash, which :func:`sweep` empties (deleted now if it cannot)."""
+    if not os.path.lexists(folder):
+        return
+    trash = folder.parent / TRASH
+    try:
+        trash.mkdir(exist_ok=True)
+        os.rename(folder, trash / f"{folder.name}-{uuid.uuid4().hex[:8]}")
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep(prefix: Path) -> None:
+    """Delete the trash of dropped and pruned snapshots."""
+    with contextlib.suppress(ApplyError):
+        trash = kept_root(prefix) / TRASH
+        if trash.is_dir() and not trash.is_symlink():
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def sweeping(prefix: Path) -> threading.Thread:
+    """:func:`sweep` in a thread, started (join it before anything is dropped again)."""
+    thread = threading.Thread(target=sweep, args=(prefix,), name="tffix-sweep", daemon=True)
+    thread.start()
+    return thread
 
 
 def held_bytes(prefix: Path, kept: Iterable[str]) -> int:
@@ -278,12 +373,21 @@ def held_bytes(prefix: Path, kept: Iterable[str]) -> int:
 
 
 def snapshots(prefix: Path) -> list[str]:
-    """Every snapshot folder name present (``.part`` leftovers included)."""
+    """Every snapshot folder name present (``.part`` and ``.pruned`` leftovers included; a
+    ``.pruned`` one whose snapshot is gone, a prune cut off between its renames, first takes
+    the snapshot's name)."""
     try:
         root = kept_root(prefix)
-        return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+        names = {p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink()}
     except (ApplyError, OSError):
         return []
+    for name in sorted(n for n in names if n.endswith(PRUNED)):
+        whole = name.removesuffix(PRUNED)
+        if whole and whole not in names:
+            with contextlib.suppress(OSError):
+                os.rename(root / name, root / whole)
+                names = (names - {name}) | {whole}
+    return sorted(n for n in names if not n.startswith("."))
 
 
 # --------------------------------------------------------------------------- restore

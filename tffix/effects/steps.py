@@ -64,6 +64,8 @@ class Workspace:
     outside: list[tuple[str, str]] = field(default_factory=list, compare=False, repr=False)
     """Files outside the environment the plan's steps may change (kernelspecs, the user's
     start-up files), as (folder, name): their bytes are journaled with every state."""
+    ahead: list[stash.Ahead] = field(default_factory=list, compare=False, repr=False)
+    """A snapshot started before the first capture needs it (:meth:`keep_ahead`)."""
 
     def files(self) -> list[str]:
         """The files tffix may write here (relative to the prefix)."""
@@ -86,13 +88,30 @@ class Workspace:
         state = {
             "packages": self.pip.installed(),
             "files": encode_files(activate.read_bytes(self.prefix, self.files())),
-            "kept": stash.keep(self.prefix),
+            "kept": self._keep(),
             "tilde": stash.tilde_entries(self.prefix),
         }
         if self.outside:
             state["outside"] = reach.capture_outside(self.outside)
         self.captured[:] = [state]
         return state
+
+    def keep_ahead(self) -> None:
+        """Start linking the distributions' files for the first capture now, in a thread."""
+        self.end_ahead()
+        self.ahead.append(stash.Ahead(self.prefix))
+
+    def end_ahead(self) -> None:
+        """Drop a snapshot started ahead that no capture took."""
+        while self.ahead:
+            self.ahead.pop().discard()
+
+    def _keep(self) -> str:
+        while self.ahead:
+            kept = self.ahead.pop().take()
+            if kept is not None:
+                return kept
+        return stash.keep(self.prefix)
 
     def state_for_step(self) -> dict[str, Any]:
         """The state captured just before a step applies (captured now if it was not)."""
