@@ -3,6 +3,7 @@
     python benchmarks/repair_speed.py [SCENARIO ...] [--runs N] [--live-runs N]
     python benchmarks/repair_speed.py --live-venv DIR [--live-runs N]
     TFFIX_BENCH_REAL=1 python benchmarks/repair_speed.py --real [--tf-version 2.21.0]
+        [--real-tools pip,uv] [--real-runs N]
 
 **Simulated** (the default): for each scenario (default ``cuda-libs-missing-tf218``, one pip
 step; ``tf-multiple-distributions-nightly``, an uninstall and an install judged as one
@@ -272,14 +273,14 @@ def live_diagnosis(index: Path | None, pairs: int, venv: Path | None = None) -> 
         )
 
 
-def real_wheels(version: str, uv: str | None) -> int:
-    """The opt-in real-wheel scenario; 0 also when it skips (said why)."""
+def real_wheels(version: str, uv: str | None, tools: Sequence[str], runs: int) -> int:
     if os.environ.get("TFFIX_BENCH_REAL") != "1":
         print("real wheels: skipped (set TFFIX_BENCH_REAL=1 with --real; ~1 GB from the index)")
         return 0
     folder = Path(tempfile.mkdtemp(prefix="bench-real-"))
     print(f"\n== real wheels: tensorflow=={version} -> tensorflow[and-cuda], in {folder}")
-    for label, path in [("pip", None), *([("uv", uv)] if uv else [])]:
+    chosen = [(t, uv if t == "uv" else None) for t in tools if t == "pip" or (t == "uv" and uv)]
+    for label, path in chosen:
         venv = folder / f"venv-{label}"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         python = venv / "bin" / "python"
@@ -294,43 +295,61 @@ def real_wheels(version: str, uv: str | None) -> int:
             print(f"real wheels: skipped (cannot install tensorflow=={version}: {tail})")
             return 0
         env, flags = _tool_env(dict(os.environ), path)
-        start = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", "tffix", "--yes", "--json", *flags, "--venv", str(venv)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        wall = time.monotonic() - start
-        try:
-            doc = json.loads(done.stdout)
-        except ValueError:
-            print(f"real wheels: tffix gave no outcome:\n{done.stderr[-2000:]}")
-            return 1
-        steps = [s for s in doc.get("steps", []) if s["status"] in RAN]
-        if not steps:
-            print(f"real wheels ({label}): skipped (no step planned: no NVIDIA GPU here?)")
-            continue
-        one = bare_check(python, env, folder)
-        timings = doc.get("timings", {})
-        print(
-            f"{label}: wall {wall:.1f}s, pip/uv {sum(map(float, DONE.findall(done.stderr))):.1f}s,"
-            f" one import {one:.1f}s, exit {doc.get('exit_code')}"
-        )
-        print("  " + ", ".join(f"{k} {float(v):.2f}" for k, v in sorted(timings.items())))
-        if label == "uv" and len(steps) == 1:
-            allow = timings["first_diagnosis"] + float(steps[0]["seconds"]) + one + 1
-            print(
-                f"goal uv: one-step repair {wall:.2f}s <= first diagnosis + step + one import "
-                f"+ 1 s = {allow:.2f}s: " + ("met" if wall <= allow else "NOT met")
-            )
-        if any(s["status"] == "rolled back" for s in steps):
-            print(
-                f"  ({label}: the step was rolled back, no GPU appeared: on a machine without "
-                "one the figures are of an install and its rollback)"
-            )
+        for run in range(1, runs + 1):
+            if real_run(label, run, python, venv, env, flags, folder) != 0:
+                return 1
     shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+def real_run(
+    label: str,
+    run: int,
+    python: Path,
+    venv: Path,
+    env: dict[str, str],
+    flags: list[str],
+    folder: Path,
+) -> int:
+    """One ``tffix --yes --json`` on the real venv (without a GPU the step is rolled back, so
+    the venv is the same plain one for the next run)."""
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "tffix", "--yes", "--json", *flags, "--venv", str(venv)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.monotonic() - start
+    try:
+        doc = json.loads(done.stdout)
+    except ValueError:
+        print(f"real wheels: tffix gave no outcome:\n{done.stderr[-2000:]}")
+        return 1
+    steps = [s for s in doc.get("steps", []) if s["status"] in RAN]
+    if not steps:
+        print(f"real wheels ({label}): skipped (no step planned: no NVIDIA GPU here?)")
+        return 0
+    one = bare_check(python, env, folder)
+    timings = doc.get("timings", {})
+    print(
+        f"{label} run {run}: wall {wall:.1f}s, pip/uv "
+        f"{sum(map(float, DONE.findall(done.stderr))):.1f}s, one import {one:.1f}s, "
+        f"exit {doc.get('exit_code')}"
+    )
+    print("  " + ", ".join(f"{k} {float(v):.2f}" for k, v in sorted(timings.items())))
+    if label == "uv" and len(steps) == 1:
+        allow = timings["first_diagnosis"] + float(steps[0]["seconds"]) + one + 1
+        print(
+            f"goal uv: one-step repair {wall:.2f}s <= first diagnosis + step + one import "
+            f"+ 1 s = {allow:.2f}s: " + ("met" if wall <= allow else "NOT met")
+        )
+    if any(s["status"] == "rolled back" for s in steps):
+        print(
+            f"  ({label}: the step was rolled back, no GPU appeared: on a machine without "
+            "one the figures are of an install and its rollback)"
+        )
     return 0
 
 
@@ -342,6 +361,10 @@ def main() -> int:
     parser.add_argument("--real", action="store_true", help="the real-wheel scenario (opt-in)")
     parser.add_argument("--tf-version", default="2.21.0")
     parser.add_argument(
+        "--real-tools", default="pip,uv", help="the real-wheel scenario's package managers"
+    )
+    parser.add_argument("--real-runs", type=int, default=1, help="tffix runs per real venv")
+    parser.add_argument(
         "--live-venv", type=Path, help="only the live-diagnosis pairs, on this real venv"
     )
     opts = parser.parse_args()
@@ -350,7 +373,7 @@ def main() -> int:
         return 0
     uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
     if opts.real:
-        return real_wheels(opts.tf_version, uv)
+        return real_wheels(opts.tf_version, uv, opts.real_tools.split(","), opts.real_runs)
     index = build.build_index()
     tools: list[tuple[str, str | None]] = [("pip", None)] + ([("uv", uv)] if uv else [])
     if not uv:
