@@ -214,3 +214,59 @@ def test_the_loaders_own_words_about_a_cuda_library_are_a_failed_load(rules: Rul
 
     diag = diagnose(snapshot_from_text(line, rules), rules)
     assert diag.findings[0].id == "cuda-libs-missing" and soname in diag.findings[0].title
+
+
+LOAD_FAILED = (
+    "I tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could not load dynamic "
+    "library 'libcudart.so.10.1'; dlerror: libcudart.so.10.1: cannot open shared object file: "
+    "No such file or directory"
+)
+
+
+def _ids(diag) -> list[tuple[str, str]]:
+    return [(f.id, str(f.severity)) for f in diag.findings]
+
+
+def test_a_library_that_does_not_load_names_the_readings_the_report_cannot_tell_apart(
+    rules: Ruleset,
+):
+    """Nothing shows what is installed: missing first, then "elsewhere" and "another CUDA"
+    as info (no step, no exit code of their own), on the same evidence."""
+    snap = parse_snapshot(
+        {
+            "schema": "tffix.snapshot/1",
+            "platform": {"os": "linux"},
+            "tensorflow": {"version": "2.3.0"},
+            "log": [LOAD_FAILED],
+        }
+    )
+    diag = diagnose(snap, rules)
+    assert _ids(diag)[0] == ("cuda-libs-missing", "error")
+    assert sorted(_ids(diag)[1:3]) == [
+        ("cuda-libs-not-found", "info"),
+        ("cuda-version-mismatch", "info"),
+    ]
+    first, *others = diag.findings[:3]
+    assert all(o.evidence == first.evidence for o in others)
+    assert all("libcudart.so.10.1" in o.title for o in others)
+    assert exit_code(diag) == ExitCode.FIXABLE
+    assert {r for s in diag.plan for r in s.resolves} <= {"cuda-libs-missing"}
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        {"packages": {"tensorflow": "2.3.0", "nvidia-cuda-runtime-cu12": "12.3.101"}},
+        {"libraries": {"libcudart.so.10.2": {"path": "/usr/local/cuda-10.2/lib64/libcudart.so"}}},
+    ],
+)
+def test_what_is_installed_once_shown_leaves_one_reading(rules: Ruleset, shown: dict):
+    doc = {
+        "schema": "tffix.snapshot/1",
+        "platform": {"os": "linux"},
+        "tensorflow": {"version": "2.3.0"},
+        "log": [LOAD_FAILED],
+        **shown,
+    }
+    severities = [str(f.severity) for f in diagnose(parse_snapshot(doc), rules).findings]
+    assert "info" not in severities

@@ -20,7 +20,7 @@ from tffix.causes.steps import (
     tf_install,
 )
 from tffix.facts import SYSTEM_CUDA, Facts, parse_version, soname_cuda
-from tffix.model import PlanStep, Safety, StepKind
+from tffix.model import PlanStep, Safety, Severity, StepKind
 from tffix.record import record
 from tffix.ruleset import Ruleset
 
@@ -80,6 +80,51 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
     if kind == "cuda-libs-not-found":
         folders = _library_folders(f)
     yield detection(f, kind, title, ev, detail=detail, payload=folders)
+    if kind == "cuda-libs-missing":
+        yield from _unseen_install(f, ev)
+
+
+def _unseen_install(f: Facts, evidence: Sequence[str]) -> Iterable[Detection]:
+    """The other readings of a versioned CUDA library that does not load, ranked after
+    cuda-libs-missing, when the report shows nothing of what is installed: the library may
+    be installed where the loader does not look (cuda-libs-not-found), or another CUDA
+    release may be (cuda-version-mismatch: its libraries carry other numbers). Info only:
+    neither is established, so neither plans a step."""
+    if f.packages_complete or any(n.startswith("nvidia-") for n in f.packages):
+        return
+    if any(lib.path for lib in f.snap.libraries.values()) or f.snap.extra.get("cuda_toolkits"):
+        return
+    sonames = [h.groups["soname"] for h in f.log.all("dlopen-failed")]
+    sonames += [s for s, _where in f.failed_sonames]
+    sonames += [s for s, lib in f.snap.libraries.items() if lib.path is None]
+    versioned = [s for s in dict.fromkeys(sonames) if _VERSIONED.search(s) and not _is_cudnn(s)]
+    if not versioned:
+        return
+    named = ", ".join(versioned[:3])
+    why = (
+        "The report shows neither the CUDA libraries installed nor the loader's search path, "
+        "so this is ranked after cuda-libs-missing: both explain the same failed load."
+    )
+    yield detection(
+        f,
+        "cuda-libs-not-found",
+        f"Or {named} is installed, but where the dynamic loader does not look",
+        evidence,
+        detail=f"{why} Look with `ldconfig -p | grep cuda` and `ls /usr/local/cuda*/lib64`.",
+        severity=Severity.INFO,
+    )
+    yield detection(
+        f,
+        "cuda-version-mismatch",
+        f"Or another CUDA release is installed: TensorFlow loads exactly {named}",
+        evidence,
+        detail=f"{why} {soname_detail(f.rules, versioned)}".strip(),
+        severity=Severity.INFO,
+    )
+
+
+_VERSIONED = re.compile(r"\.so\.\d|\d\.dylib$|\d\.dll$", re.IGNORECASE)
+"""A library file name with a version in it (``libcudart.so.10.1``, ``cublas64_11.dll``)."""
 
 
 def _library_folders(f: Facts) -> LibraryFolders:
