@@ -270,3 +270,18 @@ def test_what_is_installed_once_shown_leaves_one_reading(rules: Ruleset, shown: 
     }
     severities = [str(f.severity) for f in diagnose(parse_snapshot(doc), rules).findings]
     assert "info" not in severities
+
+
+def test_a_cudnn_line_cut_off_before_its_compiled_version_still_names_the_mismatch(
+    rules: Ruleset,
+):
+    line = (
+        "2023-06-01 15:58:54.130390: E tensorflow/compiler/xla/stream_executor/cuda/"
+        "cuda_dnn.cc:417] Loaded runtime CuDNN library: 8.1.1 but source was compiled wit"
+    )
+    snap = parse_snapshot(
+        {"schema": "tffix.snapshot/1", "tensorflow": {"version": "2.12.0"}, "log": [line]}
+    )
+    first = diagnose(snap, rules).findings[0]
+    assert first.id == "cudnn-version-mismatch"
+    assert "cuDNN 8.1.1" in first.title and "built with cuDNN 8.6" in first.title

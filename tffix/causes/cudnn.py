@@ -222,6 +222,11 @@ def _cudnn_mismatch(
                 f"TensorFlow loads cuDNN {loaded}, but it was compiled with cuDNN {compiled}, "
                 "and rejects that pairing"
             )
+        elif loaded and f.tf_cudnn:  # the paste stops before the version compiled with
+            title = title or (
+                f"TensorFlow loads cuDNN {loaded}, but TensorFlow {f.tf_version} was built with "
+                f"cuDNN {f.tf_cudnn}, and rejects that pairing"
+            )
     wanted = parse_version(f.tf_cudnn)
     for reported, where in f.cudnn_reported:
         if wanted is None or f.gpu_visible is True or f.nvidia_installed():
