@@ -285,3 +285,33 @@ def test_a_cudnn_line_cut_off_before_its_compiled_version_still_names_the_mismat
     first = diagnose(snap, rules).findings[0]
     assert first.id == "cudnn-version-mismatch"
     assert "cuDNN 8.1.1" in first.title and "built with cuDNN 8.6" in first.title
+
+
+RECIPES = [
+    "echo 'export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CONDA_PREFIX/lib/:$CUDNN_PATH/lib' >> x.sh",
+    'CUDNN_PATH=$(dirname $(python -c "import nvidia.cudnn;print(nvidia.cudnn.__file__)"))',
+    "export LD_LIBRARY_PATH=/home/me/venv/lib/python3.10/site-packages/nvidia/cudnn/lib",
+]
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_the_guides_cudnn_path_recipe_reads_as_an_installed_wheel_the_loader_may_miss(
+    rules: Ruleset, recipe: str
+):
+    doc = {
+        "schema": "tffix.snapshot/1",
+        "platform": {"os": "linux"},
+        "tensorflow": {"version": "2.13.0"},
+        "log": [recipe],
+    }
+    first = diagnose(parse_snapshot(doc), rules).findings[0]
+    assert first.id == "cuda-libs-not-found"
+    doc["log"] = [
+        recipe,
+        "E tensorflow/compiler/xla/stream_executor/cuda/cuda_dnn.cc:417] Loaded runtime CuDNN "
+        "library: 8.1.0 but source was compiled with: 8.6.0.  CuDNN library needs to have "
+        "matching major version and equal or higher minor version.",
+    ]
+    first = diagnose(parse_snapshot(doc), rules).findings[0]
+    assert first.id == "ld-library-path-shadowing"
+    assert "cuDNN 8.1.0" in first.title

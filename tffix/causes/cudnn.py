@@ -23,6 +23,7 @@ from tffix.causes.steps import (
 )
 from tffix.facts import SYSTEM_CUDA, Facts, parse_version
 from tffix.lazyre import lazy
+from tffix.logparse import LogHit
 from tffix.model import UNKNOWN, Library, Safety, Severity, StepKind
 from tffix.record import record
 
@@ -102,6 +103,7 @@ def _shadow_evidence(f: Facts, drift: Mapping[str, str]) -> list[str]:
     if nvj and any(SYSTEM_CUDA.search(e) for e in f.env_list("LD_LIBRARY_PATH")):
         shadow_ev += ["env.LD_LIBRARY_PATH", *(h.evidence for h in nvj)]
     mism_hits = f.log.all("cudnn-runtime-mismatch")
+    shadow_ev += _older_cudnn_ahead_of_wheel(f, mism_hits)
     right_wheel = next(
         (n for n in f.packages if re.fullmatch(r"nvidia-cudnn-cu\d+", n) and n not in drift), None
     )
@@ -115,6 +117,20 @@ def _shadow_evidence(f: Facts, drift: Mapping[str, str]) -> list[str]:
             if "LD_LIBRARY_PATH" in f.snap.env:
                 shadow_ev.insert(0, "env.LD_LIBRARY_PATH")
     return [e for e in shadow_ev if e]
+
+
+def _older_cudnn_ahead_of_wheel(f: Facts, mismatches: Sequence[LogHit]) -> list[str]:
+    """The pip cuDNN wheel's folder is on LD_LIBRARY_PATH (the guide's recipe, pasted), yet
+    TensorFlow loads a cuDNN older than its own: a copy found earlier is shadowing it."""
+    recipe = f.log.all("cudnn-wheel-on-path")
+    wanted = parse_version(f.tf_cudnn)
+    if not recipe or wanted is None:
+        return []
+    for hit in mismatches:
+        loaded = parse_version(hit.groups.get("loaded") or "")
+        if loaded is not None and loaded.release[:2] < wanted.release[:2]:
+            return [recipe[0].evidence, hit.evidence]
+    return []
 
 
 def _framework_pin_conflict(
@@ -274,6 +290,12 @@ def _shadow_title(f: Facts, evidence: Sequence[str]) -> str:
         return f"LD_LIBRARY_PATH puts {soname}{version} from {folder} ahead of " + _wanted_copy(
             f, soname, lib
         )
+    if f.log.has("cudnn-wheel-on-path") and f.log.has("cudnn-runtime-mismatch"):
+        loaded = f.log.all("cudnn-runtime-mismatch")[0].groups.get("loaded")
+        return (
+            f"the pip cuDNN wheel's folder is on LD_LIBRARY_PATH, but cuDNN {loaded} from a "
+            f"folder searched before it is what TensorFlow {f.tf_version or ''} loads"
+        ).replace("  ", " ")
     if f.log.has("nvjitlink-symbol"):
         return (
             "LD_LIBRARY_PATH puts a system CUDA's libnvJitLink ahead of the one the pip CUDA "

@@ -775,6 +775,20 @@ def best_guess(f: Facts) -> Detection | None:
             detail=why,
             payload=_library_folders(f),
         )
+    recipe = f.log.all("cudnn-wheel-on-path")
+    if recipe:
+        return detection(
+            f,
+            "cuda-libs-not-found",
+            "best guess from a partial report: the pip cuDNN wheel's folder is put on "
+            "LD_LIBRARY_PATH by hand, which holds only where the script setting it has run",
+            [f.tf_version_evidence, *(h.evidence for h in recipe), *shown],
+            detail="The report shows the nvidia-cudnn wheel pointed at through LD_LIBRARY_PATH "
+            "(the TensorFlow 2.12-2.14 pip guide's conda activate.d recipe), so the wheel is "
+            "installed; it is found only in a shell where that script ran, and only when the "
+            "variables it uses (CUDNN_PATH) are set there too.",
+            payload=_library_folders(f),
+        )
     stub = [h.evidence for h in f.log.all("cudart-stub")]
     cudnn = f" and cuDNN {f.tf_cudnn}" if f.tf_cudnn else ""
     return detection(
