@@ -318,3 +318,19 @@ def test_on_a_terminal_undo_asks_first(demo_venv: DemoVenv, tmp_path: Path) -> N
     code, text = ask("y")
     assert code == 0 and "Restored" in text
     assert "demo==1.0" in demo_venv.freeze()
+
+
+def test_a_prune_that_fails_at_the_run_end_leaves_the_whole_snapshot_and_undo_exact(
+    demo_venv: DemoVenv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = demo_venv.freeze()
+
+    def refuse(prefix: Path, kept: str) -> None:
+        raise stash.ApplyError(f"cannot prune the kept files {kept}: disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(stash, "prune", refuse)
+        repair(demo_venv, (INSTALL_DEMO2,))
+    assert "demo==2.0" in demo_venv.freeze()
+    assert undo(demo_venv, monkeypatch, "--yes") == 0
+    assert demo_venv.freeze() == before

@@ -448,4 +448,5 @@ class RunRecorder:
             if kept != base_kept:
                 stash.drop(self.prefix, kept)
         if isinstance(base_kept, str):
-            stash.prune(self.prefix, base_kept)
+            with contextlib.suppress(ApplyError):  # unpruned, it still restores the same bytes
+                stash.prune(self.prefix, base_kept)
