@@ -105,7 +105,7 @@ def test_prune_keeps_exactly_the_files_a_step_replaced_or_removed(tmp_path: Path
 def _env_with_one_distribution(tmp_path: Path) -> tuple[Path, Path]:
     prefix = tmp_path / "env"
     site = prefix / "lib" / "python3.11" / "site-packages"
-    files = ["pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py"]
+    files = ["pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/c.py", "pkg/d.py", "pkg/e.py"]
     for rel in files:
         (site / rel).parent.mkdir(parents=True, exist_ok=True)
         (site / rel).write_text(rel)
@@ -147,13 +147,16 @@ def test_drop_and_prune_leave_only_trash_that_sweep_deletes(tmp_path: Path) -> N
     first, second = stash.keep(prefix), stash.keep(prefix)
     (site / "pkg" / "a.py").unlink()
     stash.prune(prefix, first)
-    stash.drop(prefix, second)
+    stash.drop(prefix, second)  # still links the a.py the first one holds
     assert stash.snapshots(prefix) == [first]
     trash = stash.kept_root(prefix) / stash.TRASH
-    assert len(list(trash.iterdir())) == 2  # the unpruned first, the dropped second
+    assert len(list(trash.iterdir())) == 2  # the first one's links to files in place, the second
+    size = (stash.kept_dir(prefix, first) / "lib/python3.11/site-packages/pkg/a.py").stat()
+    assert stash.held_bytes(prefix, [first]) == size.st_blocks * 512  # swept, then counted
+    assert not trash.exists()
+    stash.drop(prefix, stash.keep(prefix))
     stash.sweeping(prefix).join()
     assert not trash.exists()
-    assert stash.held_bytes(prefix, [first]) > 0  # a.py, linked from nowhere else now
     assert stash.snapshots(prefix) == [first]
 
 
@@ -176,3 +179,44 @@ def test_a_snapshot_made_ahead_is_used_only_while_no_distribution_changed(tmp_pa
     unused = stash.Ahead(prefix)
     unused.discard()
     assert stash.snapshots(prefix) == [kept]
+
+
+def test_a_prune_cut_off_while_moving_files_puts_them_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix, site = _env_with_one_distribution(tmp_path)
+    kept = stash.keep(prefix)
+    whole = sorted(stash._walk(stash.kept_dir(prefix, kept)))
+    (site / "pkg" / "a.py").unlink()
+    (site / "pkg" / "sub" / "b.py").unlink()
+    real_rename = os.rename
+    moved: list[str] = []
+
+    def cut_off(src: str | Path, dst: str | Path) -> None:
+        if stash.PRUNED in str(dst) and moved:  # the second file to move
+            raise OSError(28, "No space left on device")
+        moved.append(str(src))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", cut_off)
+    with pytest.raises(stash.ApplyError, match="No space left"):
+        stash.prune(prefix, kept)
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert moved  # one file was moved before the cut
+    assert sorted(stash._walk(stash.kept_dir(prefix, kept))) == whole
+    assert stash.snapshots(prefix) == [kept]
+    assert stash.restore_kept(prefix, kept) == []
+    assert (site / "pkg" / "sub" / "b.py").read_text() == "pkg/sub/b.py"
+
+
+def test_a_prune_where_most_files_changed_removes_the_others_in_place(tmp_path: Path) -> None:
+    prefix, site = _env_with_one_distribution(tmp_path)
+    kept = stash.keep(prefix)
+    for rel in ("pkg/a.py", "pkg/sub/b.py", "pkg/c.py", "pkg/d.py", "pkg/e.py"):
+        (site / rel).unlink()
+    stash.prune(prefix, kept)
+    base = "lib/python3.11/site-packages/pkg/"
+    assert sorted(stash._walk(stash.kept_dir(prefix, kept))) == sorted(
+        base + n for n in ("a.py", "sub/b.py", "c.py", "d.py", "e.py")
+    )
+    assert not (stash.kept_root(prefix) / stash.TRASH).exists()  # nothing was moved aside

@@ -13,10 +13,10 @@ it removed or replaced; ``held_bytes`` is the disk that costs.
 
 Deleting tens of thousands of links is the slow part of both, so neither waits for it:
 ``drop`` and ``prune`` move what goes into ``kept/.trash`` with one rename (a pruned snapshot
-is built beside the old one from its changed files, then takes its name), and ``sweep``
-deletes the trash later (a repair does it in a thread while its first look runs). What is in
-the trash holds no bytes of its own that anything needs: only links, to files still in the
-environment or also linked from a snapshot.
+is built beside the old one by moving its changed files there, then takes its name), and
+``sweep`` deletes the trash later (a repair does it in a thread while its first look runs).
+A pruned snapshot's trash holds only links to files still in the environment; a dropped one's
+may link what another snapshot holds, so ``held_bytes`` sweeps before it counts.
 
 ``remove`` uninstalls distributions by their ``RECORD`` (what ``pip uninstall`` deletes), so
 undo needs neither the network nor a working pip. Every path is checked to stay inside the
@@ -292,35 +292,74 @@ def _same(a: str, b: str) -> bool:
 
 
 def prune(prefix: Path, kept: str) -> None:
-    """Keep only the links of files no longer in place: the changed ones are linked into a new
-    snapshot beside the old (``.pruned``), which then takes its name; the old one goes to the
-    trash. A kill between the two renames leaves the complete ``.pruned`` one, which
-    :func:`snapshots` (and so every later run and undo) puts back under the name."""
+    """Keep only the links of files no longer in place, by whichever of two ways touches fewer:
+    when most files changed, the others' links are removed in place (and the folders that
+    leaves empty); when few did, they are moved into a new snapshot beside the old
+    (``.pruned``), which then takes its name, and the old one, now only links to files still in
+    the environment, goes to the trash. A prune cut off is put right by the next one or by a
+    restore (:func:`_settle`)."""
     root = kept_dir(prefix, kept)
     if not root.is_dir():
         return
+    _settle(root)
+    files = list(_walk(root))
+    changed = [
+        rel for rel in files if not _same(os.path.join(root, rel), os.path.join(prefix, rel))
+    ]
+    if 2 * len(changed) >= len(files):
+        _prune_in(os.fspath(root), os.fspath(prefix), top=True)
+        return
     pruned = root.with_name(kept + PRUNED)
-    _retire(pruned)  # a leftover of a prune cut off before its renames
     made: set[str] = set()
     try:
         os.mkdir(pruned)
-        for rel in _walk(root):
-            src = os.path.join(root, rel)
-            if _same(src, os.path.join(prefix, rel)):
-                continue
+        for rel in changed:
             dst = os.path.join(pruned, rel)
             parent = os.path.dirname(dst)
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
-            _link(src, dst)
+            os.rename(os.path.join(root, rel), dst)
         _retire(root)
         os.rename(pruned, root)
     except OSError as exc:
-        if not root.exists() and pruned.is_dir():
-            with contextlib.suppress(OSError):
-                os.rename(pruned, root)
+        with contextlib.suppress(OSError):
+            _settle(root)
         raise ApplyError(f"cannot prune the kept files {root}: {exc.strerror or exc}") from exc
+
+
+def _prune_in(folder: str, original: str, *, top: bool) -> None:
+    try:
+        with os.scandir(folder) as found:
+            entries = list(found)
+    except OSError:
+        return
+    for entry in entries:
+        kind = _kind(entry)
+        if kind == "file" and _same(entry.path, os.path.join(original, entry.name)):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+        elif kind == "folder":
+            _prune_in(entry.path, os.path.join(original, entry.name), top=False)
+    if not top:
+        with contextlib.suppress(OSError):  # not empty: a changed file is kept in it
+            os.rmdir(folder)
+
+
+def _settle(root: Path) -> None:
+    """Put right a prune of *root* that was cut off: a ``.pruned`` one alone takes the name;
+    beside the snapshot, the files moved into it go back (the snapshot is then whole again)."""
+    pruned = root.with_name(root.name + PRUNED)
+    if not pruned.is_dir() or pruned.is_symlink():
+        return
+    if not os.path.lexists(root):
+        os.rename(pruned, root)
+        return
+    for rel in list(_walk(pruned)):
+        dst = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.replace(os.path.join(pruned, rel), dst)
+    _retire(pruned)
 
 
 def drop(prefix: Path, kept: str) -> None:
@@ -359,7 +398,9 @@ def sweeping(prefix: Path) -> threading.Thread:
 
 
 def held_bytes(prefix: Path, kept: Iterable[str]) -> int:
-    """Disk held only by these snapshots (files no longer in the environment)."""
+    """Disk held only by these snapshots (files no longer in the environment). The trash is
+    swept first: a dropped snapshot there may still link the same files."""
+    sweep(prefix)
     total = 0
     for name in kept:
         with contextlib.suppress(ApplyError):
@@ -440,6 +481,8 @@ def restore_kept(prefix: Path, kept: str) -> list[str]:
         root = kept_dir(prefix, kept)
     except ApplyError as exc:
         return [str(exc)]
+    with contextlib.suppress(OSError):
+        _settle(root)
     if not root.is_dir():
         return [f"the kept files {root} are missing"]
     inside = _Parents(prefix)
