@@ -315,3 +315,16 @@ def test_the_guides_cudnn_path_recipe_reads_as_an_installed_wheel_the_loader_may
     first = diagnose(parse_snapshot(doc), rules).findings[0]
     assert first.id == "ld-library-path-shadowing"
     assert "cuDNN 8.1.0" in first.title
+
+
+def test_no_device_in_a_report_that_shows_no_gpus_names_masking_as_the_other_reading(
+    rules: Ruleset,
+):
+    line = (
+        "E tensorflow/stream_executor/cuda/cuda_driver.cc:351] failed call to cuInit: "
+        "CUDA_ERROR_NO_DEVICE"
+    )
+    diag = diagnose(parse_snapshot({"schema": "tffix.snapshot/1", "log": [line]}), rules)
+    assert _ids(diag)[:2] == [("no-nvidia-gpu", "error"), ("cuda-visible-devices-masked", "info")]
+    shown = {"schema": "tffix.snapshot/1", "log": [line], "gpus": [{"name": "Tesla T4"}]}
+    assert "info" not in {s for _i, s in _ids(diagnose(parse_snapshot(shown), rules))}

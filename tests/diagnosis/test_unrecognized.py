@@ -150,7 +150,15 @@ def test_an_unknown_error_ranks_after_the_causes_tffix_can_name():
     )
     diag = diagnose(snapshot_from_text(text, RULES), RULES)
     ids = [f.id for f in diag.findings]
-    assert ids[-1] == "unrecognized-error" and len(ids) >= 2
+    errors = [
+        i
+        for i, f in enumerate(diag.findings)
+        if str(f.severity) == "error" and f.id != "unrecognized-error"
+    ]
+    assert errors and ids.index("unrecognized-error") > max(errors)
+    assert all(
+        str(f.severity) == "info" for f in diag.findings[ids.index("unrecognized-error") + 1 :]
+    )
 
 
 def test_explain_quotes_the_unknown_line(capsys: pytest.CaptureFixture[str], tmp_path: Path):

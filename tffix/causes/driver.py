@@ -21,7 +21,7 @@ from tffix.causes.steps import (
     shell,
 )
 from tffix.facts import Facts, parse_version
-from tffix.model import Safety, StepKind
+from tffix.model import Safety, Severity, StepKind
 
 
 def check_driver(f: Facts) -> Iterable[Detection]:
@@ -62,6 +62,22 @@ def check_driver(f: Facts) -> Iterable[Detection]:
             "the driver reports no CUDA-capable device",
             [no_device.evidence],
         )
+        if f.snap.gpus is None and not f.packages_complete:
+            # the report shows neither the GPUs nor the variable: the same line is what a
+            # GPU machine prints when CUDA_VISIBLE_DEVICES (a script's os.environ, the
+            # shell, a scheduler) names no GPU that exists
+            yield detection(
+                f,
+                "cuda-visible-devices-masked",
+                "Or the machine has a GPU and CUDA_VISIBLE_DEVICES hides it: the report shows "
+                "neither the GPUs nor that variable",
+                [no_device.evidence],
+                detail="CUDA_ERROR_NO_DEVICE is also what the driver answers when "
+                "CUDA_VISIBLE_DEVICES is empty, -1, or names only GPUs that do not exist (\"1\" "
+                "on a one-GPU machine). Look with `nvidia-smi -L` and `echo "
+                "$CUDA_VISIBLE_DEVICES`, and in the script for os.environ settings.",
+                severity=Severity.INFO,
+            )
     seen = _listed_but_not_initialised(f)
     if seen is not None:
         yield seen
