@@ -5,6 +5,7 @@ paths and a real tree with links, folders that cannot be read and a ``.tffix`` f
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tffix.effects import stash
+from tffix.errors import ApplyError
 
 
 def _reference_inside(prefix: Path, path: str) -> str | None:
@@ -75,10 +77,12 @@ def test_walk_of_what_is_no_folder_is_empty(tmp_path: Path, name: str) -> None:
     assert list(stash._walk(tmp_path / name)) == _reference_walk(tmp_path / name) == []
 
 
-def test_prune_keeps_exactly_the_files_a_step_replaced_or_removed(tmp_path: Path) -> None:
+SIX = ("pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/c.py", "pkg/d.py", "pkg/e.py")
+
+
+def _env_with_one_distribution(tmp_path: Path, files: Sequence[str] = SIX) -> tuple[Path, Path]:
     prefix = tmp_path / "env"
     site = prefix / "lib" / "python3.11" / "site-packages"
-    files = ["pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/sub/deep/c.so", "other/x.py"]
     for rel in files:
         (site / rel).parent.mkdir(parents=True, exist_ok=True)
         (site / rel).write_text(rel)
@@ -87,6 +91,12 @@ def test_prune_keeps_exactly_the_files_a_step_replaced_or_removed(tmp_path: Path
     (info / "RECORD").write_text(
         "".join(f"{r},,\n" for r in files) + "pkg-1.0.dist-info/RECORD,,\n"
     )
+    return prefix, site
+
+
+def test_prune_keeps_exactly_the_files_a_step_replaced_or_removed(tmp_path: Path) -> None:
+    files = ["pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/sub/deep/c.so", "other/x.py"]
+    prefix, site = _env_with_one_distribution(tmp_path, files)
     kept = stash.keep(prefix)
     replaced, removed = site / "pkg" / "a.py", site / "pkg" / "sub" / "deep" / "c.so"
     replaced.unlink()
@@ -100,21 +110,6 @@ def test_prune_keeps_exactly_the_files_a_step_replaced_or_removed(tmp_path: Path
     assert (root / base / "pkg" / "a.py").read_text() == "pkg/a.py"  # the old bytes
     assert not (root / base / "other").exists()  # emptied folders go
     assert root.is_dir()
-
-
-def _env_with_one_distribution(tmp_path: Path) -> tuple[Path, Path]:
-    prefix = tmp_path / "env"
-    site = prefix / "lib" / "python3.11" / "site-packages"
-    files = ["pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/c.py", "pkg/d.py", "pkg/e.py"]
-    for rel in files:
-        (site / rel).parent.mkdir(parents=True, exist_ok=True)
-        (site / rel).write_text(rel)
-    info = site / "pkg-1.0.dist-info"
-    info.mkdir()
-    (info / "RECORD").write_text(
-        "".join(f"{r},,\n" for r in files) + "pkg-1.0.dist-info/RECORD,,\n"
-    )
-    return prefix, site
 
 
 def test_a_prune_cut_off_between_its_renames_leaves_the_pruned_snapshot_under_its_name(
@@ -131,7 +126,7 @@ def test_a_prune_cut_off_between_its_renames_leaves_the_pruned_snapshot_under_it
         real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", cut_off)
-    with pytest.raises(stash.ApplyError, match="cannot prune"):
+    with pytest.raises(ApplyError, match="cannot prune"):
         stash.prune(prefix, kept)
     monkeypatch.setattr(os, "rename", real_rename)
     assert not (stash.kept_root(prefix) / kept).exists()  # only the .pruned one holds it now
@@ -199,7 +194,7 @@ def test_a_prune_cut_off_while_moving_files_puts_them_back(
         real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", cut_off)
-    with pytest.raises(stash.ApplyError, match="No space left"):
+    with pytest.raises(ApplyError, match="No space left"):
         stash.prune(prefix, kept)
     monkeypatch.setattr(os, "rename", real_rename)
     assert moved  # one file was moved before the cut

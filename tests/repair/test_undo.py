@@ -21,6 +21,7 @@ from tffix.effects import stash
 from tffix.effects.journal import Journal, RunRecorder, journal_path, runs
 from tffix.effects.pip import PackageManager
 from tffix.effects.steps import Workspace
+from tffix.errors import ApplyError
 from tffix.model import Diagnosis, Finding, FixSide, PlanStep, Safety, Severity, StepKind
 
 pytestmark = pytest.mark.slow
@@ -326,7 +327,7 @@ def test_a_prune_that_fails_at_the_run_end_leaves_the_whole_snapshot_and_undo_ex
     before = demo_venv.freeze()
 
     def refuse(prefix: Path, kept: str) -> None:
-        raise stash.ApplyError(f"cannot prune the kept files {kept}: disk full")
+        raise ApplyError(f"cannot prune the kept files {kept}: disk full")
 
     with monkeypatch.context() as m:
         m.setattr(stash, "prune", refuse)
