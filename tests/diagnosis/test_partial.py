@@ -328,3 +328,22 @@ def test_no_device_in_a_report_that_shows_no_gpus_names_masking_as_the_other_rea
     assert _ids(diag)[:2] == [("no-nvidia-gpu", "error"), ("cuda-visible-devices-masked", "info")]
     shown = {"schema": "tffix.snapshot/1", "log": [line], "gpus": [{"name": "Tesla T4"}]}
     assert "info" not in {s for _i, s in _ids(diagnose(parse_snapshot(shown), rules))}
+
+
+def test_a_windows_dll_that_does_not_load_names_the_same_readings(rules: Ruleset):
+    line = (
+        "W tensorflow/stream_executor/platform/default/dso_loader.cc:60] Could not load dynamic "
+        "library 'cudart64_101.dll'; dlerror: cudart64_101.dll not found"
+    )
+    doc = {
+        "schema": "tffix.snapshot/1",
+        "platform": {"os": "windows"},
+        "tensorflow": {"version": "2.3.0"},
+        "log": [line],
+    }
+    diag = diagnose(parse_snapshot(doc), rules)
+    assert _ids(diag)[0] == ("cuda-libs-missing", "error")
+    readings = {f.id: f for f in diag.findings}
+    assert "where cudart64_" in readings["cuda-libs-not-found"].detail
+    doc["log"] = [line, r"C:\Program Files\NVIDIA GPU Computing Toolkit\CUDA\v10.2\bin"]
+    assert "info" not in {s for _i, s in _ids(diagnose(parse_snapshot(doc), rules))}

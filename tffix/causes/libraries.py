@@ -92,7 +92,7 @@ def _unseen_install(f: Facts, evidence: Sequence[str]) -> Iterable[Detection]:
     neither is established, so neither plans a step."""
     if f.packages_complete or any(n.startswith("nvidia-") for n in f.packages):
         return
-    if any(lib.path for lib in f.snap.libraries.values()) or f.snap.extra.get("cuda_toolkits"):
+    if any(lib.path for lib in f.snap.libraries.values()) or f.cuda_toolkits:
         return
     sonames = [h.groups["soname"] for h in f.log.all("dlopen-failed")]
     sonames += [s for s, _where in f.failed_sonames]
@@ -110,7 +110,7 @@ def _unseen_install(f: Facts, evidence: Sequence[str]) -> Iterable[Detection]:
         "cuda-libs-not-found",
         f"Or {named} is installed, but where the dynamic loader does not look",
         evidence,
-        detail=f"{why} Look with `ldconfig -p | grep cuda` and `ls /usr/local/cuda*/lib64`.",
+        detail=f"{why} {_LOOK_WINDOWS if f.os == 'windows' else _LOOK_LINUX}",
         severity=Severity.INFO,
     )
     yield detection(
@@ -123,6 +123,10 @@ def _unseen_install(f: Facts, evidence: Sequence[str]) -> Iterable[Detection]:
     )
 
 
+_LOOK_LINUX = "Look with `ldconfig -p | grep cuda` and `ls /usr/local/cuda*/lib64`."
+_LOOK_WINDOWS = (
+    "Look with `where cudart64_*.dll` and at the `CUDA\\vX.Y\\bin` folders on PATH."
+)
 _VERSIONED = re.compile(r"\.so\.\d|\d\.dylib$|\d\.dll$", re.IGNORECASE)
 """A library file name with a version in it (``libcudart.so.10.1``, ``cublas64_11.dll``)."""
 
@@ -665,6 +669,7 @@ def _check_windows_dlls(f: Facts) -> Iterable[Detection]:
             ),
             hits,
         )
+        yield from _unseen_install(f, hits)
 
 
 def _other_framework_needs(f: Facts, names: Sequence[str]) -> bool:
