@@ -254,10 +254,11 @@ def _walk(root: Path) -> Iterator[str]:
     """Relative paths of the regular files under *root*, each folder's in name order before
     its subfolders' (links are not followed; a folder that cannot be read is skipped, as
     ``os.walk`` does). The kinds come from the directory entries, one stat at most each."""
-    yield from _walk_in(os.fspath(root), "")
+    for rel, _entry in _walk_in(os.fspath(root), ""):
+        yield rel
 
 
-def _walk_in(folder: str, rel: str) -> Iterator[str]:
+def _walk_in(folder: str, rel: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
     try:
         with os.scandir(folder) as found:
             entries = sorted(found, key=lambda e: e.name)
@@ -267,11 +268,32 @@ def _walk_in(folder: str, rel: str) -> Iterator[str]:
     for entry in entries:
         kind = _kind(entry)
         if kind == "file":
-            yield rel + entry.name
+            yield rel + entry.name, entry
         elif kind == "folder":
             subfolders.append(entry)
     for entry in subfolders:
         yield from _walk_in(entry.path, f"{rel}{entry.name}{os.sep}")
+
+
+def _changed(root: Path, prefix: Path) -> tuple[list[str], int]:
+    """The kept files under *root* that are no longer the environment's file at their path,
+    and how many files *root* holds. A kept file's inode comes with its directory entry (no
+    stat), its device is the snapshot's: one ``lstat`` a file, of the environment's copy."""
+    try:
+        device = os.lstat(root).st_dev
+    except OSError:
+        return [], 0
+    changed, total = [], 0
+    for rel, entry in _walk_in(os.fspath(root), ""):
+        total += 1
+        try:
+            st = os.lstat(os.path.join(prefix, rel))
+        except OSError:
+            changed.append(rel)
+            continue
+        if (st.st_ino, st.st_dev) != (entry.inode(), device):
+            changed.append(rel)
+    return changed, total
 
 
 def _kind(entry: os.DirEntry[str]) -> str:
@@ -302,11 +324,8 @@ def prune(prefix: Path, kept: str) -> None:
     if not root.is_dir():
         return
     _settle(root)
-    files = list(_walk(root))
-    changed = [
-        rel for rel in files if not _same(os.path.join(root, rel), os.path.join(prefix, rel))
-    ]
-    if 2 * len(changed) >= len(files):
+    changed, total = _changed(root, prefix)
+    if 2 * len(changed) >= total:
         _prune_in(os.fspath(root), os.fspath(prefix), top=True)
         return
     pruned = root.with_name(kept + PRUNED)
@@ -487,14 +506,22 @@ def restore_kept(prefix: Path, kept: str) -> list[str]:
         return [f"the kept files {root} are missing"]
     inside = _Parents(prefix)
     problems: list[str] = []
-    for rel in _walk(root):
-        src, dst = os.path.join(root, rel), os.path.join(prefix, rel)
+    try:
+        device = os.lstat(root).st_dev
+    except OSError as exc:
+        return [f"the kept files {root}: {exc.strerror or exc}"]
+    for rel, entry in _walk_in(os.fspath(root), ""):
+        src, dst = entry.path, os.path.join(prefix, rel)
         if _inside(prefix, os.path.normpath(dst)) is None or not inside(os.path.dirname(dst)):
             problems.append(f"{rel}: leads outside {prefix}; not restored")
             continue
-        if _same(src, dst):
-            continue
-        if os.path.isdir(dst) and not os.path.islink(dst):
+        try:
+            st: os.stat_result | None = os.lstat(dst)
+        except OSError:
+            st = None
+        if st is not None and (st.st_ino, st.st_dev) == (entry.inode(), device):
+            continue  # still the kept file itself
+        if st is not None and stat.S_ISDIR(st.st_mode):
             problems.append(f"{dst}: a folder is in the way")
             continue
         try:
