@@ -441,19 +441,20 @@ def run(args: Options) -> int:
         base = _handle_interrupted(args, session, journal)
         laps.lap("prepare")
         try:
-            return _run(args, session, journal, base, laps, environ)
+            done = _repair(args, session, journal, base, laps)
         finally:
             session.workspace.end_ahead()
+    if isinstance(done, int):
+        return done
+    outcome, extra = done
+    return _report(args, session, outcome, environ, extra)
 
 
-def _run(
-    args: Options,
-    session: Session,
-    journal: Journal,
-    base: dict[str, Any] | None,
-    laps: core.Laps,
-    environ: dict[str, str],
-) -> int:
+def _repair(
+    args: Options, session: Session, journal: Journal, base: dict[str, Any] | None, laps: core.Laps
+) -> int | tuple[core.Outcome, dict[str, Any]]:
+    """Diagnose, confirm and repair under the lock: the outcome and the report's extras, or
+    the exit code of an interrupted run."""
     # while the first look's child imports TensorFlow: the snapshot a first step will need,
     # and the deletion of what earlier runs dropped (tffix.effects.stash)
     session.workspace.keep_ahead()
@@ -495,7 +496,7 @@ def _run(
         exec("")  # clears CPython's "unhandled Ctrl-C" note: see tffix.cli._interrupted
         return int(ExitCode.INTERRUPTED)
     laps.lap("run")
-    return _report(args, session, outcome, environ, extra)
+    return outcome, extra
 
 
 def tensorflow_requirement(diagnosis: Diagnosis, snapshot: Snapshot) -> str:

@@ -413,7 +413,6 @@ def run(args: Options) -> int:
     environ = dict(os.environ)
     target = resolve_target(venv=args.venv, python=args.python, environ=environ)
     checked_state_dir(target.prefix)
-    stash.sweep(target.prefix)  # what a repair dropped or pruned: the disk figures count the rest
     if not target.is_modifiable and not journal_path(target.prefix).exists():
         raise UsageError(f"{target.python} is a {target.kind} Python: tffix never changed it")
     journal = Journal(journal_path(target.prefix))

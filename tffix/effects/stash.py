@@ -142,11 +142,19 @@ def kept_dir(prefix: Path, kept: str) -> Path:
     if not kept or "/" in kept or kept.startswith("."):
         raise ApplyError(f"not a snapshot name: {kept!r}")
     folder = kept_root(prefix) / kept
-    pruned = folder.with_name(kept + PRUNED)
-    if not os.path.lexists(folder) and pruned.is_dir() and not pruned.is_symlink():
-        with contextlib.suppress(OSError):  # a prune cut off between its two renames
-            os.rename(pruned, folder)
+    with contextlib.suppress(OSError):
+        _reclaim(folder)
     return folder
+
+
+def _reclaim(folder: Path) -> bool:
+    """A prune cut off between its two renames left only ``<name>.pruned``: it takes the
+    name. True when *folder* is missing and a whole ``.pruned`` one was there."""
+    pruned = folder.with_name(folder.name + PRUNED)
+    if os.path.lexists(folder) or not pruned.is_dir() or pruned.is_symlink():
+        return False
+    os.rename(pruned, folder)
+    return True
 
 
 # --------------------------------------------------------------------------- keep
@@ -278,11 +286,9 @@ def _walk_in(folder: str, rel: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
 def _changed(root: Path, prefix: Path) -> tuple[list[str], int]:
     """The kept files under *root* that are no longer the environment's file at their path,
     and how many files *root* holds. A kept file's inode comes with its directory entry (no
-    stat), its device is the snapshot's: one ``lstat`` a file, of the environment's copy."""
-    try:
-        device = os.lstat(root).st_dev
-    except OSError:
-        return [], 0
+    stat), its device is the snapshot's: one ``lstat`` a file, of the environment's copy.
+    Raises ``OSError`` when *root* cannot be read: no answer is better than "none changed"."""
+    device = os.lstat(root).st_dev
     changed, total = [], 0
     for rel, entry in _walk_in(os.fspath(root), ""):
         total += 1
@@ -306,13 +312,6 @@ def _kind(entry: os.DirEntry[str]) -> str:
         return "other"
 
 
-def _same(a: str, b: str) -> bool:
-    try:
-        return os.path.samestat(os.lstat(a), os.lstat(b))
-    except OSError:
-        return False
-
-
 def prune(prefix: Path, kept: str) -> None:
     """Keep only the links of files no longer in place, by whichever of two ways touches fewer:
     when most files changed, the others' links are removed in place (and the folders that
@@ -323,14 +322,14 @@ def prune(prefix: Path, kept: str) -> None:
     root = kept_dir(prefix, kept)
     if not root.is_dir():
         return
-    _settle(root)
-    changed, total = _changed(root, prefix)
-    if 2 * len(changed) >= total:
-        _prune_in(os.fspath(root), os.fspath(prefix), top=True)
-        return
     pruned = root.with_name(kept + PRUNED)
     made: set[str] = set()
     try:
+        _settle(root)
+        changed, total = _changed(root, prefix)
+        if 2 * len(changed) >= total:
+            _prune_in(os.fspath(root), "", set(changed), top=True)
+            return
         os.mkdir(pruned)
         for rel in changed:
             dst = os.path.join(pruned, rel)
@@ -347,7 +346,9 @@ def prune(prefix: Path, kept: str) -> None:
         raise ApplyError(f"cannot prune the kept files {root}: {exc.strerror or exc}") from exc
 
 
-def _prune_in(folder: str, original: str, *, top: bool) -> None:
+def _prune_in(folder: str, rel: str, changed: Collection[str], *, top: bool) -> None:
+    """Unlink the files under *folder* (at *rel* in the snapshot) that are not *changed*, and
+    the folders that leaves empty."""
     try:
         with os.scandir(folder) as found:
             entries = list(found)
@@ -355,11 +356,11 @@ def _prune_in(folder: str, original: str, *, top: bool) -> None:
         return
     for entry in entries:
         kind = _kind(entry)
-        if kind == "file" and _same(entry.path, os.path.join(original, entry.name)):
+        if kind == "file" and rel + entry.name not in changed:
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
         elif kind == "folder":
-            _prune_in(entry.path, os.path.join(original, entry.name), top=False)
+            _prune_in(entry.path, f"{rel}{entry.name}{os.sep}", changed, top=False)
     if not top:
         with contextlib.suppress(OSError):  # not empty: a changed file is kept in it
             os.rmdir(folder)
@@ -369,10 +370,7 @@ def _settle(root: Path) -> None:
     """Put right a prune of *root* that was cut off: a ``.pruned`` one alone takes the name;
     beside the snapshot, the files moved into it go back (the snapshot is then whole again)."""
     pruned = root.with_name(root.name + PRUNED)
-    if not pruned.is_dir() or pruned.is_symlink():
-        return
-    if not os.path.lexists(root):
-        os.rename(pruned, root)
+    if _reclaim(root) or not pruned.is_dir() or pruned.is_symlink():
         return
     for rel in list(_walk(pruned)):
         dst = os.path.join(root, rel)
@@ -443,9 +441,8 @@ def snapshots(prefix: Path) -> list[str]:
         return []
     for name in sorted(n for n in names if n.endswith(PRUNED)):
         whole = name.removesuffix(PRUNED)
-        if whole and whole not in names:
-            with contextlib.suppress(OSError):
-                os.rename(root / name, root / whole)
+        with contextlib.suppress(OSError):
+            if whole and _reclaim(root / whole):
                 names = (names - {name}) | {whole}
     return sorted(n for n in names if not n.startswith("."))
 

@@ -65,7 +65,8 @@ class Workspace:
     """Files outside the environment the plan's steps may change (kernelspecs, the user's
     start-up files), as (folder, name): their bytes are journaled with every state."""
     ahead: list[stash.Ahead] = field(default_factory=list, compare=False, repr=False)
-    """A snapshot started before the first capture needs it (:meth:`keep_ahead`)."""
+    """A snapshot started before the first capture needs it (:meth:`keep_ahead`): at most
+    one, the list being the slot a frozen record can change."""
 
     def files(self) -> list[str]:
         """The files tffix may write here (relative to the prefix)."""
@@ -103,15 +104,12 @@ class Workspace:
 
     def end_ahead(self) -> None:
         """Drop a snapshot started ahead that no capture took."""
-        while self.ahead:
+        if self.ahead:
             self.ahead.pop().discard()
 
     def _keep(self) -> str:
-        while self.ahead:
-            kept = self.ahead.pop().take()
-            if kept is not None:
-                return kept
-        return stash.keep(self.prefix)
+        kept = self.ahead.pop().take() if self.ahead else None
+        return kept if kept is not None else stash.keep(self.prefix)
 
     def state_for_step(self) -> dict[str, Any]:
         """The state captured just before a step applies (captured now if it was not)."""
