@@ -290,8 +290,13 @@ def _shadow_title(f: Facts, evidence: Sequence[str]) -> str:
         return f"LD_LIBRARY_PATH puts {soname}{version} from {folder} ahead of " + _wanted_copy(
             f, soname, lib
         )
-    if f.log.has("cudnn-wheel-on-path") and f.log.has("cudnn-runtime-mismatch"):
-        loaded = f.log.all("cudnn-runtime-mismatch")[0].groups.get("loaded")
+    recipe = f.log.first("cudnn-wheel-on-path")
+    if recipe is not None and recipe.evidence in evidence:  # _older_cudnn_ahead_of_wheel's
+        loaded = next(
+            h.groups.get("loaded")
+            for h in f.log.all("cudnn-runtime-mismatch")
+            if h.evidence in evidence
+        )
         return (
             f"the pip cuDNN wheel's folder is on LD_LIBRARY_PATH, but cuDNN {loaded} from a "
             f"folder searched before it is what TensorFlow {f.tf_version or ''} loads"

@@ -94,8 +94,7 @@ def _unseen_install(f: Facts, evidence: Sequence[str]) -> Iterable[Detection]:
         return
     if any(lib.path for lib in f.snap.libraries.values()) or f.cuda_toolkits:
         return
-    sonames = [h.groups["soname"] for h in f.log.all("dlopen-failed")]
-    sonames += [s for s, _where in f.failed_sonames]
+    sonames = _sonames_not_loaded(f)
     sonames += [s for s, lib in f.snap.libraries.items() if lib.path is None]
     versioned = [s for s in dict.fromkeys(sonames) if _VERSIONED.search(s) and not _is_cudnn(s)]
     if not versioned:
@@ -121,6 +120,12 @@ def _unseen_install(f: Facts, evidence: Sequence[str]) -> Iterable[Detection]:
         detail=f"{why} {soname_detail(f.rules, versioned)}".strip(),
         severity=Severity.INFO,
     )
+
+
+def _sonames_not_loaded(f: Facts) -> list[str]:
+    """The libraries the log says did not load: dso_loader's lines, then an import error's."""
+    sonames = [h.groups["soname"] for h in f.log.all("dlopen-failed")]
+    return sonames + [s for s, _where in f.failed_sonames]
 
 
 _LOOK_LINUX = "Look with `ldconfig -p | grep cuda` and `ls /usr/local/cuda*/lib64`."
@@ -520,8 +525,7 @@ def _library_state(f: Facts, failed: list[str]) -> tuple[str, list[str], str, st
             )
         else:
             title = f"{tf_label} cannot load the CUDA libraries it needs"
-            sonames = [h.groups["soname"] for h in f.log.all("dlopen-failed")]
-            sonames += [s for s, _where in f.failed_sonames]
+            sonames = _sonames_not_loaded(f)
             if sonames:
                 title += f" ({', '.join(dict.fromkeys(sonames))})"
                 return ("cuda-libs-missing", ev, title, soname_detail(f.rules, sonames))
