@@ -215,3 +215,16 @@ def test_a_prune_where_most_files_changed_removes_the_others_in_place(tmp_path: 
         base + n for n in ("a.py", "sub/b.py", "c.py", "d.py", "e.py")
     )
     assert not (stash.kept_root(prefix) / stash.TRASH).exists()  # nothing was moved aside
+
+
+def test_a_trash_that_is_a_symbolic_link_is_not_followed(tmp_path: Path) -> None:
+    prefix, _site = _env_with_one_distribution(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    kept = stash.keep(prefix)
+    (stash.kept_root(prefix) / stash.TRASH).symlink_to(elsewhere)
+    stash.drop(prefix, kept)
+    assert stash.snapshots(prefix) == []
+    assert list(elsewhere.iterdir()) == []  # deleted in place, never moved out of the venv
+    stash.sweep(prefix)
+    assert elsewhere.is_dir()

@@ -394,6 +394,8 @@ def _retire(folder: Path) -> None:
     trash = folder.parent / TRASH
     try:
         trash.mkdir(exist_ok=True)
+        if trash.is_symlink():  # a trash leading elsewhere is not followed
+            raise OSError(errno.ELOOP, "the trash is a symbolic link")
         os.rename(folder, trash / f"{folder.name}-{uuid.uuid4().hex[:8]}")
     except OSError:
         shutil.rmtree(folder, ignore_errors=True)
