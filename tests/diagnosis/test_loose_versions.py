@@ -510,7 +510,7 @@ def test_pips_two_lines_for_a_missing_wheel_are_one_known_failure(rules: Ruleset
 
 
 @pytest.mark.parametrize(
-    ("os", "first"), [("macos", "cuda-libs-missing"), ("linux", "cuda-libs-missing")]
+    ("os", "first"), [("macos", "cuda-version-mismatch"), ("linux", "cuda-version-mismatch")]
 )
 def test_dyld_failing_to_load_cuda_on_a_cuda_era_mac(rules: Ruleset, os: str, first: str):
     # TensorFlow up to 1.1 had CUDA builds for macOS: dyld's words for a CUDA library it
@@ -522,6 +522,7 @@ def test_dyld_failing_to_load_cuda_on_a_cuda_era_mac(rules: Ruleset, os: str, fi
     ]
     ids = _ids(rules, platform={"os": os}, log=log)
     assert ids[0] == first and "unrecognized-error" not in ids
+    assert "cuda-libs-missing" in ids
 
 
 def test_a_mac_without_a_failed_cuda_library_still_needs_metal(rules: Ruleset):

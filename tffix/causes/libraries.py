@@ -76,50 +76,99 @@ def check_libraries(f: Facts) -> Iterable[Detection]:
     if state is None:
         return
     kind, ev, title, detail = state
-    folders = None
-    if kind == "cuda-libs-not-found":
-        folders = _library_folders(f)
-    yield detection(f, kind, title, ev, detail=detail, payload=folders)
     if kind == "cuda-libs-missing":
-        yield from _unseen_install(f, ev)
+        yield from _missing(f, title, ev, detail)
+    else:
+        folders = _library_folders(f) if kind == "cuda-libs-not-found" else None
+        yield detection(f, kind, title, ev, detail=detail, payload=folders)
 
 
-def _unseen_install(f: Facts, evidence: Sequence[str]) -> Iterable[Detection]:
-    """The other readings of a versioned CUDA library that does not load, ranked after
-    cuda-libs-missing, when the report shows nothing of what is installed: the library may
-    be installed where the loader does not look (cuda-libs-not-found), or another CUDA
-    release may be (cuda-version-mismatch: its libraries carry other numbers). Info only:
-    neither is established, so neither plans a step."""
-    if f.packages_complete or any(n.startswith("nvidia-") for n in f.packages):
-        return
-    if any(lib.path for lib in f.snap.libraries.values()) or f.cuda_toolkits:
-        return
-    sonames = _sonames_not_loaded(f)
-    sonames += [s for s, lib in f.snap.libraries.items() if lib.path is None]
-    versioned = [s for s in dict.fromkeys(sonames) if _VERSIONED.search(s) and not _is_cudnn(s)]
+def _missing(f: Facts, title: str, ev: Sequence[str], detail: str = "") -> Iterable[Detection]:
+    """cuda-libs-missing; or, when the report shows nothing of what is installed, the three
+    readings of the versioned libraries that did not load (see ``_unseen_install``), the
+    likeliest first."""
+    kind = "cuda-libs-missing"
+    versioned = _unseen_install(f)
     if not versioned:
+        yield detection(f, kind, title, ev, detail=detail)
         return
     named = ", ".join(versioned[:3])
-    why = (
-        "The report shows neither the CUDA libraries installed nor the loader's search path, "
-        "so this is ranked after cuda-libs-missing: both explain the same failed load."
-    )
+    look = _LOOK_WINDOWS if f.os == "windows" else _LOOK_LINUX
+    unseen = "The report shows neither the CUDA libraries installed nor the loader's search path."
+    if pinned := _minor_pinned(versioned):
+        yield detection(
+            f,
+            "cuda-version-mismatch",
+            f"TensorFlow loads exactly {pinned[0]}, which only CUDA {pinned[1]} has: most "
+            "likely another CUDA release is installed",
+            ev,
+            detail=f"{unseen} {_PINNED_WHY} {soname_detail(f.rules, versioned)} {look}".strip(),
+        )
+        yield detection(
+            f,
+            kind,
+            f"Or no CUDA is installed: {title}",
+            ev,
+            detail=f"{unseen} Ranked after cuda-version-mismatch, which explains the same "
+            "failed load. " + detail,
+            severity=Severity.INFO,
+        )
+        order = "cuda-version-mismatch and cuda-libs-missing"
+    else:
+        yield detection(f, kind, title, ev, detail=detail)
+        yield detection(
+            f,
+            "cuda-version-mismatch",
+            f"Or another CUDA release is installed: TensorFlow loads exactly {named}",
+            ev,
+            detail=f"{unseen} Ranked after cuda-libs-missing, which explains the same failed "
+            f"load. {soname_detail(f.rules, versioned)}".strip(),
+            severity=Severity.INFO,
+        )
+        order = "cuda-libs-missing and cuda-version-mismatch"
     yield detection(
         f,
         "cuda-libs-not-found",
         f"Or {named} is installed, but where the dynamic loader does not look",
-        evidence,
-        detail=f"{why} {_LOOK_WINDOWS if f.os == 'windows' else _LOOK_LINUX}",
+        ev,
+        detail=f"{unseen} Ranked after {order}, which explain the same failed load. {look}",
         severity=Severity.INFO,
     )
-    yield detection(
-        f,
-        "cuda-version-mismatch",
-        f"Or another CUDA release is installed: TensorFlow loads exactly {named}",
-        evidence,
-        detail=f"{why} {soname_detail(f.rules, versioned)}".strip(),
-        severity=Severity.INFO,
-    )
+
+
+_PINNED_WHY = (
+    "Up to CUDA 10.2 a library's file name carries the CUDA minor, so a CUDA installed of "
+    "any other release fails to load it, and that is the likeliest reading: people who ask "
+    "why the GPU is not used have most often installed a CUDA, just not this one. It may "
+    "also be that no CUDA is installed, or that it is where the loader does not look."
+)
+
+
+def _unseen_install(f: Facts) -> list[str]:
+    """The versioned CUDA libraries (not cuDNN) the log says did not load, when the report
+    shows nothing of what is installed; empty otherwise. Such a failed load has three
+    readings the report cannot tell apart: the library is not installed (cuda-libs-missing),
+    another CUDA release is (cuda-version-mismatch: its libraries carry other numbers), or it
+    is installed where the loader does not look (cuda-libs-not-found)."""
+    if f.packages_complete or any(n.startswith("nvidia-") for n in f.packages):
+        return []
+    if any(lib.path for lib in f.snap.libraries.values()) or f.cuda_toolkits:
+        return []
+    sonames = _sonames_not_loaded(f)
+    sonames += [s for s, lib in f.snap.libraries.items() if lib.path is None]
+    return [s for s in dict.fromkeys(sonames) if _VERSIONED.search(s) and not _is_cudnn(s)]
+
+
+def _minor_pinned(sonames: Sequence[str]) -> tuple[str, str] | None:
+    """The first library whose file name carries the CUDA minor (``libcudart.so.10.1``,
+    ``cudart64_92.dll``: CUDA 10.2 and earlier), and that CUDA: any other minor of the same
+    CUDA installed fails to load it. From CUDA 11 one name serves every minor
+    (``libcudart.so.11.0``), and only a CUDA of another major, or none, fails."""
+    for soname in sonames:
+        c = soname_cuda(soname)
+        if c is not None and c[2] is not None:
+            return soname, f"{c[1]}.{c[2]}"
+    return None
 
 
 def _sonames_not_loaded(f: Facts) -> list[str]:
@@ -662,9 +711,8 @@ def _check_windows_dlls(f: Facts) -> Iterable[Detection]:
             ["env.PATH", "python.version", *hits],
         )
     else:
-        yield detection(
+        yield from _missing(
             f,
-            "cuda-libs-missing",
             "TensorFlow cannot load the CUDA DLLs it needs"
             + (
                 f" ({', '.join(dict.fromkeys(n for n, _ in f.failed_sonames))})"
@@ -673,7 +721,6 @@ def _check_windows_dlls(f: Facts) -> Iterable[Detection]:
             ),
             hits,
         )
-        yield from _unseen_install(f, hits)
 
 
 def _other_framework_needs(f: Facts, names: Sequence[str]) -> bool:
